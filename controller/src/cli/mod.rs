@@ -1,0 +1,46 @@
+//! The command line. Each subcommand lives in its own file and only translates between the
+//! terminal/filesystem and the pure core.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub mod evaluate_forecast;
+pub mod evaluate_nab;
+
+/// homeostat keeps a service mesh healthy on its own.
+#[derive(Debug, Parser)]
+#[command(name = "homeostat", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score the models against benchmarks nobody here wrote.
+    #[command(subcommand)]
+    Evaluate(Evaluate),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Evaluate {
+    /// Run a detector (or score another detector's results) on a NAB-format corpus.
+    Nab(evaluate_nab::Args),
+    /// Backtest every forecaster and the PromQL baselines on a corpus.
+    Forecast(evaluate_forecast::Args),
+}
+
+/// Output format shared by the subcommands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
+        Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
+    }
+}

@@ -1,0 +1,13 @@
+//! The `homeostat` controller and CLI: adapters around the pure decision core in
+//! `homeostat-models`. Adapters translate; they never decide.
+//!
+//! # Layout
+//!
+//! * [`cli`] — the command line (clap): one file per subcommand.
+//! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
+//!   with errors that name the file and line.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cli;
+pub mod corpus;

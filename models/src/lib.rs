@@ -1,0 +1,24 @@
+//! homeostat's pure decision core.
+//!
+//! Everything that decides lives here, so the controller, the simulator and alert-triggered
+//! remediation run the very same code. The crate is synchronous and deterministic: no tokio, no
+//! network, no filesystem. Adapters (controller, simulator) translate the world into these types
+//! and translate plans back out.
+//!
+//! # Layout
+//!
+//! * [`series`] — regular time series with explicit gaps (NaN), and sliding windows.
+//! * [`detect`] — the streaming [`detect::Detector`] trait and the detectors: robust z-score,
+//!   EWMA control chart, seasonal residual, Bayesian online changepoint, the calibrated ensemble,
+//!   and cross-sectional peer comparison.
+//! * [`forecast`] — the [`forecast::Forecaster`] trait, our forecasters, automatic model choice by
+//!   rolling-origin backtest, and faithful PromQL baselines (`predict_linear`,
+//!   `double_exponential_smoothing`).
+//! * [`nab`] — the Numenta Anomaly Benchmark scoring rules, used by `homeostat evaluate nab`.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod detect;
+pub mod forecast;
+pub mod nab;
+pub mod series;

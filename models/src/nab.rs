@@ -1,0 +1,1 @@
+//! NAB scoring (filled by the evaluate work).

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
+pub mod replay;
 
 /// homeostat keeps a service mesh healthy on its own.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ pub enum Command {
     /// Score the models against benchmarks nobody here wrote.
     #[command(subcommand)]
     Evaluate(Evaluate),
+    /// Replay traffic through the simulated mesh with the real Governor, against baselines.
+    Replay(replay::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

@@ -13,3 +13,12 @@ pub trait Detector: Send {
     /// A short stable name, as used on the command line (`--detector NAME`).
     fn name(&self) -> &'static str;
 }
+
+/// The names `--detector` accepts, the default first.
+pub const NAMES: &[&str] = &[];
+
+/// A fresh detector by name, with the one setting used for every series (no per-series tuning).
+pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
+    let _ = name;
+    None
+}

@@ -1,0 +1,9 @@
+//! `homeostat replay` (being built).
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    anyhow::bail!("not built yet")
+}

@@ -1,0 +1,1 @@
+//! The Governor: observations in, an explained and guarded Plan out (being built).

@@ -8,6 +8,9 @@
 //! # Layout
 //!
 //! * [`series`] — regular time series with explicit gaps (NaN), and sliding windows.
+//! * [`stats`] — robust statistics (median, MAD, quantiles) that skip missing values.
+//! * [`season`] — automatic period detection (autocorrelation), shared by detectors and
+//!   forecasters.
 //! * [`detect`] — the streaming [`detect::Detector`] trait and the detectors: robust z-score,
 //!   EWMA control chart, seasonal residual, Bayesian online changepoint, the calibrated ensemble,
 //!   and cross-sectional peer comparison.
@@ -25,4 +28,6 @@ pub mod forecast;
 pub mod governor;
 pub mod nab;
 pub mod policy;
+pub mod season;
 pub mod series;
+pub mod stats;

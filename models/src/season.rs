@@ -1,0 +1,89 @@
+//! Automatic period detection, shared by the seasonal detector and Holt-Winters so both agree on
+//! what "a season" is for a given series.
+
+/// The dominant period of `values` (in steps) between `min` and `max` inclusive, or `None` if the
+/// series shows no convincing seasonality.
+///
+/// Method: the autocorrelation function of the (NaN-skipping) series; the candidate is the lag
+/// with the highest ACF that is a local peak. It must reach `0.3` (weaker seasonality is better
+/// modelled as noise) and the series must hold at least three periods, because one or two
+/// repetitions cannot tell a season from a coincidence.
+pub fn detect_period(values: &[f64], min: usize, max: usize) -> Option<usize> {
+    const MIN_ACF: f64 = 0.3;
+    let min = min.max(2);
+    let n = values.len();
+    let max = max.min(n / 3);
+    if max < min {
+        return None;
+    }
+    let acf = autocorrelation(values, max + 1)?;
+    let mut best: Option<(usize, f64)> = None;
+    for lag in min..=max {
+        let (prev, here) = (acf[lag - 1], acf[lag]);
+        let next = acf.get(lag + 1).copied().unwrap_or(f64::NEG_INFINITY);
+        let is_peak = here >= prev && here >= next;
+        if is_peak && here >= MIN_ACF && best.is_none_or(|(_, b)| here > b + 1e-9) {
+            best = Some((lag, here));
+        }
+    }
+    best.map(|(lag, _)| lag)
+}
+
+/// Sample autocorrelation for lags `0..max_lag` (exclusive), skipping pairs with a missing
+/// value. `None` if the series is constant or has fewer than two present values.
+pub fn autocorrelation(values: &[f64], max_lag: usize) -> Option<Vec<f64>> {
+    let (mean, std) = crate::stats::mean_std(values)?;
+    let var = std * std;
+    if var <= f64::EPSILON * mean.abs().max(1.0) {
+        return None;
+    }
+    let present = values.iter().filter(|v| !v.is_nan()).count() as f64;
+    let acf = (0..max_lag)
+        .map(|lag| {
+            let sum: f64 = values
+                .iter()
+                .zip(values.iter().skip(lag))
+                .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+                .map(|(a, b)| (a - mean) * (b - mean))
+                .sum();
+            sum / (present * var)
+        })
+        .collect();
+    Some(acf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_period_of_a_noisy_sine() {
+        // Period 24 with a small deterministic wobble; 10 periods of data.
+        let v: Vec<f64> = (0..240)
+            .map(|i| {
+                (i as f64 * std::f64::consts::TAU / 24.0).sin()
+                    + 0.1 * ((i * 7 % 5) as f64 - 2.0) / 2.0
+            })
+            .collect();
+        assert_eq!(detect_period(&v, 2, 100), Some(24));
+    }
+
+    #[test]
+    fn no_period_in_a_trend_or_a_constant() {
+        let trend: Vec<f64> = (0..200).map(|i| i as f64).collect();
+        // A trend's ACF decays monotonically: no local peak above lag 2.
+        assert_eq!(detect_period(&trend, 2, 60), None);
+        assert_eq!(detect_period(&[5.0; 100], 2, 30), None);
+        // Too short for three periods of 24.
+        let short: Vec<f64> = (0..60)
+            .map(|i| (i as f64 * std::f64::consts::TAU / 24.0).sin())
+            .collect();
+        assert_eq!(detect_period(&short, 20, 30), None);
+    }
+
+    #[test]
+    fn acf_at_lag_zero_is_one() {
+        let acf = autocorrelation(&[1.0, 3.0, 2.0, f64::NAN, 5.0], 2).unwrap();
+        assert!((acf[0] - 1.0).abs() < 1e-12);
+    }
+}

@@ -10,11 +10,16 @@
 //! * [`time`] — virtual time (`Nanos`) and the `"10s"` duration format of scenario files.
 //! * [`config`] — serde configuration with Envoy/Istio defaults: `OutlierConfig`, `RetryPolicy`,
 //!   `RetryLimit` / `RetryBudgetConfig`, `BalancerConfig` / `BalancerKind`.
+//! * [`balancer`] — endpoint selection: EDF weighted round robin, least request (P2C / weighted
+//!   EDF), Linkerd peak EWMA; health filtering and Envoy's panic threshold.
+//! * [`split`] — route-level weighted split across subsets (RDS `weighted_clusters`).
 //! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection: inline ejection,
 //!   max ejection percent, growing ejection time, un-ejection at interval sweeps.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod balancer;
 pub mod config;
 pub mod outlier;
+pub mod split;
 pub mod time;

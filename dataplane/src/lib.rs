@@ -12,6 +12,8 @@
 //!   `RetryLimit` / `RetryBudgetConfig`, `BalancerConfig` / `BalancerKind`.
 //! * [`balancer`] — endpoint selection: EDF weighted round robin, least request (P2C / weighted
 //!   EDF), Linkerd peak EWMA; health filtering and Envoy's panic threshold.
+//! * [`retry`] — retry conditions, jittered exponential back-off, and the retry budget /
+//!   `max_retries` circuit breaker.
 //! * [`split`] — route-level weighted split across subsets (RDS `weighted_clusters`).
 //! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection: inline ejection,
 //!   max ejection percent, growing ejection time, un-ejection at interval sweeps.
@@ -21,5 +23,6 @@
 pub mod balancer;
 pub mod config;
 pub mod outlier;
+pub mod retry;
 pub mod split;
 pub mod time;

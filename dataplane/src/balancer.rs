@@ -155,6 +155,8 @@ pub struct Balancer {
     panic: bool,
     exact: Edf<Fraction>,
     float: Edf<Float>,
+    /// Next position in `candidates` for equal-weight round robin.
+    rr_next: usize,
 }
 
 impl Balancer {
@@ -170,6 +172,7 @@ impl Balancer {
             panic: false,
             exact: Edf::new(),
             float: Edf::new(),
+            rr_next: 0,
         };
         b.rebuild();
         b
@@ -277,12 +280,18 @@ impl Balancer {
     }
 
     /// A request to `idx` finished at `now` after `rtt` (success or failure alike, as in tower).
+    /// Latency estimates are only maintained under [`BalancerKind::PeakEwma`] (an `exp` per
+    /// request is the costliest step of the hot path); switching to it later starts from the
+    /// estimates as they were.
     #[inline]
     pub fn on_request_end(&mut self, now: Nanos, idx: usize, rtt: Nanos) {
+        let ewma = self.cfg.kind == BalancerKind::PeakEwma;
         let decay = self.cfg.ewma_decay as f64;
         if let Some(e) = self.endpoints.get_mut(idx) {
             e.active = e.active.saturating_sub(1);
-            observe_rtt(e, now, rtt as f64, decay);
+            if ewma {
+                observe_rtt(e, now, rtt as f64, decay);
+            }
         }
     }
 
@@ -318,8 +327,9 @@ impl Balancer {
 
         self.exact.clear();
         self.float.clear();
+        self.rr_next = 0;
         match self.cfg.kind {
-            BalancerKind::RoundRobin => {
+            BalancerKind::RoundRobin if !self.equal_weights => {
                 for &i in &self.candidates {
                     let weight = self.endpoints[i].weight;
                     self.exact.push(i, Fraction { turn: 1, weight });
@@ -357,6 +367,13 @@ impl Balancer {
             return None;
         }
         match self.cfg.kind {
+            BalancerKind::RoundRobin if self.equal_weights => {
+                // Equal weights: EDF degenerates to plain rotation, which Envoy also
+                // special-cases; same sequence, no heap.
+                let idx = self.candidates[self.rr_next];
+                self.rr_next = (self.rr_next + 1) % self.candidates.len();
+                Some(idx)
+            }
             BalancerKind::RoundRobin => self.pick_round_robin(),
             BalancerKind::LeastRequest if self.equal_weights => self.pick_least_request(rng),
             BalancerKind::LeastRequest => self.pick_weighted_least_request(),
@@ -397,7 +414,7 @@ impl Balancer {
     }
 
     fn uniform_candidate(&self, rng: &mut impl RngCore) -> usize {
-        self.candidates[(rng.next_u64() % self.candidates.len() as u64) as usize]
+        self.candidates[below(rng.next_u64(), self.candidates.len() as u64) as usize]
     }
 
     fn pick_least_request(&mut self, rng: &mut impl RngCore) -> Option<usize> {
@@ -423,7 +440,7 @@ impl Balancer {
         if self.equal_weights || total == 0 {
             return self.uniform_candidate(rng);
         }
-        let r = rng.next_u64() % total;
+        let r = below(rng.next_u64(), total);
         let pos = self.cumulative.partition_point(|&c| c <= r);
         self.candidates[pos.min(self.candidates.len() - 1)]
     }
@@ -454,11 +471,19 @@ impl Balancer {
     }
 }
 
+/// Maps a uniform `u64` onto `0..n` by multiply-shift (Lemire), avoiding a division on the hot
+/// path; the bias is below n / 2^64.
+#[inline]
+fn below(draw: u64, n: u64) -> u64 {
+    ((u128::from(draw) * u128::from(n)) >> 64) as u64
+}
+
 /// Linkerd/tower peak-EWMA update with a new RTT sample observed at `now`.
 fn observe_rtt(e: &mut Endpoint, now: Nanos, rtt: f64, decay_ns: f64) {
+    // With Δt = 0 the blend weight is e^0 = 1 and the estimate is unchanged: skip the `exp`.
     if e.rtt_ns < rtt {
         e.rtt_ns = rtt;
-    } else {
+    } else if now > e.rtt_updated_at {
         let elapsed = now.saturating_sub(e.rtt_updated_at) as f64;
         let w = (-elapsed / decay_ns).exp();
         e.rtt_ns = e.rtt_ns * w + rtt * (1.0 - w);

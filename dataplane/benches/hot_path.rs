@@ -100,6 +100,23 @@ fn pick_only(c: &mut Criterion) {
             },
         );
     }
+    // Unequal weights take the EDF heap path (round robin) and the weighted EDF (least request).
+    let weights: Vec<u32> = (1..=ENDPOINTS as u32).collect();
+    for kind in [BalancerKind::RoundRobin, BalancerKind::LeastRequest] {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{kind:?}Weighted")),
+            &kind,
+            |bench, &kind| {
+                let cfg = BalancerConfig {
+                    kind,
+                    ..BalancerConfig::default()
+                };
+                let mut balancer = Balancer::new(cfg, &weights);
+                let mut rng = ChaCha8Rng::seed_from_u64(42);
+                bench.iter(|| black_box(balancer.pick(0, &mut rng)));
+            },
+        );
+    }
     group.finish();
 }
 

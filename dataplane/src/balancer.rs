@@ -137,8 +137,15 @@ impl<D: Deadline> Edf<D> {
         self.seq += 1;
     }
 
-    fn pop(&mut self) -> Option<(usize, D)> {
-        self.heap.pop().map(|e| (e.idx, e.deadline))
+    /// Takes the earliest entry and re-schedules it at `next(its deadline, its host)`, with a
+    /// single sift instead of a pop and a push.
+    fn pick_and_reschedule(&mut self, next: impl FnOnce(D, usize) -> D) -> Option<usize> {
+        let mut top = self.heap.peek_mut()?;
+        let idx = top.idx;
+        top.deadline = next(top.deadline, idx);
+        top.seq = self.seq;
+        self.seq += 1;
+        Some(idx)
     }
 }
 
@@ -336,27 +343,13 @@ impl Balancer {
                 }
             }
             BalancerKind::LeastRequest if !self.equal_weights => {
+                let bias = self.cfg.active_request_bias;
                 for &i in &self.candidates {
-                    let w = self.effective_weight(i);
+                    let w = effective_weight(&self.endpoints[i], bias);
                     self.float.push(i, Float(1.0 / w));
                 }
             }
             _ => {}
-        }
-    }
-
-    fn effective_weight(&self, idx: usize) -> f64 {
-        let e = &self.endpoints[idx];
-        let w = f64::from(e.weight);
-        let bias = self.cfg.active_request_bias;
-        if bias == 0.0 {
-            return w;
-        }
-        let load = f64::from(e.active) + 1.0;
-        if bias == 1.0 {
-            w / load
-        } else {
-            w / load.powf(bias)
         }
     }
 
@@ -402,15 +395,10 @@ impl Balancer {
     }
 
     fn pick_round_robin(&mut self) -> Option<usize> {
-        let (idx, d) = self.exact.pop()?;
-        self.exact.push(
-            idx,
-            Fraction {
-                turn: d.turn + 1,
-                weight: d.weight,
-            },
-        );
-        Some(idx)
+        self.exact.pick_and_reschedule(|d, _| Fraction {
+            turn: d.turn + 1,
+            weight: d.weight,
+        })
     }
 
     fn uniform_candidate(&self, rng: &mut impl RngCore) -> usize {
@@ -429,10 +417,11 @@ impl Balancer {
     }
 
     fn pick_weighted_least_request(&mut self) -> Option<usize> {
-        let (idx, Float(deadline)) = self.float.pop()?;
-        let w = self.effective_weight(idx);
-        self.float.push(idx, Float(deadline + 1.0 / w));
-        Some(idx)
+        let endpoints = &self.endpoints;
+        let bias = self.cfg.active_request_bias;
+        self.float.pick_and_reschedule(|Float(deadline), idx| {
+            Float(deadline + 1.0 / effective_weight(&endpoints[idx], bias))
+        })
     }
 
     fn weighted_candidate(&self, rng: &mut impl RngCore) -> usize {
@@ -468,6 +457,20 @@ impl Balancer {
         let cost_a = ewma_cost(&mut self.endpoints[a], now, decay);
         let cost_b = ewma_cost(&mut self.endpoints[b], now, decay);
         Some(if cost_a <= cost_b { a } else { b })
+    }
+}
+
+/// Envoy's weighted least-request weight: `weight / (active + 1)^bias`.
+fn effective_weight(e: &Endpoint, bias: f64) -> f64 {
+    let w = f64::from(e.weight);
+    if bias == 0.0 {
+        return w;
+    }
+    let load = f64::from(e.active) + 1.0;
+    if bias == 1.0 {
+        w / load
+    } else {
+        w / load.powf(bias)
     }
 }
 

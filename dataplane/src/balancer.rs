@@ -233,6 +233,28 @@ impl Balancer {
         }
     }
 
+    /// Replaces the endpoint set (an EDS update): new endpoint `i` keeps the state (health,
+    /// active requests, latency estimate) of old endpoint `sources[i]`, or starts fresh when
+    /// that is `None` or out of range; its weight is `weights[i]` (1 if missing).
+    pub fn remap(&mut self, now: Nanos, sources: &[Option<usize>], weights: &[u32]) {
+        let old = std::mem::take(&mut self.endpoints);
+        self.endpoints = sources
+            .iter()
+            .enumerate()
+            .map(|(i, src)| {
+                let weight = weights.get(i).copied().unwrap_or(1);
+                match src.and_then(|s| old.get(s)) {
+                    Some(e) => Endpoint {
+                        weight,
+                        ..e.clone()
+                    },
+                    None => Self::fresh(&self.cfg, weight, now),
+                }
+            })
+            .collect();
+        self.rebuild();
+    }
+
     /// Sets the load-balancing weight of `idx` (EDS `load_balancing_weight`; 0 = drained).
     pub fn set_weight(&mut self, idx: usize, weight: u32) {
         if let Some(e) = self.endpoints.get_mut(idx)

@@ -14,6 +14,8 @@
 //!   EDF), Linkerd peak EWMA; health filtering and Envoy's panic threshold.
 //! * [`retry`] — retry conditions, jittered exponential back-off, and the retry budget /
 //!   `max_retries` circuit breaker.
+//! * [`cluster`] — one upstream cluster keyed by pod id: balancer + outlier detector + retry
+//!   budget kept consistent (health mirroring, EDS updates, retry accounting).
 //! * [`split`] — route-level weighted split across subsets (RDS `weighted_clusters`).
 //! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection: inline ejection,
 //!   max ejection percent, growing ejection time, un-ejection at interval sweeps.
@@ -59,6 +61,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod balancer;
+pub mod cluster;
 pub mod config;
 pub mod outlier;
 pub mod retry;

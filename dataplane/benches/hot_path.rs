@@ -117,10 +117,11 @@ fn cluster_cycle(c: &mut Criterion) {
                     let rtt = 20 * MILLISECOND + draw % (5 * MILLISECOND);
                     black_box(cluster.end_attempt(now, pod, rtt, outcome, false));
                     // Failed tries are retried once on another pod, which succeeds.
-                    if outcome != Outcome::Success && cluster.try_begin_retry() {
-                        if let Some(p2) = cluster.pick_retry(now, &mut rng, &[pod], &policy) {
-                            black_box(cluster.end_attempt(now, p2, rtt, Outcome::Success, true));
-                        }
+                    if outcome != Outcome::Success
+                        && cluster.try_begin_retry()
+                        && let Some(p2) = cluster.pick_retry(now, &mut rng, &[pod], &policy)
+                    {
+                        black_box(cluster.end_attempt(now, p2, rtt, Outcome::Success, true));
                     }
                     black_box(pod)
                 });

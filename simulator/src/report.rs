@@ -330,11 +330,14 @@ const MR: f64 = 8.0;
 const MT: f64 = 12.0;
 const MB: f64 = 22.0;
 
-fn time_label(t: f64, end: f64) -> String {
+/// The time axis' unit (seconds per unit, suffix) for a run of `end` seconds.
+fn time_unit(end: f64) -> (f64, &'static str) {
     if end > 3.0 * 3600.0 {
-        format!("{}h", label(t / 3600.0))
+        (3600.0, "h")
+    } else if end > 180.0 {
+        (60.0, "m")
     } else {
-        format!("{}m", label(t / 60.0))
+        (1.0, "s")
     }
 }
 
@@ -374,13 +377,14 @@ impl Chart<'_> {
                 label(v)
             );
         }
-        for t in ticks(0.0, end, 5) {
-            let x = px(t);
+        let (unit, suffix) = time_unit(end);
+        for t in ticks(0.0, end / unit, 5) {
+            let x = px(t * unit);
             let _ = write!(
                 s,
-                r#"<text x="{x:.1}" y="{:.1}" class="xl">{}</text>"#,
+                r#"<text x="{x:.1}" y="{:.1}" class="xl">{}{suffix}</text>"#,
                 H - 6.0,
-                time_label(t, end)
+                label(t)
             );
         }
         if let Some((v, name)) = &self.reference {

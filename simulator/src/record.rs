@@ -96,7 +96,7 @@ impl Objectives {
 /// Recorder settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecorderConfig {
-    /// Width of the chart/TTM windows in seconds; must divide 60 (clamped to 1..=60).
+    /// Width of the chart/TTM windows in seconds (clamped to 1..=60; independent of minutes).
     pub step_s: u64,
     /// Subset names; `on_request_done`'s `subset` indexes into this list.
     pub subsets: Vec<String>,
@@ -495,6 +495,8 @@ pub struct FaultOutcome {
 /// The judged numbers of one run (see the module docs for definitions).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunMetrics {
+    /// Simulated duration of the run.
+    pub duration_s: f64,
     pub requests: u64,
     pub successes: u64,
     pub failures: u64,
@@ -508,6 +510,8 @@ pub struct RunMetrics {
     pub replica_hours: f64,
     pub retries: u64,
     pub ejections: u64,
+    /// Actions per simulated day (actions ÷ duration in days).
+    pub actions_per_day: f64,
     pub actions: Vec<ActionRecord>,
     pub faults: Vec<FaultOutcome>,
 }
@@ -616,6 +620,7 @@ impl RunRecord {
             .count() as u64;
         let allowed = (1.0 - objectives.success_rate) * requests as f64;
         RunMetrics {
+            duration_s: self.end_s,
             requests,
             successes,
             failures,
@@ -629,6 +634,11 @@ impl RunRecord {
             replica_hours: self.replica_hours(),
             retries: self.retries,
             ejections: self.ejections.len() as u64,
+            actions_per_day: if self.end_s > 0.0 {
+                self.actions.len() as f64 / (self.end_s / 86_400.0)
+            } else {
+                0.0
+            },
             actions: self.actions.clone(),
             faults: self
                 .faults
@@ -813,6 +823,8 @@ mod tests {
         assert_eq!(f.ttm_s, Some(45.0));
         assert!(!f.mitigated_after_fault_end);
         assert_eq!(m.actions.len(), 2);
+        // 2 actions in 300 s = 2 / (300/86 400) = 576 per day.
+        assert!((m.actions_per_day - 576.0).abs() < 1e-9);
     }
 
     #[test]

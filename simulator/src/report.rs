@@ -529,9 +529,17 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
         row("ejections", "", Better::Neither, &|m| {
             (Some(m.ejections as f64), m.ejections.to_string())
         }),
-        row("actions", "", Better::Neither, &|m| {
-            (Some(m.actions.len() as f64), m.actions.len().to_string())
-        }),
+        row(
+            "actions",
+            "changes applied (per simulated day in brackets)",
+            Better::Neither,
+            &|m| {
+                (
+                    Some(m.actions.len() as f64),
+                    format!("{} ({:.1}/day)", m.actions.len(), m.actions_per_day),
+                )
+            },
+        ),
     ];
     let faults = runs
         .iter()

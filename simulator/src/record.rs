@@ -334,6 +334,7 @@ pub struct Recorder {
     actions: Vec<ActionRecord>,
     faults: Vec<FaultRecord>,
     late: u64,
+    clamp_ns: u64,
 }
 
 impl Recorder {
@@ -355,7 +356,17 @@ impl Recorder {
             actions: Vec::new(),
             faults: Vec::new(),
             late: 0,
+            clamp_ns: u64::MAX,
         }
+    }
+
+    /// Completions at or after `end_ns` (requests draining after the run's traffic stopped)
+    /// are counted in the last window before `end_ns` instead of opening windows of their own,
+    /// so the run's tail is not a lone, nearly empty minute. Call with the traffic's end and
+    /// pass the same value to [`Recorder::into_record`].
+    pub fn with_end(mut self, end_ns: u64) -> Self {
+        self.clamp_ns = end_ns.saturating_sub(1);
+        self
     }
 
     /// An entry request completed at `t_ns` after `latency_ns` (including retries) with
@@ -366,6 +377,7 @@ impl Recorder {
     /// [`RunRecord::late_completions`].
     #[inline]
     pub fn on_request_done(&mut self, t_ns: u64, latency_ns: u64, outcome: Outcome, subset: usize) {
+        let t_ns = t_ns.min(self.clamp_ns);
         let m = t_ns / MINUTE_NS;
         if m > self.minute.index {
             self.minute
@@ -752,6 +764,23 @@ mod tests {
         // 500 ms; p50 is 10 ms (each within the 0.8 % bucket error).
         assert!((m.p99_ms.unwrap() - 500.0).abs() / 500.0 < 0.008);
         assert!((m.p50_ms.unwrap() - 10.0).abs() / 10.0 < 0.008);
+    }
+
+    #[test]
+    fn draining_completions_fold_into_the_last_window() {
+        let o = Objectives::new(0.99, 100.0);
+        let mut r = recorder().with_end(120 * S);
+        // 1 req/s for 120 s, then 5 completions draining at 121–125 s (2 of them timeouts).
+        spread(&mut r, 0, 120, 120, 10 * MS, Outcome::Success);
+        spread(&mut r, 121, 3, 3, 10 * MS, Outcome::Success);
+        spread(&mut r, 124, 2, 2, 10 * MS, Outcome::Timeout);
+        let rec = r.into_record(120 * S);
+        // Still 2 minutes and 12 windows; the last window holds 10 + 5 = 15 requests.
+        assert_eq!(rec.minutes.len(), 2);
+        assert_eq!(rec.steps.len(), 12);
+        assert_eq!(rec.steps[11].requests, 15);
+        // Minute 1: 60 + 5 requests, 2 timeouts → 63/65 = 96.9 % < 99 % → violates.
+        assert_eq!(rec.finish(&o).slo_violation_minutes, 1);
     }
 
     #[test]

@@ -197,6 +197,11 @@ fn downsample(t: &[f64], v: &[f64], agg: Agg) -> (Vec<f64>, Vec<f64>) {
 
 /// "Nice" tick positions covering `[lo, hi]`.
 fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    nice_ticks(lo, hi, target, false)
+}
+
+/// "Nice" ticks; `integer` keeps them on whole numbers (for counts such as replicas).
+fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> Vec<f64> {
     let span = hi - lo;
     if span <= 0.0 || !span.is_finite() {
         return vec![lo];
@@ -206,8 +211,13 @@ fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
+        .filter(|s| !integer || (*s >= 1.0 && s.fract() == 0.0))
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+        .unwrap_or(if integer {
+            (10.0 * mag).max(1.0)
+        } else {
+            10.0 * mag
+        });
     let mut out = Vec::new();
     let mut k = (lo / step).ceil();
     while k * step <= hi + step * 1e-9 {
@@ -215,6 +225,20 @@ fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         k += 1.0;
     }
     out
+}
+
+/// A tick label with just enough decimals for ticks `step` apart.
+fn tick_label(v: f64, step: f64) -> String {
+    if step >= 1.0 || !step.is_finite() || step <= 0.0 {
+        return label(v);
+    }
+    let decimals = (0..=6)
+        .find(|&d| {
+            let x = step * 10f64.powi(d);
+            (x - x.round()).abs() < 1e-6
+        })
+        .unwrap_or(6) as usize;
+    format!("{v:.decimals$}")
 }
 
 fn label(v: f64) -> String {
@@ -237,6 +261,7 @@ struct YAxis {
     lo: f64,
     hi: f64,
     log: bool,
+    integer: bool,
 }
 
 impl YAxis {
@@ -253,12 +278,18 @@ impl YAxis {
                 lo: if log { 1.0 } else { 0.0 },
                 hi: if log { 10.0 } else { 1.0 },
                 log,
+                integer: false,
             };
         }
         if log {
             let lo = 10f64.powf(lo.log10().floor());
             let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-            return Self { lo, hi, log };
+            return Self {
+                lo,
+                hi,
+                log,
+                integer: false,
+            };
         }
         if floor0 {
             lo = lo.min(0.0);
@@ -271,6 +302,7 @@ impl YAxis {
             lo: if floor0 && lo >= 0.0 { lo } else { lo - pad },
             hi: hi + pad,
             log,
+            integer: false,
         }
     }
 
@@ -284,7 +316,7 @@ impl YAxis {
 
     fn ticks(&self) -> Vec<f64> {
         if !self.log {
-            return ticks(self.lo, self.hi, 4);
+            return nice_ticks(self.lo, self.hi, 4, self.integer);
         }
         let mut out = Vec::new();
         let mut d = self.lo;
@@ -326,7 +358,7 @@ struct Chart<'a> {
 const W: f64 = 360.0;
 const H: f64 = 150.0;
 const ML: f64 = 44.0;
-const MR: f64 = 8.0;
+const MR: f64 = 16.0;
 const MT: f64 = 12.0;
 const MB: f64 = 22.0;
 
@@ -366,7 +398,13 @@ impl Chart<'_> {
                 esc(&f.description)
             );
         }
-        for v in self.y.ticks() {
+        let yt = self.y.ticks();
+        let step = if self.y.log {
+            1.0
+        } else {
+            yt.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(1.0)
+        };
+        for v in yt {
             let y = py(v);
             let _ = write!(
                 s,
@@ -374,7 +412,7 @@ impl Chart<'_> {
                 ML + pw,
                 ML - 4.0,
                 y + 3.5,
-                label(v)
+                tick_label(v, step)
             );
         }
         let (unit, suffix) = time_unit(end);
@@ -687,6 +725,7 @@ struct RowSpec {
     title: &'static str,
     log: bool,
     floor0: bool,
+    integer: bool,
 }
 
 fn scenario_section(s: &ScenarioResult, index: usize) -> String {
@@ -708,26 +747,31 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
             title: "request rate (req/s)",
             log: false,
             floor0: true,
+            integer: false,
         },
         RowSpec {
             title: "success rate",
             log: false,
             floor0: false,
+            integer: false,
         },
         RowSpec {
             title: "p99 latency (ms, log scale)",
             log: true,
             floor0: false,
+            integer: false,
         },
         RowSpec {
             title: "replicas",
             log: false,
             floor0: true,
+            integer: true,
         },
         RowSpec {
             title: "weights per subset",
             log: false,
             floor0: true,
+            integer: false,
         },
     ];
     let aggs = [Agg::Mean, Agg::Min, Agg::Max, Agg::Max];
@@ -794,7 +838,10 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
         if row == 1 {
             all.push(1.0);
         }
-        let y = YAxis::from_values(all.iter(), spec.log, spec.floor0);
+        let y = YAxis {
+            integer: spec.integer,
+            ..YAxis::from_values(all.iter(), spec.log, spec.floor0)
+        };
         let _ = write!(h, r#"<div class="rowhead">{}</div>"#, spec.title);
         for (r, lines) in s.runs.iter().zip(per_run) {
             let chart = Chart {
@@ -1088,8 +1135,15 @@ mod tests {
     }
 
     #[test]
-    fn nice_ticks() {
+    fn nice_ticks_and_labels() {
         assert_eq!(ticks(0.0, 100.0, 4), vec![0.0, 25.0, 50.0, 75.0, 100.0]);
         assert_eq!(ticks(0.0, 3600.0, 5), vec![0.0, 1000.0, 2000.0, 3000.0]);
+        // Counts: 0..9.45 in 4 steps would be 2.5 apart; integers only → steps of 5.
+        assert_eq!(nice_ticks(0.0, 9.45, 4, true), vec![0.0, 5.0]);
+        assert_eq!(nice_ticks(0.0, 2.0, 4, true), vec![0.0, 1.0, 2.0]);
+        // Success rates 0.0005 apart need four decimals to tell them apart.
+        assert_eq!(tick_label(0.9995, 0.0005), "0.9995");
+        assert_eq!(tick_label(0.75, 0.25), "0.75");
+        assert_eq!(tick_label(25_000.0, 5_000.0), "25k");
     }
 }

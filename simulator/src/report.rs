@@ -639,6 +639,71 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
     rows
 }
 
+/// homeostat against the targets, in words: ≥ 5× fewer SLO-violation minutes than the
+/// best baseline, no more replica-hours than that baseline, TTD ≤ 30 s and TTM ≤ 45 s per fault.
+/// `None` unless there is a run named `homeostat` and at least one other run.
+fn verdict(s: &ScenarioResult) -> Option<String> {
+    let home = s.runs.iter().find(|r| r.name == "homeostat")?;
+    let best = s
+        .runs
+        .iter()
+        .filter(|r| r.name != "homeostat")
+        .min_by(|a, b| {
+            a.metrics
+                .slo_violation_minutes
+                .cmp(&b.metrics.slo_violation_minutes)
+                .then(a.metrics.replica_hours.total_cmp(&b.metrics.replica_hours))
+        })?;
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    let (h, b) = (
+        home.metrics.slo_violation_minutes,
+        best.metrics.slo_violation_minutes,
+    );
+    let slo_ok = if h == 0 { true } else { b >= 5 * h };
+    let ratio = if h == 0 {
+        if b == 0 {
+            "both have none".to_string()
+        } else {
+            "homeostat has none".to_string()
+        }
+    } else {
+        format!("{:.1}× fewer", b as f64 / h as f64)
+    };
+    let (hr, br) = (home.metrics.replica_hours, best.metrics.replica_hours);
+    let mut parts = vec![
+        format!(
+            "{} SLO-violation minutes: homeostat {h} vs best baseline {} {b} ({ratio}; target ≥ 5×)",
+            mark(slo_ok),
+            esc(&best.name)
+        ),
+        format!(
+            "{} replica-hours: {hr:.2} vs {br:.2} ({:+.1} %)",
+            mark(hr <= br * (1.0 + 1e-9)),
+            if br > 0.0 {
+                (hr / br - 1.0) * 100.0
+            } else {
+                0.0
+            }
+        ),
+    ];
+    for f in &home.metrics.faults {
+        let ttd_ok = f.ttd_s.is_some_and(|t| t <= 30.0);
+        let ttm_ok = f.ttm_s.is_some_and(|t| t <= 45.0);
+        parts.push(format!(
+            "{} TTD {} / {} TTM {} ({})",
+            mark(ttd_ok),
+            f.ttd_s.map_or("—".into(), |t| format!("{t:.0} s")),
+            mark(ttm_ok),
+            f.ttm_s.map_or("—".into(), |t| format!("{t:.0} s")),
+            esc(&f.description)
+        ));
+    }
+    Some(format!(
+        "<p class=\"verdict\">{}</p>",
+        parts.join(" &nbsp;·&nbsp; ")
+    ))
+}
+
 fn summary_table(s: &ScenarioResult) -> String {
     let mut h = String::from("<table class=\"summary\"><thead><tr><th></th>");
     for (i, r) in s.runs.iter().enumerate() {
@@ -740,6 +805,9 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
         s.objectives.mitigation_windows,
         s.runs.first().map_or(10.0, |r| r.record.step_s)
     );
+    if let Some(v) = verdict(s) {
+        h.push_str(&v);
+    }
     h.push_str(&summary_table(s));
 
     let specs = [
@@ -977,7 +1045,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#
 main{max-width:1400px;margin:0 auto;padding:24px 32px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:0 0 4px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:18px 20px;margin:18px 0}
-.desc{margin:2px 0 4px}.muted{color:#6b7280;font-size:12.5px;margin:4px 0}
+.desc{margin:2px 0 4px}.verdict{margin:8px 0 0;font-size:13px;color:#1f2937}.muted{color:#6b7280;font-size:12.5px;margin:4px 0}
 table.summary{border-collapse:collapse;margin:10px 0 14px;font-variant-numeric:tabular-nums}
 table.summary th,table.summary td{padding:4px 12px;border-bottom:1px solid #eef0f3;text-align:right}
 table.summary th{font-weight:600;background:#f9fafb}
@@ -1064,6 +1132,24 @@ mod tests {
             objectives: Objectives::new(0.99, 100.0),
             runs: vec![run("static", 30, 60, 4), run("homeostat", 30, 40, 3)],
         }
+    }
+
+    #[test]
+    fn verdict_states_the_targets() {
+        let mut s = scenario();
+        let v = verdict(&s).unwrap();
+        // Both violate 1 minute: 1 < 5 · 1 → ✗; 0.10 vs 0.13 replica-hours = −25 % → ✓.
+        assert!(
+            v.contains("✗ SLO-violation minutes: homeostat 1 vs best baseline static 1"),
+            "{v}"
+        );
+        assert!(v.contains("✓ replica-hours: 0.10 vs 0.13 (-25.0 %)"), "{v}");
+        // The action at 31 s is the first detection: 31 − 30 = 1 s; windows 3 (30–40 s)
+        // violates, 4, 5, 6 are clean → TTM = 40 − 30 = 10 s.
+        assert!(v.contains("✓ TTD 1 s / ✓ TTM 10 s"), "{v}");
+        // Without a run named homeostat there is nothing to judge.
+        s.runs[1].name = "other".into();
+        assert_eq!(verdict(&s), None);
     }
 
     #[test]

@@ -595,7 +595,7 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
                 Some(f) => (
                     f.ttd_s,
                     f.ttd_s
-                        .map_or("not detected".into(), |t| format!("{t:.0} s")),
+                        .map_or("not detected".into(), |t| format!("{t:.1} s")),
                 ),
                 None => (None, "—".into()),
             })
@@ -615,7 +615,7 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
                     Some(t) => (
                         Some(t),
                         format!(
-                            "{t:.0} s{}",
+                            "{t:.1} s{}",
                             if f.mitigated_after_fault_end {
                                 " (fault ended)"
                             } else {
@@ -692,9 +692,9 @@ fn verdict(s: &ScenarioResult) -> Option<String> {
         parts.push(format!(
             "{} TTD {} / {} TTM {} ({})",
             mark(ttd_ok),
-            f.ttd_s.map_or("—".into(), |t| format!("{t:.0} s")),
+            f.ttd_s.map_or("—".into(), |t| format!("{t:.1} s")),
             mark(ttm_ok),
-            f.ttm_s.map_or("—".into(), |t| format!("{t:.0} s")),
+            f.ttm_s.map_or("—".into(), |t| format!("{t:.1} s")),
             esc(&f.description)
         ));
     }
@@ -1146,7 +1146,7 @@ mod tests {
         assert!(v.contains("✓ replica-hours: 0.10 vs 0.13 (-25.0 %)"), "{v}");
         // The action at 31 s is the first detection: 31 − 30 = 1 s; windows 3 (30–40 s)
         // violates, 4, 5, 6 are clean → TTM = 40 − 30 = 10 s.
-        assert!(v.contains("✓ TTD 1 s / ✓ TTM 10 s"), "{v}");
+        assert!(v.contains("✓ TTD 1.0 s / ✓ TTM 10.0 s"), "{v}");
         // Without a run named homeostat there is nothing to judge.
         s.runs[1].name = "other".into();
         assert_eq!(verdict(&s), None);

@@ -3,7 +3,8 @@
 //!
 //! The engine feeds a [`Recorder`] on its hot path (`on_request_done` for every *entry* request,
 //! i.e. the request a user sent, after retries) and at its slow cadence (samples, actions,
-//! ejections, faults). [`Recorder::into_record`] closes the run into a [`RunRecord`];
+//! ejections, faults). [`Recorder::with_end`] folds completions that drain after the traffic's
+//! end into the last window. [`Recorder::into_record`] closes the run into a [`RunRecord`];
 //! [`RunRecord::finish`] evaluates it against the SLO [`Objectives`] into [`RunMetrics`].
 //!
 //! # Metric definitions

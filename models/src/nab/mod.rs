@@ -223,3 +223,6 @@ pub fn score_corpus(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

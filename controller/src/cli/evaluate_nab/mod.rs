@@ -7,7 +7,7 @@
 //! * [`rows`] — reads CSV rows as NAB scores them (repeated timestamps kept).
 
 use super::Format;
-mod rows;
+pub mod rows;
 
 use crate::corpus::CorpusSeries;
 use anyhow::{Context, Result, anyhow, bail};

@@ -92,10 +92,16 @@ fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// is NaN; a repeated or backward timestamp is kept with a warning naming file and line.
 pub fn read_rows(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
     let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("reading {shown}"))?;
+    // csv reports a record's line from where the previous record ended; with CRLF line ends
+    // that is the `\n` still to be consumed, one line early, so step over it.
+    let line_of = |p: &csv::Position| {
+        let early = bytes.get(p.byte() as usize) == Some(&b'\n');
+        p.line() + u64::from(early)
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("opening {shown}"))?;
+        .from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .with_context(|| format!("{shown}: reading the header line"))?
@@ -111,16 +117,18 @@ pub fn read_rows(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
     let (ts_col, value_col) = (find("timestamp")?, find(column)?);
     let (mut timestamps, mut values) = (Vec::<i64>::new(), Vec::<f64>::new());
     let mut record = csv::StringRecord::new();
+    let mut out_of_order = 0;
+    let mut first_out_of_order = None;
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, line_of);
                 bail!("{shown}:{line}: malformed CSV: {e}");
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, line_of);
         let ts_text = record.get(ts_col).unwrap_or_default();
         let ts = parse_timestamp(ts_text)
             .with_context(|| format!("{shown}:{line}: column \"timestamp\""))?;
@@ -132,18 +140,20 @@ pub fn read_rows(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
                 anyhow!("{shown}:{line}: column {column:?}: {raw:?} is not a number")
             })?
         };
-        if let Some(&prev) = timestamps.last()
-            && ts <= prev
-        {
-            tracing::warn!(
-                "{shown}:{line}: timestamp {ts_text:?} is not later than the row before; kept (NAB scores rows in file order)"
-            );
+        if timestamps.last().is_some_and(|&prev| ts <= prev) {
+            out_of_order += 1;
+            first_out_of_order.get_or_insert((line, ts_text.to_string()));
         }
         timestamps.push(ts);
         values.push(value);
     }
     if timestamps.is_empty() {
         bail!("{shown}: no data rows (an empty series cannot be evaluated)");
+    }
+    if let Some((line, text)) = first_out_of_order {
+        tracing::info!(
+            "{shown}:{line}: {out_of_order} row(s) from here on have a timestamp ({text:?} first) not later than the row before; kept, as NAB scores rows in file order"
+        );
     }
     Ok((timestamps, values))
 }

@@ -263,6 +263,9 @@ mod sweep_matches_brute_force {
     use super::*;
     use proptest::prelude::*;
 
+    /// Timestamps, scores, windows.
+    type OwnedFile = (Vec<i64>, Vec<f64>, Vec<(i64, i64)>);
+
     proptest! {
         /// The incremental sweep's best total equals the best of scoring the corpus afresh at
         /// every distinct score (and at "nothing detected").
@@ -273,7 +276,7 @@ mod sweep_matches_brute_force {
                 1..4,
             )
         ) {
-            let owned: Vec<(Vec<i64>, Vec<f64>, Vec<(i64, i64)>)> = files
+            let owned: Vec<OwnedFile> = files
                 .iter()
                 .map(|(scores, windows)| {
                     let ts: Vec<i64> = (0..scores.len() as i64).collect();

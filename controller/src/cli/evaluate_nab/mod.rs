@@ -76,7 +76,7 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
         }
         None => {
             let name = pick_detector(args.detector.as_deref())?;
-            let scores = parallel_map(name, &corpus.series, |s| Ok(run_detector(name, &s.values)))?;
+            let scores = parallel_map(name, &corpus.series, |s| run_detector(name, &s.values))?;
             (name.to_string(), scores)
         }
     };
@@ -138,13 +138,11 @@ fn pick_detector(requested: Option<&str>) -> Result<&'static str> {
 }
 
 /// A fresh detector per series, fed the rows in order.
-fn run_detector(name: &str, values: &[f64]) -> Vec<f64> {
-    match detect::by_name(name) {
-        Some(mut d) => values.iter().map(|&v| d.update(v)).collect(),
-        // `pick_detector` only returns listed names; a name the registry then fails to build
-        // detects nothing rather than panicking.
-        None => vec![f64::NAN; values.len()],
-    }
+fn run_detector(name: &str, values: &[f64]) -> Result<Vec<f64>> {
+    let mut detector = detect::by_name(name).ok_or_else(|| {
+        anyhow!("detector {name:?} is listed in detect::NAMES but detect::by_name cannot build it")
+    })?;
+    Ok(values.iter().map(|&v| detector.update(v)).collect())
 }
 
 /// Finds `RESULTS_DIR/<category>/<detector>_<file>` (or, failing that, the one file there
@@ -279,8 +277,8 @@ pub fn render_table(e: &Evaluation) -> String {
         }
     }
     if no_windows {
-        out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be \
-                normalised; the raw score is the (non-positive) cost of its false positives.\n";
+        out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be\n\
+                normalised; shown is its raw score, the (non-positive) cost of its false positives.\n";
     }
     out
 }

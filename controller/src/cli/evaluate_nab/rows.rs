@@ -44,6 +44,17 @@ pub fn load_corpus(root: &Path) -> Result<Corpus> {
             values,
         })
     })?;
+    let irregular: Vec<&str> = series
+        .iter()
+        .filter(|s| s.timestamps.windows(2).any(|p| p[1] <= p[0]))
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(first) = irregular.first() {
+        tracing::warn!(
+            "{} file(s) have repeated or backward timestamps ({first} first); their rows are scored in file order (HOMEOSTAT_LOG=info names the lines)",
+            irregular.len()
+        );
+    }
     let labels_path = root.join("labels").join("combined_windows.json");
     let windows = read_windows(&labels_path)?;
     if let Some(s) = series.iter().find(|s| !windows.contains_key(&s.name)) {

@@ -11,7 +11,7 @@ use super::Format;
 mod parallel;
 pub mod rows;
 
-use crate::corpus::CorpusSeries;
+use crate::corpus::{Corpus, CorpusSeries};
 use anyhow::{Context, Result, anyhow, bail};
 use homeostat_models::detect;
 use homeostat_models::nab::{self, CostProfile, FileInput, ProfileResult, Tally};
@@ -81,11 +81,32 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
         }
     };
     let scored_rows = started.elapsed();
+    let evaluation = score(&corpus, detector, &scores)?;
+    tracing::info!(
+        "evaluate nab: corpus loaded in {:.3} s, anomaly scores in {:.3} s, scoring in {:.3} s",
+        loaded.as_secs_f64(),
+        (scored_rows - loaded).as_secs_f64(),
+        (started.elapsed() - scored_rows).as_secs_f64()
+    );
+    Ok(evaluation)
+}
+
+/// Scores per-row anomaly scores (`scores[i]` for `corpus.series[i]`) against the corpus'
+/// labels. Separate from [`evaluate`] so a tuning loop can load the corpus once (with
+/// [`rows::load_corpus`]) and score many detector settings.
+pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<Evaluation> {
+    if scores.len() != corpus.series.len() {
+        bail!(
+            "{} score series for {} corpus files",
+            scores.len(),
+            corpus.series.len()
+        );
+    }
     let empty = Vec::new();
     let inputs: Vec<FileInput<'_>> = corpus
         .series
         .iter()
-        .zip(&scores)
+        .zip(scores)
         .map(|(s, scores)| FileInput {
             name: &s.name,
             category: &s.category,
@@ -107,12 +128,6 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
     let labels = corpus.root.join("labels").join("combined_windows.json");
     let profiles = nab::score_corpus(&inputs, &profiles)
         .with_context(|| format!("scoring against {}", labels.display()))?;
-    tracing::info!(
-        "evaluate nab: corpus loaded in {:.3} s, anomaly scores in {:.3} s, scoring in {:.3} s",
-        loaded.as_secs_f64(),
-        (scored_rows - loaded).as_secs_f64(),
-        (started.elapsed() - scored_rows).as_secs_f64()
-    );
     Ok(Evaluation {
         detector,
         files: corpus.series.len(),

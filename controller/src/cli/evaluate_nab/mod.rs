@@ -46,6 +46,9 @@ pub struct Evaluation {
     pub windows: usize,
     /// One per profile, `standard` first.
     pub profiles: Vec<ProfileResult>,
+    /// The highest score and how many rows have it: a detector that saturates (thousands of
+    /// rows at exactly 1.0) cannot be thresholded finely, which explains many poor scores.
+    pub top_score: Option<(f64, usize)>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -128,11 +131,19 @@ pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<E
     let labels = corpus.root.join("labels").join("combined_windows.json");
     let profiles = nab::score_corpus(&inputs, &profiles)
         .with_context(|| format!("scoring against {}", labels.display()))?;
+    let top = scores
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .max_by(f64::total_cmp);
+    let top_score = top.map(|t| (t, scores.iter().flatten().filter(|&&v| v == t).count()));
     Ok(Evaluation {
         detector,
         files: corpus.series.len(),
         windows: corpus.window_count(),
         profiles,
+        top_score,
     })
 }
 
@@ -273,6 +284,9 @@ pub fn render_table(e: &Evaluation) -> String {
             p.total.false_positives
         );
     }
+    if let Some((top, rows)) = e.top_score {
+        out += &format!("top score {top:.6} on {rows} rows (any threshold detects all of them)\n");
+    }
     out += "\nper category, at the corpus-wide thresholds\n";
     out += &format!("{:<24} {:>7}", "category", "windows");
     for p in &e.profiles {
@@ -345,6 +359,11 @@ pub fn render_json(e: &Evaluation) -> Value {
     doc.insert("detector".into(), json!(e.detector));
     doc.insert("windows".into(), json!(e.windows));
     doc.insert("files".into(), json!(e.files));
+    doc.insert(
+        "top_score".into(),
+        e.top_score
+            .map_or(Value::Null, |(v, rows)| json!({"value": v, "rows": rows})),
+    );
     let mut per_file = Map::new();
     if let Some(first) = e.profiles.first() {
         for (k, (name, tally)) in first.files.iter().enumerate() {

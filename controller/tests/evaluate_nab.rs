@@ -203,7 +203,8 @@ fn mismatched_timestamps_name_both_files_and_the_line() {
     let (ok, _, stderr) = run_on(dir.path());
     assert!(!ok);
     assert!(
-        stderr.contains("det_a.csv:4: timestamp differs from data/cat/a.csv line 4"),
+        stderr.contains("det_a.csv:4: timestamp differs from ")
+            && stderr.contains("corpus/data/cat/a.csv line 4"),
         "{stderr}"
     );
 }
@@ -212,33 +213,38 @@ fn mismatched_timestamps_name_both_files_and_the_line() {
 fn malformed_csv_lines_are_named() {
     let dir = tempfile::tempdir().unwrap();
     tiny_corpus(dir.path());
-    let cases = [
+    let cases: [(&str, &[&str]); 4] = [
         // A row with an extra field.
         (
             "timestamp,anomaly_score\n2014-01-01 00:00:00,0\n2014-01-01 00:05:00,0,7\n",
-            "det_a.csv:3: malformed CSV",
+            &["det_a.csv:3: malformed CSV"],
         ),
         // A score that is not a number.
         (
             "timestamp,anomaly_score\n2014-01-01 00:00:00,0\n2014-01-01 00:05:00,high\n",
-            "det_a.csv:3: column \"anomaly_score\": \"high\" is not a number",
+            &["det_a.csv:3: column \"anomaly_score\": \"high\" is not a number"],
         ),
         // No anomaly_score column at all.
         (
             "timestamp,score\n2014-01-01 00:00:00,0\n",
-            "det_a.csv:1: no \"anomaly_score\" column",
+            &["det_a.csv:1: no \"anomaly_score\" column"],
         ),
-        // Too few rows: the first missing row is line 4.
+        // Too few rows (2 of 4): the first missing row is line 4.
         (
             "timestamp,anomaly_score\n2014-01-01 00:00:00,0\n2014-01-01 00:05:00,0\n",
-            "det_a.csv: 2 rows but data/cat/a.csv has 4 (line 4",
+            &[
+                "det_a.csv: 2 rows but ",
+                "corpus/data/cat/a.csv has 4 (line 4",
+            ],
         ),
     ];
     for (text, expected) in cases {
         std::fs::write(dir.path().join("det/cat/det_a.csv"), text).unwrap();
         let (ok, _, stderr) = run_on(dir.path());
         assert!(!ok);
-        assert!(stderr.contains(expected), "{expected:?} not in {stderr:?}");
+        for e in expected {
+            assert!(stderr.contains(e), "{e:?} not in {stderr:?}");
+        }
     }
     // CRLF line ends: the bad value is still reported on line 3.
     std::fs::write(
@@ -273,4 +279,71 @@ fn detector_mode_names_the_choices() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn repeated_timestamps_are_scored_as_rows_but_may_not_split_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_corpus(dir.path());
+    // NAB's corpus repeats timestamps (daylight saving): rows 0 and 1 share 00:00, outside the
+    // window 00:10..00:15, so the file still scores. Probation floor(0.15·4) = 0; the window
+    // covers rows 2..=3 and row 2 scores 1 → 100 again.
+    std::fs::write(
+        dir.path().join("corpus/data/cat/a.csv"),
+        "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 00:00:00,1\n2014-01-01 00:10:00,9\n2014-01-01 00:15:00,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("det/cat/det_a.csv"),
+        "timestamp,anomaly_score\n2014-01-01 00:00:00,0\n2014-01-01 00:00:00,0\n2014-01-01 00:10:00,1\n2014-01-01 00:15:00,0\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run_on(dir.path());
+    assert!(ok, "{stderr}");
+    let line = stdout.lines().find(|l| l.starts_with("standard")).unwrap();
+    assert!(line.contains("100.00"), "{line}");
+
+    // Timestamps leaving the window and coming back (00:10, 00:20, 00:12) cannot be scored.
+    let scattered = "timestamp,anomaly_score\n2014-01-01 00:00:00,0\n2014-01-01 00:10:00,0\n2014-01-01 00:20:00,1\n2014-01-01 00:12:00,0\n";
+    std::fs::write(
+        dir.path().join("corpus/data/cat/a.csv"),
+        scattered.replace("anomaly_score", "value"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("det/cat/det_a.csv"), scattered).unwrap();
+    let (ok, _, stderr) = run_on(dir.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("cat/a.csv: the rows inside window") && stderr.contains("not consecutive"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn detector_mode_runs_the_default_detector_deterministically() {
+    if homeostat_models::detect::NAMES.is_empty() {
+        println!("skipped: no detectors built in yet");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    tiny_corpus(dir.path());
+    let corpus = dir.path().join("corpus");
+    let args = [
+        "evaluate",
+        "nab",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let (ok, first, stderr) = homeostat(&args);
+    assert!(ok, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(doc["detector"], homeostat_models::detect::NAMES[0]);
+    assert_eq!(doc["windows"], 1);
+    // With one window the normalised score lies between all-missed-plus-FPs and perfect.
+    let standard = doc["standard"].as_f64().unwrap();
+    assert!(standard <= 100.0, "{standard}");
+    let (_, second, _) = homeostat(&args);
+    assert_eq!(first, second, "same corpus, same detector: same output");
 }

@@ -73,7 +73,7 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| dir.display().to_string());
             let scores = parallel_map("reading results", &corpus.series, |s| {
-                read_results(dir, &detector, s)
+                read_results(dir, &detector, &corpus.root, s)
             })?;
             (detector, scores)
         }
@@ -173,7 +173,12 @@ fn run_detector(name: &str, values: &[f64]) -> Result<Vec<f64>> {
 
 /// Finds `RESULTS_DIR/<category>/<detector>_<file>` (or, failing that, the one file there
 /// named `<anything>_<file>`) and reads its scores, checking its timestamps row by row.
-fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec<f64>> {
+fn read_results(
+    dir: &Path,
+    detector: &str,
+    corpus_root: &Path,
+    series: &CorpusSeries,
+) -> Result<Vec<f64>> {
     let data_file = series.name.rsplit('/').next().unwrap_or(&series.name);
     let rel_dir = series
         .name
@@ -223,7 +228,8 @@ fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec
         }
     };
     let (timestamps, scores) = read_rows(&path, "anomaly_score")?;
-    let data_path = format!("data/{}", series.name);
+    let data_path = corpus_root.join("data").join(&series.name);
+    let data_path = data_path.display();
     if let Some(row) = timestamps
         .iter()
         .zip(&series.timestamps)

@@ -24,10 +24,10 @@ pub struct Ewma {
 }
 
 impl Default for Ewma {
-    /// λ = 0.25 (a classic chart weight), slow mean/variance α = 0.01 (≈ 100-point memory),
-    /// clip at 4σ, 30 points of warm-up.
+    /// λ = 0.25 (a classic chart weight), slow mean/variance α = 0.003 (≈ 330-point memory, about
+    /// a day of 5-minute points), clip at 4σ, 30 points of warm-up.
     fn default() -> Self {
-        Self::new(0.25, 0.01, 4.0, 30)
+        Self::new(0.25, 0.003, 4.0, 30)
     }
 }
 

@@ -48,9 +48,9 @@ pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
     })
 }
 
-/// A member's answer for one point, before it becomes a score.
+/// A member's answer for one point, before it becomes a score (what the ensemble calibrates).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Reading {
+pub enum Reading {
     /// Still warming up (or nothing to say): score 0.
     Quiet,
     /// Non-negative raw statistic (higher = more anomalous) and its tail probability under the
@@ -60,7 +60,7 @@ pub(crate) enum Reading {
 
 /// What a member does with one present, finite point. Kept separate from [`Detector`] so the
 /// ensemble can see the raw statistic and calibrate it itself.
-pub(crate) trait Member: Send {
+pub trait Member: Send {
     fn observe(&mut self, value: f64) -> Reading;
 }
 

@@ -37,11 +37,11 @@ pub struct Seasonal {
 }
 
 impl Default for Seasonal {
-    /// Level α = 0.05, seasonal γ = 0.1, residual-scale rate 0.01, clip 4σ; period search over
+    /// Level α = 0.05, seasonal γ = 0.03, residual-scale rate 0.01, clip 4σ; period search over
     /// the first 1000 points (enough for 3 days of 5-minute data: a daily period is 288) and
     /// again every 2000 points.
     fn default() -> Self {
-        Self::new(0.05, 0.1, 0.01, 1000, 2000)
+        Self::new(0.05, 0.03, 0.01, 1000, 2000)
     }
 }
 

@@ -17,6 +17,7 @@
 
 use super::ewma::Ewma;
 use super::likelihood::{Likelihood, Tail};
+use super::novelty::Novelty;
 use super::robust_z::RobustZ;
 use super::seasonal::Seasonal;
 use super::{Detector, Member, Reading, score_from_tail};
@@ -38,18 +39,22 @@ pub struct EnsembleConfig {
     pub fire: f64,
     pub refractory: usize,
     pub tail: Tail,
+    /// Share of the false-alarm budget of the first member under [`Combine::MinBonferroni`]
+    /// (the others share the rest equally): p = minᵢ pᵢ / wᵢ.
+    pub lead_weight: f64,
 }
 
 impl Default for EnsembleConfig {
     fn default() -> Self {
         Self {
             short: 1,
-            long: 8640,
+            long: 4000,
             min_history: 300,
             combine: Combine::MinBonferroni,
-            fire: 0.3,
-            refractory: 150,
+            fire: 0.2,
+            refractory: 100,
             tail: Tail::Exponential,
+            lead_weight: 0.99,
         }
     }
 }
@@ -59,8 +64,9 @@ struct Calibrated {
     likelihood: Likelihood,
 }
 
-/// Calibrated ensemble of robust z, EWMA chart and seasonal residual.
+/// The calibrated pipeline over one or more members.
 pub struct Ensemble {
+    name: &'static str,
     config: EnsembleConfig,
     members: Vec<Calibrated>,
     quiet_for: usize,
@@ -73,13 +79,26 @@ impl Default for Ensemble {
 }
 
 impl Ensemble {
+    /// `ensemble`: novelty leads (99 % of the false-alarm budget), robust z, EWMA chart and
+    /// seasonal residual share the rest.
     pub fn new(config: EnsembleConfig) -> Self {
         let members: Vec<Box<dyn Member>> = vec![
+            Box::new(Novelty::default()),
             Box::new(RobustZ::default()),
             Box::new(Ewma::default()),
             Box::new(Seasonal::default()),
         ];
         Self::with_members(config, members)
+    }
+
+    /// `likelihood`: the calibrated pipeline over the novelty member alone — the best NAB score.
+    pub fn likelihood() -> Self {
+        let mut e = Self::with_members(
+            EnsembleConfig::default(),
+            vec![Box::new(Novelty::default())],
+        );
+        e.name = "likelihood";
+        e
     }
 
     /// An ensemble over custom members (each calibrated by its own [`Likelihood`]).
@@ -97,6 +116,7 @@ impl Ensemble {
             })
             .collect();
         Self {
+            name: "ensemble",
             config,
             members,
             quiet_for: 0,
@@ -105,12 +125,23 @@ impl Ensemble {
 
     /// Combined tail probability of the point, `None` while no member is calibrated yet.
     fn combined_tail(&mut self, value: f64) -> Option<f64> {
-        let mut tails = Vec::with_capacity(self.members.len());
-        for c in &mut self.members {
+        let k = self.members.len();
+        let lead = self.config.lead_weight;
+        let mut tails = Vec::with_capacity(k);
+        let mut weighted = f64::INFINITY;
+        for (i, c) in self.members.iter_mut().enumerate() {
             if let Reading::Stat { raw, .. } = c.member.observe(value)
                 && let Some(p) = c.likelihood.observe(raw)
             {
                 tails.push(p);
+                let w = if k == 1 {
+                    1.0
+                } else if i == 0 {
+                    lead
+                } else {
+                    (1.0 - lead) / (k - 1) as f64
+                };
+                weighted = weighted.min(p / w.max(1e-12));
             }
         }
         if tails.is_empty() {
@@ -118,10 +149,7 @@ impl Ensemble {
         }
         Some(match self.config.combine {
             Combine::Fisher => fisher(&tails),
-            Combine::MinBonferroni => {
-                let min = tails.iter().copied().fold(1.0, f64::min);
-                (min * tails.len() as f64).min(1.0)
-            }
+            Combine::MinBonferroni => weighted.min(1.0),
         })
     }
 }
@@ -167,7 +195,7 @@ impl Detector for Ensemble {
     }
 
     fn name(&self) -> &'static str {
-        "ensemble"
+        self.name
     }
 }
 
@@ -191,6 +219,9 @@ mod tests {
         testkit::scores_spike_high(&mut Ensemble::default());
         testkit::flags_level_shift_onset(&mut Ensemble::default());
         testkit::quiet_on_season(&mut Ensemble::default());
+        testkit::scores_spike_high(&mut Ensemble::likelihood());
+        testkit::flags_level_shift_onset(&mut Ensemble::likelihood());
+        testkit::quiet_on_season(&mut Ensemble::likelihood());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod bocpd;
 pub mod ensemble;
 pub mod ewma;
 pub mod likelihood;
+pub mod novelty;
 pub mod peer;
 pub mod robust_z;
 pub mod seasonal;
@@ -34,12 +35,22 @@ pub trait Detector: Send {
 }
 
 /// The names `--detector` accepts, the default first.
-pub const NAMES: &[&str] = &["ensemble", "robust-z", "ewma", "seasonal", "bocpd"];
+pub const NAMES: &[&str] = &[
+    "likelihood",
+    "ensemble",
+    "novelty",
+    "robust-z",
+    "ewma",
+    "seasonal",
+    "bocpd",
+];
 
 /// A fresh detector by name, with the one setting used for every series (no per-series tuning).
 pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
     Some(match name {
+        "likelihood" => Box::new(ensemble::Ensemble::likelihood()),
         "ensemble" => Box::new(ensemble::Ensemble::default()),
+        "novelty" => Box::new(novelty::Novelty::default()),
         "robust-z" => Box::new(robust_z::RobustZ::default()),
         "ewma" => Box::new(ewma::Ewma::default()),
         "seasonal" => Box::new(seasonal::Seasonal::default()),

@@ -49,7 +49,7 @@ impl Default for EnsembleConfig {
         Self {
             short: 1,
             long: 4000,
-            min_history: 300,
+            min_history: 100,
             combine: Combine::MinBonferroni,
             fire: 0.2,
             refractory: 100,

@@ -15,6 +15,9 @@ use std::collections::VecDeque;
 
 use super::normal_upper;
 
+/// Where the exponential tail takes over from the empirical distribution.
+const POT_QUANTILE: f64 = 0.9;
+
 /// How the upper tail of the long-run distribution is modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
@@ -127,7 +130,7 @@ impl Likelihood {
     /// Peaks-over-threshold tail of `x` against the sorted long window.
     fn pot_tail(&self, x: f64) -> f64 {
         let n = self.sorted.len();
-        let at = (0.9 * n as f64) as usize;
+        let at = (POT_QUANTILE * n as f64) as usize;
         let Some(&u) = self.sorted.get(at.min(n.saturating_sub(1))) else {
             return 1.0;
         };

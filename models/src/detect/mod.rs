@@ -11,6 +11,16 @@
 //! long-run behaviour on the series at hand (the anomaly likelihood), which is what makes one
 //! setting work across very different series.
 //!
+//! The registry ([`NAMES`], [`by_name`]):
+//!
+//! * `likelihood` (default) — [`novelty`] through the calibration pipeline of [`ensemble`]
+//!   (peaks-over-threshold anomaly likelihood, refractory period): the best NAB score.
+//! * `ensemble` — novelty leading robust z, EWMA and seasonal residual (weighted Bonferroni).
+//! * `novelty`, `robust-z`, `ewma`, `seasonal`, `bocpd` — the members alone, uncalibrated: their
+//!   p-values assume their own noise model, which real series violate, so on a corpus-wide
+//!   threshold they score far lower (docs/benchmarks-detect.md); they exist for explanations and
+//!   for callers that calibrate themselves.
+//!
 //! Missing points (NaN) score 0 and leave the model alone; ±∞ scores 1 (an infinite latency is
 //! as anomalous as it gets) and also leaves the model alone, so one bad sample cannot poison the
 //! state.

@@ -116,4 +116,11 @@ mod tests {
         // A +30 spike is ≈ 50 sd: even λ × 50 / √(λ/(2-λ)) = 0.25 × 50 / 0.378 ≈ 33 chart-sd.
         testkit::scores_spike_high(&mut Ewma::default());
     }
+
+    #[test]
+    fn quiet_on_a_clean_season() {
+        // The slow variance learns the sine (variance 50 + noise) so |z| stays ≲ 1.6, and the
+        // chart averages a sine over ~4 points, which lowers it further.
+        testkit::quiet_on_season(&mut Ewma::default());
+    }
 }

@@ -141,4 +141,11 @@ mod tests {
         testkit::scores_spike_high(&mut Novelty::default());
         testkit::flags_level_shift_onset(&mut Novelty::default());
     }
+
+    #[test]
+    fn quiet_on_a_clean_season() {
+        // Every 6-point shape recurs every 48 points, ~20 times within the 1000-point memory:
+        // nearest-neighbour distances stay noise-sized.
+        testkit::quiet_on_season(&mut Novelty::default());
+    }
 }

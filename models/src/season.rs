@@ -37,16 +37,24 @@ pub fn autocorrelation(values: &[f64], max_lag: usize) -> Option<Vec<f64>> {
     if var <= f64::EPSILON * mean.abs().max(1.0) {
         return None;
     }
-    let present = values.iter().filter(|v| !v.is_nan()).count() as f64;
+    // Each lag is normalised by its own number of complete pairs: dividing by the count of
+    // present values instead would favour lags whose pairs line up with regular gaps.
+    let n = values.len() as f64;
     let acf = (0..max_lag)
         .map(|lag| {
-            let sum: f64 = values
+            let (sum, pairs) = values
                 .iter()
                 .zip(values.iter().skip(lag))
                 .filter(|(a, b)| !a.is_nan() && !b.is_nan())
-                .map(|(a, b)| (a - mean) * (b - mean))
-                .sum();
-            sum / (present * var)
+                .fold((0.0, 0usize), |(s, k), (a, b)| {
+                    (s + (a - mean) * (b - mean), k + 1)
+                });
+            if pairs == 0 {
+                return 0.0;
+            }
+            // The (n - lag) / n factor keeps the usual biased estimator's decay with the lag, so
+            // a long lag backed by few pairs cannot outscore the true period by chance.
+            (sum / pairs as f64) / var * ((n - lag as f64) / n)
         })
         .collect();
     Some(acf)
@@ -79,6 +87,22 @@ mod tests {
             .map(|i| (i as f64 * std::f64::consts::TAU / 24.0).sin())
             .collect();
         assert_eq!(detect_period(&short, 20, 30), None);
+    }
+
+    #[test]
+    fn regular_gaps_do_not_shift_the_period() {
+        // Period 48 with every 7th point missing: dividing each lag by the present count
+        // (instead of its pairs) found 49 here.
+        let v: Vec<f64> = (0..480)
+            .map(|i| {
+                if i % 7 == 3 {
+                    f64::NAN
+                } else {
+                    (i as f64 * std::f64::consts::TAU / 48.0).sin()
+                }
+            })
+            .collect();
+        assert_eq!(detect_period(&v, 2, 150), Some(48));
     }
 
     #[test]

@@ -26,8 +26,9 @@ use super::queueing;
 use super::window::{self, RECENT};
 use crate::forecast::Forecaster;
 
-/// Points of demand history kept for the fallback forecaster.
-const HISTORY: usize = 120;
+/// Points of demand the fallback forecaster fits (5 minutes at 15 s): short, so that a line
+/// through a regime change (flat, then a surge) follows the surge instead of averaging it away.
+const HISTORY: usize = 20;
 const RELAX_DEADBAND_POINTS: u32 = 10;
 
 #[derive(Default)]

@@ -66,18 +66,20 @@ struct Mode {
     corr_load: Option<f64>,
     corr_latency: Option<f64>,
     utilization: Option<f64>,
+    /// Significantly over the error budget (not just noise).
+    over_budget: bool,
     overload: bool,
 }
 
 fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
     let s = &ctx.obs.service_signals;
-    let (error_rate, _) = window::error_rate(s, RECENT, ctx.obs.step_seconds)?;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let (error_rate, _, over) = window::over_budget(s, ctx.obs.step_seconds, budget)?;
     let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
     let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
     let corr_load = window::correlation(&errors, &tail(&s.request_rate));
     let corr_latency = window::correlation(&errors, &tail(&s.latency_p99));
     let utilization = window::recent_mean(&s.utilization, RECENT);
-    let budget = 1.0 - ctx.spec.objectives.success_rate;
     let correlated = corr_load.is_some_and(|c| c >= OVERLOAD_CORRELATION)
         && corr_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION);
     let saturated = utilization.is_some_and(|u| u >= 0.95);
@@ -86,7 +88,8 @@ fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
         corr_load,
         corr_latency,
         utilization,
-        overload: error_rate > budget && (correlated || saturated),
+        over_budget: over,
+        overload: over && (correlated || saturated),
     })
 }
 
@@ -214,7 +217,7 @@ pub fn plan(
         );
     }
     // Independent transient failures over budget: as many retries as the aim needs.
-    if m.error_rate > budget && m.corr_load.is_none_or(|c| c < 0.3) {
+    if m.over_budget && m.corr_load.is_none_or(|c| c < 0.3) {
         let n = retries_needed(
             m.error_rate,
             budget * RESIDUAL_SHARE,

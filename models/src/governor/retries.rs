@@ -107,14 +107,19 @@ fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
 }
 
 fn change(
+    ctx: &Ctx<'_>,
     cur: &RetryConfig,
-    next: RetryConfig,
+    mut next: RetryConfig,
     posture: Posture,
     reason: String,
     evidence: Vec<Evidence>,
     confidence: f64,
     expected_effect: String,
 ) -> Option<Change> {
+    // Whatever the reason for a change, what it proposes stays within the policy's bounds.
+    let r = &ctx.spec.controls.retries;
+    next.attempts = next.attempts.min(r.max_attempts);
+    next.per_try_timeout = r.per_try_timeout.clamp(next.per_try_timeout);
     (next != *cur).then(|| Change {
         knob: Knob::Retries,
         current: KnobValue::Retries(cur.clone()),
@@ -155,6 +160,7 @@ pub fn plan(
         };
         let amp = load_factor(m.error_rate, cur.attempts);
         return change(
+            ctx,
             cur,
             next,
             Posture::Protect,
@@ -183,6 +189,7 @@ pub fn plan(
                 ..before
             };
             return change(
+                ctx,
                 cur,
                 next.clone(),
                 Posture::Relax,
@@ -201,6 +208,7 @@ pub fn plan(
     }
     if cur.attempts > r.max_attempts {
         return change(
+            ctx,
             cur,
             RetryConfig {
                 attempts: r.max_attempts,
@@ -230,6 +238,7 @@ pub fn plan(
                 r.per_try_timeout.clamp(Duration::from_secs_f64(2.0 * p))
             });
             return change(
+                ctx,
                 cur,
                 RetryConfig {
                     attempts: n,
@@ -283,6 +292,7 @@ pub fn tighten(
     let next_attempts = justified.min(cur.attempts.saturating_sub(1));
     state.remember_before_cut(cur);
     change(
+        ctx,
         cur,
         RetryConfig {
             attempts: next_attempts,
@@ -304,6 +314,7 @@ pub fn disable(ctx: &Ctx<'_>, state: &mut RetriesState) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
     state.remember_before_cut(cur);
     change(
+        ctx,
         cur,
         RetryConfig {
             attempts: 0,

@@ -108,7 +108,6 @@ fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
 
 fn change(
     ctx: &Ctx<'_>,
-    cur: &RetryConfig,
     mut next: RetryConfig,
     posture: Posture,
     reason: String,
@@ -117,6 +116,7 @@ fn change(
     expected_effect: String,
 ) -> Option<Change> {
     // Whatever the reason for a change, what it proposes stays within the policy's bounds.
+    let cur = &ctx.obs.config.retries;
     let r = &ctx.spec.controls.retries;
     next.attempts = next.attempts.min(r.max_attempts);
     next.per_try_timeout = r.per_try_timeout.clamp(next.per_try_timeout);
@@ -161,7 +161,6 @@ pub fn plan(
         let amp = load_factor(m.error_rate, cur.attempts);
         return change(
             ctx,
-            cur,
             next,
             Posture::Protect,
             format!(
@@ -190,7 +189,6 @@ pub fn plan(
             };
             return change(
                 ctx,
-                cur,
                 next.clone(),
                 Posture::Relax,
                 format!(
@@ -209,7 +207,6 @@ pub fn plan(
     if cur.attempts > r.max_attempts {
         return change(
             ctx,
-            cur,
             RetryConfig {
                 attempts: r.max_attempts,
                 ..cur.clone()
@@ -239,7 +236,6 @@ pub fn plan(
             });
             return change(
                 ctx,
-                cur,
                 RetryConfig {
                     attempts: n,
                     per_try_timeout,
@@ -293,7 +289,6 @@ pub fn tighten(
     state.remember_before_cut(cur);
     change(
         ctx,
-        cur,
         RetryConfig {
             attempts: next_attempts,
             ..cur.clone()
@@ -315,7 +310,6 @@ pub fn disable(ctx: &Ctx<'_>, state: &mut RetriesState) -> Option<Change> {
     state.remember_before_cut(cur);
     change(
         ctx,
-        cur,
         RetryConfig {
             attempts: 0,
             ..cur.clone()

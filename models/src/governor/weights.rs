@@ -307,11 +307,12 @@ pub fn plan(
         let want = (baseline[*to] - current[*to]).min(lb.max_step_percent);
         for _ in 0..want {
             // Take each unit from the subset furthest above its baseline that has not yet given
-            // a full step (ties: first by name).
+            // a full step and is above the policy's floor (ties: first by name).
             let donor = proposed
                 .iter()
                 .filter(|(n, w)| {
                     **w > baseline[n.as_str()]
+                        && **w > lb.min_weight_percent
                         && given.get(n.as_str()).copied().unwrap_or(0) < lb.max_step_percent
                 })
                 .max_by_key(|(n, w)| (**w - baseline[n.as_str()], std::cmp::Reverse(*n)))

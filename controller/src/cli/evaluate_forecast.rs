@@ -38,7 +38,8 @@ pub struct Args {
 
 /// Parses a Go-style duration ("1h", "30m", "90s", "1h30m", "1.5h") into whole seconds > 0.
 pub fn parse_horizon(text: &str) -> std::result::Result<i64, String> {
-    let bad = |why: &str| format!("invalid horizon {text:?}: {why} (examples: 1h, 30m, 90s, 1h30m)");
+    let bad =
+        |why: &str| format!("invalid horizon {text:?}: {why} (examples: 1h, 30m, 90s, 1h30m)");
     let s = text.trim();
     if s.is_empty() {
         return Err(bad("empty"));
@@ -144,17 +145,36 @@ fn target(overall: &[MethodSummary]) -> Option<(&'static str, &'static str, f64)
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let corpus = crate::corpus::Corpus::load_series_only(&args.corpus)?;
+    // NAB's own files repeat the daylight-saving hour and step back once; the strict corpus
+    // reader refuses them, the NAB evaluation's row reader keeps them with a warning. Use the
+    // latter when the corpus is labelled, then keep the first row of each timestamp.
+    let labelled = args
+        .corpus
+        .join("labels")
+        .join("combined_windows.json")
+        .is_file();
+    let corpus = if labelled {
+        super::evaluate_nab::rows::load_corpus(&args.corpus)?
+    } else {
+        crate::corpus::Corpus::load_series_only(&args.corpus)?
+    };
     let mut notes = Vec::new();
     // (series index, grid values, step seconds, horizon in steps)
     let mut jobs = Vec::new();
     for (i, s) in corpus.series.iter().enumerate() {
-        let points: Vec<(i64, f64)> = s
-            .timestamps
-            .iter()
-            .copied()
-            .zip(s.values.iter().copied())
-            .collect();
+        let mut points: Vec<(i64, f64)> = Vec::with_capacity(s.timestamps.len());
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            if points.last().is_none_or(|&(prev, _)| t > prev) {
+                points.push((t, v));
+            }
+        }
+        if points.len() < s.timestamps.len() {
+            notes.push(format!(
+                "{}: {} rows with a repeated or backward timestamp ignored",
+                s.name,
+                s.timestamps.len() - points.len()
+            ));
+        }
         let grid = TimeSeries::from_points(&points)
             .with_context(|| format!("{}: {}", args.corpus.join("data").display(), s.name))?;
         let step = grid.step();
@@ -302,7 +322,7 @@ fn fmt(v: Option<f64>, pct: bool) -> String {
 fn print_table(title: &str, rows: &[MethodSummary]) {
     println!("\n{title}");
     println!(
-        "  {:<30} {:>10} {:>12} {:>9} {:>7} {:>9}",
+        "  {:<38} {:>10} {:>12} {:>9} {:>7} {:>9}",
         "method", "MASE mean", "MASE median", "coverage", "series", "scored"
     );
     for m in rows {
@@ -312,7 +332,7 @@ fn print_table(title: &str, rows: &[MethodSummary]) {
             m.method.to_string()
         };
         println!(
-            "  {:<30} {:>10} {:>12} {:>9} {:>7} {:>9}",
+            "  {:<38} {:>10} {:>12} {:>9} {:>7} {:>9}",
             name,
             fmt(m.mase_mean, false),
             fmt(m.mase_median, false),

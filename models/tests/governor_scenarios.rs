@@ -528,3 +528,46 @@ fn clean_noisy_day(seed: u8) {
         changes.len()
     );
 }
+
+#[test]
+fn a_slow_canary_is_cut_but_a_slow_service_is_not_blamed_on_it() {
+    let spec = policy();
+    // Canary p99 800 ms against stable 100 ms, objective 300 ms, no errors: a latency outlier
+    // against its peer (leave-one-out z = (0.8 − 0.1)/(10% of 0.1) = 70).
+    let stable = vec![Point::healthy(80.0); LEN];
+    let slow = |p99: f64| Point {
+        p99,
+        ..Point::healthy(20.0)
+    };
+    let canary = vec![slow(0.8); LEN];
+    let obs = ObsBuilder::new(
+        T0,
+        &merge(&[&stable, &canary]),
+        config(weights(&[("stable", 80), ("canary", 20)])),
+    )
+    .subset("stable", &stable)
+    .subset("canary", &canary)
+    .build();
+    let d = Governor::new().step(T0, &obs, &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Weights)
+        .expect("cut");
+    assert_eq!(weights_of(&c.proposed)["canary"], 0);
+    assert!(c.reason.contains("p99"), "{}", c.reason);
+
+    // Both slow alike: no peer is an outlier, so no weight moves (nowhere better to send it).
+    let stable = vec![slow(0.8); LEN];
+    let obs = ObsBuilder::new(
+        T0,
+        &merge(&[&stable, &canary]),
+        config(weights(&[("stable", 80), ("canary", 20)])),
+    )
+    .subset("stable", &stable)
+    .subset("canary", &canary)
+    .build();
+    let d = Governor::new().step(T0, &obs, &spec);
+    assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Weights));
+}

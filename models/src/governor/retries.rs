@@ -41,7 +41,9 @@ impl RetriesState {
 /// Attempts per request with `retries` retries at independent failure rate `p`.
 pub fn load_factor(p: f64, retries: u32) -> f64 {
     let p = p.clamp(0.0, 1.0 - 1e-12);
-    (1.0 - p.powi(retries as i32 + 1)) / (1.0 - p)
+    // Capped: beyond 1,000 retries p^(n+1) is 0 for any p < 1 anyway.
+    let n = retries.min(1000) as i32;
+    (1.0 - p.powi(n + 1)) / (1.0 - p)
 }
 
 /// Fewest retries (≤ `max`) that bring failures under `target` within the load budget; the

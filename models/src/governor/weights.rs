@@ -57,12 +57,10 @@ pub fn feed(state: &mut WeightsState, obs: &Observation, fed_until: Option<i64>)
     for sub in &obs.subsets {
         let s = &sub.signals;
         let len = s.success_rate.len();
-        let first_time = obs.end - (len as i64 - 1) * step;
-        let from = match fed_until {
-            Some(t) if t >= obs.end => continue,
-            Some(t) if t >= first_time => ((t - first_time) / step + 1) as usize,
-            _ => 0,
-        };
+        if fed_until.is_some_and(|t| t >= obs.end) {
+            continue;
+        }
+        let from = window::first_unseen(obs.end, step, len, fed_until);
         let Some(det) = (match state.history.get_mut(&sub.name) {
             Some(d) => Some(d),
             None => crate::detect::by_name(name)
@@ -207,7 +205,7 @@ pub fn plan(
     findings: &mut Vec<Finding>,
 ) -> Option<Change> {
     let current = &ctx.obs.config.weights;
-    if current.len() < 2 || current.values().sum::<u32>() != 100 {
+    if current.len() < 2 || !sums_to_100(current) {
         if !current.is_empty() {
             findings.push(note(format!(
                 "weights {current:?} do not sum to 100; not moving traffic"
@@ -398,7 +396,7 @@ pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Cha
         findings.push(note("shiftToStable: the policy names no subsets".into()));
         return None;
     };
-    if !current.contains_key(stable) || current.values().sum::<u32>() != 100 {
+    if !current.contains_key(stable) || !sums_to_100(current) {
         findings.push(note(format!(
             "shiftToStable: subset {stable} is not among the weights in force {current:?}"
         )));
@@ -470,6 +468,11 @@ fn move_units(
         }
     }
     out
+}
+
+/// Whole percents summing to 100 (in u64: arbitrary input must not overflow).
+fn sums_to_100(w: &BTreeMap<String, u32>) -> bool {
+    w.values().map(|v| u64::from(*v)).sum::<u64>() == 100
 }
 
 fn note(summary: String) -> Finding {

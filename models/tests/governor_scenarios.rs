@@ -571,3 +571,55 @@ fn a_slow_canary_is_cut_but_a_slow_service_is_not_blamed_on_it() {
     let d = Governor::new().step(T0, &obs, &spec);
     assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Weights));
 }
+
+#[test]
+fn outlier_detection_relaxes_after_the_incident_behind_hysteresis() {
+    let spec = policy();
+    // Ten healthy pods at 10 req/s, 0.05% errors, with the incident setting still in force
+    // (2 consecutive errors, 5 s sweep, 60 s ejection). Calm: k stays 2 (chance ejections
+    // 36,000 · (5.1·10⁻⁴)² ≈ 0.009/h, under 0.1/4), the ejection time returns to its 30 s
+    // lower bound: a relaxing change, so runs 1 and 2 hold it and run 3 applies it.
+    let pods: Vec<Vec<Point>> = vec![vec![Point::healthy(10.0); LEN]; 10];
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut cfg = config(Default::default());
+    cfg.outlier_detection = homeostat_models::governor::OutlierConfig {
+        consecutive_5xx_errors: 2,
+        interval: homeostat_models::policy::Duration::from_secs(5),
+        base_ejection_time: homeostat_models::policy::Duration::from_secs(60),
+        max_ejection_percent: 10,
+    };
+    let mut gov = Governor::new();
+    let mut outcome = Vec::new();
+    for run in 0..3 {
+        let t = T0 + run * STEP;
+        let mut b = ObsBuilder::new(t, &service, cfg.clone());
+        for (i, p) in pods.iter().enumerate() {
+            b = b.endpoint(&format!("pod-{i}"), p);
+        }
+        let d = gov.step(t, &b.build(), &spec);
+        let c = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .find(|c| c.knob == Knob::OutlierDetection)
+            .expect("a relaxing proposal")
+            .clone();
+        assert_eq!(c.posture, Posture::Relax);
+        let KnobValue::OutlierDetection(next) = &c.proposed else {
+            panic!()
+        };
+        assert_eq!(next.consecutive_5xx_errors, 2);
+        assert_eq!(next.base_ejection_time.as_secs_f64(), 30.0);
+        outcome.push(c.held_by.clone());
+    }
+    assert_eq!(
+        outcome,
+        vec![
+            Some(Hold::Hysteresis { seen: 1, needed: 3 }),
+            Some(Hold::Hysteresis { seen: 2, needed: 3 }),
+            None
+        ]
+    );
+}

@@ -623,3 +623,42 @@ fn outlier_detection_relaxes_after_the_incident_behind_hysteresis() {
         ]
     );
 }
+
+#[test]
+fn an_alert_can_stop_retries_and_freeze_the_next_runs() {
+    let mut spec = policy();
+    spec.remediation
+        .push(homeostat_models::policy::Remediation {
+            on_alert: homeostat_models::policy::AlertMatch {
+                alertname: "RetryStorm".into(),
+                labels: [("service".to_string(), "checkout".to_string())].into(),
+            },
+            actions: vec![
+                homeostat_models::policy::RemediationAction::DisableRetries,
+                homeostat_models::policy::RemediationAction::Freeze,
+            ],
+        });
+    let mut gov = Governor::new();
+    let obs = canary_obs(T0, 20, 0);
+    let alert = Alert {
+        alertname: "RetryStorm".into(),
+        labels: [("service".to_string(), "checkout".to_string())].into(),
+    };
+    let d = gov.on_alert(T0, &alert, &obs, &spec);
+    assert_eq!(d.plan.changes.len(), 1);
+    assert!(matches!(&d.plan.changes[0].proposed, KnobValue::Retries(r) if r.attempts == 0));
+    // Frozen for freezeDuration (30 min = 1,800 s): a bad canary a minute later is held.
+    let t = T0 + 60;
+    let d = gov.step(t, &canary_obs(t, 20, 4), &spec);
+    assert!(d.plan.changes.is_empty());
+    assert_eq!(
+        d.plan.held[0].held_by,
+        Some(Hold::Freeze {
+            until: Some(T0 + 1800)
+        })
+    );
+    // After the freeze it is admitted.
+    let t = T0 + 1800;
+    let d = gov.step(t, &canary_obs(t, 20, 4), &spec);
+    assert!(d.plan.changes.iter().any(|c| c.knob == Knob::Weights));
+}

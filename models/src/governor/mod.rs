@@ -143,10 +143,8 @@ impl Governor {
                 RemediationAction::ShiftToStable => weights::shift_to_stable(&ctx, &mut findings),
                 RemediationAction::EjectOutliers => outlier::eject_outliers(&ctx, &mut findings),
                 RemediationAction::ScaleUp => autoscaling::scale_up(&ctx, &mut findings),
-                RemediationAction::TightenRetries => {
-                    retries::tighten(&ctx, &mut state.retries, &mut findings)
-                }
-                RemediationAction::DisableRetries => retries::disable(&ctx, &mut state.retries),
+                RemediationAction::TightenRetries => retries::tighten(&ctx, &mut findings),
+                RemediationAction::DisableRetries => retries::disable(&ctx),
                 RemediationAction::Freeze => None,
             };
             if let Some(mut c) = change {

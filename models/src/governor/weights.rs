@@ -27,6 +27,7 @@
 //! 100 before and after, by construction (units move one at a time).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::Ctx;
 use super::observation::{Observation, Signals};
@@ -48,25 +49,28 @@ pub struct WeightsState {
     history_score: BTreeMap<String, f64>,
 }
 
-/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector.
+/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector, and
+/// keeps the score of the newest point fed.
 pub fn feed(state: &mut WeightsState, obs: &Observation, fed_until: Option<i64>) {
     let Some(name) = crate::detect::NAMES.first() else {
         return;
     };
+    if fed_until.is_some_and(|t| t >= obs.end) {
+        return;
+    }
     let step = obs.step_seconds.max(1);
     for sub in &obs.subsets {
         let s = &sub.signals;
-        let len = s.success_rate.len();
-        if fed_until.is_some_and(|t| t >= obs.end) {
+        let from = window::first_unseen(obs.end, step, s.success_rate.len(), fed_until);
+        if from >= s.success_rate.len() {
             continue;
         }
-        let from = window::first_unseen(obs.end, step, len, fed_until);
-        let Some(det) = (match state.history.get_mut(&sub.name) {
-            Some(d) => Some(d),
-            None => crate::detect::by_name(name)
-                .map(|d| state.history.entry(sub.name.clone()).or_insert(d)),
-        }) else {
-            return;
+        let det = match state.history.entry(sub.name.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match crate::detect::by_name(name) {
+                Some(d) => e.insert(d),
+                None => return,
+            },
         };
         let mut score = 0.0;
         for &ok in &s.success_rate[from..] {

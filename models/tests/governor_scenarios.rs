@@ -662,3 +662,21 @@ fn an_alert_can_stop_retries_and_freeze_the_next_runs() {
     let d = gov.step(t, &canary_obs(t, 20, 4), &spec);
     assert!(d.plan.changes.iter().any(|c| c.knob == Knob::Weights));
 }
+
+#[test]
+fn decisions_print_as_camel_case_json() {
+    let spec = policy();
+    let mut gov = Governor::new();
+    let d = gov.step(T0, &canary_obs(T0, 30, 4), &spec);
+    gov.applied(T0, "checkout", &d.plan.changes[0]);
+    let t = T0 + STEP;
+    let d = gov.step(t, &canary_obs(t, 10, 4), &spec);
+    let json = serde_json::to_value(&d).unwrap();
+    let held = &json["plan"]["held"][0];
+    assert_eq!(held["knob"], "weights");
+    assert_eq!(held["heldBy"]["guardrail"], "cooldown");
+    // Cooldown 120 s, applied 15 s ago.
+    assert_eq!(held["heldBy"]["remainingSeconds"], 105);
+    assert_eq!(held["proposed"]["weights"]["canary"], 0);
+    assert!(held["expectedEffect"].is_string());
+}

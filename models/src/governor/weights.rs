@@ -1,0 +1,529 @@
+//! Load-balancing weights: move traffic away from a subset that is worse than its peers, in
+//! bounded steps, and back once it recovers.
+//!
+//! Peer test: a subset's errors over the recent window against p₀ = the larger of its peers'
+//! pooled error rate and the objective's error budget, as an exact binomial tail on request
+//! counts: P(X ≥ errors | requests, p₀). Counts, not rates, so that a canary with 3 requests and
+//! 1 error is "not enough data" instead of "33% errors"; and against the budget too, because
+//! being slightly worse than a near-perfect peer is not worth moving traffic. A subset is bad
+//! when that tail is ≤ 10⁻⁶ (at a 15 s loop, about one false alarm per 190 days of runs), or when
+//! its p99 is over the objective and an outlier against its peers' p99 (`detect::peer::compare`,
+//! leave-one-out robust z, score ≥ 0.99). It counts as recovered only when it is
+//! within budget and unremarkable against its peers (tail > 0.01): two thresholds, so a subset
+//! hovering at the edge does not flap.
+//!
+//! Worked example: canary 20 req/s for the last minute (1,200 requests), peers at 0.05%, budget
+//! 0.1% ⇒ p₀ = 0.1%, 1.2 errors expected. 8 errors: tail ≈ 4·10⁻⁵, not bad yet; 120 errors (10%)
+//! is bad by a margin no noise can reach.
+//!
+//! Own history: each subset's error rate feeds the default streaming detector
+//! (`crate::detect::NAMES[0]`); a score ≥ 0.99 marks the subset bad only when its errors are
+//! also significantly over the budget (binomial tail ≤ 10⁻³): a detector alone, on a noisy
+//! 0.14% against a 0.1% budget, fired 14 times in a simulated clean day.
+//!
+//! Moves: each bad subset loses at most `maxStepPercent` (never below `minWeightPercent`), which
+//! goes to the healthy subsets, each gaining at most `maxStepPercent`. If no subset is healthy
+//! nothing moves (never all away from the healthy set). Weights are whole percents summing to
+//! 100 before and after, by construction (units move one at a time).
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use super::Ctx;
+use super::observation::{Observation, Signals};
+use super::plan::{Change, Evidence, Finding, FindingKind, KnobValue, Origin, Posture};
+use super::window::{self, RECENT};
+use crate::detect::Detector;
+
+const ALPHA_BAD: f64 = 1e-6;
+const ALPHA_RECOVERED: f64 = 0.01;
+const HISTORY_BAD: f64 = 0.99;
+/// Peer score (detect::peer, on p99) above which a subset over the latency objective is slow.
+const LATENCY_PEER_BAD: f64 = 0.99;
+
+#[derive(Default)]
+pub struct WeightsState {
+    /// The weights in force before the Governor first moved traffic, to return to.
+    baseline: Option<BTreeMap<String, u32>>,
+    history: BTreeMap<String, Box<dyn Detector>>,
+    history_score: BTreeMap<String, f64>,
+}
+
+/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector, and
+/// keeps the score of the newest point fed.
+pub fn feed(state: &mut WeightsState, obs: &Observation, fed_until: Option<i64>) {
+    let Some(name) = crate::detect::NAMES.first() else {
+        return;
+    };
+    if fed_until.is_some_and(|t| t >= obs.end) {
+        return;
+    }
+    let step = obs.step_seconds.max(1);
+    for sub in &obs.subsets {
+        let s = &sub.signals;
+        let from = window::first_unseen(obs.end, step, s.success_rate.len(), fed_until);
+        if from >= s.success_rate.len() {
+            continue;
+        }
+        let det = match state.history.entry(sub.name.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match crate::detect::by_name(name) {
+                Some(d) => e.insert(d),
+                None => return,
+            },
+        };
+        let mut score = 0.0;
+        for &ok in &s.success_rate[from..] {
+            score = det.update(if ok.is_finite() { 1.0 - ok } else { f64::NAN });
+        }
+        state.history_score.insert(sub.name.clone(), score);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Bad,
+    Healthy,
+    /// Between the thresholds: neither cut nor given traffic back.
+    Watch,
+    /// No data: never acted on.
+    Unknown,
+}
+
+struct Judged {
+    health: Health,
+    evidence: Vec<Evidence>,
+    why: String,
+    confidence: f64,
+}
+
+fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f64) -> Judged {
+    let obs = ctx.obs;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let p99_obj = ctx.spec.objectives.latency_p99.as_secs_f64();
+    let empty = Signals::default();
+    let signals = |n: &str| {
+        obs.subsets
+            .iter()
+            .find(|s| s.name == n)
+            .map_or(&empty, |s| &s.signals)
+    };
+    let unknown = |why: &str| Judged {
+        health: Health::Unknown,
+        evidence: Vec::new(),
+        why: why.to_string(),
+        confidence: 0.0,
+    };
+    let Some((e_i, n_i)) = window::error_rate(signals(name), RECENT, obs.step_seconds) else {
+        return unknown("no recent traffic or success-rate data");
+    };
+    // Pool the peers.
+    let (mut err_rest, mut n_rest) = (0.0, 0.0);
+    let mut p99_peers: Vec<f64> = Vec::new();
+    for sub in obs.subsets.iter().filter(|s| s.name != name) {
+        if let Some((e, n)) = window::error_rate(&sub.signals, RECENT, obs.step_seconds) {
+            err_rest += e * n;
+            n_rest += n;
+        }
+        if let Some(p) = window::recent_mean(&sub.signals.latency_p99, RECENT) {
+            p99_peers.push(p);
+        }
+    }
+    if n_rest <= 0.0 {
+        return unknown("no peer has recent data to compare with");
+    }
+    let e_rest = err_rest / n_rest;
+    let p_peers = window::smoothed_rate(e_rest, n_rest);
+    let tail_bad = window::binomial_tail(e_i * n_i, n_i, p_peers.max(budget));
+    let tail_peers = window::binomial_tail(e_i * n_i, n_i, p_peers);
+    let p99_i = window::recent_mean(&signals(name).latency_p99, RECENT);
+    let p99_rest = crate::stats::median(&p99_peers);
+    let slow = p99_i.is_some_and(|a| a > p99_obj) && latency_peer_score >= LATENCY_PEER_BAD;
+    let history = state.history_score.get(name).copied().unwrap_or(0.0);
+    let evidence = vec![
+        Evidence::new("error_rate", e_i),
+        Evidence::new("peer_error_rate", e_rest),
+        Evidence::new("requests", n_i),
+        Evidence::new("p_value_vs_peers_and_budget", tail_bad),
+        Evidence::new("error_budget", budget),
+        Evidence::new("latency_p99_s", p99_i.unwrap_or(f64::NAN)),
+        Evidence::new("peer_latency_p99_s", p99_rest.unwrap_or(f64::NAN)),
+        Evidence::new("latency_peer_score", latency_peer_score),
+        Evidence::new("history_score", history),
+    ];
+    let over_budget = e_i > budget;
+    let (health, why, confidence) = if over_budget && tail_bad <= ALPHA_BAD {
+        (
+            Health::Bad,
+            format!(
+                "{:.2}% of its {n_i:.0} recent requests fail against {:.2}% for its peers and a {:.2}% budget (chance {tail_bad:.1e})",
+                e_i * 100.0,
+                e_rest * 100.0,
+                budget * 100.0
+            ),
+            1.0 - tail_bad,
+        )
+    } else if slow {
+        (
+            Health::Bad,
+            format!(
+                "its p99 latency is {:.0} ms, over the {:.0} ms objective and an outlier against its peers' {:.0} ms",
+                p99_i.unwrap_or(0.0) * 1000.0,
+                p99_obj * 1000.0,
+                p99_rest.unwrap_or(0.0) * 1000.0
+            ),
+            latency_peer_score,
+        )
+    } else if history >= HISTORY_BAD
+        && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA
+    {
+        (
+            Health::Bad,
+            format!(
+                "its error rate {:.2}% is anomalous against its own history (score {history:.2})",
+                e_i * 100.0
+            ),
+            history,
+        )
+    } else if tail_peers > ALPHA_RECOVERED && !over_budget {
+        (
+            Health::Healthy,
+            "within budget and in line with its peers".into(),
+            tail_peers,
+        )
+    } else {
+        (Health::Watch, "borderline: watching".into(), 0.5)
+    };
+    Judged {
+        health,
+        evidence,
+        why,
+        confidence,
+    }
+}
+
+/// The weights planner (one run of the control loop).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut WeightsState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let current = &ctx.obs.config.weights;
+    if current.len() < 2 || !sums_to_100(current) {
+        if !current.is_empty() {
+            findings.push(note(format!(
+                "weights {current:?} do not sum to 100; not moving traffic"
+            )));
+        }
+        return None;
+    }
+    // Latency against the peers: detect's leave-one-out robust comparison, p99 as the one
+    // feature (higher = worse).
+    let p99s: Vec<Vec<f64>> = current
+        .keys()
+        .map(|n| {
+            let p = ctx
+                .obs
+                .subsets
+                .iter()
+                .find(|s| &s.name == n)
+                .and_then(|s| window::recent_mean(&s.signals.latency_p99, RECENT));
+            vec![p.unwrap_or(f64::NAN)]
+        })
+        .collect();
+    let peer_scores = crate::detect::peer::compare(&p99s);
+    let judged: BTreeMap<&str, Judged> = current
+        .keys()
+        .enumerate()
+        .map(|(i, n)| {
+            let score = peer_scores
+                .iter()
+                .find(|f| f.index == i)
+                .map_or(0.0, |f| f.score);
+            (n.as_str(), judge(ctx, state, n, score))
+        })
+        .collect();
+    for (name, j) in &judged {
+        match j.health {
+            Health::Bad => findings.push(Finding {
+                kind: FindingKind::Anomaly,
+                subject: format!("subset {name}"),
+                summary: format!("subset {name}: {}", j.why),
+                evidence: j.evidence.clone(),
+            }),
+            Health::Unknown => findings.push(Finding {
+                kind: FindingKind::InsufficientData,
+                subject: format!("subset {name}"),
+                summary: format!("subset {name}: {}; its weight is left alone", j.why),
+                evidence: j.evidence.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let bad: Vec<&str> = judged
+        .iter()
+        .filter(|(_, j)| j.health == Health::Bad)
+        .map(|(n, _)| *n)
+        .collect();
+    let healthy: Vec<&str> = judged
+        .iter()
+        .filter(|(_, j)| j.health == Health::Healthy)
+        .map(|(n, _)| *n)
+        .collect();
+    let lb = &ctx.spec.controls.load_balancing;
+    if !bad.is_empty() {
+        if healthy.is_empty() {
+            findings.push(note(
+                "no subset is healthy: there is nowhere safe to move traffic, weights stay".into(),
+            ));
+            return None;
+        }
+        let proposed = move_units(
+            current,
+            &bad,
+            &healthy,
+            lb.max_step_percent,
+            lb.min_weight_percent,
+        );
+        if &proposed == current {
+            return None;
+        }
+        if state.baseline.is_none() {
+            state.baseline = Some(current.clone());
+        }
+        let worst = bad
+            .iter()
+            .map(|n| &judged[n])
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))?;
+        let names = bad.join(", ");
+        return Some(Change {
+            knob: super::plan::Knob::Weights,
+            current: KnobValue::Weights(current.clone()),
+            proposed: KnobValue::Weights(proposed.clone()),
+            posture: Posture::Protect,
+            origin: Origin::Planner,
+            reason: format!(
+                "subset {names} is failing: {}; moving up to {}% of traffic to {}",
+                worst.why,
+                lb.max_step_percent,
+                healthy.join(", ")
+            ),
+            evidence: worst.evidence.clone(),
+            confidence: worst.confidence,
+            expected_effect: format!(
+                "{names} gets {}% of traffic instead of {}%, so fewer users hit it",
+                bad.iter().map(|n| proposed[*n]).sum::<u32>(),
+                bad.iter().map(|n| current[*n]).sum::<u32>()
+            ),
+            held_by: None,
+        });
+    }
+    // No bad subset: return traffic to the baseline, one bounded step at a time, but only to
+    // subsets that are fully healthy again.
+    let baseline = state.baseline.clone()?;
+    if baseline.keys().ne(current.keys()) || &baseline == current {
+        state.baseline = None;
+        return None;
+    }
+    let below: Vec<&str> = current
+        .iter()
+        .filter(|(n, w)| **w < baseline[*n] && judged[n.as_str()].health == Health::Healthy)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if below.is_empty() {
+        return None;
+    }
+    let mut proposed = current.clone();
+    let mut given: BTreeMap<String, u32> = BTreeMap::new();
+    for to in &below {
+        let want = (baseline[*to] - current[*to]).min(lb.max_step_percent);
+        for _ in 0..want {
+            // Take each unit from the subset furthest above its baseline that has not yet given
+            // a full step and is above the policy's floor (ties: first by name).
+            let donor = proposed
+                .iter()
+                .filter(|(n, w)| {
+                    **w > baseline[n.as_str()]
+                        && **w > lb.min_weight_percent
+                        && given.get(n.as_str()).copied().unwrap_or(0) < lb.max_step_percent
+                })
+                .max_by_key(|(n, w)| (**w - baseline[n.as_str()], std::cmp::Reverse(*n)))
+                .map(|(n, _)| n.clone());
+            let Some(donor) = donor else { break };
+            *given.entry(donor.clone()).or_insert(0) += 1;
+            *proposed.entry(donor).or_insert(0) -= 1;
+            *proposed.entry(to.to_string()).or_insert(0) += 1;
+        }
+    }
+    if &proposed == current {
+        return None;
+    }
+    findings.push(Finding {
+        kind: FindingKind::Recovered,
+        subject: format!("subset {}", below.join(", ")),
+        summary: format!(
+            "subset {} is healthy again: returning traffic towards {:?}",
+            below.join(", "),
+            baseline
+        ),
+        evidence: below
+            .iter()
+            .flat_map(|n| judged[n].evidence.clone())
+            .collect(),
+    });
+    Some(Change {
+        knob: super::plan::Knob::Weights,
+        current: KnobValue::Weights(current.clone()),
+        proposed: KnobValue::Weights(proposed),
+        posture: Posture::Relax,
+        origin: Origin::Planner,
+        reason: format!(
+            "subset {} has recovered (within the error budget and in line with its peers); giving traffic back by at most {}%",
+            below.join(", "),
+            lb.max_step_percent
+        ),
+        evidence: below
+            .iter()
+            .flat_map(|n| judged[n].evidence.clone())
+            .collect(),
+        confidence: 0.8,
+        expected_effect: format!("weights move back towards {baseline:?}"),
+        held_by: None,
+    })
+}
+
+/// `shiftToStable`: move up to `maxStepPercent` from every other subset to the stable one.
+pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
+    let current = &ctx.obs.config.weights;
+    let lb = &ctx.spec.controls.load_balancing;
+    let Some(stable) = ctx.spec.stable_subset() else {
+        findings.push(note("shiftToStable: the policy names no subsets".into()));
+        return None;
+    };
+    if !current.contains_key(stable) || !sums_to_100(current) {
+        findings.push(note(format!(
+            "shiftToStable: subset {stable} is not among the weights in force {current:?}"
+        )));
+        return None;
+    }
+    let others: Vec<&str> = current
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != stable)
+        .collect();
+    let proposed = move_units(
+        current,
+        &others,
+        &[stable],
+        lb.max_step_percent,
+        lb.min_weight_percent,
+    );
+    if &proposed == current {
+        return None;
+    }
+    Some(Change {
+        knob: super::plan::Knob::Weights,
+        current: KnobValue::Weights(current.clone()),
+        proposed: KnobValue::Weights(proposed.clone()),
+        posture: Posture::Protect,
+        origin: Origin::Planner,
+        reason: format!(
+            "alert remediation: shifting up to {}% of traffic to the stable subset {stable}",
+            lb.max_step_percent
+        ),
+        evidence: vec![Evidence::new(
+            "stable_weight_now",
+            f64::from(current[stable]),
+        )],
+        confidence: 0.7,
+        expected_effect: format!("{stable} carries {}% of traffic", proposed[stable]),
+        held_by: None,
+    })
+}
+
+/// Moves whole percents from `from` subsets to `to` subsets: each giver loses at most `step`
+/// and stops at `floor` (a giver already at or below the floor gives nothing), each receiver
+/// gains at most `step`. Units move one at a time, so the total stays what it was.
+fn move_units(
+    current: &BTreeMap<String, u32>,
+    from: &[&str],
+    to: &[&str],
+    step: u32,
+    floor: u32,
+) -> BTreeMap<String, u32> {
+    let mut out = current.clone();
+    let mut received: BTreeMap<&str, u32> = to.iter().map(|n| (*n, 0)).collect();
+    for giver in from {
+        let w = current.get(*giver).copied().unwrap_or(0);
+        let can_give = w.saturating_sub(floor).min(step);
+        for _ in 0..can_give {
+            // The receiver that got least so far (ties: first by name) takes the unit.
+            let Some(r) = received
+                .iter()
+                .filter(|(_, got)| **got < step)
+                .min_by_key(|(n, got)| (**got, **n))
+                .map(|(n, _)| *n)
+            else {
+                break;
+            };
+            *received.entry(r).or_insert(0) += 1;
+            *out.entry(r.to_string()).or_insert(0) += 1;
+            *out.entry(giver.to_string()).or_insert(0) -= 1;
+        }
+    }
+    out
+}
+
+/// Whole percents summing to 100 (in u64: arbitrary input must not overflow).
+fn sums_to_100(w: &BTreeMap<String, u32>) -> bool {
+    w.values().map(|v| u64::from(*v)).sum::<u64>() == 100
+}
+
+fn note(summary: String) -> Finding {
+    Finding {
+        kind: FindingKind::Note,
+        subject: "weights".into(),
+        summary,
+        evidence: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn moves_are_bounded_and_keep_the_sum() {
+        // canary 30 → loses at most 20 → 10; stable gains 20 → 90.
+        let out = move_units(
+            &w(&[("stable", 70), ("canary", 30)]),
+            &["canary"],
+            &["stable"],
+            20,
+            0,
+        );
+        assert_eq!(out, w(&[("stable", 90), ("canary", 10)]));
+        // Floor 5: canary 8 gives only 3.
+        let out = move_units(
+            &w(&[("stable", 92), ("canary", 8)]),
+            &["canary"],
+            &["stable"],
+            20,
+            5,
+        );
+        assert_eq!(out, w(&[("stable", 95), ("canary", 5)]));
+        // Two receivers split the units: 20 → 10 + 10.
+        let out = move_units(
+            &w(&[("a", 40), ("b", 30), ("c", 30)]),
+            &["a"],
+            &["b", "c"],
+            20,
+            0,
+        );
+        assert_eq!(out, w(&[("a", 20), ("b", 40), ("c", 40)]));
+    }
+}

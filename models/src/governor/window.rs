@@ -1,0 +1,183 @@
+//! Small summaries of telemetry windows that every planner needs, all NaN-aware: a missing point
+//! is skipped, never read as zero.
+
+use statrs::distribution::{Binomial, DiscreteCDF};
+
+use super::observation::Signals;
+
+/// How many of the newest points count as "now" (with a 15 s loop: the last minute).
+pub const RECENT: usize = 4;
+
+/// The present values among the newest `n` points.
+pub fn recent(values: &[f64], n: usize) -> impl Iterator<Item = f64> + '_ {
+    values[values.len().saturating_sub(n)..]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+}
+
+/// Mean of the present values among the newest `n` points; `None` if there are none.
+pub fn recent_mean(values: &[f64], n: usize) -> Option<f64> {
+    let (sum, count) = recent(values, n).fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// Share of the newest `n` points that are present (0 for an empty window).
+pub fn coverage(values: &[f64], n: usize) -> f64 {
+    if values.is_empty() || n == 0 {
+        return 0.0;
+    }
+    let tail = &values[values.len().saturating_sub(n)..];
+    tail.iter().filter(|v| v.is_finite()).count() as f64 / n as f64
+}
+
+/// Request-weighted error rate and request count over the newest `n` points where both the
+/// request rate and the success rate are known: (errors / requests, requests). `None` when no
+/// point has both.
+pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)> {
+    let len = s.request_rate.len().min(s.success_rate.len());
+    let rr = &s.request_rate[s.request_rate.len() - len..];
+    let sr = &s.success_rate[s.success_rate.len() - len..];
+    let from = len.saturating_sub(n);
+    let mut requests = 0.0;
+    let mut errors = 0.0;
+    for i in from..len {
+        let (r, ok) = (rr[i], sr[i]);
+        if r.is_finite() && ok.is_finite() && r >= 0.0 {
+            let count = r * step_seconds as f64;
+            requests += count;
+            errors += count * (1.0 - ok.clamp(0.0, 1.0));
+        }
+    }
+    (requests > 0.0).then(|| (errors / requests, requests))
+}
+
+/// Pearson correlation of two windows over the points where both are present; `None` with
+/// fewer than 4 such points or no variation.
+pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    let len = a.len().min(b.len());
+    let a = &a[a.len() - len..];
+    let b = &b[b.len() - len..];
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| (*x, *y))
+        .collect();
+    if pairs.len() < 4 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (ma, mb) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x / n, sb + y / n));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in &pairs {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    let denom = (saa * sbb).sqrt();
+    (denom > 1e-12).then(|| sab / denom)
+}
+
+/// P(X ≥ errors) for X ~ Binomial(requests, p): how surprising this many errors would be if
+/// the true error rate were `p`. Exact (statrs' regularised incomplete beta), so a handful of
+/// errors on little traffic is not mistaken for a failure the way a normal approximation would.
+pub fn binomial_tail(errors: f64, requests: f64, p: f64) -> f64 {
+    let k = errors.max(0.0).round() as u64;
+    let n = requests.max(0.0).round() as u64;
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    Binomial::new(p.clamp(1e-12, 1.0 - 1e-12), n).map_or(1.0, |b| b.sf(k - 1))
+}
+
+/// An error-rate estimate that is never exactly 0 or 1: (errors + ½) / (requests + 1).
+pub fn smoothed_rate(rate: f64, requests: f64) -> f64 {
+    (rate * requests + 0.5) / (requests + 1.0)
+}
+
+/// Significance below which the service counts as over its error budget.
+pub const OVER_BUDGET_ALPHA: f64 = 1e-3;
+
+/// The service's recent error rate, requests, and whether it is significantly over `budget`.
+pub fn over_budget(s: &Signals, step_seconds: i64, budget: f64) -> Option<(f64, f64, bool)> {
+    let (e, n) = error_rate(s, RECENT, step_seconds)?;
+    Some((
+        e,
+        n,
+        e > budget && binomial_tail(e * n, n, budget) <= OVER_BUDGET_ALPHA,
+    ))
+}
+
+/// Index of the first point of a `len`-point window ending at `end` that is newer than
+/// `fed_until` (`len` when none is): the streaming models must see each point once, whether an
+/// adapter sends the whole lookback every run or only the newest points. Saturating, so absurd
+/// timestamps or steps give "all" or "none", never a panic.
+pub fn first_unseen(end: i64, step: i64, len: usize, fed_until: Option<i64>) -> usize {
+    let Some(t) = fed_until else { return 0 };
+    if t >= end {
+        return len;
+    }
+    let step = step.max(1);
+    // The point at end − k·step is new iff k < ⌈(end − t) / step⌉.
+    let gap = end.saturating_sub(t);
+    let new = gap / step + i64::from(gap % step != 0);
+    len - len.min(usize::try_from(new).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rate_weights_points_by_requests_and_skips_gaps() {
+        let s = Signals {
+            request_rate: vec![10.0, f64::NAN, 30.0],
+            success_rate: vec![0.9, 0.5, 1.0],
+            ..Signals::default()
+        };
+        // 10 rps·15 s = 150 requests at 10 % errors = 15 errors; the NaN point is skipped;
+        // 30·15 = 450 requests, no errors. 15 / 600 = 0.025.
+        let (e, n) = error_rate(&s, 3, 15).unwrap();
+        assert!((e - 0.025).abs() < 1e-12);
+        assert!((n - 600.0).abs() < 1e-9);
+        assert_eq!(coverage(&s.request_rate, 3), 2.0 / 3.0);
+        assert_eq!(recent_mean(&s.request_rate, 2), Some(30.0));
+    }
+
+    #[test]
+    fn binomial_tail_matches_hand_worked_values() {
+        // 2 or more errors in 2 requests at p = 0.5: 0.25.
+        assert!((binomial_tail(2.0, 2.0, 0.5) - 0.25).abs() < 1e-12);
+        // At least 1 of 3 at p = 0.1: 1 − 0.9³ = 0.271.
+        assert!((binomial_tail(1.0, 3.0, 0.1) - 0.271).abs() < 1e-12);
+        assert_eq!(binomial_tail(0.0, 10.0, 0.1), 1.0);
+        assert_eq!(smoothed_rate(0.0, 99.0), 0.005);
+    }
+
+    #[test]
+    fn first_unseen_feeds_each_point_once() {
+        // Window of 4 points ending at 60 with step 15: times 15, 30, 45, 60.
+        assert_eq!(first_unseen(60, 15, 4, None), 0);
+        assert_eq!(first_unseen(60, 15, 4, Some(45)), 3);
+        assert_eq!(first_unseen(60, 15, 4, Some(60)), 4);
+        assert_eq!(first_unseen(60, 15, 4, Some(-1_000)), 0);
+        // Off the grid: 50 < 60, so the newest point is new.
+        assert_eq!(first_unseen(60, 15, 4, Some(50)), 3);
+        assert_eq!(first_unseen(i64::MAX, 1, 4, Some(i64::MIN)), 0);
+    }
+
+    #[test]
+    fn correlation_of_a_line_is_one_and_needs_four_points() {
+        assert!(
+            (correlation(&[1.0, 2.0, 3.0, 4.0], &[2.0, 4.0, 6.0, 8.0]).unwrap() - 1.0).abs()
+                < 1e-12
+        );
+        assert_eq!(correlation(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), None);
+    }
+}

@@ -77,7 +77,8 @@ impl State {
 pub struct HoltWinters {
     /// `None` when the period is supplied from outside ([`super::auto::Auto`] shares one).
     finder: Option<PeriodFinder>,
-    holt: Holt,
+    /// The forecaster until a season is found; `None` inside `auto`, which has its own Holt.
+    holt: Option<Holt>,
     states: Vec<State>,
 }
 
@@ -91,16 +92,18 @@ impl HoltWinters {
     pub fn new() -> Self {
         Self {
             finder: Some(PeriodFinder::new()),
-            holt: Holt::new(),
+            holt: Some(Holt::new()),
             states: Vec::new(),
         }
     }
 
-    /// A Holt-Winters that waits for [`Self::adopt_period`] instead of looking itself.
+    /// A Holt-Winters that waits for [`Self::adopt_period`] instead of looking itself, and
+    /// forecasts nothing until then.
     pub(crate) fn with_external_period() -> Self {
         Self {
             finder: None,
-            ..Self::new()
+            holt: None,
+            states: Vec::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl HoltWinters {
             })
             .collect();
         let level = first + trend * centre;
+        self.holt = None;
         self.states = ALPHAS
             .iter()
             .flat_map(|&alpha| {
@@ -170,7 +174,9 @@ impl HoltWinters {
 impl Forecaster for HoltWinters {
     fn update(&mut self, value: f64) {
         if self.states.is_empty() {
-            self.holt.update(value);
+            if let Some(holt) = &mut self.holt {
+                holt.update(value);
+            }
         } else {
             for s in &mut self.states {
                 s.update(value);
@@ -187,7 +193,7 @@ impl Forecaster for HoltWinters {
     fn predict(&self, h: usize, coverage: f64) -> Option<Forecast> {
         let h = h.max(1);
         match self.best() {
-            None => self.holt.predict(h, coverage),
+            None => self.holt.as_ref()?.predict(h, coverage),
             Some(s) => Some(interval::forecast(
                 s.mean(h),
                 s.variance(h).unwrap_or(0.0),

@@ -3,7 +3,7 @@
 //! Until [`PeriodFinder`] finds a season the forecaster is plain [`Holt`]; once it does, a small
 //! grid of (α, β, γ) states is initialised from the kept history (first two seasons: level,
 //! trend and seasonal offsets), replayed through the rest of it, and from then on updated with
-//! every point. Forecasts come from the state with the lowest recent one-step squared error.
+//! every point. Forecasts come from the state with the lowest recent one-step absolute error.
 
 use super::holt::Holt;
 use super::interval::{self, ResidualVariance};

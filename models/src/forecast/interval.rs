@@ -51,7 +51,7 @@ impl ResidualVariance {
 
     /// The one-step variance, once there is at least one residual.
     pub fn get(&self) -> Option<f64> {
-        (self.n > 0).then(|| std::f64::consts::FRAC_PI_2 * self.mean_abs * self.mean_abs)
+        (self.n > 0).then_some(std::f64::consts::FRAC_PI_2 * self.mean_abs * self.mean_abs)
     }
 }
 

@@ -37,15 +37,27 @@ pub struct ResidualVariance {
     mean_abs: f64,
 }
 
-impl ResidualVariance {
-    const MEMORY: usize = 200;
+const MEMORY: usize = 200;
 
+/// 1/n for n ≤ MEMORY: every grid state pushes an error every step, and a table lookup is
+/// much cheaper than a division there.
+const INVERSE: [f64; MEMORY + 1] = {
+    let mut t = [0.0; MEMORY + 1];
+    let mut n = 1;
+    while n <= MEMORY {
+        t[n] = 1.0 / n as f64;
+        n += 1;
+    }
+    t
+};
+
+impl ResidualVariance {
     pub fn push(&mut self, error: f64) {
         if !error.is_finite() {
             return;
         }
         self.n += 1;
-        let w = 1.0 / self.n.min(Self::MEMORY) as f64;
+        let w = INVERSE[self.n.min(MEMORY)];
         self.mean_abs += w * (error.abs() - self.mean_abs);
     }
 

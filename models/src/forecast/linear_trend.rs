@@ -71,23 +71,23 @@ impl LinearTrend {
             .filter(|(_, y)| !y.is_nan())
             .map(|(i, &y)| (i as f64, y))
             .unzip();
-        if xs.len() < 2 {
+        let n = xs.len();
+        if n < 2 {
             return None;
         }
-        let n = xs.len();
-        let records = Array2::from_shape_vec((n, 1), xs.clone()).ok()?;
-        let dataset = Dataset::new(records, Array1::from(ys.clone()));
+        let dataset = Dataset::new(Array2::from_shape_vec((n, 1), xs).ok()?, Array1::from(ys));
         let fit = LinearRegression::new().fit(&dataset).ok()?;
         let (intercept, slope) = (fit.intercept(), *fit.params().first()?);
         if !intercept.is_finite() || !slope.is_finite() {
             return None;
         }
+        let xs = dataset.records().column(0);
         let ssr: f64 = xs
             .iter()
-            .zip(&ys)
+            .zip(dataset.targets())
             .map(|(x, y)| (y - intercept - slope * x).powi(2))
             .sum();
-        let mean_x = xs.iter().sum::<f64>() / n as f64;
+        let mean_x = xs.sum() / n as f64;
         Some(Line {
             base: first as f64,
             intercept,

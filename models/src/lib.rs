@@ -12,8 +12,8 @@
 //! * [`season`] — automatic period detection (autocorrelation), shared by detectors and
 //!   forecasters.
 //! * [`detect`] — the streaming [`detect::Detector`] trait and the detectors: robust z-score,
-//!   EWMA control chart, seasonal residual, Bayesian online changepoint, the calibrated ensemble,
-//!   and cross-sectional peer comparison.
+//!   EWMA control chart, seasonal residual, Bayesian online changepoint, kNN novelty, the
+//!   calibrated likelihood/ensemble, and cross-sectional peer comparison.
 //! * [`forecast`] — the [`forecast::Forecaster`] trait, our forecasters, automatic model choice by
 //!   rolling-origin backtest, and faithful PromQL baselines (`predict_linear`,
 //!   `double_exponential_smoothing`).

@@ -140,4 +140,16 @@ mod tests {
         assert_eq!(mad_sorted(&[7.0]), Some(0.0));
         assert_eq!(mad_sorted(&[]), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn sorted_fast_paths_agree(mut v in proptest::collection::vec(-1e6..1e6f64, 0..60)) {
+            v.sort_by(f64::total_cmp);
+            proptest::prop_assert_eq!(median_sorted(&v), median(&v));
+            match (mad_sorted(&v), mad(&v)) {
+                (Some(a), Some(b)) => proptest::prop_assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0)),
+                (a, b) => proptest::prop_assert_eq!(a, b),
+            }
+        }
+    }
 }

@@ -228,4 +228,11 @@ mod tests {
         testkit::scores_spike_high(&mut Bocpd::default());
         testkit::flags_level_shift_onset(&mut Bocpd::default());
     }
+
+    #[test]
+    fn quiet_on_a_clean_season() {
+        // Standardised, the sine stays within ≈ ±1.5 sd and every run length's Student-t has
+        // learnt that spread, so no point is in a far tail.
+        testkit::quiet_on_season(&mut Bocpd::default());
+    }
 }

@@ -3,17 +3,21 @@
 //! an alarm is followed by a refractory period.
 //!
 //! * Members complement each other: robust z (spikes), EWMA chart (small sustained shifts),
-//!   seasonal residual (anomalies inside the usual daily range), BOCPD (changes of regime).
-//! * Combination: Fisher's method (−2 Σ ln pᵢ is χ² with 2k degrees of freedom when all members
-//!   are calm) by default, or the Bonferroni-corrected minimum (k · min pᵢ). Fisher lets
-//!   agreement between members count; min lets one specialist speak alone.
+//!   seasonal residual (anomalies inside the usual daily range). BOCPD is not a member by
+//!   default: on the NAB corpus adding it lowered the standard score (see
+//!   docs/benchmarks-detect.md); it stays available on its own and through [`Ensemble::with_members`].
+//! * Calibration: peaks-over-threshold tails ([`Tail::Exponential`]) by default; Numenta's
+//!   Gaussian tail is kept as an option because it is the better-known reference.
+//! * Combination: the Bonferroni-corrected minimum (k · min pᵢ) by default, so one specialist can
+//!   speak alone, or Fisher's method (−2 Σ ln pᵢ is χ² with 2k degrees of freedom when all members
+//!   are calm), which lets agreement count but also lets shared noise add up.
 //! * Refractory period: once the score reaches `fire`, the next `refractory` points score 0. An
 //!   operator wants one page at the onset of an incident, not one per minute while it lasts, and
 //!   a level shift would otherwise keep every member excited until it is learnt.
 
-use super::bocpd::Bocpd;
 use super::ewma::Ewma;
-use super::likelihood::Likelihood;
+use super::likelihood::{Likelihood, Tail};
+use super::novelty::Novelty;
 use super::robust_z::RobustZ;
 use super::seasonal::Seasonal;
 use super::{Detector, Member, Reading, score_from_tail};
@@ -34,17 +38,23 @@ pub struct EnsembleConfig {
     pub combine: Combine,
     pub fire: f64,
     pub refractory: usize,
+    pub tail: Tail,
+    /// Share of the false-alarm budget of the first member under [`Combine::MinBonferroni`]
+    /// (the others share the rest equally): p = minᵢ pᵢ / wᵢ.
+    pub lead_weight: f64,
 }
 
 impl Default for EnsembleConfig {
     fn default() -> Self {
         Self {
             short: 1,
-            long: 2000,
-            min_history: 300,
-            combine: Combine::Fisher,
-            fire: 0.5,
-            refractory: 200,
+            long: 4000,
+            min_history: 100,
+            combine: Combine::MinBonferroni,
+            fire: 0.2,
+            refractory: 100,
+            tail: Tail::Exponential,
+            lead_weight: 0.99,
         }
     }
 }
@@ -54,8 +64,9 @@ struct Calibrated {
     likelihood: Likelihood,
 }
 
-/// Calibrated ensemble of robust z, EWMA, seasonal residual and BOCPD.
+/// The calibrated pipeline over one or more members.
 pub struct Ensemble {
+    name: &'static str,
     config: EnsembleConfig,
     members: Vec<Calibrated>,
     quiet_for: usize,
@@ -68,25 +79,44 @@ impl Default for Ensemble {
 }
 
 impl Ensemble {
+    /// `ensemble`: novelty leads (99 % of the false-alarm budget), robust z, EWMA chart and
+    /// seasonal residual share the rest.
     pub fn new(config: EnsembleConfig) -> Self {
         let members: Vec<Box<dyn Member>> = vec![
+            Box::new(Novelty::default()),
             Box::new(RobustZ::default()),
             Box::new(Ewma::default()),
             Box::new(Seasonal::default()),
-            Box::new(Bocpd::default()),
         ];
         Self::with_members(config, members)
     }
 
-    pub(crate) fn with_members(config: EnsembleConfig, members: Vec<Box<dyn Member>>) -> Self {
+    /// `likelihood`: the calibrated pipeline over the novelty member alone — the best NAB score.
+    pub fn likelihood() -> Self {
+        let mut e = Self::with_members(
+            EnsembleConfig::default(),
+            vec![Box::new(Novelty::default())],
+        );
+        e.name = "likelihood";
+        e
+    }
+
+    /// An ensemble over custom members (each calibrated by its own [`Likelihood`]).
+    pub fn with_members(config: EnsembleConfig, members: Vec<Box<dyn Member>>) -> Self {
         let members = members
             .into_iter()
             .map(|member| Calibrated {
                 member,
-                likelihood: Likelihood::new(config.short, config.long, config.min_history),
+                likelihood: Likelihood::with_tail(
+                    config.tail,
+                    config.short,
+                    config.long,
+                    config.min_history,
+                ),
             })
             .collect();
         Self {
+            name: "ensemble",
             config,
             members,
             quiet_for: 0,
@@ -95,12 +125,23 @@ impl Ensemble {
 
     /// Combined tail probability of the point, `None` while no member is calibrated yet.
     fn combined_tail(&mut self, value: f64) -> Option<f64> {
-        let mut tails = Vec::with_capacity(self.members.len());
-        for c in &mut self.members {
+        let k = self.members.len();
+        let lead = self.config.lead_weight;
+        let mut tails = Vec::with_capacity(k);
+        let mut weighted = f64::INFINITY;
+        for (i, c) in self.members.iter_mut().enumerate() {
             if let Reading::Stat { raw, .. } = c.member.observe(value)
                 && let Some(p) = c.likelihood.observe(raw)
             {
                 tails.push(p);
+                let w = if k == 1 {
+                    1.0
+                } else if i == 0 {
+                    lead
+                } else {
+                    (1.0 - lead) / (k - 1) as f64
+                };
+                weighted = weighted.min(p / w.max(1e-12));
             }
         }
         if tails.is_empty() {
@@ -108,10 +149,7 @@ impl Ensemble {
         }
         Some(match self.config.combine {
             Combine::Fisher => fisher(&tails),
-            Combine::MinBonferroni => {
-                let min = tails.iter().copied().fold(1.0, f64::min);
-                (min * tails.len() as f64).min(1.0)
-            }
+            Combine::MinBonferroni => weighted.min(1.0),
         })
     }
 }
@@ -157,7 +195,7 @@ impl Detector for Ensemble {
     }
 
     fn name(&self) -> &'static str {
-        "ensemble"
+        self.name
     }
 }
 
@@ -181,6 +219,9 @@ mod tests {
         testkit::scores_spike_high(&mut Ensemble::default());
         testkit::flags_level_shift_onset(&mut Ensemble::default());
         testkit::quiet_on_season(&mut Ensemble::default());
+        testkit::scores_spike_high(&mut Ensemble::likelihood());
+        testkit::flags_level_shift_onset(&mut Ensemble::likelihood());
+        testkit::quiet_on_season(&mut Ensemble::likelihood());
     }
 
     #[test]

@@ -24,10 +24,10 @@ pub struct Ewma {
 }
 
 impl Default for Ewma {
-    /// λ = 0.25 (a classic chart weight), slow mean/variance α = 0.01 (≈ 100-point memory),
-    /// clip at 4σ, 30 points of warm-up.
+    /// λ = 0.25 (a classic chart weight), slow mean/variance α = 0.003 (≈ 330-point memory, about
+    /// a day of 5-minute points), clip at 4σ, 30 points of warm-up.
     fn default() -> Self {
-        Self::new(0.25, 0.01, 4.0, 30)
+        Self::new(0.25, 0.003, 4.0, 30)
     }
 }
 
@@ -115,5 +115,12 @@ mod tests {
         testkit::flags_level_shift_onset(&mut Ewma::default());
         // A +30 spike is ≈ 50 sd: even λ × 50 / √(λ/(2-λ)) = 0.25 × 50 / 0.378 ≈ 33 chart-sd.
         testkit::scores_spike_high(&mut Ewma::default());
+    }
+
+    #[test]
+    fn quiet_on_a_clean_season() {
+        // The slow variance learns the sine (variance 50 + noise) so |z| stays ≲ 1.6, and the
+        // chart averages a sine over ~4 points, which lowers it further.
+        testkit::quiet_on_season(&mut Ewma::default());
     }
 }

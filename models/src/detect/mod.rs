@@ -11,6 +11,16 @@
 //! long-run behaviour on the series at hand (the anomaly likelihood), which is what makes one
 //! setting work across very different series.
 //!
+//! The registry ([`NAMES`], [`by_name`]):
+//!
+//! * `likelihood` (default) — [`novelty`] through the calibration pipeline of [`ensemble`]
+//!   (peaks-over-threshold anomaly likelihood, refractory period): the best NAB score.
+//! * `ensemble` — novelty leading robust z, EWMA and seasonal residual (weighted Bonferroni).
+//! * `novelty`, `robust-z`, `ewma`, `seasonal`, `bocpd` — the members alone, uncalibrated: their
+//!   p-values assume their own noise model, which real series violate, so on a corpus-wide
+//!   threshold they score far lower (docs/benchmarks-detect.md); they exist for explanations and
+//!   for callers that calibrate themselves.
+//!
 //! Missing points (NaN) score 0 and leave the model alone; ±∞ scores 1 (an infinite latency is
 //! as anomalous as it gets) and also leaves the model alone, so one bad sample cannot poison the
 //! state.
@@ -19,6 +29,7 @@ pub mod bocpd;
 pub mod ensemble;
 pub mod ewma;
 pub mod likelihood;
+pub mod novelty;
 pub mod peer;
 pub mod robust_z;
 pub mod seasonal;
@@ -34,12 +45,22 @@ pub trait Detector: Send {
 }
 
 /// The names `--detector` accepts, the default first.
-pub const NAMES: &[&str] = &["ensemble", "robust-z", "ewma", "seasonal", "bocpd"];
+pub const NAMES: &[&str] = &[
+    "likelihood",
+    "ensemble",
+    "novelty",
+    "robust-z",
+    "ewma",
+    "seasonal",
+    "bocpd",
+];
 
 /// A fresh detector by name, with the one setting used for every series (no per-series tuning).
 pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
     Some(match name {
+        "likelihood" => Box::new(ensemble::Ensemble::likelihood()),
         "ensemble" => Box::new(ensemble::Ensemble::default()),
+        "novelty" => Box::new(novelty::Novelty::default()),
         "robust-z" => Box::new(robust_z::RobustZ::default()),
         "ewma" => Box::new(ewma::Ewma::default()),
         "seasonal" => Box::new(seasonal::Seasonal::default()),
@@ -48,9 +69,9 @@ pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
     })
 }
 
-/// A member's answer for one point, before it becomes a score.
+/// A member's answer for one point, before it becomes a score (what the ensemble calibrates).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Reading {
+pub enum Reading {
     /// Still warming up (or nothing to say): score 0.
     Quiet,
     /// Non-negative raw statistic (higher = more anomalous) and its tail probability under the
@@ -60,7 +81,7 @@ pub(crate) enum Reading {
 
 /// What a member does with one present, finite point. Kept separate from [`Detector`] so the
 /// ensemble can see the raw statistic and calibrate it itself.
-pub(crate) trait Member: Send {
+pub trait Member: Send {
     fn observe(&mut self, value: f64) -> Reading;
 }
 

@@ -10,17 +10,27 @@
 //! It is also robust to a bad *group*: the others' median stays healthy while bad peers are at
 //! most half of the others.
 //!
-//! Why no clustering (linfa) here: leave-one-out median/MAD already separates a bad minority of
-//! any shape up to that breakdown point, deterministically and in O(N² log N); 2-means or DBSCAN
-//! on top would add a model choice (k, ε) without separating anything the median does not, and
-//! beyond the breakdown point (most peers bad) no cross-sectional method can tell which group is
-//! "normal" — that needs each peer's own history, which the streaming detectors provide.
+//! Beyond that breakdown point (most peers bad — a rollout that reached 6 of 10 pods) the median
+//! *is* the bad group and leave-one-out sees nothing. That is where clustering serves: 2-means
+//! (linfa) on robustly standardised features splits the peers into two groups, and if the split
+//! is clean on some feature — the empty gap between the groups is large against the spread
+//! inside them (same 10 % floor) — every member of the worse group is flagged with that gap as
+//! its deviation, whatever the group's size. A single outlier is left to leave-one-out (groups of
+//! one are ignored), and a continuous spread of healthy values has no gap, so it is not split
+//! into "good" and "bad". Two genuinely different groups (pods on a slow node) are flagged, which
+//! is the point. K-means runs with linfa's fixed seed, so results are deterministic.
 //!
 //! The score is the tail probability of the worst feature's z, Bonferroni-corrected for the number
 //! of features compared, on the detectors' log scale ([`score_from_tail`]): z = 3 with one
 //! feature → p = 0.00135 → 0.29; z ≥ 6.4 → 1.
 
 use super::{normal_upper, score_from_tail};
+use std::collections::BTreeMap;
+
+use linfa::prelude::*;
+use linfa_clustering::KMeans;
+use ndarray::Array2;
+
 use crate::stats::{mad, median};
 
 /// One finding per peer (see [`compare`]).
@@ -57,6 +67,7 @@ pub fn compare(peers: &[Vec<f64>]) -> Vec<PeerFinding> {
             }
         })
         .collect();
+    let group = worse_group(peers, width, &magnitude);
     peers
         .iter()
         .enumerate()
@@ -84,6 +95,11 @@ pub fn compare(peers: &[Vec<f64>]) -> Vec<PeerFinding> {
                     worst = Some((f, z));
                 }
             }
+            if let Some(&(f, z)) = group.get(&index)
+                && worst.is_none_or(|(_, w)| z > w)
+            {
+                worst = Some((f, z));
+            }
             let (feature, deviation) = worst.unwrap_or((0, 0.0));
             let score = if deviation > 0.0 {
                 score_from_tail((normal_upper(deviation) * compared as f64).min(1.0))
@@ -98,6 +114,96 @@ pub fn compare(peers: &[Vec<f64>]) -> Vec<PeerFinding> {
             }
         })
         .collect()
+}
+
+/// Members of a cleanly separated worse group (2-means), each with (feature, gap z). Empty when
+/// there are fewer than 4 peers, no clean split, or a group of fewer than 2.
+fn worse_group(
+    peers: &[Vec<f64>],
+    width: usize,
+    magnitude: &[f64],
+) -> BTreeMap<usize, (usize, f64)> {
+    let n = peers.len();
+    let mut out = BTreeMap::new();
+    if n < 4 || width == 0 {
+        return out;
+    }
+    // Robustly standardised features; a missing value sits at the feature's median (neutral).
+    let mut flat = Vec::with_capacity(n * width);
+    let mut columns: Vec<Vec<f64>> = Vec::with_capacity(width);
+    for f in 0..width {
+        let col: Vec<f64> = peers
+            .iter()
+            .map(|p| {
+                p.get(f)
+                    .copied()
+                    .filter(|x| x.is_finite())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        columns.push(col);
+    }
+    let centre: Vec<(f64, f64)> = columns
+        .iter()
+        .zip(magnitude)
+        .map(|(col, &mag)| {
+            let m = median(col).unwrap_or(0.0);
+            let s = mad(col).unwrap_or(0.0).max(REL_FLOOR * mag).max(1e-12);
+            (m, s)
+        })
+        .collect();
+    for i in 0..n {
+        for (col, &(m, s)) in columns.iter().zip(&centre) {
+            let x = col[i];
+            flat.push(if x.is_nan() { 0.0 } else { (x - m) / s });
+        }
+    }
+    let Ok(data) = Array2::from_shape_vec((n, width), flat) else {
+        return out;
+    };
+    let dataset = DatasetBase::from(data.clone());
+    let Ok(model) = KMeans::params(2)
+        .max_n_iterations(100)
+        .tolerance(1e-9)
+        .fit(&dataset)
+    else {
+        return out;
+    };
+    let labels = model.predict(&data);
+    let members = |g: usize| -> Vec<usize> { (0..n).filter(|&i| labels[i] == g).collect() };
+    let (a, b) = (members(0), members(1));
+    if a.len() < 2 || b.len() < 2 {
+        return out;
+    }
+    let mut best: Option<(usize, f64, bool)> = None; // (feature, gap z, group a is worse)
+    for (f, col) in columns.iter().enumerate() {
+        let vals = |g: &[usize]| -> Vec<f64> {
+            g.iter().map(|&i| col[i]).filter(|x| !x.is_nan()).collect()
+        };
+        let (va, vb) = (vals(&a), vals(&b));
+        let (Some(ma), Some(mb)) = (median(&va), median(&vb)) else {
+            continue;
+        };
+        let a_worse = ma > mb;
+        let (worse, better) = if a_worse { (&va, &vb) } else { (&vb, &va) };
+        let lo = worse.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = better.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let spread = mad(worse)
+            .unwrap_or(0.0)
+            .max(mad(better).unwrap_or(0.0))
+            .max(REL_FLOOR * magnitude[f])
+            .max(1e-12);
+        let z = (lo - hi) / spread;
+        if z > 0.0 && best.is_none_or(|(_, bz, _)| z > bz) {
+            best = Some((f, z, a_worse));
+        }
+    }
+    if let Some((f, z, a_worse)) = best {
+        for i in if a_worse { a } else { b } {
+            out.insert(i, (f, z));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -165,11 +271,72 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_majority_is_found_by_clustering() {
+        // 6 pods at error rate 10 ± 0.5, 4 at 1 ± 0.05. Leave-one-out cannot see it: for a bad pod
+        // the others' median is bad (5 bad of 9). 2-means splits 6 / 4; gap = min(bad) 9.5 −
+        // max(good) 1.05 = 8.45; spread = max(MAD bad, MAD good, 0.1 × mean 6.4 = 0.64) where
+        // MAD bad = 1.4826 × 0.5 = 0.741 → z = 8.45 / 0.741 = 11.4 → score 1.
+        let bad = [9.5, 10.5, 10.0, 9.5, 10.5, 10.0];
+        let good = [1.0, 1.05, 0.95, 1.0];
+        let peers: Vec<Vec<f64>> = bad.iter().chain(&good).map(|&x| vec![x]).collect();
+        let f = compare(&peers);
+        assert!(f[..6].iter().all(|x| x.score == 1.0), "{f:?}");
+        assert!(
+            (f[0].deviation - 8.45 / (1.4826 * 0.5)).abs() < 1e-9,
+            "{}",
+            f[0].deviation
+        );
+        assert!(f[6..].iter().all(|x| x.score == 0.0));
+    }
+
+    #[test]
+    fn an_even_healthy_spread_is_not_split_into_good_and_bad() {
+        // Latencies 50, 60, ..., 140: 2-means splits them, but the gap between the halves is one
+        // step (10) against a floor of 0.1 × mean 95 = 9.5 and within-half MADs of
+        // 1.4826 × 10 = 14.8 → group z = 10 / 14.826 = 0.674 (pods 5 and 6 carry exactly that).
+        // The strongest finding is pod 9's own: others 50..130, median 90, |dev| 40 30 20 10 0 …
+        // → MAD 1.4826 × 20 = 29.65, z = 50 / 29.65 = 1.686 → p = 0.046 → score 0.134: mild.
+        let peers: Vec<Vec<f64>> = (0..10).map(|i| vec![50.0 + 10.0 * i as f64]).collect();
+        let f = compare(&peers);
+        assert!((f[5].deviation - 10.0 / 14.826).abs() < 1e-9, "{f:?}");
+        assert!((f[9].deviation - 50.0 / 29.652).abs() < 1e-9);
+        assert!(f.iter().all(|x| x.score < 0.14), "{f:?}");
+    }
+
+    #[test]
     fn nan_features_and_ragged_rows_are_ignored() {
         let f = compare(&[vec![f64::NAN, 1.0], vec![0.2, 1.0], vec![0.2]]);
         assert_eq!(f.len(), 3);
         assert!(f.iter().all(|x| x.score == 0.0));
         assert!(compare(&[]).is_empty());
         assert_eq!(compare(&[vec![1.0]])[0].score, 0.0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_gives_one_bounded_finding_per_peer(
+            peers in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        6 => -1e3..1e3f64,
+                        1 => proptest::prelude::Just(f64::NAN),
+                        1 => proptest::prelude::Just(f64::INFINITY),
+                        1 => proptest::num::f64::NORMAL,
+                    ],
+                    0..4,
+                ),
+                0..12,
+            )
+        ) {
+            let f = compare(&peers);
+            proptest::prop_assert_eq!(f.len(), peers.len());
+            for (i, x) in f.iter().enumerate() {
+                proptest::prop_assert_eq!(x.index, i);
+                proptest::prop_assert!((0.0..=1.0).contains(&x.score), "{x:?}");
+                proptest::prop_assert!(!x.deviation.is_nan(), "{x:?}");
+            }
+            // Determinism.
+            proptest::prop_assert_eq!(f, compare(&peers));
+        }
     }
 }

@@ -141,4 +141,11 @@ mod tests {
         testkit::scores_spike_high(&mut RobustZ::default());
         testkit::flags_level_shift_onset(&mut RobustZ::default());
     }
+
+    #[test]
+    fn quiet_on_a_clean_season() {
+        // The 288-point window spans 6 periods: the sine's own spread sets the MAD
+        // (≈ 1.4826 × 10 × sin(π/4) = 10.5), so |z| ≤ (10 + 1)/10.5 ≈ 1.05 → p ≥ 0.29.
+        testkit::quiet_on_season(&mut RobustZ::default());
+    }
 }

@@ -2,7 +2,7 @@
 //! each point, and the standardised residual is the statistic.
 //!
 //! The period is not configured: [`crate::season::detect_period`] finds it in the first `chunk`
-//! points (until then the model is level-only, so the detector still speaks), and re-checks it
+//! points (until then the model is level-only and stays quiet), and re-checks it
 //! on the latest `chunk` points every `recheck` points, because services change their rhythm
 //! (a new batch job, a time-zone move). Holt-Winters rather than STL because it updates in O(1)
 //! per point; the seasonal profile is seeded from per-phase means of the chunk so it does not
@@ -37,11 +37,11 @@ pub struct Seasonal {
 }
 
 impl Default for Seasonal {
-    /// Level α = 0.05, seasonal γ = 0.1, residual-scale rate 0.01, clip 4σ; period search over
+    /// Level α = 0.05, seasonal γ = 0.03, residual-scale rate 0.01, clip 4σ; period search over
     /// the first 1000 points (enough for 3 days of 5-minute data: a daily period is 288) and
     /// again every 2000 points.
     fn default() -> Self {
-        Self::new(0.05, 0.1, 0.01, 1000, 2000)
+        Self::new(0.05, 0.03, 0.01, 1000, 2000)
     }
 }
 
@@ -144,7 +144,9 @@ impl Member for Seasonal {
                 let resid = value - (level + s);
                 let sd = self.sd();
                 let z = resid / sd;
-                let reading = if self.present > self.warmup {
+                // Until the first period search the model is level-only and its residuals would
+                // teach the ensemble's calibration a scale that the seasonal model never has.
+                let reading = if self.present > self.warmup && self.clock + 1 > self.chunk {
                     Reading::Stat {
                         raw: z.abs(),
                         p: normal_two_sided(z),

@@ -98,13 +98,14 @@ impl Tally {
     }
 }
 
-/// One file scored at one threshold, with NAB's per-row attribution: a window's reward sits on
-/// its earliest detection, a miss on the window's first row, a false positive on its own row.
+/// One file scored at one threshold, with NAB's per-row attribution: a window's result (the
+/// earliest detection's reward, or −A_FN when missed) sits on the window's first row, a false
+/// positive on its own row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileScore {
     pub tally: Tally,
-    /// Weighted score per row (0 for rows that earn or cost nothing). A missed window with no
-    /// rows at all has no row to sit on: it is in `tally.raw` only.
+    /// Weighted score per row (0 for rows that earn or cost nothing). A window with no rows at
+    /// all has no row to sit on: its miss is in `tally.raw` only.
     pub rows: Vec<f64>,
 }
 
@@ -116,7 +117,7 @@ pub fn score_file(
     threshold: Option<f64>,
 ) -> FileScore {
     let mut rows = vec![0.0; scores.len()];
-    let mut earliest: Vec<Option<usize>> = vec![None; file.windows.len()];
+    let mut best_reward: Vec<Option<f64>> = vec![None; file.windows.len()];
     let mut false_positives = 0;
     if let Some(threshold) = threshold {
         for (i, &score) in scores.iter().enumerate() {
@@ -131,28 +132,25 @@ pub fn score_file(
                     false_positives += 1;
                 }
                 // Rows come in order, so the first detection seen is the earliest.
-                Some(Role::InWindow { window, reward }) if earliest[window].is_none() => {
-                    earliest[window] = Some(i);
-                    rows[i] = profile.a_tp * reward;
+                Some(Role::InWindow { window, reward }) if best_reward[window].is_none() => {
+                    best_reward[window] = Some(reward);
                 }
                 Some(Role::InWindow { .. }) => {}
             }
         }
     }
     let mut raw: f64 = rows.iter().sum();
-    for (range, hit) in file.windows.iter().zip(&earliest) {
-        if hit.is_none() {
-            match rows.get_mut(range.start) {
-                Some(cell) if !range.is_empty() => *cell -= profile.a_fn,
-                _ => {}
-            }
-            raw -= profile.a_fn;
+    for (range, reward) in file.windows.iter().zip(&best_reward) {
+        let value = reward.map_or(-profile.a_fn, |r| profile.a_tp * r);
+        raw += value;
+        if let Some(cell) = rows.get_mut(range.start).filter(|_| !range.is_empty()) {
+            *cell += value;
         }
     }
     FileScore {
         tally: Tally {
             windows: file.windows.len(),
-            detected: earliest.iter().filter(|e| e.is_some()).count(),
+            detected: best_reward.iter().filter(|e| e.is_some()).count(),
             false_positives,
             raw,
         },

@@ -152,14 +152,17 @@ fn missed_windows_cost_a_fn_each() {
 #[test]
 fn per_row_attribution_places_each_term_on_its_row() {
     let ts = timestamps();
-    let file = PreparedFile::new("t.csv", &ts, &[(10, 14)]).unwrap();
+    let file = PreparedFile::new("t.csv", &ts, &[(5, 6), (10, 14)]).unwrap();
     let mut scores = vec![0.0; N];
-    scores[5] = 1.0;
+    scores[3] = 1.0;
+    scores[12] = 1.0;
     let rows = score_file(&file, &scores, &standard(), Some(0.5)).rows;
-    // FP on row 5, the miss on the window's first row 10, nothing elsewhere.
-    assert!(close(rows[5], -0.11));
-    assert!(close(rows[10], -1.0));
-    assert_eq!(rows.iter().filter(|v| **v != 0.0).count(), 2);
+    // FP on its own row 3 (−0.11); the missed window 5..=6 on its first row 5 (−1); the window
+    // 10..=14 detected at 12 on its first row 10 (0.917428680, as NAB's S(t) column has it).
+    assert!(close(rows[3], -0.11));
+    assert!(close(rows[5], -1.0));
+    assert!(close(rows[10], 0.917_428_680_428_407_9));
+    assert_eq!(rows.iter().filter(|v| **v != 0.0).count(), 3);
 }
 
 #[test]

@@ -5,24 +5,20 @@
 //! scores and label windows to the pure scorer in [`homeostat_models::nab`].
 //!
 //! * [`rows`] — reads CSV rows as NAB scores them (repeated timestamps kept).
+//! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 
 use super::Format;
+mod parallel;
 pub mod rows;
 
-use crate::corpus::CorpusSeries;
+use crate::corpus::{Corpus, CorpusSeries};
 use anyhow::{Context, Result, anyhow, bail};
 use homeostat_models::detect;
 use homeostat_models::nab::{self, CostProfile, FileInput, ProfileResult, Tally};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parallel::parallel_map;
 use rows::{load_corpus, read_rows};
 use serde_json::{Map, Value, json};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Files are scored on this many threads (the target machines have 2 cores).
-const THREADS: usize = 2;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -50,6 +46,9 @@ pub struct Evaluation {
     pub windows: usize,
     /// One per profile, `standard` first.
     pub profiles: Vec<ProfileResult>,
+    /// The highest score and how many rows have it: a detector that saturates (thousands of
+    /// rows at exactly 1.0) cannot be thresholded finely, which explains many poor scores.
+    pub top_score: Option<(f64, usize)>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -63,27 +62,54 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Loads the corpus, obtains every series' scores and scores them.
 pub fn evaluate(args: &Args) -> Result<Evaluation> {
+    // Phase timings go to the log (HOMEOSTAT_LOG=info) for whoever tunes detectors in a loop.
+    let started = std::time::Instant::now();
     let corpus = load_corpus(&args.corpus)?;
+    let loaded = started.elapsed();
     let (detector, scores) = match &args.results {
         Some(dir) => {
             let detector = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| dir.display().to_string());
-            let scores = for_each_series(&corpus.series, |s| read_results(dir, &detector, s))?;
+            let scores = parallel_map("reading results", &corpus.series, |s| {
+                read_results(dir, &detector, &corpus.root, s)
+            })?;
             (detector, scores)
         }
         None => {
             let name = pick_detector(args.detector.as_deref())?;
-            let scores = for_each_series(&corpus.series, |s| Ok(run_detector(name, &s.values)))?;
+            let scores = parallel_map(name, &corpus.series, |s| run_detector(name, &s.values))?;
             (name.to_string(), scores)
         }
     };
+    let scored_rows = started.elapsed();
+    let evaluation = score(&corpus, detector, &scores)?;
+    tracing::info!(
+        "evaluate nab: corpus loaded in {:.3} s, anomaly scores in {:.3} s, scoring in {:.3} s",
+        loaded.as_secs_f64(),
+        (scored_rows - loaded).as_secs_f64(),
+        (started.elapsed() - scored_rows).as_secs_f64()
+    );
+    Ok(evaluation)
+}
+
+/// Scores per-row anomaly scores (`scores[i]` for `corpus.series[i]`) against the corpus'
+/// labels. Separate from [`evaluate`] so a tuning loop can load the corpus once (with
+/// [`rows::load_corpus`]) and score many detector settings.
+pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<Evaluation> {
+    if scores.len() != corpus.series.len() {
+        bail!(
+            "{} score series for {} corpus files",
+            scores.len(),
+            corpus.series.len()
+        );
+    }
     let empty = Vec::new();
     let inputs: Vec<FileInput<'_>> = corpus
         .series
         .iter()
-        .zip(&scores)
+        .zip(scores)
         .map(|(s, scores)| FileInput {
             name: &s.name,
             category: &s.category,
@@ -105,11 +131,19 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
     let labels = corpus.root.join("labels").join("combined_windows.json");
     let profiles = nab::score_corpus(&inputs, &profiles)
         .with_context(|| format!("scoring against {}", labels.display()))?;
+    let top = scores
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .max_by(f64::total_cmp);
+    let top_score = top.map(|t| (t, scores.iter().flatten().filter(|&&v| v == t).count()));
     Ok(Evaluation {
         detector,
         files: corpus.series.len(),
         windows: corpus.window_count(),
         profiles,
+        top_score,
     })
 }
 
@@ -130,18 +164,21 @@ fn pick_detector(requested: Option<&str>) -> Result<&'static str> {
 }
 
 /// A fresh detector per series, fed the rows in order.
-fn run_detector(name: &str, values: &[f64]) -> Vec<f64> {
-    match detect::by_name(name) {
-        Some(mut d) => values.iter().map(|&v| d.update(v)).collect(),
-        // `pick_detector` only returns listed names; a name the registry then fails to build
-        // detects nothing rather than panicking.
-        None => vec![f64::NAN; values.len()],
-    }
+fn run_detector(name: &str, values: &[f64]) -> Result<Vec<f64>> {
+    let mut detector = detect::by_name(name).ok_or_else(|| {
+        anyhow!("detector {name:?} is listed in detect::NAMES but detect::by_name cannot build it")
+    })?;
+    Ok(values.iter().map(|&v| detector.update(v)).collect())
 }
 
 /// Finds `RESULTS_DIR/<category>/<detector>_<file>` (or, failing that, the one file there
 /// named `<anything>_<file>`) and reads its scores, checking its timestamps row by row.
-fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec<f64>> {
+fn read_results(
+    dir: &Path,
+    detector: &str,
+    corpus_root: &Path,
+    series: &CorpusSeries,
+) -> Result<Vec<f64>> {
     let data_file = series.name.rsplit('/').next().unwrap_or(&series.name);
     let rel_dir = series
         .name
@@ -191,7 +228,8 @@ fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec
         }
     };
     let (timestamps, scores) = read_rows(&path, "anomaly_score")?;
-    let data_path = format!("data/{}", series.name);
+    let data_path = corpus_root.join("data").join(&series.name);
+    let data_path = data_path.display();
     if let Some(row) = timestamps
         .iter()
         .zip(&series.timestamps)
@@ -215,50 +253,6 @@ fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec
         );
     }
     Ok(scores)
-}
-
-/// Runs `job` over every series on [`THREADS`] threads, results in series order; the first
-/// error (in series order) wins.
-fn for_each_series<F>(series: &[CorpusSeries], job: F) -> Result<Vec<Vec<f64>>>
-where
-    F: Fn(&CorpusSeries) -> Result<Vec<f64>> + Sync,
-{
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(series.len() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<Vec<f64>>>>> =
-        Mutex::new((0..series.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..THREADS.min(series.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(s) = series.get(i) else { break };
-                    let out = job(s);
-                    bar.inc(1);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(out);
-                    }
-                }
-            });
-        }
-    });
-    bar.finish_and_clear();
-    let slots = slots
-        .into_inner()
-        .map_err(|_| anyhow!("a worker thread panicked"))?;
-    slots
-        .into_iter()
-        .zip(series)
-        .map(|(slot, s)| slot.unwrap_or_else(|| Err(anyhow!("{}: not processed", s.name))))
-        .collect()
 }
 
 fn threshold_text(t: Option<f64>) -> String {
@@ -296,6 +290,9 @@ pub fn render_table(e: &Evaluation) -> String {
             p.total.false_positives
         );
     }
+    if let Some((top, rows)) = e.top_score {
+        out += &format!("top score {top:.6} on {rows} rows (any threshold detects all of them)\n");
+    }
     out += "\nper category, at the corpus-wide thresholds\n";
     out += &format!("{:<24} {:>7}", "category", "windows");
     for p in &e.profiles {
@@ -315,8 +312,8 @@ pub fn render_table(e: &Evaluation) -> String {
         }
     }
     if no_windows {
-        out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be \
-                normalised; the raw score is the (non-positive) cost of its false positives.\n";
+        out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be\n\
+                normalised; shown is its raw score, the (non-positive) cost of its false positives.\n";
     }
     out
 }
@@ -368,6 +365,11 @@ pub fn render_json(e: &Evaluation) -> Value {
     doc.insert("detector".into(), json!(e.detector));
     doc.insert("windows".into(), json!(e.windows));
     doc.insert("files".into(), json!(e.files));
+    doc.insert(
+        "top_score".into(),
+        e.top_score
+            .map_or(Value::Null, |(v, rows)| json!({"value": v, "rows": rows})),
+    );
     let mut per_file = Map::new();
     if let Some(first) = e.profiles.first() {
         for (k, (name, tally)) in first.files.iter().enumerate() {

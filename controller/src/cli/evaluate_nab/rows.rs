@@ -8,6 +8,7 @@
 //! numbers, timestamp syntax, empty files) is checked as strictly as the corpus reader does.
 //! Meant to move into `corpus.rs` once that reader accepts such rows.
 
+use super::parallel::parallel_map;
 use crate::corpus::{Corpus, CorpusSeries, parse_timestamp, read_profiles, read_windows};
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
@@ -27,25 +28,33 @@ pub fn load_corpus(root: &Path) -> Result<Corpus> {
     if files.is_empty() {
         bail!("{}: no .csv files found", data.display());
     }
-    let series = files
-        .iter()
-        .map(|path| {
-            let rel = path.strip_prefix(&data).unwrap_or(path);
-            let name = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            let category = name.split('/').next().unwrap_or_default().to_string();
-            let (timestamps, values) = read_rows(path, "value")?;
-            Ok(CorpusSeries {
-                name,
-                category,
-                timestamps,
-                values,
-            })
+    let series = parallel_map("reading data", &files, |path| {
+        let rel = path.strip_prefix(&data).unwrap_or(path);
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let category = name.split('/').next().unwrap_or_default().to_string();
+        let (timestamps, values) = read_rows(path, "value")?;
+        Ok(CorpusSeries {
+            name,
+            category,
+            timestamps,
+            values,
         })
-        .collect::<Result<Vec<_>>>()?;
+    })?;
+    let irregular: Vec<&str> = series
+        .iter()
+        .filter(|s| s.timestamps.windows(2).any(|p| p[1] <= p[0]))
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(first) = irregular.first() {
+        tracing::warn!(
+            "{} file(s) have repeated or backward timestamps ({first} first); their rows are scored in file order (HOMEOSTAT_LOG=info names the lines)",
+            irregular.len()
+        );
+    }
     let labels_path = root.join("labels").join("combined_windows.json");
     let windows = read_windows(&labels_path)?;
     if let Some(s) = series.iter().find(|s| !windows.contains_key(&s.name)) {

@@ -111,6 +111,7 @@ impl Auto {
 
 impl Forecaster for Auto {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.holt_winters.update(value);
         self.holt.update(value);
         self.linear.update(value);

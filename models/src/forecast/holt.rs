@@ -97,6 +97,7 @@ impl Holt {
 
 impl Forecaster for Holt {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if let Phase::Running(states) = &mut self.phase {
             for s in states {
                 s.update(value);

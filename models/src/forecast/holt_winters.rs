@@ -173,6 +173,7 @@ impl HoltWinters {
 
 impl Forecaster for HoltWinters {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if self.states.is_empty() {
             if let Some(holt) = &mut self.holt {
                 holt.update(value);

@@ -102,6 +102,7 @@ impl LinearTrend {
 
 impl Forecaster for LinearTrend {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if self.updates > 0 {
             self.t += 1;
         }

@@ -134,6 +134,7 @@ impl PredictLinear {
 
 impl Forecaster for PredictLinear {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.window.push(value);
     }
 
@@ -165,6 +166,7 @@ impl DoubleExponentialSmoothing {
 
 impl Forecaster for DoubleExponentialSmoothing {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.window.push(value);
     }
 

@@ -73,6 +73,7 @@ impl SeasonalNaive {
 
 impl Forecaster for SeasonalNaive {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if !value.is_nan()
             && let Some(f) = self.mean(1)
         {

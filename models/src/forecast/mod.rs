@@ -4,6 +4,11 @@
 //! residual variance, widened for the horizon as the model's error propagation implies. The
 //! PromQL baselines ([`promql`]) reproduce what a user would type into Prometheus instead; PromQL
 //! has no prediction intervals, so their `lower`/`upper` are NaN ("no interval").
+//!
+//! * [`auto`] — delegates to the candidate with the best recent rolling-origin MASE.
+//! * [`holt_winters`], [`holt`], [`linear_trend`], [`seasonal_naive`] — the candidates.
+//! * [`promql`] — `predict_linear` and `double_exponential_smoothing`, as Prometheus computes them.
+//! * [`period`] — when to look for a season; [`interval`] — residual scale and normal quantiles.
 
 pub mod auto;
 pub mod holt;

@@ -396,3 +396,52 @@ mod tests {
         assert!((imp - 0.25).abs() < 1e-12);
     }
 }
+
+#[cfg(test)]
+mod corpus_tests {
+    use super::*;
+
+    fn write_corpus(dir: &std::path::Path, step: i64, n: usize) {
+        let data = dir.join("data").join("synthetic");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut csv = String::from("timestamp,value\n");
+        for i in 0..n {
+            let t = chrono::DateTime::from_timestamp(1_400_000_000 + i as i64 * step, 0).unwrap();
+            csv += &format!(
+                "{},{}\n",
+                t.format("%Y-%m-%d %H:%M:%S"),
+                10.0 + (i % 7) as f64
+            );
+        }
+        std::fs::write(data.join("a.csv"), csv).unwrap();
+    }
+
+    fn args(dir: &std::path::Path, horizon: &str) -> Args {
+        Args {
+            corpus: dir.to_path_buf(),
+            horizon: parse_horizon(horizon).unwrap(),
+            coverage: 0.8,
+            format: Format::Json,
+        }
+    }
+
+    #[test]
+    fn runs_on_an_unlabelled_corpus() {
+        let dir = tempfile::tempdir().unwrap();
+        write_corpus(dir.path(), 300, 200);
+        run(args(dir.path(), "1h")).unwrap();
+    }
+
+    #[test]
+    fn a_horizon_shorter_than_every_step_is_an_error() {
+        // Hourly data cannot be forecast 30 minutes ahead.
+        let dir = tempfile::tempdir().unwrap();
+        write_corpus(dir.path(), 3600, 50);
+        let err = run(args(dir.path(), "30m")).unwrap_err().to_string();
+        assert!(err.contains("no series"), "{err}");
+        let missing = run(args(&dir.path().join("nope"), "1h"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("not a directory"), "{missing}");
+    }
+}

@@ -9,7 +9,8 @@
 //! delegates to the candidate with the lowest score.
 //!
 //! `H` is one hour of steps (at least 1): the horizon the controller plans over and the one the
-//! evaluation reports. `k = max(1, H/4)` keeps the bookkeeping to a few forecasts per hour.
+//! evaluation reports. `k = max(1, H/2)` keeps the bookkeeping to two forecasts per hour per
+//! candidate (forecasts are what costs: the linear trend fits a regression for each).
 
 use super::holt::Holt;
 use super::holt_winters::HoltWinters;
@@ -73,7 +74,7 @@ impl Auto {
             linear: LinearTrend::new(step_seconds),
             seasonal_naive: SeasonalNaive::with_external_period(),
             horizon,
-            every: (horizon / 4).max(1),
+            every: (horizon / 2).max(1),
             t: None,
             pending: VecDeque::new(),
             scores: [Score::default(); CANDIDATES],
@@ -110,6 +111,7 @@ impl Auto {
 
 impl Forecaster for Auto {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.holt_winters.update(value);
         self.holt.update(value);
         self.linear.update(value);

@@ -1,7 +1,7 @@
 //! Holt's linear method (additive trend), with its smoothing parameters chosen by the model.
 //!
 //! A small grid of (α, β) runs side by side, each state fed every point; the forecast comes from
-//! the state with the lowest recent one-step mean squared error ([`ResidualVariance`]), so the
+//! the state with the lowest recent one-step mean absolute error ([`ResidualVariance`]), so the
 //! choice follows the series without any per-series tuning. The grid includes β = none (simple
 //! exponential smoothing) because on noisy metrics a trend extrapolated an hour ahead often does
 //! more harm than good.
@@ -97,6 +97,13 @@ impl Holt {
 
 impl Forecaster for Holt {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
+        if let Phase::Running(states) = &mut self.phase {
+            for s in states {
+                s.update(value);
+            }
+            return;
+        }
         self.phase = match std::mem::replace(&mut self.phase, Phase::Empty) {
             Phase::Empty if value.is_nan() => Phase::Empty,
             Phase::Empty => Phase::One { value, gap: 0 },
@@ -120,12 +127,7 @@ impl Forecaster for Holt {
                     .collect();
                 Phase::Running(states)
             }
-            Phase::Running(mut states) => {
-                for s in &mut states {
-                    s.update(value);
-                }
-                Phase::Running(states)
-            }
+            running @ Phase::Running(_) => running,
         };
     }
 

@@ -3,7 +3,7 @@
 //! Until [`PeriodFinder`] finds a season the forecaster is plain [`Holt`]; once it does, a small
 //! grid of (α, β, γ) states is initialised from the kept history (first two seasons: level,
 //! trend and seasonal offsets), replayed through the rest of it, and from then on updated with
-//! every point. Forecasts come from the state with the lowest recent one-step squared error.
+//! every point. Forecasts come from the state with the lowest recent one-step absolute error.
 
 use super::holt::Holt;
 use super::interval::{self, ResidualVariance};
@@ -77,7 +77,8 @@ impl State {
 pub struct HoltWinters {
     /// `None` when the period is supplied from outside ([`super::auto::Auto`] shares one).
     finder: Option<PeriodFinder>,
-    holt: Holt,
+    /// The forecaster until a season is found; `None` inside `auto`, which has its own Holt.
+    holt: Option<Holt>,
     states: Vec<State>,
 }
 
@@ -91,16 +92,18 @@ impl HoltWinters {
     pub fn new() -> Self {
         Self {
             finder: Some(PeriodFinder::new()),
-            holt: Holt::new(),
+            holt: Some(Holt::new()),
             states: Vec::new(),
         }
     }
 
-    /// A Holt-Winters that waits for [`Self::adopt_period`] instead of looking itself.
+    /// A Holt-Winters that waits for [`Self::adopt_period`] instead of looking itself, and
+    /// forecasts nothing until then.
     pub(crate) fn with_external_period() -> Self {
         Self {
             finder: None,
-            ..Self::new()
+            holt: None,
+            states: Vec::new(),
         }
     }
 
@@ -127,6 +130,7 @@ impl HoltWinters {
             })
             .collect();
         let level = first + trend * centre;
+        self.holt = None;
         self.states = ALPHAS
             .iter()
             .flat_map(|&alpha| {
@@ -169,8 +173,11 @@ impl HoltWinters {
 
 impl Forecaster for HoltWinters {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if self.states.is_empty() {
-            self.holt.update(value);
+            if let Some(holt) = &mut self.holt {
+                holt.update(value);
+            }
         } else {
             for s in &mut self.states {
                 s.update(value);
@@ -187,7 +194,7 @@ impl Forecaster for HoltWinters {
     fn predict(&self, h: usize, coverage: f64) -> Option<Forecast> {
         let h = h.max(1);
         match self.best() {
-            None => self.holt.predict(h, coverage),
+            None => self.holt.as_ref()?.predict(h, coverage),
             Some(s) => Some(interval::forecast(
                 s.mean(h),
                 s.variance(h).unwrap_or(0.0),

@@ -1,8 +1,8 @@
 //! Linear trend: an ordinary-least-squares line (linfa-linear) over a recent window,
 //! extrapolated. The window is two hours of data (at least 8 and at most 240 points): long enough
 //! to average out scrape noise, short enough to follow a trend that changes during the day.
-//! Refitting costs an SVD, so the line is refreshed every `window / 8` points; between refits the
-//! last line keeps extrapolating, which on a linear stretch is the same line.
+//! A fit costs an SVD, so it happens only when a forecast is asked for, over the latest window,
+//! and is cached until the next point arrives (updates stay O(1)).
 
 use super::interval;
 use super::{Forecast, Forecaster};
@@ -10,6 +10,7 @@ use linfa::Dataset;
 use linfa::traits::Fit;
 use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2};
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 pub const NAME: &str = "linear_trend";
@@ -31,12 +32,13 @@ struct Line {
 #[derive(Debug, Clone)]
 pub struct LinearTrend {
     window: usize,
-    refit_every: usize,
     recent: VecDeque<f64>,
     /// Index of the latest point (number of updates − 1).
     t: usize,
     updates: usize,
-    line: Option<Line>,
+    /// The fit for the current window: `None` = not fitted since the last point,
+    /// `Some(None)` = fitted, but fewer than two points (or a degenerate fit).
+    line: Cell<Option<Option<Line>>>,
 }
 
 impl LinearTrend {
@@ -44,15 +46,23 @@ impl LinearTrend {
         let window = (7200 / step_seconds.max(1)).clamp(8, 240) as usize;
         Self {
             window,
-            refit_every: (window / 8).max(1),
             recent: VecDeque::with_capacity(window),
             t: 0,
             updates: 0,
-            line: None,
+            line: Cell::new(None),
         }
     }
 
-    fn refit(&mut self) {
+    fn line(&self) -> Option<Line> {
+        if let Some(cached) = self.line.get() {
+            return cached;
+        }
+        let line = self.fit();
+        self.line.set(Some(line));
+        line
+    }
+
+    fn fit(&self) -> Option<Line> {
         let first = self.t + 1 - self.recent.len();
         let (xs, ys): (Vec<f64>, Vec<f64>) = self
             .recent
@@ -61,28 +71,24 @@ impl LinearTrend {
             .filter(|(_, y)| !y.is_nan())
             .map(|(i, &y)| (i as f64, y))
             .unzip();
-        if xs.len() < 2 {
-            return;
-        }
         let n = xs.len();
-        let Ok(records) = Array2::from_shape_vec((n, 1), xs.clone()) else {
-            return;
-        };
-        let dataset = Dataset::new(records, Array1::from(ys.clone()));
-        let Ok(fit) = LinearRegression::new().fit(&dataset) else {
-            return;
-        };
-        let (intercept, slope) = (fit.intercept(), fit.params()[0]);
-        if !intercept.is_finite() || !slope.is_finite() {
-            return;
+        if n < 2 {
+            return None;
         }
+        let dataset = Dataset::new(Array2::from_shape_vec((n, 1), xs).ok()?, Array1::from(ys));
+        let fit = LinearRegression::new().fit(&dataset).ok()?;
+        let (intercept, slope) = (fit.intercept(), *fit.params().first()?);
+        if !intercept.is_finite() || !slope.is_finite() {
+            return None;
+        }
+        let xs = dataset.records().column(0);
         let ssr: f64 = xs
             .iter()
-            .zip(&ys)
+            .zip(dataset.targets())
             .map(|(x, y)| (y - intercept - slope * x).powi(2))
             .sum();
-        let mean_x = xs.iter().sum::<f64>() / n as f64;
-        self.line = Some(Line {
+        let mean_x = xs.sum() / n as f64;
+        Some(Line {
             base: first as f64,
             intercept,
             slope,
@@ -90,12 +96,13 @@ impl LinearTrend {
             n: n as f64,
             mean_x,
             sxx: xs.iter().map(|x| (x - mean_x).powi(2)).sum(),
-        });
+        })
     }
 }
 
 impl Forecaster for LinearTrend {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         if self.updates > 0 {
             self.t += 1;
         }
@@ -104,14 +111,12 @@ impl Forecaster for LinearTrend {
             self.recent.pop_front();
         }
         self.recent.push_back(value);
-        if self.line.is_none() || self.updates.is_multiple_of(self.refit_every) {
-            self.refit();
-        }
+        self.line.set(None);
     }
 
     /// Interval: the OLS prediction variance σ²(1 + 1/n + (x₀ − x̄)²/Sxx) at the target x₀.
     fn predict(&self, h: usize, coverage: f64) -> Option<Forecast> {
-        let line = self.line?;
+        let line = self.line()?;
         let x0 = (self.t + h.max(1)) as f64 - line.base;
         let mean = line.intercept + line.slope * x0;
         let leverage = if line.sxx > 0.0 {

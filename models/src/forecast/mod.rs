@@ -4,6 +4,11 @@
 //! residual variance, widened for the horizon as the model's error propagation implies. The
 //! PromQL baselines ([`promql`]) reproduce what a user would type into Prometheus instead; PromQL
 //! has no prediction intervals, so their `lower`/`upper` are NaN ("no interval").
+//!
+//! * [`auto`] — delegates to the candidate with the best recent rolling-origin MASE.
+//! * [`holt_winters`], [`holt`], [`linear_trend`], [`seasonal_naive`] — the candidates.
+//! * [`promql`] — `predict_linear` and `double_exponential_smoothing`, as Prometheus computes them.
+//! * [`period`] — when to look for a season; [`interval`] — residual scale and normal quantiles.
 
 pub mod auto;
 pub mod holt;
@@ -48,6 +53,11 @@ pub const NAMES: &[&str] = &[
     promql::DOUBLE_EXPONENTIAL_SMOOTHING,
 ];
 
+/// ±∞ is as unknown as NaN: one infinite reading must not poison a level forever.
+pub(crate) fn missing_unless_finite(v: f64) -> f64 {
+    if v.is_finite() { v } else { f64::NAN }
+}
+
 /// Whether `name` is one of the PromQL baselines rather than one of ours.
 pub fn is_baseline(name: &str) -> bool {
     name == promql::PREDICT_LINEAR || name == promql::DOUBLE_EXPONENTIAL_SMOOTHING
@@ -82,6 +92,23 @@ mod tests {
             assert_eq!(f.name(), name);
         }
         assert!(by_name("prophet", 60).is_none());
+    }
+
+    #[test]
+    fn infinities_are_missing_for_every_forecaster() {
+        // 5 5 ∞ 5 −∞ 5 …: every method must keep forecasting a finite 5.
+        for &name in NAMES {
+            let mut f = by_name(name, 300).unwrap();
+            for i in 0..100 {
+                f.update(match i % 7 {
+                    2 => f64::INFINITY,
+                    4 => f64::NEG_INFINITY,
+                    _ => 5.0,
+                });
+            }
+            let p = f.predict(3, 0.8).unwrap();
+            assert!((p.mean - 5.0).abs() < 1e-9, "{name}: {p:?}");
+        }
         assert!(is_baseline("predict_linear") && !is_baseline("auto"));
     }
 }

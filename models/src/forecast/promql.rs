@@ -134,6 +134,7 @@ impl PredictLinear {
 
 impl Forecaster for PredictLinear {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.window.push(value);
     }
 
@@ -165,6 +166,7 @@ impl DoubleExponentialSmoothing {
 
 impl Forecaster for DoubleExponentialSmoothing {
     fn update(&mut self, value: f64) {
+        let value = super::missing_unless_finite(value);
         self.window.push(value);
     }
 
@@ -235,6 +237,14 @@ mod tests {
             Some(3.5)
         );
         assert_eq!(double_exponential_smoothing(&[1.0], 0.5, 0.5), None);
+        // Reference values of PromQL's holt_winters(v, 0.1, 0.2) from InfluxData's PromQL
+        // compatibility fixture (stdlib/testing/promql/holtWinters_test.flux): a trend
+        // 100 200 300 200 300 400 → 535.792 (far above the last sample: the seeded trend of
+        // +100 keeps pushing the level) and a step 1 1 1 100 100 100 → 32.78296.
+        let v = [100.0, 200.0, 300.0, 200.0, 300.0, 400.0];
+        assert!((double_exponential_smoothing(&v, 0.1, 0.2).unwrap() - 535.792).abs() < 1e-9);
+        let v = [1.0, 1.0, 1.0, 100.0, 100.0, 100.0];
+        assert!((double_exponential_smoothing(&v, 0.1, 0.2).unwrap() - 32.78296).abs() < 1e-9);
         // The smoothed value at the last sample, whatever the horizon, skipping missing samples:
         // sf = 0.3, tf = 0.1 on 10, 12: s = 0.3·12 + 0.7·(10 + 2) = 12.
         let mut f = DoubleExponentialSmoothing::new(300);

@@ -1,0 +1,128 @@
+//! One full detect + forecast pass over 10,000 targets × 3 signals × 240 points, the shape of
+//! one controller tick over a large mesh (4 h of 1-minute history per signal).
+//!
+//! Each signal gets a fresh default detector (`detect::NAMES[0]`) and a fresh `auto` forecaster
+//! (step 60 s) — what ships — fed all 240 points, then one 1-hour (60-step) forecast. Work is
+//! split over 2 threads (the target machine's 2 cores). Data are synthetic and seeded
+//! (rand_chacha), generated before timing.
+//!
+//! `cargo bench -p homeostat-models --bench pass`; `PASS_ONCE=all` runs the pass once outside
+//! criterion (for `/usr/bin/time -v`, to read the peak resident memory); `PASS_ONCE=detect` or
+//! `PASS_ONCE=forecast` runs only that half.
+
+use criterion::{Criterion, criterion_group};
+use homeostat_models::{detect, forecast};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+
+const TARGETS: usize = 10_000;
+const SIGNALS: usize = 3;
+const POINTS: usize = 240;
+const THREADS: usize = 2;
+
+/// Request rate (a slow wave with noise), error ratio (low, with bursts) and p99 latency
+/// (skewed noise with a level shift in some targets), all targets × signals in one flat block.
+fn corpus() -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let mut out = Vec::with_capacity(TARGETS * SIGNALS * POINTS);
+    for target in 0..TARGETS {
+        let base = rng.random_range(10.0..1000.0);
+        let shift_at = if target % 10 == 0 { 180 } else { usize::MAX };
+        for t in 0..POINTS {
+            let wave = (t as f64 * std::f64::consts::TAU / 120.0).sin();
+            out.push(base * (1.0 + 0.2 * wave) + rng.random_range(-0.05..0.05) * base);
+        }
+        for t in 0..POINTS {
+            let burst = if t % 97 == 13 { 0.2 } else { 0.0 };
+            out.push(0.001 + burst + rng.random_range(0.0..0.002));
+        }
+        for t in 0..POINTS {
+            let level = if t >= shift_at { 0.4 } else { 0.2 };
+            let u: f64 = rng.random_range(0.0001..1.0);
+            out.push(level * (1.0 - 0.3 * u.ln()));
+        }
+    }
+    out
+}
+
+/// Runs the pass; returns a checksum so nothing is optimised away.
+fn pass(data: &[f64]) -> f64 {
+    pass_with(data, true, true)
+}
+
+/// The pass with either half switched off (`PASS_ONCE=detect|forecast`), to see where time goes.
+fn pass_with(data: &[f64], detecting: bool, forecasting: bool) -> f64 {
+    let detector = if detecting {
+        detect::NAMES.first().copied().unwrap_or("none")
+    } else {
+        "none"
+    };
+    let chosen = std::env::var("PASS_FORECASTER").unwrap_or_else(|_| "auto".into());
+    let forecaster = if forecasting { chosen.as_str() } else { "none" };
+    let chunk = data.len().div_ceil(THREADS * POINTS) * POINTS;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = data
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut sum = 0.0;
+                    for signal in part.chunks(POINTS) {
+                        let mut d = detect::by_name(detector);
+                        let mut f = forecast::by_name(forecaster, 60);
+                        for &v in signal {
+                            if let Some(d) = d.as_mut() {
+                                sum += d.update(v);
+                            }
+                            if let Some(f) = f.as_mut() {
+                                f.update(v);
+                            }
+                        }
+                        if let Some(f) = f.as_ref() {
+                            sum += f.predict(60, 0.8).map_or(0.0, |p| p.mean);
+                        }
+                    }
+                    sum
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
+}
+
+/// Criterion times the forecast half always and the full pass only with `PASS_FULL=1`: with
+/// the current default detector one full pass takes minutes, and criterion needs ten of them.
+fn bench(c: &mut Criterion) {
+    let data = corpus();
+    let mut group = c.benchmark_group("pass");
+    group.sample_size(10);
+    group.bench_function(
+        "forecast (auto) 10k targets x 3 signals x 240 points",
+        |b| b.iter(|| black_box(pass_with(black_box(&data), false, true))),
+    );
+    if std::env::var_os("PASS_FULL").is_some() {
+        group.bench_function(
+            "detect+forecast 10k targets x 3 signals x 240 points",
+            |b| b.iter(|| black_box(pass(black_box(&data)))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    if let Some(which) = std::env::var_os("PASS_ONCE") {
+        let data = corpus();
+        let start = std::time::Instant::now();
+        let sum = pass_with(&data, which != "forecast", which != "detect");
+        eprintln!(
+            "one pass ({which:?}): {:.1} ms (detector {:?}, checksum {sum:.3})",
+            start.elapsed().as_secs_f64() * 1e3,
+            detect::NAMES.first()
+        );
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -16,12 +16,13 @@ pub fn detect_period(values: &[f64], min: usize, max: usize) -> Option<usize> {
     if max < min {
         return None;
     }
-    let acf = autocorrelation(values, max + 1)?;
+    // One lag past `max` so that a peak at `max` is a real peak, not the edge of a still-rising
+    // ACF (a period-24 wave seen through 64 points would otherwise "peak" at 21).
+    let acf = autocorrelation(values, max + 2)?;
     let mut best: Option<(usize, f64)> = None;
     for lag in min..=max {
-        let (prev, here) = (acf[lag - 1], acf[lag]);
-        let next = acf.get(lag + 1).copied().unwrap_or(f64::NEG_INFINITY);
-        let is_peak = here >= prev && here >= next;
+        let (prev, here, next) = (acf[lag - 1], acf[lag], acf[lag + 1]);
+        let is_peak = here >= prev && here > next;
         if is_peak && here >= MIN_ACF && best.is_none_or(|(_, b)| here > b + 1e-9) {
             best = Some((lag, here));
         }
@@ -103,6 +104,16 @@ mod tests {
             })
             .collect();
         assert_eq!(detect_period(&v, 2, 150), Some(48));
+    }
+
+    #[test]
+    fn a_still_rising_acf_is_no_peak() {
+        // 64 points of a period-24 sine, searched up to 21 = 64 / 3: the ACF is still rising
+        // at lag 21 (it peaks at 24), so there is no period to report yet.
+        let v: Vec<f64> = (0..64)
+            .map(|i| (i as f64 * std::f64::consts::TAU / 24.0).sin())
+            .collect();
+        assert_eq!(detect_period(&v, 4, 21), None);
     }
 
     #[test]

@@ -53,10 +53,7 @@ impl PeriodFinder {
         };
         let detrended = detrend(self.history.make_contiguous());
         let max = detrended.len() / 3;
-        // A "peak" at the last lag searched is only the edge of a still-rising ACF (a period-24
-        // wave seen through 64 points peaks at 21 that way); wait for more data instead.
-        self.period =
-            crate::season::detect_period(&detrended, Self::MIN_PERIOD, max).filter(|&p| p < max);
+        self.period = crate::season::detect_period(&detrended, Self::MIN_PERIOD, max);
         self.period
     }
 

@@ -1,5 +1,27 @@
 //! A discrete-event simulator of a service mesh.
 //!
 //! # Layout
-//! (filled as the modules arrive)
+//!
+//! * [`scenario`] — the scenario file (serde + JSON schema) and its validation.
+//! * [`duration`] — Go-style duration strings.
+//! * [`topology`] — the topology compiled for the hot path; service-time distributions.
+//! * [`traffic`] — open-loop arrivals (Poisson profiles, replayed arrivals and rate series).
+//! * [`faults`] — the fault timeline compiled into per-pod effects.
+//! * [`proxy`] — one caller→subset proxy cluster (balancer, outlier ejection, retry budget).
+//! * [`telemetry`] — Prometheus' view: counters, Istio histograms, scrapes, windows.
+//! * [`engine`] — the event loop: calls, tries, pods, timeouts, retries, faults, changes.
+//! * [`runs`] — the runs (static, hpa, homeostat) and the suite of built-in scenarios.
 #![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod engine;
+pub mod faults;
+pub mod policy_doc;
+pub mod proxy;
+pub mod runs;
+pub mod scenario;
+pub mod slab;
+pub mod telemetry;
+pub mod topology;
+pub mod traces_adapter;
+pub mod traffic;

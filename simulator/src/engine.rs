@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::faults::{self, Fault};
-use crate::proxy::Cluster;
+use crate::proxy::{self, Cluster, Fail};
 use crate::scenario::Scenario;
 use crate::slab::{Key, Slab};
 use crate::telemetry::{Counters, PodSample, Scrapes};
@@ -129,7 +129,8 @@ struct Try {
     arrived: u64,
     /// Own-work time of this try, for the pod's CPU counter.
     work: u64,
-    error: bool,
+    /// Status of an injected error (0: none).
+    error: u16,
     in_service: bool,
     pending: u32,
     failed_child: bool,
@@ -559,7 +560,7 @@ impl Engine {
         let per_try = policy.per_try_timeout;
         let Some(pod) = self.clusters[cluster].pick(&mut self.rng, avoid) else {
             // No endpoint at all: Envoy answers 503 "no healthy upstream" at once.
-            self.try_result(call_key, u32::MAX, true, obs);
+            self.try_result(call_key, u32::MAX, Some(Fail::NoHealthyUpstream), obs);
             return;
         };
         let tk = self.tries.insert(Try {
@@ -567,7 +568,7 @@ impl Engine {
             pod,
             arrived: self.now,
             work: 0,
-            error: false,
+            error: 0,
             in_service: false,
             pending: 0,
             failed_child: false,
@@ -593,11 +594,10 @@ impl Engine {
                     p.queue.push_back(tk);
                 } else {
                     // Overflow: the pod refuses with 503 at once.
-                    self.finish_try(tk, false, obs);
+                    self.finish_try(tk, Some(Fail::Status(503)), obs);
                 }
             }
-            // Connection refused / reset.
-            _ => self.finish_try(tk, false, obs),
+            _ => self.finish_try(tk, Some(Fail::ConnectFailure), obs),
         }
     }
 
@@ -611,14 +611,14 @@ impl Engine {
             (p.service as usize, p.subset as usize, p.index)
         };
         let mut work = self.topo.services[service].service_time.sample(&mut self.rng);
-        let mut error = false;
+        let mut error = 0u16;
         for &f in &self.active_faults {
             let f = &self.faults[f as usize];
             if f.hits(service, subset, index) {
                 let (err, slow) = f.effect(self.now);
                 work = (work as f64 * slow) as u64;
                 if err > 0.0 && self.rng.random::<f64>() < err {
-                    error = true;
+                    error = f.error_code;
                 }
             }
         }
@@ -637,8 +637,9 @@ impl Engine {
         };
         let pod = tr.pod as usize;
         self.pods[pod].counters.busy_ns += tr.work;
-        if tr.error {
-            self.finish_try(tk, false, obs);
+        if tr.error != 0 {
+            let code = tr.error;
+            self.finish_try(tk, Some(Fail::Status(code)), obs);
             return;
         }
         let service = self.pods[pod].service as usize;
@@ -659,7 +660,7 @@ impl Engine {
                 }
             }
             if issued == 0 {
-                self.finish_try(tk, true, obs);
+                self.finish_try(tk, None, obs);
             }
         } else {
             self.next_child(tk, obs);
@@ -686,7 +687,7 @@ impl Engine {
                 return;
             }
         }
-        self.finish_try(tk, true, obs);
+        self.finish_try(tk, None, obs);
     }
 
     fn child_done(&mut self, tk: Key, ok: bool, obs: &mut dyn Observer) {
@@ -698,25 +699,25 @@ impl Engine {
         let service = self.pods[tr.pod as usize].service as usize;
         if self.topo.services[service].parallel {
             if tr.pending == 0 {
-                let ok = !tr.failed_child;
-                self.finish_try(tk, ok, obs);
+                let fail = tr.failed_child.then_some(Fail::Status(500));
+                self.finish_try(tk, fail, obs);
             }
         } else if !ok {
             // The handler gives up at the first failed dependency and answers 500.
-            self.finish_try(tk, false, obs);
+            self.finish_try(tk, Some(Fail::Status(500)), obs);
         } else {
             self.next_child(tk, obs);
         }
     }
 
     /// The pod answers a try (or refuses it): frees the slot, records telemetry, tells the call.
-    fn finish_try(&mut self, tk: Key, ok: bool, obs: &mut dyn Observer) {
+    fn finish_try(&mut self, tk: Key, fail: Option<Fail>, obs: &mut dyn Observer) {
         let Some(tr) = self.tries.remove(tk) else {
             return;
         };
         let pod = tr.pod as usize;
         let p = &mut self.pods[pod];
-        p.counters.observe(self.now - tr.arrived, !ok);
+        p.counters.observe(self.now - tr.arrived, fail.is_some());
         if let Some(i) = p.active.iter().position(|&k| k == tk) {
             p.active.swap_remove(i);
         }
@@ -733,11 +734,11 @@ impl Engine {
                 self.start_work(next);
             }
         }
-        // A refused connection costs the caller a round trip; everything else is already timed.
-        self.try_result(tr.call, tr.pod, !ok, obs);
+        self.try_result(tr.call, tr.pod, fail, obs);
     }
 
-    fn try_result(&mut self, call_key: Key, pod: u32, failed: bool, obs: &mut dyn Observer) {
+    fn try_result(&mut self, call_key: Key, pod: u32, fail: Option<Fail>, obs: &mut dyn Observer) {
+        let failed = fail.is_some();
         let Some(call) = self.calls.get(call_key).copied() else {
             return;
         };
@@ -762,12 +763,15 @@ impl Engine {
             );
             obs.ejection(self.now, &name);
         }
-        if !failed {
+        let Some(fail) = fail else {
             self.end_call(call_key, End::Success, obs);
             return;
-        }
+        };
         let policy = &self.config[call.service as usize].retries;
-        if call.tries <= policy.attempts && self.clusters[cluster].retry_allowed() {
+        if call.tries <= policy.attempts
+            && proxy::retryable(&policy.retry_on, fail)
+            && self.clusters[cluster].retry_allowed()
+        {
             // Envoy's fully jittered exponential back-off: uniform in [0, base·2^n), capped.
             let n = (call.tries - 1).min(16);
             let cap = (policy.backoff_base_interval << n).min(policy.max_interval());
@@ -854,7 +858,7 @@ impl Engine {
         if let Some(c) = self.calls.get_mut(call_key) {
             c.current = NO_CALL;
         }
-        self.try_result(call_key, pod, true, obs);
+        self.try_result(call_key, pod, Some(Fail::PerTryTimeout), obs);
     }
 
     fn on_fault(&mut self, i: usize, start: bool, obs: &mut dyn Observer) {
@@ -900,7 +904,7 @@ impl Engine {
             if let Some(tr) = self.tries.get_mut(tk) {
                 tr.in_service = false;
             }
-            self.finish_try(tk, false, obs);
+            self.finish_try(tk, Some(Fail::Reset), obs);
         }
         self.pods[p as usize].busy = 0;
         self.schedule(self.now + self.endpoint_removal, Ev::EndpointGone(p));

@@ -13,6 +13,7 @@ pub struct Fault {
     pub subset: Option<usize>,
     pub pod: Option<u32>,
     pub error_rate: f64,
+    pub error_code: u16,
     pub slowdown: f64,
     pub ramp: u64,
     pub crash: bool,
@@ -58,7 +59,11 @@ pub fn compile(s: &Scenario, topo: &Topology) -> Vec<Fault> {
             };
             let mut effects = Vec::new();
             if let Some(r) = f.error_rate {
-                effects.push(format!("{:.0}% errors", r * 100.0));
+                effects.push(format!(
+                    "{:.0}% HTTP {}",
+                    r * 100.0,
+                    f.error_code.unwrap_or(500)
+                ));
             }
             if let Some(x) = f.slowdown {
                 effects.push(format!("{x}× slower"));
@@ -92,6 +97,7 @@ pub fn compile(s: &Scenario, topo: &Topology) -> Vec<Fault> {
                 subset,
                 pod: f.pod,
                 error_rate: f.error_rate.unwrap_or(0.0),
+                error_code: f.error_code.unwrap_or(500),
                 slowdown: f.slowdown.unwrap_or(1.0),
                 ramp: f.ramp.map(|r| r.nanos()).unwrap_or(0),
                 crash: f.crash,

@@ -10,7 +10,10 @@
 //! * [`proxy`] — one caller→subset proxy cluster (balancer, outlier ejection, retry budget).
 //! * [`telemetry`] — Prometheus' view: counters, Istio histograms, scrapes, windows.
 //! * [`engine`] — the event loop: calls, tries, pods, timeouts, retries, faults, changes.
+//! * [`suite`] — the built-in scenarios, embedded, with their data looked up beside the repo.
 //! * [`runs`] — the runs (static, hpa, homeostat) and the suite of built-in scenarios.
+//! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
+//!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
 #![forbid(unsafe_code)]
 
 pub mod duration;
@@ -21,7 +24,11 @@ pub mod proxy;
 pub mod runs;
 pub mod scenario;
 pub mod slab;
+pub mod suite;
 pub mod telemetry;
 pub mod topology;
 pub mod traces_adapter;
 pub mod traffic;
+
+// Ground truth, baselines, trace loaders and the report (helper "simreport").
+pub mod record;

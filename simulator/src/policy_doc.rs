@@ -27,6 +27,21 @@ impl PolicyDocument {
     pub fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+    /// (success-rate objective, p99 objective in ms).
+    pub fn objectives(&self) -> (f64, f64) {
+        let o = self.spec.get("objectives");
+        let sr = o
+            .and_then(|o| o.get("successRate"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.999);
+        let p99 = o
+            .and_then(|o| o.get("latencyP99"))
+            .and_then(|v| v.as_str())
+            .and_then(|t| crate::duration::Duration::parse(t).ok())
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(300.0);
+        (sr, p99)
+    }
     pub fn target_service(&self) -> Option<&str> {
         self.spec.get("target")?.get("service")?.as_str()
     }

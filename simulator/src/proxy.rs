@@ -152,3 +152,35 @@ impl Cluster {
         }
     }
 }
+
+/// Why a try failed, as the caller's proxy tells it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fail {
+    /// The upstream answered with this 5xx.
+    Status(u16),
+    /// The connection was refused (pod down).
+    ConnectFailure,
+    /// The upstream reset the stream mid-request (pod crashed).
+    Reset,
+    /// The per-try timeout fired.
+    PerTryTimeout,
+    /// No endpoint to send to: a local 503 that is never retried.
+    NoHealthyUpstream,
+}
+
+/// Envoy's `retry_on` semantics for the failures the simulator produces.
+pub fn retryable(on: &homeostat_dataplane::config::RetryOn, f: Fail) -> bool {
+    use homeostat_dataplane::config::RetryCondition as C;
+    let any = |cs: &[C]| cs.iter().any(|&c| on.contains(c));
+    match f {
+        Fail::Status(code) => {
+            (code >= 500 && on.contains(C::FiveXx))
+                || ((502..=504).contains(&code) && on.contains(C::GatewayError))
+                || (on.contains(C::RetriableStatusCodes) && on.status_codes().contains(&code))
+        }
+        Fail::ConnectFailure => any(&[C::ConnectFailure, C::FiveXx, C::GatewayError]),
+        Fail::Reset => any(&[C::Reset, C::FiveXx, C::GatewayError]),
+        Fail::PerTryTimeout => any(&[C::FiveXx, C::GatewayError, C::Reset]),
+        Fail::NoHealthyUpstream => false,
+    }
+}

@@ -225,6 +225,10 @@ pub struct FaultSpec {
     /// Fraction of requests answered with a 5xx.
     #[serde(default)]
     pub error_rate: Option<f64>,
+    /// Status code of those errors: 500 (an application bug; Istio does not retry it by
+    /// default) or 503 (unavailable; retried). Default 500.
+    #[serde(default)]
+    pub error_code: Option<u16>,
     /// Service time multiplied by this factor.
     #[serde(default)]
     pub slowdown: Option<f64>,
@@ -343,7 +347,65 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn resolve_paths(&mut self, dir: &Path) {
+    /// The same scenario on a timeline compressed by `factor` (duration, faults, diurnal
+    /// period): for quick looks and tests. Replayed traces keep their own clock and are cut.
+    pub fn scaled(mut self, factor: f64) -> Scenario {
+        let f = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() * factor);
+        self.duration = f(self.duration);
+        for x in &mut self.faults {
+            x.at = f(x.at);
+            x.until = x.until.map(f);
+            x.ramp = x.ramp.map(f);
+        }
+        if let ProfileSpec::Diurnal { period, .. } = &mut self.traffic.profile {
+            *period = f(*period);
+        }
+        self
+    }
+
+    /// Data files the scenario reads (traces, series, spans).
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        match &self.traffic.profile {
+            ProfileSpec::Arrivals { file, .. } | ProfileSpec::RateSeries { file, .. } => {
+                out.push(file.clone())
+            }
+            _ => {}
+        }
+        for s in &self.topology.services {
+            let mut st = &s.service_time;
+            while let ServiceTimeSpec::Spans { file, fallback, .. } = st {
+                if !out.contains(file) {
+                    out.push(file.clone());
+                }
+                st = fallback;
+            }
+        }
+        out
+    }
+
+    /// Points every reference to data file `from` at `to`.
+    pub fn replace_data_path(&mut self, from: &Path, to: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p == from {
+                *p = to.to_path_buf();
+            }
+        };
+        match &mut self.traffic.profile {
+            ProfileSpec::Arrivals { file, .. } | ProfileSpec::RateSeries { file, .. } => fix(file),
+            _ => {}
+        }
+        for s in &mut self.topology.services {
+            let mut st = &mut s.service_time;
+            while let ServiceTimeSpec::Spans { file, fallback, .. } = st {
+                fix(file);
+                st = fallback;
+            }
+        }
+    }
+
+    /// Resolves relative data paths against `dir`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -505,6 +567,11 @@ impl Scenario {
                 && !(0.0..=1.0).contains(&r)
             {
                 return Err(bad(format!("{at}.errorRate"), format!("{r} is not within 0..1")));
+            }
+            if let Some(c) = f.error_code
+                && !(500..=599).contains(&c)
+            {
+                return Err(bad(format!("{at}.errorCode"), format!("{c} is not a 5xx status")));
             }
             if let Some(s) = f.slowdown
                 && !(s.is_finite() && s >= 1.0)

@@ -41,7 +41,9 @@ impl Duration {
             return if secs.is_finite() && secs >= 0.0 {
                 Ok(Duration::from_secs_f64(secs))
             } else {
-                Err(format!("duration {t:?} must be a finite, non-negative number"))
+                Err(format!(
+                    "duration {t:?} must be a finite, non-negative number"
+                ))
             };
         }
         let bytes = t.as_bytes();
@@ -140,7 +142,10 @@ mod tests {
         assert_eq!(Duration::parse("15s").unwrap(), Duration::from_secs(15));
         // 1h30m = 3600 + 1800 = 5400 s
         assert_eq!(Duration::parse("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(Duration::parse("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            Duration::parse("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(Duration::parse("2.5").unwrap(), Duration::from_millis(2500));
         assert!(Duration::parse("5 parsecs").is_err());
         assert!(Duration::parse("-3s").is_err());

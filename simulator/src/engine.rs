@@ -112,7 +112,6 @@ enum Parent {
 struct Call {
     parent: Parent,
     service: u32,
-    caller: u32,
     subset: u32,
     cluster: u32,
     tries: u32,
@@ -150,10 +149,23 @@ pub struct ServiceConfig {
 /// A change a controller asks for; applied after the control plane's delay.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Replicas { subset: usize, replicas: u32 },
-    Weights { service: usize, weights: Vec<f64> },
-    Outlier { service: usize, config: OutlierConfig },
-    Retries { service: usize, policy: RetryPolicy, limit: RetryLimit },
+    Replicas {
+        subset: usize,
+        replicas: u32,
+    },
+    Weights {
+        service: usize,
+        weights: Vec<f64>,
+    },
+    Outlier {
+        service: usize,
+        config: OutlierConfig,
+    },
+    Retries {
+        service: usize,
+        policy: RetryPolicy,
+        limit: RetryLimit,
+    },
 }
 
 /// Ground-truth tallies, kept by the engine itself to check conservation.
@@ -199,7 +211,8 @@ impl View<'_> {
         self.pods
             .iter()
             .filter(|p| {
-                p.subset as usize == subset && matches!(p.state, PodState::Ready | PodState::Starting)
+                p.subset as usize == subset
+                    && matches!(p.state, PodState::Ready | PodState::Starting)
             })
             .count() as u32
     }
@@ -260,7 +273,11 @@ impl Engine {
             .services
             .iter()
             .map(|svc| ServiceConfig {
-                weights: svc.subsets.iter().map(|&i| topo.subsets[i].initial_weight).collect(),
+                weights: svc
+                    .subsets
+                    .iter()
+                    .map(|&i| topo.subsets[i].initial_weight)
+                    .collect(),
                 retries: s.mesh.retries.clone(),
                 retry_limit: s.mesh.retry_limit.clone(),
                 outlier: s.mesh.outlier_detection.clone(),
@@ -278,6 +295,7 @@ impl Engine {
                     clusters.push(Cluster::new(
                         s.mesh.outlier_detection.clone(),
                         s.mesh.retry_limit.clone(),
+                        s.seed ^ (clusters.len() as u64 + 1),
                     ));
                 }
             }
@@ -434,7 +452,12 @@ impl Engine {
                 for c in &mut self.clusters {
                     c.sweep(t);
                 }
-                let every = self.config.iter().map(|c| c.outlier.interval).min().unwrap_or(0);
+                let every = self
+                    .config
+                    .iter()
+                    .map(|c| c.outlier.interval)
+                    .min()
+                    .unwrap_or(0);
                 self.schedule(t + every.max(MS), Ev::Sweep);
             }
             Ev::FaultStart(i) => self.on_fault(i as usize, true, obs),
@@ -455,7 +478,11 @@ impl Engine {
                 }
             }
             Ev::Apply(i) => {
-                if let Some(c) = self.pending_changes.get_mut(i as usize).and_then(Option::take) {
+                if let Some(c) = self
+                    .pending_changes
+                    .get_mut(i as usize)
+                    .and_then(Option::take)
+                {
                     self.apply(c);
                 }
             }
@@ -494,7 +521,13 @@ impl Engine {
     }
 
     /// Picks a subset by route weight and opens a call to it.
-    fn start_call(&mut self, parent: Parent, caller: usize, service: usize, obs: &mut dyn Observer) {
+    fn start_call(
+        &mut self,
+        parent: Parent,
+        caller: usize,
+        service: usize,
+        obs: &mut dyn Observer,
+    ) {
         let subs = &self.topo.services[service].subsets;
         let weights = &self.config[service].weights;
         let pick = if subs.len() == 1 {
@@ -522,7 +555,6 @@ impl Engine {
         let key = self.calls.insert(Call {
             parent,
             service: service as u32,
-            caller: caller as u32,
             subset: subset as u32,
             cluster,
             tries: 0,
@@ -610,7 +642,9 @@ impl Engine {
             let p = &self.pods[pod];
             (p.service as usize, p.subset as usize, p.index)
         };
-        let mut work = self.topo.services[service].service_time.sample(&mut self.rng);
+        let mut work = self.topo.services[service]
+            .service_time
+            .sample(&mut self.rng);
         let mut error = 0u16;
         for &f in &self.active_faults {
             let f = &self.faults[f as usize];
@@ -738,12 +772,10 @@ impl Engine {
     }
 
     fn try_result(&mut self, call_key: Key, pod: u32, fail: Option<Fail>, obs: &mut dyn Observer) {
-        let failed = fail.is_some();
         let Some(call) = self.calls.get(call_key).copied() else {
             return;
         };
-        if pod != u32::MAX && call.current.0 != u32::MAX && self.tries.get(call.current).is_some()
-        {
+        if pod != u32::MAX && call.current.0 != u32::MAX && self.tries.get(call.current).is_some() {
             // A stale try of a call that already moved on (per-try timeout); ignore.
             return;
         }
@@ -755,7 +787,7 @@ impl Engine {
                 c.retrying = false;
             }
         }
-        if pod != u32::MAX && self.clusters[cluster].on_result(self.now, pod, failed) {
+        if pod != u32::MAX && self.clusters[cluster].on_result(self.now, pod, fail) {
             self.tally.ejections += 1;
             let name = format!(
                 "{}-{}",
@@ -806,7 +838,12 @@ impl Engine {
                     End::Failure => self.tally.failure += 1,
                     End::Timeout => self.tally.timeout += 1,
                 }
-                obs.request_done(self.now, self.now - call.started, end, entry_subset as usize);
+                obs.request_done(
+                    self.now,
+                    self.now - call.started,
+                    end,
+                    entry_subset as usize,
+                );
             }
             Parent::Try(tk) => self.child_done(tk, end == End::Success, obs),
         }
@@ -828,7 +865,7 @@ impl Engine {
                     let pod = tr.pod;
                     let cl = call.cluster as usize;
                     // Envoy counts a route timeout against the host as a local-origin failure.
-                    if self.clusters[cl].on_result(self.now, pod, true) {
+                    if self.clusters[cl].on_result(self.now, pod, Some(Fail::PerTryTimeout)) {
                         self.tally.ejections += 1;
                         let p = &self.pods[pod as usize];
                         let name =
@@ -884,7 +921,10 @@ impl Engine {
         for p in victims {
             if start {
                 self.crash(p, obs);
-            } else if matches!(self.pods[p as usize].state, PodState::Crashed | PodState::Down) {
+            } else if matches!(
+                self.pods[p as usize].state,
+                PodState::Crashed | PodState::Down
+            ) {
                 // Restarted: ready after the start-up delay.
                 self.pods[p as usize].state = PodState::Starting;
                 self.schedule(self.now + self.pod_startup, Ev::PodReady(p));
@@ -973,7 +1013,10 @@ impl Engine {
                     // Kubernetes removes starting pods first, then the newest.
                     let mut order = live.clone();
                     order.sort_by_key(|&p| {
-                        (self.pods[p as usize].state == PodState::Ready, std::cmp::Reverse(p))
+                        (
+                            self.pods[p as usize].state == PodState::Ready,
+                            std::cmp::Reverse(p),
+                        )
                     });
                     for &p in order.iter().take((n - replicas) as usize) {
                         let pod = &mut self.pods[p as usize];
@@ -1033,7 +1076,8 @@ impl Engine {
         self.pods
             .iter()
             .filter(|p| {
-                p.subset as usize == subset && matches!(p.state, PodState::Ready | PodState::Starting)
+                p.subset as usize == subset
+                    && matches!(p.state, PodState::Ready | PodState::Starting)
             })
             .count() as u32
     }

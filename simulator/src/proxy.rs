@@ -3,65 +3,63 @@
 //! plane's state machines plug in here.
 
 use homeostat_dataplane::config::{OutlierConfig, RetryLimit};
+use homeostat_dataplane::outlier::{Outcome, OutlierDetector};
 use rand::Rng;
 
-/// Per-endpoint state of one cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Host {
     pod: u32,
     active: u32,
-    consecutive_5xx: u32,
-    ejected_at: Option<u64>,
-    multiplier: u32,
 }
 
+/// Client-side state of one caller → subset cluster. Host `i` is endpoint `i` of the outlier
+/// detector.
 #[derive(Debug, Clone)]
 pub struct Cluster {
     hosts: Vec<Host>,
-    outlier: OutlierConfig,
+    outlier: OutlierDetector,
     limit: RetryLimit,
     pub active_requests: u32,
     pub active_retries: u32,
-    last_sweep: u64,
 }
 
 impl Cluster {
-    pub fn new(outlier: OutlierConfig, limit: RetryLimit) -> Cluster {
+    pub fn new(outlier: OutlierConfig, limit: RetryLimit, seed: u64) -> Cluster {
         Cluster {
             hosts: Vec::new(),
-            outlier,
+            outlier: OutlierDetector::new(outlier, 0).with_seed(seed),
             limit,
             active_requests: 0,
             active_retries: 0,
-            last_sweep: 0,
         }
     }
 
     pub fn set_outlier(&mut self, cfg: OutlierConfig) {
-        self.outlier = cfg;
+        self.outlier.set_config(cfg);
     }
     pub fn set_limit(&mut self, limit: RetryLimit) {
         self.limit = limit;
     }
 
-    /// Replaces the endpoint set (EDS update), keeping state of endpoints that stay.
+    /// Replaces the endpoint set (EDS update), keeping the state of endpoints that stay.
     pub fn set_endpoints(&mut self, pods: &[u32]) {
-        let old = std::mem::take(&mut self.hosts);
-        self.hosts = pods
-            .iter()
-            .map(|&p| {
-                old.iter()
-                    .find(|h| h.pod == p)
-                    .cloned()
-                    .unwrap_or(Host {
-                        pod: p,
-                        ..Host::default()
-                    })
-            })
-            .collect();
+        for i in (0..self.hosts.len()).rev() {
+            if !pods.contains(&self.hosts[i].pod) {
+                self.hosts.remove(i);
+                self.outlier.remove_endpoint(i);
+            }
+        }
+        for &p in pods {
+            if !self.hosts.iter().any(|h| h.pod == p) {
+                self.hosts.push(Host { pod: p, active: 0 });
+                self.outlier.add_endpoint();
+            }
+        }
     }
 
-    /// Least request, power of two choices among non-ejected hosts.
+    /// Least request, power of two choices among hosts not ejected (Istio's default balancer;
+    /// Istio's panic threshold 0 % means an all-ejected cluster still only uses healthy hosts,
+    /// i.e. none).
     #[inline]
     pub fn pick<R: Rng>(&mut self, rng: &mut R, avoid: Option<u32>) -> Option<u32> {
         let n = self.hosts.len();
@@ -71,84 +69,58 @@ impl Cluster {
         let mut best: Option<usize> = None;
         for _ in 0..2 {
             let i = rng.random_range(0..n);
-            let h = &self.hosts[i];
-            if h.ejected_at.is_some() || (n > 1 && Some(h.pod) == avoid) {
+            if self.outlier.is_ejected(i) || (n > 1 && Some(self.hosts[i].pod) == avoid) {
                 continue;
             }
             best = match best {
-                Some(b) if self.hosts[b].active <= h.active => Some(b),
+                Some(b) if self.hosts[b].active <= self.hosts[i].active => Some(b),
                 _ => Some(i),
             };
         }
         let i = match best {
             Some(i) => i,
-            None => (0..n).find(|&i| self.hosts[i].ejected_at.is_none())?,
+            None => (0..n).find(|&i| !self.outlier.is_ejected(i))?,
         };
         self.hosts[i].active += 1;
         Some(self.hosts[i].pod)
     }
 
     /// A try's result; returns true when it caused an ejection.
-    pub fn on_result(&mut self, now: u64, pod: u32, failed: bool) -> bool {
-        let total = self.hosts.len();
-        let ejected = self.hosts.iter().filter(|h| h.ejected_at.is_some()).count();
-        let Some(h) = self.hosts.iter_mut().find(|h| h.pod == pod) else {
+    pub fn on_result(&mut self, now: u64, pod: u32, fail: Option<Fail>) -> bool {
+        let Some(i) = self.hosts.iter().position(|h| h.pod == pod) else {
             return false;
         };
-        h.active = h.active.saturating_sub(1);
-        if !failed {
-            h.consecutive_5xx = 0;
-            return false;
-        }
-        h.consecutive_5xx += 1;
-        let k = self.outlier.consecutive_5xx;
-        if k == 0 || h.consecutive_5xx != k || h.ejected_at.is_some() {
-            return false;
-        }
-        h.consecutive_5xx = 0;
-        if 100 * (ejected + 1) > self.outlier.max_ejection_percent as usize * total {
-            return false;
-        }
-        h.ejected_at = Some(now);
-        h.multiplier += 1;
-        true
+        self.hosts[i].active = self.hosts[i].active.saturating_sub(1);
+        let outcome = match fail {
+            None => Outcome::Success,
+            Some(Fail::Status(code)) => Outcome::from_status(code),
+            Some(_) => Outcome::LocalOriginFailure,
+        };
+        self.outlier.on_outcome(now, i, outcome).is_some()
     }
 
-    /// Interval sweep: un-ejects hosts whose time is up.
+    /// Interval sweeps due by `now` (un-ejections).
     pub fn sweep(&mut self, now: u64) {
-        if now < self.last_sweep + self.outlier.interval {
-            return;
-        }
-        self.last_sweep = now;
-        let (base, max) = (
-            self.outlier.base_ejection_time,
-            self.outlier.max_ejection_time,
-        );
-        for h in &mut self.hosts {
-            if let Some(at) = h.ejected_at {
-                if (base * h.multiplier as u64).min(max) <= now - at {
-                    h.ejected_at = None;
-                    h.consecutive_5xx = 0;
-                }
-            } else if h.multiplier > 0 {
-                h.multiplier -= 1;
-            }
-        }
+        self.outlier.tick(now);
+    }
+
+    pub fn next_sweep_at(&self) -> u64 {
+        self.outlier.next_sweep_at()
     }
 
     pub fn ejected(&self) -> usize {
-        self.hosts.iter().filter(|h| h.ejected_at.is_some()).count()
+        self.outlier.ejected_count()
     }
 
     /// Whether one more concurrent retry fits the retry limit.
     pub fn retry_allowed(&self) -> bool {
-        match &self.limit {
-            RetryLimit::Budget(b) => {
+        match &self.limit.budget {
+            Some(b) => {
                 let cap = ((b.budget_percent / 100.0) * self.active_requests as f64)
                     .max(b.min_retry_concurrency as f64);
                 (self.active_retries as f64) < cap
             }
-            RetryLimit::MaxRetries(m) => self.active_retries < *m,
+            None => self.active_retries < self.limit.max_retries,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::engine::{Change, End, Engine, Observer, Tally, View};
-use crate::record::{Objectives, Outcome, Recorder, RecorderConfig, RunMetrics, RunRecord, SampleState};
+use crate::record::{
+    Objectives, Outcome, Recorder, RecorderConfig, RunMetrics, RunRecord, SampleState,
+};
 use crate::scenario::Scenario;
 
 /// Which controller drives the mesh during a run.
@@ -85,17 +87,24 @@ impl Observer for Probe<'_> {
         self.recorder.on_ejection(t, pod);
     }
     fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<Change> {
-        let replicas = (0..view.topology.subsets.len()).map(|s| view.replicas(s)).sum();
+        let replicas = (0..view.topology.subsets.len())
+            .map(|s| view.replicas(s))
+            .sum();
         let mut weights = BTreeMap::new();
         for &svc in &self.multi_subset {
             let w = &view.config[svc].weights;
             let total: f64 = w.iter().sum();
             for (i, &sub) in view.topology.services[svc].subsets.iter().enumerate() {
-                let share = if total > 0.0 { 100.0 * w[i] / total } else { 0.0 };
+                let share = if total > 0.0 {
+                    100.0 * w[i] / total
+                } else {
+                    0.0
+                };
                 weights.insert(view.topology.subsets[sub].label.clone(), share);
             }
         }
-        self.recorder.on_sample(t, SampleState { replicas, weights });
+        self.recorder
+            .on_sample(t, SampleState { replicas, weights });
         let Some(c) = self.controller.as_mut() else {
             return Vec::new();
         };
@@ -118,9 +127,7 @@ pub fn objectives(s: &Scenario) -> Objectives {
         .iter()
         .find(|p| p.target_service() == entry)
         .or(s.policies.first());
-    let (sr, p99) = policy
-        .map(|p| p.objectives())
-        .unwrap_or((0.999, 300.0));
+    let (sr, p99) = policy.map(|p| p.objectives()).unwrap_or((0.999, 300.0));
     Objectives::new(sr, p99)
 }
 
@@ -163,7 +170,9 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
     }
     engine.run(&mut probe);
     // Requests still in flight at the end drain (at most one timeout long) and are counted.
-    let record = probe.recorder.into_record(engine.end_time().max(engine.now));
+    let record = probe
+        .recorder
+        .into_record(engine.end_time().max(engine.now));
     let metrics = record.finish(&objectives(s));
     Ok(RunResult {
         kind,

@@ -79,6 +79,8 @@ pub struct ServiceSpec {
     #[serde(default = "default_queue")]
     pub queue: u32,
     /// Time a pod spends on its own work for one request (children calls come on top).
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "ServiceTimeSpec")]
     pub service_time: ServiceTimeSpec,
     /// Route timeout callers apply to a call to this service, all retries included.
     #[serde(default = "default_timeout")]
@@ -123,7 +125,11 @@ fn default_weight() -> u32 {
 
 /// Service-time distribution of one pod's own work.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ServiceTimeSpec {
     /// Lognormal with the given median and shape sigma (log-space standard deviation).
     Lognormal { median: Duration, sigma: f64 },
@@ -159,6 +165,8 @@ fn one() -> f64 {
 pub struct TrafficSpec {
     /// Entry services and the share of arrivals each receives.
     pub entries: Vec<EntrySpec>,
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "ProfileSpec")]
     pub profile: ProfileSpec,
 }
 
@@ -171,7 +179,11 @@ pub struct EntrySpec {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ProfileSpec {
     /// Poisson arrivals at a fixed rate (requests per second).
     Constant { rate: f64 },
@@ -461,10 +473,16 @@ impl Scenario {
                 ));
             }
             if s.subsets.is_empty() {
-                return Err(bad(format!("{at}.subsets"), "needs at least one subset".into()));
+                return Err(bad(
+                    format!("{at}.subsets"),
+                    "needs at least one subset".into(),
+                ));
             }
             if s.concurrency == 0 {
-                return Err(bad(format!("{at}.concurrency"), "must be at least 1".into()));
+                return Err(bad(
+                    format!("{at}.concurrency"),
+                    "must be at least 1".into(),
+                ));
             }
             for (j, sub) in s.subsets.iter().enumerate() {
                 if let (Some(lo), Some(hi)) = (sub.min_pods, sub.max_pods)
@@ -499,7 +517,10 @@ impl Scenario {
             ));
         }
         if self.traffic.entries.is_empty() {
-            return Err(bad("traffic.entries".into(), "needs at least one entry".into()));
+            return Err(bad(
+                "traffic.entries".into(),
+                "needs at least one entry".into(),
+            ));
         }
         for (i, e) in self.traffic.entries.iter().enumerate() {
             if !names.contains(&e.service.as_str()) {
@@ -518,7 +539,10 @@ impl Scenario {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         match &self.traffic.profile {
             ProfileSpec::Constant { rate } if !positive(*rate) => {
-                return Err(bad("traffic.profile.constant.rate".into(), "must be positive".into()));
+                return Err(bad(
+                    "traffic.profile.constant.rate".into(),
+                    "must be positive".into(),
+                ));
             }
             ProfileSpec::Diurnal {
                 mean, amplitude, ..
@@ -550,12 +574,18 @@ impl Scenario {
             let at = format!("faults[{i}]");
             if let Some(s) = &f.service {
                 let Some(svc) = self.topology.services.iter().find(|x| &x.name == s) else {
-                    return Err(bad(format!("{at}.service"), format!("unknown service {s:?}")));
+                    return Err(bad(
+                        format!("{at}.service"),
+                        format!("unknown service {s:?}"),
+                    ));
                 };
                 if let Some(sub) = &f.subset
                     && !svc.subsets.iter().any(|x| &x.name == sub)
                 {
-                    return Err(bad(format!("{at}.subset"), format!("unknown subset {sub:?}")));
+                    return Err(bad(
+                        format!("{at}.subset"),
+                        format!("unknown subset {sub:?}"),
+                    ));
                 }
             } else if f.error_rate.is_some() || f.slowdown.is_some() || f.crash {
                 return Err(bad(
@@ -566,12 +596,18 @@ impl Scenario {
             if let Some(r) = f.error_rate
                 && !(0.0..=1.0).contains(&r)
             {
-                return Err(bad(format!("{at}.errorRate"), format!("{r} is not within 0..1")));
+                return Err(bad(
+                    format!("{at}.errorRate"),
+                    format!("{r} is not within 0..1"),
+                ));
             }
             if let Some(c) = f.error_code
                 && !(500..=599).contains(&c)
             {
-                return Err(bad(format!("{at}.errorCode"), format!("{c} is not a 5xx status")));
+                return Err(bad(
+                    format!("{at}.errorCode"),
+                    format!("{c} is not a 5xx status"),
+                ));
             }
             if let Some(s) = f.slowdown
                 && !(s.is_finite() && s >= 1.0)

@@ -9,14 +9,32 @@ use crate::scenario::Scenario;
 
 /// (file name, YAML text) of every built-in scenario.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("bad-canary.yaml", include_str!("../scenarios/bad-canary.yaml")),
-    ("one-bad-pod.yaml", include_str!("../scenarios/one-bad-pod.yaml")),
-    ("latency-creep.yaml", include_str!("../scenarios/latency-creep.yaml")),
+    (
+        "bad-canary.yaml",
+        include_str!("../scenarios/bad-canary.yaml"),
+    ),
+    (
+        "one-bad-pod.yaml",
+        include_str!("../scenarios/one-bad-pod.yaml"),
+    ),
+    (
+        "latency-creep.yaml",
+        include_str!("../scenarios/latency-creep.yaml"),
+    ),
     ("surge-5x.yaml", include_str!("../scenarios/surge-5x.yaml")),
-    ("retry-storm.yaml", include_str!("../scenarios/retry-storm.yaml")),
+    (
+        "retry-storm.yaml",
+        include_str!("../scenarios/retry-storm.yaml"),
+    ),
     ("diurnal.yaml", include_str!("../scenarios/diurnal.yaml")),
-    ("social-network.yaml", include_str!("../scenarios/social-network.yaml")),
-    ("azure-trace.yaml", include_str!("../scenarios/azure-trace.yaml")),
+    (
+        "social-network.yaml",
+        include_str!("../scenarios/social-network.yaml"),
+    ),
+    (
+        "azure-trace.yaml",
+        include_str!("../scenarios/azure-trace.yaml"),
+    ),
     ("nab-elb.yaml", include_str!("../scenarios/nab-elb.yaml")),
 ];
 

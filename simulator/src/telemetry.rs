@@ -5,8 +5,8 @@
 
 /// Istio's default `istio_request_duration_milliseconds` bucket upper bounds, in ms.
 pub const ISTIO_BUCKETS_MS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-    30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
 ];
 /// One more for +Inf.
 pub const NBUCKETS: usize = ISTIO_BUCKETS_MS.len() + 1;
@@ -132,7 +132,9 @@ impl Scrapes {
         for s in now.iter().filter(|s| filter(s)) {
             let earlier = then.iter().find(|e| e.pod == s.pod);
             let d = match earlier {
-                Some(e) if e.counters.requests <= s.counters.requests => s.counters.minus(&e.counters),
+                Some(e) if e.counters.requests <= s.counters.requests => {
+                    s.counters.minus(&e.counters)
+                }
                 _ => s.counters,
             };
             total.add(&d);
@@ -167,15 +169,33 @@ mod tests {
         let mut s = Scrapes::new(15, 10);
         let mut a = Counters::default();
         a.requests = 10;
-        s.push(0, vec![PodSample { pod: 0, subset: 0, counters: a }]);
+        s.push(
+            0,
+            vec![PodSample {
+                pod: 0,
+                subset: 0,
+                counters: a,
+            }],
+        );
         let mut a2 = a;
         a2.requests = 40;
         let mut b = Counters::default();
         b.requests = 5;
-        s.push(15_000_000_000, vec![
-            PodSample { pod: 0, subset: 0, counters: a2 },
-            PodSample { pod: 1, subset: 0, counters: b },
-        ]);
+        s.push(
+            15_000_000_000,
+            vec![
+                PodSample {
+                    pod: 0,
+                    subset: 0,
+                    counters: a2,
+                },
+                PodSample {
+                    pod: 1,
+                    subset: 0,
+                    counters: b,
+                },
+            ],
+        );
         // pod 0: 40 − 10 = 30; pod 1 is new, counts from 0: 5. Total 35 over 15 s.
         let (w, d) = s.increase(1, |_| true).unwrap();
         assert_eq!(w, 15.0);

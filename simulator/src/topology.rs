@@ -42,7 +42,9 @@ impl ServiceTime {
                     ServiceTime::compile(fallback, notes)?
                 }
                 Err(e) => {
-                    notes.push(format!("{e}; using the fallback distribution for {service:?}"));
+                    notes.push(format!(
+                        "{e}; using the fallback distribution for {service:?}"
+                    ));
                     ServiceTime::compile(fallback, notes)?
                 }
             },

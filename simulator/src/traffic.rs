@@ -9,11 +9,18 @@ const SECOND: u64 = 1_000_000_000;
 
 /// The rate of the non-homogeneous Poisson process, piecewise constant per second.
 #[derive(Debug, Clone)]
-enum Rate {
+pub enum Rate {
     Constant(f64),
-    Diurnal { mean: f64, amplitude: f64, period_s: f64 },
+    Diurnal {
+        mean: f64,
+        amplitude: f64,
+        period_s: f64,
+    },
     /// Requests per second for consecutive steps of `step` ns.
-    Series { step: u64, rates: Vec<f64> },
+    Series {
+        step: u64,
+        rates: Vec<f64>,
+    },
 }
 
 impl Rate {
@@ -106,10 +113,16 @@ impl Arrivals {
                 let (step_s, values) = crate::traces_adapter::rate_series(file)?;
                 let peak = values.iter().copied().fold(0.0f64, f64::max);
                 if peak <= 0.0 {
-                    return Err(format!("{}: the series never rises above 0", file.display()));
+                    return Err(format!(
+                        "{}: the series never rises above 0",
+                        file.display()
+                    ));
                 }
                 let step = ((step_s * time_scale) * 1e9).max(1.0) as u64;
-                let rates = values.iter().map(|v| v.max(0.0) / peak * peak_rate).collect();
+                let rates = values
+                    .iter()
+                    .map(|v| v.max(0.0) / peak * peak_rate)
+                    .collect();
                 Arrivals::poisson(Rate::Series { step, rates })
             }
         })

@@ -12,8 +12,12 @@
 //! * [`engine`] — the event loop: calls, tries, pods, timeouts, retries, faults, changes.
 //! * [`suite`] — the built-in scenarios, embedded, with their data looked up beside the repo.
 //! * [`runs`] — the runs (static, hpa, homeostat) and the suite of built-in scenarios.
+//! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
 //!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
+//! * [`report`] — the self-contained `report.html` (inline SVG) and per-run CSV series.
+//! * [`traces`] — loaders for real traces: Azure LLM arrivals, NAB request-rate series,
+//!   DeathStarBench spans (call probabilities, empirical durations).
 #![forbid(unsafe_code)]
 
 pub mod duration;
@@ -31,4 +35,7 @@ pub mod traces_adapter;
 pub mod traffic;
 
 // Ground truth, baselines, trace loaders and the report (helper "simreport").
+pub mod hpa;
 pub mod record;
+pub mod report;
+pub mod traces;

@@ -6,6 +6,7 @@
 //! Istio one wins, because the simulator's `static` baseline models a stock Istio mesh.
 
 use crate::time::{Nanos, SECOND};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -51,7 +52,7 @@ fn check_percent_f64(field: &'static str, value: f64) -> Result<(), ConfigError>
 /// Passive health checking: Envoy `config.cluster.v3.OutlierDetection` as Istio's
 /// `DestinationRule.trafficPolicy.outlierDetection` exposes it (consecutive-error detectors
 /// only; the success-rate and failure-percentage detectors are not modelled).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct OutlierConfig {
     /// Consecutive 5xx (and, un-split, local-origin failures) before ejection; 0 disables.
@@ -65,18 +66,22 @@ pub struct OutlierConfig {
     /// Time between ejection-analysis sweeps; un-ejection and multiplier decay happen only at a
     /// sweep. Istio/Envoy `interval`, default 10 s.
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub interval: Nanos,
     /// Ejection time is `baseEjectionTime × multiplier`, the multiplier growing by one per
     /// ejection. Istio/Envoy `baseEjectionTime`, default 30 s.
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub base_ejection_time: Nanos,
     /// Cap on the ejection time. Envoy `max_ejection_time`, default 300 s (Istio does not expose
     /// it, so Envoy's default applies in Istio meshes).
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub max_ejection_time: Nanos,
     /// Random extra ejection time in `[0, jitter]`, so hosts do not return all at once.
     /// Envoy `max_ejection_time_jitter`, default 0.
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub max_ejection_time_jitter: Nanos,
     /// Most hosts that may be ejected, in percent of all hosts; an ejection that would take the
     /// ejected share above it is refused. Istio/Envoy `maxEjectionPercent`, default 10.
@@ -239,6 +244,19 @@ impl RetryOn {
     }
 }
 
+impl JsonSchema for RetryOn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RetryOn".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Istio retryOn: comma-separated Envoy retry conditions (5xx, gateway-error, reset, connect-failure, refused-stream, retriable-4xx, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) and/or HTTP status codes, e.g. \"connect-failure,refused-stream,503\".",
+            "type": "string"
+        })
+    }
+}
+
 impl TryFrom<String> for RetryOn {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
@@ -269,7 +287,7 @@ impl From<RetryOn> for String {
 }
 
 /// Per-route retry policy: Istio `VirtualService.http[].retries` → Envoy `RetryPolicy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Number of *retries* after the first try (Envoy `num_retries`), so `2` means up to 3 tries.
@@ -280,6 +298,7 @@ pub struct RetryPolicy {
         with = "crate::time::opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "crate::time::opt_duration_schema")]
     pub per_try_timeout: Option<Nanos>,
     /// Conditions that trigger a retry. Istio's default:
     /// `connect-failure,refused-stream,unavailable,cancelled,503` — so a plain 500 is *not*
@@ -288,12 +307,14 @@ pub struct RetryPolicy {
     /// Back-off base interval. Envoy `retry_back_off.base_interval`, default 25 ms (Istio does
     /// not expose it).
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub backoff_base_interval: Nanos,
     /// Back-off cap. Envoy `retry_back_off.max_interval`, default 10 × base interval.
     #[serde(
         with = "crate::time::opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "crate::time::opt_duration_schema")]
     pub backoff_max_interval: Option<Nanos>,
     /// Re-pick the host of a retry if it was already tried (Envoy `previous_hosts` retry host
     /// predicate, which Istio installs by default).
@@ -351,7 +372,7 @@ impl RetryPolicy {
 
 /// Envoy `CircuitBreakers.Thresholds.RetryBudget`: concurrent retries are limited to a share of
 /// the cluster's active requests, with a floor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryBudgetConfig {
     /// Share of active (+ pending) requests that may be retries at once. Envoy default 20 %.
@@ -372,7 +393,7 @@ impl Default for RetryBudgetConfig {
 /// What limits concurrent retries across a cluster: Envoy's `CircuitBreakers.Thresholds`
 /// `retry_budget` and `max_retries`. When a budget is present it is used and `maxRetries` is
 /// ignored, as in Envoy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryLimit {
     /// The retry budget; the scenario default is Envoy's 20 % / min 3. Set it to `null` to
@@ -403,7 +424,7 @@ impl RetryLimit {
 }
 
 /// Endpoint-selection algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BalancerKind {
     /// Weighted round robin on an earliest-deadline-first schedule (Envoy `ROUND_ROBIN`).
@@ -420,7 +441,7 @@ pub enum BalancerKind {
 
 /// Balancer configuration; defaults are Istio's (least request, panic mode off) and Linkerd's
 /// (peak-EWMA default RTT 30 ms, decay 10 s).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct BalancerConfig {
     /// The algorithm. Istio's default `simple` policy has been `LEAST_REQUEST` since 1.14.
@@ -434,9 +455,11 @@ pub struct BalancerConfig {
     pub active_request_bias: f64,
     /// RTT assumed for an endpoint never measured. Linkerd default 30 ms.
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub ewma_default_rtt: Nanos,
     /// Time constant of the EWMA decay. Linkerd default 10 s.
     #[serde(with = "crate::time::duration")]
+    #[schemars(schema_with = "crate::time::duration_schema")]
     pub ewma_decay: Nanos,
 }
 
@@ -574,6 +597,18 @@ mod tests {
         assert!(RetryPolicy::default().validate().is_ok());
         assert!(BalancerConfig::default().validate().is_ok());
         assert!(RetryLimit::default().validate().is_ok());
+    }
+
+    #[test]
+    fn json_schema_documents_fields_and_durations() {
+        let schema = serde_json::to_value(schemars::schema_for!(OutlierConfig)).expect("json");
+        let props = &schema["properties"];
+        assert!(props["consecutive5xxErrors"].is_object(), "{schema}");
+        assert_eq!(props["interval"]["type"], "string");
+        assert!(props["interval"]["pattern"].is_string());
+        let schema = serde_json::to_value(schemars::schema_for!(RetryPolicy)).expect("json");
+        assert_eq!(schema["properties"]["perTryTimeout"]["type"][1], "null");
+        assert!(schema["$defs"]["RetryOn"].is_object(), "{schema}");
     }
 
     #[test]

@@ -205,6 +205,18 @@ impl OutlierDetector {
         }
     }
 
+    /// Replaces the endpoint set (an EDS update): new endpoint `i` keeps the counters,
+    /// ejection and multiplier of old endpoint `sources[i]` (Envoy keeps the host monitors of
+    /// hosts that stay), or starts fresh when that is `None` or out of range.
+    pub fn remap(&mut self, sources: &[Option<usize>]) {
+        let old = std::mem::take(&mut self.hosts);
+        self.hosts = sources
+            .iter()
+            .map(|src| src.and_then(|s| old.get(s)).cloned().unwrap_or_default())
+            .collect();
+        self.ejected = self.hosts.iter().filter(|h| h.ejected).count();
+    }
+
     /// Whether `idx` is currently ejected (false for out-of-range indices).
     #[inline]
     pub fn is_ejected(&self, idx: usize) -> bool {

@@ -18,37 +18,68 @@ pub const MINUTE: Nanos = 60 * SECOND;
 /// One hour in [`Nanos`].
 pub const HOUR: Nanos = 60 * MINUTE;
 
-/// Parses `"10s"`, `"25ms"`, `"1.5s"`, `"5m"`, `"1h"`, `"250us"`, `"100ns"` into nanoseconds.
+/// Parses `"10s"`, `"25ms"`, `"1.5s"`, `"5m"`, `"1h30m"`, `"250us"`, `"100ns"` into
+/// nanoseconds (Go / protobuf-JSON style: one or more number-unit pairs).
 ///
 /// A bare number is rejected on purpose: `timeout: 30` is ambiguous (seconds? ms?) and a wrong
 /// guess silently changes a scenario by a factor of 1000.
 pub fn parse_duration(text: &str) -> Result<Nanos, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration `{t}` has no unit; write e.g. `10s`, `25ms`, `5m`"))?;
-    let (num, unit) = t.split_at(split);
-    let scale = match unit {
-        "ns" => 1,
-        "us" | "µs" => MICROSECOND,
-        "ms" => MILLISECOND,
-        "s" => SECOND,
-        "m" => MINUTE,
-        "h" => HOUR,
-        _ => {
-            return Err(format!(
-                "duration `{t}` has unknown unit `{unit}`; use ns, us, ms, s, m or h"
-            ));
-        }
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("duration `{t}` does not start with a number"))?;
-    let nanos = value * scale as f64;
-    if !nanos.is_finite() || nanos < 0.0 || nanos > u64::MAX as f64 {
+    if t.is_empty() {
+        return Err("empty duration; write e.g. `10s`, `25ms`, `5m`".to_owned());
+    }
+    let mut rest = t;
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("duration `{t}` has no unit; write e.g. `10s`, `25ms`, `5m`"))?;
+        let (num, after) = rest.split_at(num_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1,
+            "us" | "µs" => MICROSECOND,
+            "ms" => MILLISECOND,
+            "s" => SECOND,
+            "m" => MINUTE,
+            "h" => HOUR,
+            _ => {
+                return Err(format!(
+                    "duration `{t}` has unknown unit `{unit}`; use ns, us, ms, s, m or h"
+                ));
+            }
+        };
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("duration `{t}`: `{num}` is not a number"))?;
+        total += value * scale as f64;
+        rest = next;
+    }
+    if !total.is_finite() || total > u64::MAX as f64 {
         return Err(format!("duration `{t}` is out of range"));
     }
-    Ok(nanos.round() as Nanos)
+    Ok(total.round() as Nanos)
+}
+
+/// JSON schema of a duration field (for `#[schemars(schema_with = ...)]`).
+pub fn duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "A duration such as \"25ms\", \"10s\", \"5m\" or \"1h30m\" (a unit is required).",
+        "type": "string",
+        "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+    })
+}
+
+/// JSON schema of an optional duration field.
+pub fn opt_duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "A duration such as \"2s\" (a unit is required), or null for none.",
+        "type": ["string", "null"],
+        "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+    })
 }
 
 /// Formats nanoseconds in the largest unit that represents them exactly (`30s`, `25ms`).
@@ -117,6 +148,10 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
         assert_eq!(parse_duration("5m"), Ok(300 * SECOND));
         assert_eq!(parse_duration("1h"), Ok(3_600 * SECOND));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400 * SECOND));
+        assert_eq!(parse_duration("1m0.5s"), Ok(60_500 * MILLISECOND));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("10s5").is_err());
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("30 parsecs").is_err());
         assert!(parse_duration("s").is_err());

@@ -1,0 +1,443 @@
+//! One upstream cluster as a client-side proxy sees it (a caller → one subset of a service):
+//! the [`Balancer`], the [`OutlierDetector`] and the [`RetryBudget`] kept consistent, keyed by
+//! endpoint id (a pod). Both the simulator and the bundled proxy need exactly this wiring;
+//! keeping it here means there is one copy of it.
+//!
+//! What it keeps consistent:
+//!
+//! * **Health.** Ejections and un-ejections are mirrored into the balancer. With outlier
+//!   detection configured, the balancer's panic threshold is Istio's `minHealthPercent`
+//!   (default 0 = never panic), because that is what Istio programs into Envoy's
+//!   `healthy_panic_threshold`. Without outlier detection (a stock Istio mesh without a
+//!   `DestinationRule`), nothing is ever ejected.
+//! * **Endpoint set.** [`Cluster::set_endpoints`] is an EDS update: pods that stay keep their
+//!   counters, ejection, multiplier, active requests and latency estimate; new pods start
+//!   fresh; removed pods are forgotten (their in-flight results only release counters).
+//! * **Retry accounting** (Envoy `ResourceManagerImpl`): every attempt in flight counts in
+//!   `active_requests`; a retry counts in `active_retries` from the moment the budget grants it
+//!   ([`Cluster::try_begin_retry`]) until that retry's attempt ends.
+
+use crate::balancer::Balancer;
+use crate::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
+use crate::outlier::{Ejection, Outcome, OutlierDetector, OutlierStats};
+use crate::retry::RetryBudget;
+use crate::time::Nanos;
+use rand::RngCore;
+
+/// Identifies an endpoint (a pod) across endpoint-set updates.
+pub type EndpointId = u32;
+
+/// One cluster's data-plane state (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Endpoint ids, ascending; index `i` here is index `i` in the balancer and detector.
+    ids: Vec<EndpointId>,
+    balancer_cfg: BalancerConfig,
+    balancer: Balancer,
+    outlier: Option<OutlierDetector>,
+    budget: RetryBudget,
+    active_requests: u64,
+    active_retries: u64,
+}
+
+fn effective_balancer(cfg: &BalancerConfig, outlier: Option<&OutlierConfig>) -> BalancerConfig {
+    let mut cfg = cfg.clone();
+    if let Some(o) = outlier {
+        cfg.panic_threshold_percent = f64::from(o.min_health_percent);
+    }
+    cfg
+}
+
+impl Cluster {
+    /// An empty cluster created at `now`; add endpoints with [`Cluster::set_endpoints`].
+    /// `outlier: None` turns outlier detection off.
+    pub fn new(
+        now: Nanos,
+        balancer: BalancerConfig,
+        outlier: Option<OutlierConfig>,
+        limit: RetryLimit,
+    ) -> Self {
+        let effective = effective_balancer(&balancer, outlier.as_ref());
+        Cluster {
+            ids: Vec::new(),
+            balancer_cfg: balancer,
+            balancer: Balancer::new(effective, &[]),
+            outlier: outlier.map(|cfg| OutlierDetector::new_at(cfg, 0, now)),
+            budget: RetryBudget::new(limit),
+            active_requests: 0,
+            active_retries: 0,
+        }
+    }
+
+    /// Seeds the outlier detector's RNG (used only for `enforcing_*` < 100 and jitter).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.outlier = self.outlier.map(|o| o.with_seed(seed));
+        self
+    }
+
+    /// Replaces the endpoint set with `(id, weight)` pairs (an EDS update; see the module
+    /// docs). Duplicate ids keep the last weight given.
+    pub fn set_endpoints(&mut self, now: Nanos, endpoints: &[(EndpointId, u32)]) {
+        let mut next: Vec<(EndpointId, u32)> = Vec::with_capacity(endpoints.len());
+        for &(id, w) in endpoints {
+            match next.iter_mut().find(|(i, _)| *i == id) {
+                Some(slot) => slot.1 = w,
+                None => next.push((id, w)),
+            }
+        }
+        next.sort_unstable_by_key(|&(id, _)| id);
+        let sources: Vec<Option<usize>> = next
+            .iter()
+            .map(|(id, _)| self.ids.binary_search(id).ok())
+            .collect();
+        let weights: Vec<u32> = next.iter().map(|&(_, w)| w).collect();
+        self.ids = next.into_iter().map(|(id, _)| id).collect();
+        self.balancer.remap(now, &sources, &weights);
+        if let Some(o) = &mut self.outlier {
+            o.remap(&sources);
+        }
+    }
+
+    /// The endpoint ids, ascending.
+    pub fn endpoint_ids(&self) -> &[EndpointId] {
+        &self.ids
+    }
+
+    fn index(&self, id: EndpointId) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    /// Sets one endpoint's weight (ignored for unknown ids).
+    pub fn set_weight(&mut self, id: EndpointId, weight: u32) {
+        if let Some(i) = self.index(id) {
+            self.balancer.set_weight(i, weight);
+        }
+    }
+
+    /// Replaces the balancer configuration (keeps endpoint state).
+    pub fn set_balancer_config(&mut self, cfg: BalancerConfig) {
+        let effective = effective_balancer(&cfg, self.outlier.as_ref().map(|o| o.config()));
+        self.balancer_cfg = cfg;
+        self.balancer.set_config(effective);
+    }
+
+    /// Replaces the outlier configuration. Turning detection off returns every endpoint to
+    /// service; turning it on starts a fresh detector whose first sweep is at
+    /// `now + interval`.
+    pub fn set_outlier_config(&mut self, now: Nanos, cfg: Option<OutlierConfig>) {
+        match (&mut self.outlier, cfg) {
+            (Some(o), Some(c)) => o.set_config(c),
+            (slot @ None, Some(c)) => *slot = Some(OutlierDetector::new_at(c, self.ids.len(), now)),
+            (slot, None) => {
+                *slot = None;
+                for i in 0..self.ids.len() {
+                    self.balancer.set_healthy(i, true);
+                }
+            }
+        }
+        let effective = effective_balancer(
+            &self.balancer_cfg,
+            self.outlier.as_ref().map(|o| o.config()),
+        );
+        self.balancer.set_config(effective);
+    }
+
+    /// Replaces the retry limit (budget or `maxRetries`).
+    pub fn set_retry_limit(&mut self, limit: RetryLimit) {
+        self.budget.set_limit(limit);
+    }
+
+    /// Runs the outlier sweeps due by `now`; returns the endpoints returned to service.
+    pub fn tick(&mut self, now: Nanos) -> Vec<EndpointId> {
+        let Some(o) = &mut self.outlier else {
+            return Vec::new();
+        };
+        let back = o.tick(now);
+        back.into_iter()
+            .map(|i| {
+                self.balancer.set_healthy(i, true);
+                self.ids[i]
+            })
+            .collect()
+    }
+
+    /// When the next outlier sweep is due (`None` without outlier detection).
+    pub fn next_sweep_at(&self) -> Option<Nanos> {
+        self.outlier.as_ref().map(OutlierDetector::next_sweep_at)
+    }
+
+    /// Picks an endpoint for a first try and counts the attempt as started. `None` means no
+    /// endpoint may be used (Envoy's local 503 "no healthy upstream").
+    pub fn pick(&mut self, now: Nanos, rng: &mut impl RngCore) -> Option<EndpointId> {
+        let i = self.balancer.pick(now, rng)?;
+        Some(self.start(i))
+    }
+
+    fn start(&mut self, i: usize) -> EndpointId {
+        self.balancer.on_request_start(i);
+        self.active_requests += 1;
+        self.ids[i]
+    }
+
+    /// Asks the retry budget for a retry; if granted the retry counts as active until its
+    /// attempt ends (or [`Cluster::pick_retry`] finds no endpoint).
+    pub fn try_begin_retry(&mut self) -> bool {
+        let ok = self
+            .budget
+            .try_acquire(self.active_requests, self.active_retries);
+        if ok {
+            self.active_retries += 1;
+        }
+        ok
+    }
+
+    /// Picks the endpoint for a granted retry, avoiding endpoints in `tried` when the policy
+    /// asks for it, and counts the attempt as started. On `None` the retry is released.
+    pub fn pick_retry(
+        &mut self,
+        now: Nanos,
+        rng: &mut impl RngCore,
+        tried: &[EndpointId],
+        policy: &RetryPolicy,
+    ) -> Option<EndpointId> {
+        let picked = if policy.avoid_previous_hosts {
+            let avoid: Vec<usize> = tried.iter().filter_map(|&id| self.index(id)).collect();
+            self.balancer
+                .pick_avoiding(now, rng, &avoid, policy.host_selection_retry_max_attempts)
+        } else {
+            self.balancer.pick(now, rng)
+        };
+        match picked {
+            Some(i) => Some(self.start(i)),
+            None => {
+                self.active_retries = self.active_retries.saturating_sub(1);
+                None
+            }
+        }
+    }
+
+    /// An attempt on `id` ended at `now` after `rtt` with `outcome`; `was_retry` releases the
+    /// retry it held. Returns the ejection it caused, if any. Results from endpoints no longer
+    /// in the set only release counters.
+    pub fn end_attempt(
+        &mut self,
+        now: Nanos,
+        id: EndpointId,
+        rtt: Nanos,
+        outcome: Outcome,
+        was_retry: bool,
+    ) -> Option<(EndpointId, Ejection)> {
+        self.active_requests = self.active_requests.saturating_sub(1);
+        if was_retry {
+            self.active_retries = self.active_retries.saturating_sub(1);
+        }
+        let i = self.index(id)?;
+        self.balancer.on_request_end(now, i, rtt);
+        let ejection = self.outlier.as_mut()?.on_outcome(now, i, outcome)?;
+        self.balancer.set_healthy(i, false);
+        Some((id, ejection))
+    }
+
+    /// Whether `id` is ejected (false for unknown ids or without outlier detection).
+    pub fn is_ejected(&self, id: EndpointId) -> bool {
+        match (self.index(id), &self.outlier) {
+            (Some(i), Some(o)) => o.is_ejected(i),
+            _ => false,
+        }
+    }
+
+    /// Endpoints currently ejected.
+    pub fn ejected_count(&self) -> usize {
+        self.outlier
+            .as_ref()
+            .map_or(0, OutlierDetector::ejected_count)
+    }
+
+    /// Outlier-detection counters (zero without outlier detection).
+    pub fn outlier_stats(&self) -> OutlierStats {
+        self.outlier
+            .as_ref()
+            .map_or_else(OutlierStats::default, OutlierDetector::stats)
+    }
+
+    /// Whether the balancer is in panic mode.
+    pub fn in_panic(&self) -> bool {
+        self.balancer.in_panic()
+    }
+
+    /// Attempts in flight.
+    pub fn active_requests(&self) -> u64 {
+        self.active_requests
+    }
+
+    /// Retries granted and not yet finished.
+    pub fn active_retries(&self) -> u64 {
+        self.active_retries
+    }
+
+    /// Number of endpoints.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the cluster has no endpoints.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BalancerKind;
+    use crate::time::{HOUR, MILLISECOND, SECOND};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn rr() -> BalancerConfig {
+        BalancerConfig {
+            kind: BalancerKind::RoundRobin,
+            ..BalancerConfig::default()
+        }
+    }
+
+    fn pods(ids: impl IntoIterator<Item = u32>) -> Vec<(EndpointId, u32)> {
+        ids.into_iter().map(|id| (id, 1)).collect()
+    }
+
+    fn fail(c: &mut Cluster, now: Nanos, id: EndpointId, n: u32) -> Option<(EndpointId, Ejection)> {
+        let mut last = None;
+        for _ in 0..n {
+            c.active_requests += 1;
+            if let Some(e) = c.end_attempt(now, id, MILLISECOND, Outcome::GatewayError, false) {
+                last = Some(e);
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn ejection_is_mirrored_and_survives_an_endpoint_update() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut c = Cluster::new(
+            0,
+            rr(),
+            Some(OutlierConfig::default()),
+            RetryLimit::default(),
+        );
+        c.set_endpoints(0, &pods(10..20));
+        let (id, e) = fail(&mut c, 0, 13, 5).expect("5th 503 ejects pod 13");
+        assert_eq!((id, e.duration), (13, 30 * SECOND));
+        // Pod 13 is index 3: RR over the other nine never returns it.
+        for _ in 0..18 {
+            assert_ne!(c.pick(0, &mut rng), Some(13));
+        }
+        // Scale event: pod 10 goes, pod 20 arrives. Pod 13 stays ejected.
+        c.set_endpoints(SECOND, &pods((11..20).chain([20])));
+        assert_eq!(c.len(), 10);
+        assert!(c.is_ejected(13));
+        assert_eq!(c.ejected_count(), 1);
+        assert!(!c.is_ejected(20));
+        // Back at the 30 s sweep (ejected at 0, 30 s).
+        assert_eq!(c.tick(30 * SECOND), vec![13]);
+        assert!(!c.is_ejected(13));
+    }
+
+    #[test]
+    fn retries_are_counted_from_grant_to_end() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut c = Cluster::new(
+            0,
+            rr(),
+            Some(OutlierConfig::default()),
+            RetryLimit::default(),
+        );
+        c.set_endpoints(0, &pods(0..3));
+        let policy = RetryPolicy::default();
+        // 3 first tries in flight: ⌊0.2·3⌋ = 0 < 3 → the floor of 3 concurrent retries applies.
+        let first: Vec<_> = (0..3).map(|_| c.pick(0, &mut rng).expect("pod")).collect();
+        assert_eq!(first, vec![0, 1, 2]);
+        assert_eq!(c.active_requests(), 3);
+        assert!(c.try_begin_retry());
+        assert!(c.try_begin_retry());
+        assert!(c.try_begin_retry());
+        assert!(
+            !c.try_begin_retry(),
+            "a 4th concurrent retry exceeds max(0, 3)"
+        );
+        assert_eq!(c.active_retries(), 3);
+        // The first try on pod 0 failed; its retry avoids pod 0 (RR would give pod 0 next).
+        c.end_attempt(MILLISECOND, 0, MILLISECOND, Outcome::GatewayError, false);
+        let r = c.pick_retry(MILLISECOND, &mut rng, &[0], &policy);
+        assert_eq!(r, Some(1));
+        // The retry attempt ends: one retry released.
+        c.end_attempt(2 * MILLISECOND, 1, MILLISECOND, Outcome::Success, true);
+        assert_eq!(c.active_retries(), 2);
+        assert!(c.try_begin_retry());
+    }
+
+    #[test]
+    fn a_retry_with_no_endpoint_is_released() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        assert!(c.try_begin_retry());
+        assert_eq!(
+            c.pick_retry(0, &mut rng, &[], &RetryPolicy::default()),
+            None
+        );
+        assert_eq!(c.active_retries(), 0);
+    }
+
+    #[test]
+    fn without_outlier_detection_nothing_is_ejected() {
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        c.set_endpoints(0, &pods(0..10));
+        assert_eq!(fail(&mut c, 0, 3, 50), None);
+        assert_eq!(c.ejected_count(), 0);
+        assert_eq!(c.next_sweep_at(), None);
+        assert!(c.tick(HOUR).is_empty());
+    }
+
+    #[test]
+    fn min_health_percent_is_the_panic_threshold() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let outlier = OutlierConfig {
+            max_ejection_percent: 50,
+            min_health_percent: 60,
+            ..OutlierConfig::default()
+        };
+        let mut c = Cluster::new(0, rr(), Some(outlier), RetryLimit::default());
+        c.set_endpoints(0, &pods([7, 8]));
+        // 100·1/2 = 50 ≤ 50 → pod 7 may be ejected; then 1 of 2 healthy = 50 % < 60 % → panic.
+        assert!(fail(&mut c, 0, 7, 5).is_some());
+        assert!(c.in_panic());
+        let picked: Vec<_> = (0..4).map(|_| c.pick(0, &mut rng).expect("pod")).collect();
+        assert!(
+            picked.contains(&7),
+            "panic balances across all pods: {picked:?}"
+        );
+        // Turning outlier detection off returns pod 7 and leaves panic.
+        c.set_outlier_config(0, None);
+        assert!(!c.in_panic());
+        assert!(!c.is_ejected(7));
+    }
+
+    #[test]
+    fn results_from_removed_pods_only_release_counters() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut c = Cluster::new(
+            0,
+            rr(),
+            Some(OutlierConfig::default()),
+            RetryLimit::default(),
+        );
+        c.set_endpoints(0, &pods(0..10));
+        let p = c.pick(0, &mut rng).expect("pod");
+        c.set_endpoints(0, &pods(1..10));
+        assert_eq!(
+            c.end_attempt(SECOND, p, SECOND, Outcome::GatewayError, false),
+            None
+        );
+        assert_eq!(c.active_requests(), 0);
+    }
+}

@@ -1,1 +1,0 @@
-//! The Governor: observations in, an explained and guarded Plan out (being built).

@@ -1,0 +1,384 @@
+//! Autoscaling: provision now for the demand the forecast says may arrive before a new pod is
+//! ready, sized by queueing so the latency objective holds at the forecast's upper bound.
+//!
+//! 1. Capacity of one pod, from what is observed now: a pod at 100% utilisation serves
+//!    μ = λ / (c·u) requests/s (λ demand, c replicas, u utilisation).
+//! 2. Concurrency of one pod, by Little's law: at full utilisation it holds μ·S requests at once
+//!    (S = median latency, the service time), so the service is an M/M/(c·slots) queue whose
+//!    servers each serve 1/S requests/s.
+//! 3. Demand ahead: the forecast's upper bound over the horizon (pod start-up time plus one loop
+//!    interval, or `forecastHorizon` when start-up is unknown).
+//! 4. Replicas needed: the fewest c for which the low-load p99 plus the Erlang-C p99 wait stays
+//!    under the objective at that upper bound.
+//! 5. The HPA gives c = λ/(μ·T) replicas for target T, so T = λ_now/(μ·c_needed) makes it scale to
+//!    c_needed now, ahead of the demand. When T would fall below the policy's lower bound,
+//!    `minReplicas` rises instead ("when warranted").
+//!
+//! Only a shortfall (the HPA would give fewer replicas than needed) protects; giving capacity
+//! back needs a target at least 10 points higher than now, so noise cannot make it flap.
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::Ctx;
+use super::observation::HpaConfig;
+use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
+use super::queueing;
+use super::window::{self, RECENT};
+use crate::forecast::Forecaster;
+
+/// Points of demand history kept for the fallback forecaster.
+const HISTORY: usize = 120;
+const RELAX_DEADBAND_POINTS: u32 = 10;
+
+#[derive(Default)]
+pub struct AutoscalingState {
+    forecaster: Option<Box<dyn Forecaster>>,
+    tried_registry: bool,
+    history: std::collections::VecDeque<f64>,
+}
+
+impl AutoscalingState {
+    /// Feeds one demand point (requests/s; NaN = missing).
+    pub fn feed(&mut self, v: f64, step_seconds: i64) {
+        if !self.tried_registry {
+            self.tried_registry = true;
+            self.forecaster = crate::forecast::by_name("auto", step_seconds);
+        }
+        if let Some(f) = self.forecaster.as_mut() {
+            f.update(v);
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(v);
+    }
+
+    /// The highest upper bound of the demand forecast over the next `h` steps, and the name of
+    /// the model that made it.
+    fn upper(&self, h: usize, coverage: f64) -> Option<(f64, f64, &'static str)> {
+        if let Some(f) = &self.forecaster {
+            let mut best: Option<(f64, f64)> = None;
+            for k in 1..=h.max(1) {
+                if let Some(fc) = f.predict(k, coverage)
+                    && fc.upper.is_finite()
+                    && best.is_none_or(|(u, _)| fc.upper > u)
+                {
+                    best = Some((fc.upper, fc.mean));
+                }
+            }
+            if let Some((u, m)) = best {
+                return Some((u, m, f.name()));
+            }
+        }
+        linear_upper(&self.history, h, coverage).map(|(u, m)| (u, m, "linear-trend"))
+    }
+}
+
+/// Fallback forecast while no registered forecaster is available: an ordinary least-squares
+/// line through the recent history with its prediction interval,
+/// upper = ŷ + z·σ·√(1 + 1/n + (x₀ − x̄)²/Sxx). Returns (upper, mean) at `h` steps ahead.
+fn linear_upper(
+    history: &std::collections::VecDeque<f64>,
+    h: usize,
+    coverage: f64,
+) -> Option<(f64, f64)> {
+    let pts: Vec<(f64, f64)> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, v)| (i as f64, *v))
+        .collect();
+    if pts.len() < 8 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let sse: f64 = pts
+        .iter()
+        .map(|p| (p.1 - (my + slope * (p.0 - mx))).powi(2))
+        .sum();
+    let sigma = (sse / (n - 2.0)).sqrt();
+    let x0 = (history.len() - 1 + h) as f64;
+    let mean = my + slope * (x0 - mx);
+    let z = Normal::standard().inverse_cdf(0.5 + coverage / 2.0);
+    let se = sigma * (1.0 + 1.0 / n + (x0 - mx).powi(2) / sxx.max(1e-12)).sqrt();
+    Some((mean + z * se, mean))
+}
+
+struct Sizing {
+    demand_now: f64,
+    demand_upper: f64,
+    model: &'static str,
+    pod_capacity: f64,
+    slots: u64,
+    base_p99: f64,
+    needed: u32,
+    reachable: bool,
+}
+
+fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizing, String> {
+    let s = &ctx.obs.service_signals;
+    let a = &ctx.spec.controls.autoscaling;
+    let demand_now =
+        window::recent_mean(&s.request_rate, RECENT).ok_or("no recent request rate")?;
+    let util = window::recent_mean(&s.utilization, RECENT).ok_or("no recent utilisation")?;
+    let service_time =
+        window::recent_mean(&s.latency_p50, RECENT).ok_or("no recent median latency")?;
+    let base_p99 = s
+        .latency_p99
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    if !base_p99.is_finite() {
+        return Err("no p99 latency".into());
+    }
+    if hpa.current_replicas == 0 || util < 0.05 || demand_now <= 0.0 || service_time <= 0.0 {
+        return Err(format!(
+            "cannot size pods from {} replicas at {:.0}% utilisation and {demand_now:.1} req/s",
+            hpa.current_replicas,
+            util * 100.0
+        ));
+    }
+    let pod_capacity = demand_now / (f64::from(hpa.current_replicas) * util);
+    let slots = (pod_capacity * service_time).round().max(1.0) as u64;
+    let step = ctx.obs.step_seconds.max(1) as f64;
+    let horizon = ctx
+        .obs
+        .pod_startup
+        .map_or(a.forecast_horizon.as_secs_f64(), |p| {
+            p.as_secs_f64() + ctx.spec.telemetry.interval.as_secs_f64()
+        });
+    let h = (horizon / step).ceil().max(1.0) as usize;
+    let (upper, _mean, model) = state
+        .upper(h, a.forecast_coverage)
+        .ok_or("too little demand history to forecast")?;
+    let demand_upper = upper.max(demand_now);
+    let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
+    let meets = |c: u32| {
+        let servers = u64::from(c) * slots;
+        base_p99 + queueing::wait_quantile(servers, demand_upper, 1.0 / service_time, 0.99)
+            <= objective
+    };
+    let max = a.max_replicas.max(1);
+    let reachable = meets(max);
+    // Fewest replicas meeting the objective: the p99 wait only falls as c grows, so bisect.
+    let (mut lo, mut hi) = (1u32, max);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if meets(mid) { hi = mid } else { lo = mid + 1 }
+    }
+    Ok(Sizing {
+        demand_now,
+        demand_upper,
+        model,
+        pod_capacity,
+        slots,
+        base_p99,
+        needed: lo.max(a.min_replicas),
+        reachable,
+    })
+}
+
+fn evidence(z: &Sizing, hpa: &HpaConfig) -> Vec<Evidence> {
+    vec![
+        Evidence::new("demand_now_rps", z.demand_now),
+        Evidence::new("demand_forecast_upper_rps", z.demand_upper),
+        Evidence::new("pod_capacity_rps", z.pod_capacity),
+        Evidence::new("pod_concurrency", z.slots as f64),
+        Evidence::new("low_load_p99_s", z.base_p99),
+        Evidence::new("replicas_now", f64::from(hpa.current_replicas)),
+        Evidence::new("replicas_needed", f64::from(z.needed)),
+    ]
+}
+
+/// Replicas the HPA would settle on at demand `lambda` with this config.
+fn hpa_replicas(lambda: f64, pod_capacity: f64, cfg: &HpaConfig) -> u32 {
+    let t = f64::from(cfg.target_utilization_percent.max(1)) / 100.0;
+    let raw = (lambda / (pod_capacity * t)).ceil();
+    (raw.min(f64::from(u32::MAX)) as u32)
+        .clamp(cfg.min_replicas, cfg.max_replicas.max(cfg.min_replicas))
+}
+
+/// The autoscaling planner (one run of the control loop).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut AutoscalingState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let hpa = ctx.obs.config.hpa.as_ref()?;
+    let a = &ctx.spec.controls.autoscaling;
+    let z = match size(ctx, state, hpa) {
+        Ok(z) => z,
+        Err(why) => {
+            findings.push(Finding {
+                kind: FindingKind::InsufficientData,
+                subject: "autoscaling".into(),
+                summary: format!("autoscaling left alone: {why}"),
+                evidence: Vec::new(),
+            });
+            return None;
+        }
+    };
+    findings.push(Finding {
+        kind: FindingKind::Forecast,
+        subject: "demand".into(),
+        summary: format!(
+            "demand {:.1} req/s now, up to {:.1} req/s before a new pod is ready ({}); {} replicas keep p99 under the objective",
+            z.demand_now, z.demand_upper, z.model, z.needed
+        ),
+        evidence: evidence(&z, hpa),
+    });
+    if !z.reachable {
+        findings.push(Finding {
+            kind: FindingKind::Anomaly,
+            subject: "autoscaling".into(),
+            summary: format!(
+                "even {} replicas cannot keep p99 under the objective at {:.1} req/s",
+                a.max_replicas, z.demand_upper
+            ),
+            evidence: evidence(&z, hpa),
+        });
+    }
+    let implied_now = hpa_replicas(z.demand_now, z.pod_capacity, hpa);
+    let target_for = |needed: u32| -> u32 {
+        let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(needed.max(1)));
+        (t.floor().clamp(0.0, 100.0) as u32).max(1)
+    };
+    let raw_target = target_for(z.needed);
+    let target = a.target_utilization.clamp(raw_target);
+    let mut next = hpa.clone();
+    next.target_utilization_percent = target;
+    next.max_replicas = hpa
+        .max_replicas
+        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+    let posture;
+    if implied_now < z.needed {
+        // Shortfall: protect. If the target hit its lower bound, raise the floor too.
+        if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
+            next.min_replicas = z.needed.clamp(a.min_replicas, a.max_replicas);
+        }
+        next.target_utilization_percent =
+            target.min(hpa.target_utilization_percent.max(a.target_utilization.min));
+        if next.target_utilization_percent > target {
+            next.target_utilization_percent = target;
+        }
+        posture = Posture::Protect;
+    } else if target >= hpa.target_utilization_percent + RELAX_DEADBAND_POINTS
+        || (hpa.min_replicas > z.needed.max(a.min_replicas) && hpa.min_replicas > a.min_replicas)
+    {
+        next.min_replicas = z
+            .needed
+            .clamp(a.min_replicas, hpa.min_replicas.max(a.min_replicas));
+        posture = Posture::Relax;
+    } else {
+        // Inside the deadband: only enforce the policy's bounds.
+        next.target_utilization_percent =
+            a.target_utilization.clamp(hpa.target_utilization_percent);
+        next.min_replicas = hpa.min_replicas.clamp(a.min_replicas, a.max_replicas);
+        posture = Posture::Protect;
+    }
+    if next == *hpa {
+        return None;
+    }
+    let reason = match posture {
+        Posture::Protect if implied_now < z.needed => format!(
+            "demand may reach {:.1} req/s within the pod start-up horizon (now {:.1}); at target {}% the autoscaler would run {} pods but {} are needed for p99 under {}, so scale ahead now",
+            z.demand_upper,
+            z.demand_now,
+            hpa.target_utilization_percent,
+            implied_now,
+            z.needed,
+            ctx.spec.objectives.latency_p99
+        ),
+        Posture::Protect => "the autoscaler settings are outside the policy's bounds".to_string(),
+        Posture::Relax => format!(
+            "demand stays under {:.1} req/s: {} pods suffice, so the target can rise to {}%",
+            z.demand_upper, z.needed, next.target_utilization_percent
+        ),
+    };
+    Some(Change {
+        knob: Knob::Autoscaling,
+        current: KnobValue::Autoscaling(hpa.clone()),
+        proposed: KnobValue::Autoscaling(next.clone()),
+        posture,
+        origin: Origin::Planner,
+        reason,
+        evidence: evidence(&z, hpa),
+        confidence: ctx.spec.controls.autoscaling.forecast_coverage,
+        expected_effect: format!(
+            "the autoscaler runs about {} pods at today's demand (now {})",
+            hpa_replicas(z.demand_now, z.pod_capacity, &next),
+            hpa.current_replicas
+        ),
+        held_by: None,
+    })
+}
+
+/// `scaleUp`: raise `minReplicas` to half again the pods running now (at least one more).
+pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
+    let a = &ctx.spec.controls.autoscaling;
+    let Some(hpa) = ctx.obs.config.hpa.as_ref() else {
+        findings.push(Finding {
+            kind: FindingKind::Note,
+            subject: "autoscaling".into(),
+            summary: "scaleUp: the service has no HorizontalPodAutoscaler".into(),
+            evidence: Vec::new(),
+        });
+        return None;
+    };
+    let want = (hpa.current_replicas + 1).max(hpa.current_replicas * 3 / 2);
+    let mut next = hpa.clone();
+    next.min_replicas = want
+        .clamp(a.min_replicas, a.max_replicas)
+        .max(hpa.min_replicas);
+    (next != *hpa).then(|| Change {
+        knob: Knob::Autoscaling,
+        current: KnobValue::Autoscaling(hpa.clone()),
+        proposed: KnobValue::Autoscaling(next.clone()),
+        posture: Posture::Protect,
+        origin: Origin::Planner,
+        reason: format!(
+            "alert remediation: at least {} pods (now {})",
+            next.min_replicas, hpa.current_replicas
+        ),
+        evidence: vec![Evidence::new(
+            "replicas_now",
+            f64::from(hpa.current_replicas),
+        )],
+        confidence: 0.7,
+        expected_effect: format!("{} or more pods", next.min_replicas),
+        held_by: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_fallback_follows_a_ramp() {
+        // y = 10 + 2x for x = 0..19: exact line, σ = 0 ⇒ upper = mean = 10 + 2·(19 + 5) = 58.
+        let h: std::collections::VecDeque<f64> = (0..20).map(|x| 10.0 + 2.0 * x as f64).collect();
+        let (u, m) = linear_upper(&h, 5, 0.9).unwrap();
+        assert!((m - 58.0).abs() < 1e-9);
+        assert!((u - 58.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn hpa_replicas_follow_the_target() {
+        // 300 req/s, 10 req/s per pod at 100%: at 50% each pod takes 5 ⇒ 60 pods, capped at 50.
+        let cfg = HpaConfig {
+            min_replicas: 2,
+            max_replicas: 50,
+            target_utilization_percent: 50,
+            current_replicas: 10,
+        };
+        assert_eq!(hpa_replicas(300.0, 10.0, &cfg), 50);
+        assert_eq!(hpa_replicas(100.0, 10.0, &cfg), 20);
+    }
+}

@@ -1,0 +1,339 @@
+//! Every guardrail, in one place: insufficient data, freeze, disabled knobs, hysteresis,
+//! cooldown, `maxChangesPerHour`, and rollback on regression.
+//!
+//! Planners propose; only [`GuardState::admit`] decides what may be applied. Order of checks,
+//! most to least fundamental: freeze (a human said stop), disabled, hysteresis (relaxing must be
+//! asked for several runs in a row), cooldown and the hourly budget. A rollback skips cooldown
+//! and the hourly budget (undoing harm must not wait behind the change that caused it) but not
+//! freeze.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::observation::Observation;
+use super::plan::{Change, Evidence, Finding, FindingKind, Hold, Knob, Origin, Plan, Posture};
+use super::window::{self, RECENT};
+use crate::policy::PolicySpec;
+
+/// The service-level objectives as measured over the newest points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub error_rate: f64,
+    /// Seconds; NaN when latency is not collected.
+    pub latency_p99: f64,
+}
+
+impl Snapshot {
+    pub fn of(obs: &Observation) -> Option<Self> {
+        let (error_rate, _) = window::error_rate(&obs.service_signals, RECENT, obs.step_seconds)?;
+        let latency_p99 =
+            window::recent_mean(&obs.service_signals.latency_p99, RECENT).unwrap_or(f64::NAN);
+        Some(Self {
+            error_rate,
+            latency_p99,
+        })
+    }
+}
+
+/// A change an adapter reported as applied.
+#[derive(Debug, Clone)]
+struct Applied {
+    at: i64,
+    change: Change,
+    before: Option<Snapshot>,
+    /// Already judged for regression (once is enough: a rollback is not itself rolled back).
+    judged: bool,
+}
+
+/// Per-service guardrail memory.
+#[derive(Debug, Clone, Default)]
+pub struct GuardState {
+    applied: Vec<Applied>,
+    relax_streak: BTreeMap<Knob, u32>,
+    freeze_until: Option<i64>,
+    last_snapshot: Option<Snapshot>,
+}
+
+/// Whether the telemetry is good enough to act on; if not, the findings saying why.
+pub fn data_sufficiency(obs: &Observation, spec: &PolicySpec) -> Result<(), Finding> {
+    let g = &spec.guardrails;
+    let s = &obs.service_signals;
+    let cov =
+        window::coverage(&s.request_rate, RECENT).min(window::coverage(&s.success_rate, RECENT));
+    let rate = window::recent_mean(&s.request_rate, RECENT);
+    let evidence = vec![
+        Evidence::new("recent_data_coverage", cov),
+        Evidence::new("request_rate_rps", rate.unwrap_or(f64::NAN)),
+        Evidence::new("min_requests_per_second", g.min_requests_per_second),
+    ];
+    if cov < g.min_data_coverage || rate.is_none() {
+        return Err(Finding {
+            kind: FindingKind::InsufficientData,
+            subject: "service".into(),
+            summary: format!(
+                "only {:.0}% of the recent telemetry points are present (need {:.0}%): holding every knob until data returns",
+                cov * 100.0,
+                g.min_data_coverage * 100.0
+            ),
+            evidence,
+        });
+    }
+    let rate = rate.unwrap_or(0.0);
+    if rate < g.min_requests_per_second {
+        return Err(Finding {
+            kind: FindingKind::InsufficientData,
+            subject: "service".into(),
+            summary: format!(
+                "traffic is {rate:.2} requests/s, below the {:.2} requests/s needed to judge: low traffic is not failure, holding",
+                g.min_requests_per_second
+            ),
+            evidence,
+        });
+    }
+    Ok(())
+}
+
+impl GuardState {
+    /// Records a change the adapter applied at `now`.
+    pub fn applied(&mut self, now: i64, change: &Change) {
+        self.applied.push(Applied {
+            at: now,
+            change: change.clone(),
+            before: self.last_snapshot,
+            judged: change.origin == Origin::Rollback,
+        });
+        // Keep what cooldown, the hourly budget and rollback can still need.
+        let horizon = now - 2 * 3600;
+        self.applied.retain(|a| a.at > horizon);
+    }
+
+    /// Freezes every change until `until` (a `freeze` remediation action).
+    pub fn freeze_until(&mut self, until: i64) {
+        self.freeze_until = Some(self.freeze_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// Remembers the objectives as they are now (the "before" of the next applied change).
+    pub fn observe(&mut self, snapshot: Option<Snapshot>) {
+        self.last_snapshot = snapshot;
+    }
+
+    /// Rollbacks for applied changes after which the objectives got worse: error rate over the
+    /// objective's budget and at least 1.5× (and half a budget) above what it was, or p99 over
+    /// the objective and 20% above what it was. Judged once, after at least one further run.
+    pub fn rollbacks(
+        &mut self,
+        now: i64,
+        spec: &PolicySpec,
+        current: &Observation,
+        findings: &mut Vec<Finding>,
+    ) -> Vec<Change> {
+        let g = &spec.guardrails;
+        if !g.rollback_on_regression {
+            return Vec::new();
+        }
+        let Some(now_snap) = self.last_snapshot else {
+            return Vec::new();
+        };
+        let budget = 1.0 - spec.objectives.success_rate;
+        let p99_objective = spec.objectives.latency_p99.as_secs_f64();
+        let window = g.regression_window.as_secs_ceil();
+        let settle = spec.telemetry.interval.as_secs_ceil().max(1);
+        let mut out: Vec<Change> = Vec::new();
+        // Only the newest applied change of each knob can be reverted: its `current` is what
+        // the knob was just before it.
+        let mut newest: BTreeMap<Knob, usize> = BTreeMap::new();
+        for (i, a) in self.applied.iter().enumerate() {
+            newest.insert(a.change.knob, i);
+        }
+        for (_, i) in newest {
+            let a = &mut self.applied[i];
+            let age = now - a.at;
+            if a.judged || age < settle || age > window {
+                continue;
+            }
+            let Some(before) = a.before else {
+                a.judged = true;
+                continue;
+            };
+            let errors_worse = now_snap.error_rate > budget
+                && now_snap.error_rate
+                    > (before.error_rate * 1.5).max(before.error_rate + budget * 0.5);
+            let latency_worse = now_snap.latency_p99 > p99_objective
+                && now_snap.latency_p99 > before.latency_p99 * 1.2;
+            if !(errors_worse || latency_worse) {
+                continue;
+            }
+            a.judged = true;
+            let evidence = vec![
+                Evidence::new("error_rate_before", before.error_rate),
+                Evidence::new("error_rate_now", now_snap.error_rate),
+                Evidence::new("latency_p99_before_s", before.latency_p99),
+                Evidence::new("latency_p99_now_s", now_snap.latency_p99),
+                Evidence::new("seconds_since_change", age as f64),
+            ];
+            let what = if errors_worse {
+                format!(
+                    "the error rate rose from {:.3}% to {:.3}%",
+                    before.error_rate * 100.0,
+                    now_snap.error_rate * 100.0
+                )
+            } else {
+                format!(
+                    "p99 latency rose from {:.0} ms to {:.0} ms",
+                    before.latency_p99 * 1000.0,
+                    now_snap.latency_p99 * 1000.0
+                )
+            };
+            findings.push(Finding {
+                kind: FindingKind::Regression,
+                subject: format!("{} change applied {age}s ago", a.change.knob),
+                summary: format!("{what} after the {} change", a.change.knob),
+                evidence: evidence.clone(),
+            });
+            // Revert to what was in force before, unless the knob has moved on since.
+            let in_force = current_value(current, a.change.knob);
+            if in_force.as_ref() != Some(&a.change.proposed) {
+                continue;
+            }
+            out.push(Change {
+                knob: a.change.knob,
+                current: a.change.proposed.clone(),
+                proposed: a.change.current.clone(),
+                posture: Posture::Protect,
+                origin: Origin::Rollback,
+                reason: format!(
+                    "{what} in the {age}s since this {} change was applied; reverting it",
+                    a.change.knob
+                ),
+                evidence,
+                confidence: 0.6,
+                expected_effect: format!(
+                    "the {} setting returns to what was in force before the regression",
+                    a.change.knob
+                ),
+                held_by: None,
+            });
+        }
+        out
+    }
+
+    /// Splits proposals into the changes that may be applied now and those held back, and
+    /// advances the hysteresis counters (`count_runs` is false for alert-triggered plans, which
+    /// are not a run of the control loop).
+    pub fn admit(
+        &mut self,
+        now: i64,
+        spec: &PolicySpec,
+        proposals: Vec<Change>,
+        count_runs: bool,
+    ) -> Plan {
+        if count_runs {
+            for knob in Knob::ALL {
+                let relaxing = proposals
+                    .iter()
+                    .any(|c| c.knob == knob && c.posture == Posture::Relax);
+                let streak = self.relax_streak.entry(knob).or_insert(0);
+                *streak = if relaxing {
+                    streak.saturating_add(1)
+                } else {
+                    0
+                };
+            }
+        }
+        let mut recent_changes = self
+            .applied
+            .iter()
+            .filter(|a| now - a.at < 3600 && a.change.origin != Origin::Rollback)
+            .count() as u32;
+        let mut plan = Plan::default();
+        for mut c in proposals {
+            let hold = self.hold_for(now, spec, &c, recent_changes);
+            match hold {
+                Some(h) => {
+                    c.held_by = Some(h);
+                    plan.held.push(c);
+                }
+                None => {
+                    if c.origin != Origin::Rollback {
+                        recent_changes += 1;
+                    }
+                    plan.changes.push(c);
+                }
+            }
+        }
+        plan
+    }
+
+    fn hold_for(
+        &self,
+        now: i64,
+        spec: &PolicySpec,
+        c: &Change,
+        recent_changes: u32,
+    ) -> Option<Hold> {
+        let g = &spec.guardrails;
+        if g.freeze {
+            return Some(Hold::Freeze { until: None });
+        }
+        if let Some(until) = self.freeze_until
+            && now < until
+        {
+            return Some(Hold::Freeze { until: Some(until) });
+        }
+        let enabled = match c.knob {
+            Knob::Weights => spec.controls.load_balancing.enabled,
+            Knob::OutlierDetection => spec.controls.outlier_detection.enabled,
+            Knob::Retries => spec.controls.retries.enabled,
+            Knob::Autoscaling => spec.controls.autoscaling.enabled,
+        };
+        if !enabled {
+            return Some(Hold::Disabled);
+        }
+        if c.origin == Origin::Rollback {
+            return None;
+        }
+        if c.posture == Posture::Relax {
+            let seen = self.relax_streak.get(&c.knob).copied().unwrap_or(0);
+            if seen < g.hysteresis_runs {
+                return Some(Hold::Hysteresis {
+                    seen,
+                    needed: g.hysteresis_runs,
+                });
+            }
+        }
+        if let Some(last) = self
+            .applied
+            .iter()
+            .filter(|a| a.change.knob == c.knob)
+            .map(|a| a.at)
+            .max()
+        {
+            let remaining = last + g.cooldown.as_secs_ceil() - now;
+            if remaining > 0 {
+                return Some(Hold::Cooldown {
+                    remaining_seconds: remaining,
+                });
+            }
+        }
+        if recent_changes >= g.max_changes_per_hour {
+            return Some(Hold::MaxChangesPerHour {
+                limit: g.max_changes_per_hour,
+            });
+        }
+        None
+    }
+}
+
+/// The value of a knob in force in an observation.
+pub fn current_value(obs: &Observation, knob: Knob) -> Option<super::plan::KnobValue> {
+    use super::plan::KnobValue;
+    let c = &obs.config;
+    Some(match knob {
+        Knob::Weights => KnobValue::Weights(c.weights.clone()),
+        Knob::OutlierDetection => KnobValue::OutlierDetection(c.outlier_detection.clone()),
+        Knob::Retries => KnobValue::Retries(c.retries.clone()),
+        Knob::Autoscaling => KnobValue::Autoscaling(c.hpa.clone()?),
+    })
+}

@@ -1,0 +1,218 @@
+//! The Governor: observations in, an explained and guarded [`Plan`] out.
+//!
+//! ```text
+//!  Observation ─► feed models (detectors, forecaster; each point once)
+//!              ─► enough data? ── no ──► InsufficientData finding, empty plan
+//!              ─► rollbacks (objectives worse after an applied change?)
+//!              ─► planners: weights · outlier · retries · autoscaling (each proposes ≤ 1 change)
+//!              ─► guardrails::admit ─► Plan { changes, held }
+//! ```
+//!
+//! The Governor never looks at `spec.mode`: DryRun and Enforce get the same decision and only
+//! the adapter differs (it applies `plan.changes` and reports each with [`Governor::applied`]).
+//! State is per service in a `BTreeMap`, so one Governor serves many services deterministically.
+
+mod alert;
+mod autoscaling;
+mod guardrails;
+mod observation;
+mod outlier;
+mod plan;
+mod queueing;
+mod retries;
+mod weights;
+mod window;
+
+use std::collections::BTreeMap;
+
+pub use alert::{Alert, matching_actions};
+pub use guardrails::Snapshot;
+pub use observation::{
+    EndpointObservation, HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig, Signals,
+    SubsetObservation,
+};
+pub use plan::{
+    Change, Decision, Evidence, Finding, FindingKind, Hold, Knob, KnobValue, Origin, Plan, Posture,
+};
+pub use queueing::{erlang_c, wait_quantile};
+
+use crate::policy::{PolicySpec, RemediationAction};
+
+/// What one planner call sees.
+pub(crate) struct Ctx<'a> {
+    pub obs: &'a Observation,
+    pub spec: &'a PolicySpec,
+}
+
+/// Per-service model state.
+#[derive(Default)]
+struct ServiceState {
+    /// Newest timestamp already fed to the streaming models.
+    fed_until: Option<i64>,
+    guard: guardrails::GuardState,
+    weights: weights::WeightsState,
+    outlier: outlier::OutlierState,
+    retries: retries::RetriesState,
+    autoscaling: autoscaling::AutoscalingState,
+}
+
+/// The decision core. One value serves any number of services.
+#[derive(Default)]
+pub struct Governor {
+    services: BTreeMap<String, ServiceState>,
+}
+
+impl Governor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One run of the control loop for `obs.service` at `now` (unix seconds).
+    pub fn step(&mut self, now: i64, obs: &Observation, spec: &PolicySpec) -> Decision {
+        let state = self.services.entry(obs.service.clone()).or_default();
+        let ctx = Ctx { obs, spec };
+        feed(state, &ctx);
+        let mut findings = Vec::new();
+        if let Err(f) = guardrails::data_sufficiency(obs, spec) {
+            findings.push(f);
+            // A run without data still breaks a relaxing streak: hysteresis counts runs in a row.
+            let plan = state.guard.admit(now, spec, Vec::new(), true);
+            return Decision {
+                service: obs.service.clone(),
+                at: now,
+                findings,
+                plan,
+            };
+        }
+        state.guard.observe(guardrails::Snapshot::of(obs));
+        let mut proposals = state.guard.rollbacks(now, spec, obs, &mut findings);
+        let planned = [
+            weights::plan(&ctx, &mut state.weights, &mut findings),
+            outlier::plan(&ctx, &mut state.outlier, &mut findings),
+            retries::plan(&ctx, &mut state.retries, &mut findings),
+            autoscaling::plan(&ctx, &mut state.autoscaling, &mut findings),
+        ];
+        for change in planned.into_iter().flatten() {
+            // A rollback of the knob wins over a fresh proposal for it in the same run.
+            if !proposals.iter().any(|p| p.knob == change.knob) {
+                proposals.push(change);
+            }
+        }
+        let plan = state.guard.admit(now, spec, proposals, true);
+        Decision {
+            service: obs.service.clone(),
+            at: now,
+            findings,
+            plan,
+        }
+    }
+
+    /// The plan for the policy's remediation actions matching `alert`, through the same
+    /// guardrails as [`Governor::step`]. A `freeze` action freezes this service for
+    /// `guardrails.freezeDuration` after the other actions are planned (and held).
+    pub fn on_alert(
+        &mut self,
+        now: i64,
+        alert: &Alert,
+        obs: &Observation,
+        spec: &PolicySpec,
+    ) -> Decision {
+        let state = self.services.entry(obs.service.clone()).or_default();
+        let ctx = Ctx { obs, spec };
+        feed(state, &ctx);
+        let actions = matching_actions(spec, alert);
+        let mut findings = vec![Finding {
+            kind: FindingKind::Note,
+            subject: format!("alert {}", alert.alertname),
+            summary: if actions.is_empty() {
+                format!(
+                    "no remediation in the policy matches alert {}",
+                    alert.alertname
+                )
+            } else {
+                format!(
+                    "alert {} matches remediation actions {:?}",
+                    alert.alertname, actions
+                )
+            },
+            evidence: Vec::new(),
+        }];
+        let origin = plan::Origin::Alert(alert.alertname.clone());
+        let mut proposals: Vec<Change> = Vec::new();
+        for action in &actions {
+            let change = match action {
+                RemediationAction::ShiftToStable => weights::shift_to_stable(&ctx, &mut findings),
+                RemediationAction::EjectOutliers => outlier::eject_outliers(&ctx, &mut findings),
+                RemediationAction::ScaleUp => autoscaling::scale_up(&ctx, &mut findings),
+                RemediationAction::TightenRetries => {
+                    retries::tighten(&ctx, &mut state.retries, &mut findings)
+                }
+                RemediationAction::DisableRetries => retries::disable(&ctx, &mut state.retries),
+                RemediationAction::Freeze => None,
+            };
+            if let Some(mut c) = change {
+                c.origin = origin.clone();
+                // disableRetries and tightenRetries both touch retries: the stronger, later one wins.
+                proposals.retain(|p| p.knob != c.knob);
+                proposals.push(c);
+            }
+        }
+        let plan = state.guard.admit(now, spec, proposals, false);
+        if actions.contains(&RemediationAction::Freeze) {
+            let until = now + spec.guardrails.freeze_duration.as_secs_ceil();
+            state.guard.freeze_until(until);
+            findings.push(Finding {
+                kind: FindingKind::Note,
+                subject: "service".into(),
+                summary: format!(
+                    "changes frozen for {} by alert {}",
+                    spec.guardrails.freeze_duration, alert.alertname
+                ),
+                evidence: vec![Evidence::new("frozen_until", until as f64)],
+            });
+        }
+        Decision {
+            service: obs.service.clone(),
+            at: now,
+            findings,
+            plan,
+        }
+    }
+
+    /// The adapter applied `change` to `service` at `now`: cooldowns, the hourly budget and
+    /// rollback count from here, and planners learn their new baseline.
+    pub fn applied(&mut self, now: i64, service: &str, change: &Change) {
+        let state = self.services.entry(service.to_string()).or_default();
+        state.guard.applied(now, change);
+        if let (KnobValue::Retries(before), KnobValue::Retries(_)) =
+            (&change.current, &change.proposed)
+            && change.posture == Posture::Protect
+        {
+            state.retries.remember_before_cut(before);
+        }
+    }
+
+    /// Number of services with state.
+    pub fn services(&self) -> usize {
+        self.services.len()
+    }
+}
+
+/// Feeds the points newer than what the models have seen, oldest first.
+fn feed(state: &mut ServiceState, ctx: &Ctx<'_>) {
+    let obs = ctx.obs;
+    let step = obs.step_seconds.max(1);
+    let len = obs.service_signals.request_rate.len();
+    let first_time = obs.end - (len as i64 - 1) * step;
+    let from = match state.fed_until {
+        Some(t) if t >= obs.end => return,
+        Some(t) if t >= first_time => ((t - first_time) / step + 1) as usize,
+        _ => 0,
+    };
+    for i in from..len {
+        let v = obs.service_signals.request_rate[i];
+        state.autoscaling.feed(v, step);
+    }
+    weights::feed(&mut state.weights, obs, state.fed_until);
+    state.fed_until = Some(obs.end);
+}

@@ -1,0 +1,300 @@
+//! Outlier detection: derive `consecutive5xxErrors`, `interval`, `baseEjectionTime` and
+//! `maxEjectionPercent` from the endpoints' error base rate and request rate.
+//!
+//! A healthy endpoint with error rate p serving r requests/s sees a run of k consecutive errors
+//! (ending the run with a success) about r·3600·p^k·(1−p) times an hour, and each such run
+//! ejects it by mistake. p^k is the binomial probability of k failures in k trials
+//! (statrs' `Binomial(p, k).pmf(k)`). The threshold is the smallest k within the policy's bounds
+//! that keeps chance ejections under `falseEjectionsPerHour`.
+//!
+//! Worked example: p = 1%, r = 10 requests/s ⇒ 36,000 requests/h.
+//! k = 2: 36,000 · 10⁻⁴ · 0.99 = 3.56/h; k = 3: 36,000 · 10⁻⁶ · 0.99 = 0.0356/h ≤ 0.1 ⇒ k = 3.
+//!
+//! Tighten during an incident (an endpoint significantly worse than the rest, or the service
+//! over its error budget): the false-ejection budget is multiplied by 10 (ejecting a healthy pod
+//! by mistake now costs less than keeping a bad one), the sweep interval goes to its lower bound,
+//! the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
+//! endpoints, never beyond its bound. Relax after: the calm budget with a 4× margin (so that
+//! noise in the estimated p cannot make k flap) and the ejection time back to its lower bound.
+//! The base rate p is pooled over the endpoints that are not outliers, with half an error added
+//! (p = (errors + ½)/(requests + 1)) so that zero observed errors does not mean "never fails".
+
+use statrs::distribution::{Binomial, Discrete};
+
+use super::Ctx;
+use super::observation::OutlierConfig;
+use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
+use super::window::{self, RECENT};
+use crate::policy::Duration;
+
+const Z_OUTLIER: f64 = 3.0;
+const INCIDENT_BUDGET_FACTOR: f64 = 10.0;
+const CALM_MARGIN: f64 = 4.0;
+
+#[derive(Default)]
+pub struct OutlierState {}
+
+/// Chance ejections per hour of one healthy endpoint at threshold `k`.
+pub fn chance_ejections_per_hour(rate_rps: f64, p: f64, k: u32) -> f64 {
+    let p_run = Binomial::new(p.clamp(0.0, 1.0), u64::from(k))
+        .map(|b| b.pmf(u64::from(k)))
+        .unwrap_or(1.0);
+    rate_rps * 3600.0 * p_run * (1.0 - p)
+}
+
+/// The smallest k in `[lo, hi]` whose chance ejections stay under `budget`; `hi` if none does.
+pub fn threshold(rate_rps: f64, p: f64, budget: f64, lo: u32, hi: u32) -> u32 {
+    (lo..=hi)
+        .find(|&k| chance_ejections_per_hour(rate_rps, p, k) <= budget)
+        .unwrap_or(hi)
+}
+
+struct Endpoints {
+    count: usize,
+    outliers: Vec<String>,
+    base_rate: f64,
+    rate_per_endpoint: f64,
+}
+
+fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
+    let obs = ctx.obs;
+    let data: Vec<(&str, f64, f64, f64)> = obs
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            let (err, n) = window::error_rate(&e.signals, RECENT, obs.step_seconds)?;
+            let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
+            Some((e.name.as_str(), err, n, rps))
+        })
+        .collect();
+    if data.len() < 2 {
+        return None;
+    }
+    let (tot_err, tot_n) = data
+        .iter()
+        .fold((0.0, 0.0), |(e, n), d| (e + d.1 * d.2, n + d.2));
+    let mut outliers = Vec::new();
+    for d in &data {
+        let (rest_err, rest_n) = (tot_err - d.1 * d.2, tot_n - d.2);
+        if rest_n <= 0.0 {
+            continue;
+        }
+        let z = window::z_two_proportions(d.1, d.2, rest_err / rest_n, rest_n);
+        if z >= Z_OUTLIER && d.1 > 1.0 - ctx.spec.objectives.success_rate {
+            outliers.push(d.0.to_string());
+        }
+    }
+    let healthy: Vec<&(&str, f64, f64, f64)> = data
+        .iter()
+        .filter(|d| !outliers.iter().any(|o| o == d.0))
+        .collect();
+    let (h_err, h_n) = healthy
+        .iter()
+        .fold((0.0, 0.0), |(e, n), d| (e + d.1 * d.2, n + d.2));
+    let rates: Vec<f64> = healthy.iter().map(|d| d.3).collect();
+    Some(Endpoints {
+        count: data.len(),
+        outliers,
+        base_rate: (h_err + 0.5) / (h_n + 1.0),
+        rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
+    })
+}
+
+/// The setting for calm or incident conditions, from the current one.
+fn settings(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool) -> OutlierConfig {
+    let od = &ctx.spec.controls.outlier_detection;
+    let cur = &ctx.obs.config.outlier_detection;
+    let (lo, hi) = (od.consecutive_errors.min, od.consecutive_errors.max);
+    let (p, r) = (eps.base_rate, eps.rate_per_endpoint);
+    let k = if incident {
+        threshold(
+            r,
+            p,
+            od.false_ejections_per_hour * INCIDENT_BUDGET_FACTOR,
+            lo,
+            hi,
+        )
+        .min(od.consecutive_errors.clamp(cur.consecutive_5xx_errors))
+    } else {
+        let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
+        let cur_k = od.consecutive_errors.clamp(cur.consecutive_5xx_errors);
+        if cur_k < needed {
+            needed
+        } else {
+            // Only come down when clearly safe: k must meet a budget 4× tighter.
+            threshold(r, p, od.false_ejections_per_hour / CALM_MARGIN, lo, hi).min(cur_k)
+        }
+    };
+    let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
+    let max_ejection_percent = if incident {
+        od.max_ejection_percent
+            .clamp(cur.max_ejection_percent.max(needed_pct))
+    } else {
+        od.max_ejection_percent.clamp(cur.max_ejection_percent)
+    };
+    let (interval, base_ejection_time) = if incident {
+        (
+            od.interval.min,
+            od.base_ejection_time.clamp(Duration::from_secs_f64(
+                2.0 * cur.base_ejection_time.as_secs_f64(),
+            )),
+        )
+    } else {
+        (od.interval.clamp(cur.interval), od.base_ejection_time.min)
+    };
+    OutlierConfig {
+        consecutive_5xx_errors: k,
+        interval,
+        base_ejection_time,
+        max_ejection_percent,
+    }
+}
+
+fn evidence(eps: &Endpoints, k: u32, budget: f64) -> Vec<Evidence> {
+    vec![
+        Evidence::new("endpoints", eps.count as f64),
+        Evidence::new("outlier_endpoints", eps.outliers.len() as f64),
+        Evidence::new("base_error_rate", eps.base_rate),
+        Evidence::new("requests_per_endpoint_rps", eps.rate_per_endpoint),
+        Evidence::new("consecutive_5xx_errors", f64::from(k)),
+        Evidence::new(
+            "chance_ejections_per_hour",
+            chance_ejections_per_hour(eps.rate_per_endpoint, eps.base_rate, k),
+        ),
+        Evidence::new("false_ejection_budget_per_hour", budget),
+    ]
+}
+
+/// The outlier-detection planner (one run of the control loop).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    _state: &mut OutlierState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let Some(eps) = survey(ctx) else {
+        if !ctx.obs.endpoints.is_empty() {
+            findings.push(Finding {
+                kind: FindingKind::InsufficientData,
+                subject: "endpoints".into(),
+                summary: "fewer than two endpoints have recent data: outlier detection left alone"
+                    .into(),
+                evidence: vec![Evidence::new("endpoints", ctx.obs.endpoints.len() as f64)],
+            });
+        }
+        return None;
+    };
+    let service_bad = window::error_rate(&ctx.obs.service_signals, RECENT, ctx.obs.step_seconds)
+        .is_some_and(|(e, _)| e > 1.0 - ctx.spec.objectives.success_rate);
+    let incident = !eps.outliers.is_empty() || service_bad;
+    if !eps.outliers.is_empty() {
+        findings.push(Finding {
+            kind: FindingKind::Anomaly,
+            subject: format!("endpoints {}", eps.outliers.join(", ")),
+            summary: format!(
+                "{} of {} endpoints fail significantly more than the rest",
+                eps.outliers.len(),
+                eps.count
+            ),
+            evidence: evidence(
+                &eps,
+                ctx.obs.config.outlier_detection.consecutive_5xx_errors,
+                0.0,
+            ),
+        });
+    }
+    propose(ctx, &eps, incident, Origin::Planner)
+}
+
+/// `ejectOutliers`: the incident setting, whatever the models say.
+pub fn eject_outliers(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
+    let Some(eps) = survey(ctx) else {
+        findings.push(Finding {
+            kind: FindingKind::InsufficientData,
+            subject: "endpoints".into(),
+            summary: "ejectOutliers: no per-endpoint data, cannot derive thresholds".into(),
+            evidence: Vec::new(),
+        });
+        return None;
+    };
+    propose(ctx, &eps, true, Origin::Planner)
+}
+
+fn propose(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool, origin: Origin) -> Option<Change> {
+    let od = &ctx.spec.controls.outlier_detection;
+    let cur = ctx.obs.config.outlier_detection.clone();
+    let next = settings(ctx, eps, incident);
+    if next == cur {
+        return None;
+    }
+    let budget = od.false_ejections_per_hour
+        * if incident {
+            INCIDENT_BUDGET_FACTOR
+        } else {
+            1.0
+        };
+    let posture = if next.consecutive_5xx_errors < cur.consecutive_5xx_errors
+        || (incident && next.consecutive_5xx_errors == cur.consecutive_5xx_errors)
+    {
+        Posture::Protect
+    } else {
+        Posture::Relax
+    };
+    let chance = chance_ejections_per_hour(
+        eps.rate_per_endpoint,
+        eps.base_rate,
+        next.consecutive_5xx_errors,
+    );
+    let reason = if incident {
+        format!(
+            "{} of {} endpoints are failing: ejecting after {} consecutive 5xx (was {}) so bad pods leave fast; healthy pods at {:.2}% errors and {:.1} req/s would be ejected by chance {:.3} times/hour",
+            eps.outliers.len(),
+            eps.count,
+            next.consecutive_5xx_errors,
+            cur.consecutive_5xx_errors,
+            eps.base_rate * 100.0,
+            eps.rate_per_endpoint,
+            chance
+        )
+    } else {
+        format!(
+            "endpoints fail {:.3}% of {:.1} req/s: {} consecutive 5xx (was {}) keeps chance ejections at {:.3}/hour, under the {} budget",
+            eps.base_rate * 100.0,
+            eps.rate_per_endpoint,
+            next.consecutive_5xx_errors,
+            cur.consecutive_5xx_errors,
+            chance,
+            od.false_ejections_per_hour
+        )
+    };
+    Some(Change {
+        knob: Knob::OutlierDetection,
+        current: KnobValue::OutlierDetection(cur),
+        proposed: KnobValue::OutlierDetection(next.clone()),
+        posture,
+        origin,
+        reason,
+        evidence: evidence(eps, next.consecutive_5xx_errors, budget),
+        confidence: if incident { 0.9 } else { 0.7 },
+        expected_effect: format!(
+            "an endpoint is ejected after {} consecutive errors, at most {}% at once, for {} or more",
+            next.consecutive_5xx_errors, next.max_ejection_percent, next.base_ejection_time
+        ),
+        held_by: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_matches_the_worked_example() {
+        // p = 1%, r = 10/s: k = 2 gives 3.564/h, k = 3 gives 0.03564/h ≤ 0.1.
+        assert!((chance_ejections_per_hour(10.0, 0.01, 2) - 3.564).abs() < 1e-9);
+        assert!((chance_ejections_per_hour(10.0, 0.01, 3) - 0.03564).abs() < 1e-9);
+        assert_eq!(threshold(10.0, 0.01, 0.1, 1, 20), 3);
+        // The policy's bounds win: never below 5, and 2 is the ceiling if nothing fits.
+        assert_eq!(threshold(10.0, 0.01, 0.1, 5, 20), 5);
+        assert_eq!(threshold(10.0, 0.5, 0.1, 1, 2), 2);
+    }
+}

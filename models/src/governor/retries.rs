@@ -1,0 +1,334 @@
+//! Retries: as many as independent transient failures justify, none in an overload.
+//!
+//! With independent failures at rate p, n retries leave p^(n+1) of requests failing and cost
+//! (1 − p^(n+1)) / (1 − p) attempts per request. Worked example: p = 2%, objective 99.9%
+//! (budget 0.1%, aim 0.01%): n = 1 leaves 0.04%, too many; n = 2 leaves 0.0008% at a cost of
+//! (1 − 8·10⁻⁶)/0.98 = 1.0204 attempts per request, inside a 20% retry budget ⇒ 2 retries.
+//!
+//! When failures come from overload they are not independent: they rise with load and latency,
+//! and each retry is more load on a saturated service — a retry storm. The planner tells the
+//! two apart by the correlation, over the recent window, of the error rate with the request
+//! rate and with p99 latency (both ≥ 0.6 while over budget = overload), and then stops retries
+//! (0 attempts) until the errors are back within budget, when the previous setting returns
+//! behind the hysteresis guardrail.
+
+use super::Ctx;
+use super::observation::RetryConfig;
+use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
+use super::window::{self, RECENT};
+use crate::policy::Duration;
+
+/// Points the correlation looks at (5 minutes at a 15 s loop).
+const TREND: usize = 20;
+const OVERLOAD_CORRELATION: f64 = 0.6;
+/// Independent failures should leave at most this share of the error budget.
+const RESIDUAL_SHARE: f64 = 0.1;
+
+#[derive(Default)]
+pub struct RetriesState {
+    /// The setting in force before the Governor cut retries, to restore after.
+    before_cut: Option<RetryConfig>,
+}
+
+impl RetriesState {
+    pub fn remember_before_cut(&mut self, before: &RetryConfig) {
+        if self.before_cut.is_none() {
+            self.before_cut = Some(before.clone());
+        }
+    }
+}
+
+/// Attempts per request with `retries` retries at independent failure rate `p`.
+pub fn load_factor(p: f64, retries: u32) -> f64 {
+    let p = p.clamp(0.0, 1.0 - 1e-12);
+    (1.0 - p.powi(retries as i32 + 1)) / (1.0 - p)
+}
+
+/// Fewest retries (≤ `max`) that bring failures under `target` within the load budget; the
+/// most the budget allows if none reaches the target.
+pub fn retries_needed(p: f64, target: f64, max: u32, budget_percent: f64) -> u32 {
+    let allowed = 1.0 + budget_percent / 100.0;
+    let mut best = 0;
+    for n in 0..=max {
+        if load_factor(p, n) > allowed {
+            break;
+        }
+        best = n;
+        if p.powi(n as i32 + 1) <= target {
+            break;
+        }
+    }
+    best
+}
+
+struct Mode {
+    error_rate: f64,
+    corr_load: Option<f64>,
+    corr_latency: Option<f64>,
+    utilization: Option<f64>,
+    overload: bool,
+}
+
+fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
+    let s = &ctx.obs.service_signals;
+    let (error_rate, _) = window::error_rate(s, RECENT, ctx.obs.step_seconds)?;
+    let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
+    let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
+    let corr_load = window::correlation(&errors, &tail(&s.request_rate));
+    let corr_latency = window::correlation(&errors, &tail(&s.latency_p99));
+    let utilization = window::recent_mean(&s.utilization, RECENT);
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let correlated = corr_load.is_some_and(|c| c >= OVERLOAD_CORRELATION)
+        && corr_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION);
+    let saturated = utilization.is_some_and(|u| u >= 0.95);
+    Some(Mode {
+        error_rate,
+        corr_load,
+        corr_latency,
+        utilization,
+        overload: error_rate > budget && (correlated || saturated),
+    })
+}
+
+fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
+    vec![
+        Evidence::new("error_rate", m.error_rate),
+        Evidence::new("corr_errors_load", m.corr_load.unwrap_or(f64::NAN)),
+        Evidence::new(
+            "corr_errors_latency_p99",
+            m.corr_latency.unwrap_or(f64::NAN),
+        ),
+        Evidence::new("utilization", m.utilization.unwrap_or(f64::NAN)),
+        Evidence::new("attempts_per_request", load_factor(m.error_rate, attempts)),
+    ]
+}
+
+fn change(
+    cur: &RetryConfig,
+    next: RetryConfig,
+    posture: Posture,
+    reason: String,
+    evidence: Vec<Evidence>,
+    confidence: f64,
+    expected_effect: String,
+) -> Option<Change> {
+    (next != *cur).then(|| Change {
+        knob: Knob::Retries,
+        current: KnobValue::Retries(cur.clone()),
+        proposed: KnobValue::Retries(next),
+        posture,
+        origin: Origin::Planner,
+        reason,
+        evidence,
+        confidence,
+        expected_effect,
+        held_by: None,
+    })
+}
+
+/// The retries planner (one run of the control loop).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut RetriesState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let cur = &ctx.obs.config.retries;
+    let r = &ctx.spec.controls.retries;
+    let m = diagnose(ctx)?;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    if m.overload {
+        findings.push(Finding {
+            kind: FindingKind::Anomaly,
+            subject: "service".into(),
+            summary: format!(
+                "errors ({:.2}%) rise with load and latency: overload, and retries add to it",
+                m.error_rate * 100.0
+            ),
+            evidence: evidence(&m, cur.attempts),
+        });
+        let next = RetryConfig {
+            attempts: 0,
+            ..cur.clone()
+        };
+        let amp = load_factor(m.error_rate, cur.attempts);
+        return change(
+            cur,
+            next,
+            Posture::Protect,
+            format!(
+                "retry storm: {:.1}% of requests fail and the failures rise with load (r = {:.2}) and latency (r = {:.2}); each of the {} retries adds load to an overloaded service, so retries stop",
+                m.error_rate * 100.0,
+                m.corr_load.unwrap_or(f64::NAN),
+                m.corr_latency.unwrap_or(f64::NAN),
+                cur.attempts
+            ),
+            evidence(&m, cur.attempts),
+            0.85,
+            format!(
+                "load falls by up to {:.0}% (from {amp:.2} attempts per request to 1), letting the service recover",
+                (1.0 - 1.0 / amp) * 100.0
+            ),
+        );
+    }
+    // Not overloaded. Restore what an overload cut, once the errors are within budget.
+    if let Some(before) = state.before_cut.clone() {
+        if *cur == before {
+            state.before_cut = None;
+        } else if m.error_rate <= budget {
+            let next = RetryConfig {
+                attempts: before.attempts.min(r.max_attempts),
+                ..before
+            };
+            return change(
+                cur,
+                next.clone(),
+                Posture::Relax,
+                format!(
+                    "the overload is over (errors {:.3}%, within budget): restoring {} retries",
+                    m.error_rate * 100.0,
+                    next.attempts
+                ),
+                evidence(&m, cur.attempts),
+                0.7,
+                "transient failures are retried again".into(),
+            );
+        } else {
+            return None;
+        }
+    }
+    if cur.attempts > r.max_attempts {
+        return change(
+            cur,
+            RetryConfig {
+                attempts: r.max_attempts,
+                ..cur.clone()
+            },
+            Posture::Protect,
+            format!(
+                "{} retries exceed the policy's maxAttempts {}",
+                cur.attempts, r.max_attempts
+            ),
+            evidence(&m, cur.attempts),
+            1.0,
+            format!("at most {} retries per request", r.max_attempts),
+        );
+    }
+    // Independent transient failures over budget: as many retries as the aim needs.
+    if m.error_rate > budget && m.corr_load.is_none_or(|c| c < 0.3) {
+        let n = retries_needed(
+            m.error_rate,
+            budget * RESIDUAL_SHARE,
+            r.max_attempts,
+            r.budget_percent,
+        );
+        if n > cur.attempts {
+            let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT);
+            let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| {
+                r.per_try_timeout.clamp(Duration::from_secs_f64(2.0 * p))
+            });
+            return change(
+                cur,
+                RetryConfig {
+                    attempts: n,
+                    per_try_timeout,
+                    retry_on: cur.retry_on.clone(),
+                },
+                Posture::Relax,
+                format!(
+                    "{:.2}% of requests fail independently of load: {n} retries leave {:.4}% failing at {:.3} attempts per request",
+                    m.error_rate * 100.0,
+                    m.error_rate.powi(n as i32 + 1) * 100.0,
+                    load_factor(m.error_rate, n)
+                ),
+                evidence(&m, n),
+                0.7,
+                format!(
+                    "success rate rises to about {:.4}%",
+                    (1.0 - m.error_rate.powi(n as i32 + 1)) * 100.0
+                ),
+            );
+        }
+    }
+    None
+}
+
+/// `tightenRetries`: fewer retries than now — what independent failures justify, at least one
+/// fewer.
+pub fn tighten(
+    ctx: &Ctx<'_>,
+    state: &mut RetriesState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let cur = &ctx.obs.config.retries;
+    let r = &ctx.spec.controls.retries;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let Some(m) = diagnose(ctx) else {
+        findings.push(Finding {
+            kind: FindingKind::InsufficientData,
+            subject: "service".into(),
+            summary: "tightenRetries: no recent error data; retries left alone".into(),
+            evidence: Vec::new(),
+        });
+        return None;
+    };
+    let justified = retries_needed(
+        m.error_rate,
+        budget * RESIDUAL_SHARE,
+        r.max_attempts,
+        r.budget_percent,
+    );
+    let next_attempts = justified.min(cur.attempts.saturating_sub(1));
+    state.remember_before_cut(cur);
+    change(
+        cur,
+        RetryConfig {
+            attempts: next_attempts,
+            ..cur.clone()
+        },
+        Posture::Protect,
+        format!(
+            "alert remediation: retries cut from {} to {next_attempts}",
+            cur.attempts
+        ),
+        evidence(&m, cur.attempts),
+        0.7,
+        "less retry load while the alert fires".into(),
+    )
+}
+
+/// `disableRetries`: no retries at all.
+pub fn disable(ctx: &Ctx<'_>, state: &mut RetriesState) -> Option<Change> {
+    let cur = &ctx.obs.config.retries;
+    state.remember_before_cut(cur);
+    change(
+        cur,
+        RetryConfig {
+            attempts: 0,
+            ..cur.clone()
+        },
+        Posture::Protect,
+        format!(
+            "alert remediation: retries disabled (were {})",
+            cur.attempts
+        ),
+        Vec::new(),
+        0.7,
+        "no retry load while the alert fires".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_match_the_worked_example() {
+        // p = 2%, aim 0.01%: 2 retries; cost (1 − 0.02³)/0.98 = 1.020400.
+        assert_eq!(retries_needed(0.02, 0.0001, 4, 20.0), 2);
+        assert!((load_factor(0.02, 2) - (1.0 - 0.000008) / 0.98).abs() < 1e-12);
+        // p = 30%: n = 1 costs 1.3 attempts > 1.2 allowed ⇒ 0 retries.
+        assert_eq!(retries_needed(0.3, 0.0001, 4, 20.0), 0);
+        // The policy's maximum wins.
+        assert_eq!(retries_needed(0.1, 1e-9, 1, 100.0), 1);
+    }
+}

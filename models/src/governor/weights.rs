@@ -1,0 +1,485 @@
+//! Load-balancing weights: move traffic away from a subset that is worse than its peers, in
+//! bounded steps, and back once it recovers.
+//!
+//! Peer test: a subset's errors over the recent window against the pooled errors of the other
+//! subsets, as a one-sided two-proportion z-test on request counts. Counts, not rates, so that a
+//! canary with 3 requests and 1 error is "not enough data" instead of "33% errors". A subset is
+//! bad when z ≥ 3 (chance ≈ 0.13%) and its error rate is also over the objective's error budget
+//! (being slightly worse than a near-perfect peer is not worth moving traffic), or when its p99
+//! is over the objective and 1.5× its peers'. It counts as recovered only when z < 1 and it is
+//! within budget: two thresholds, so a subset hovering at z ≈ 3 does not flap.
+//!
+//! Own history: when a streaming detector is registered (`crate::detect::NAMES`), each subset's
+//! error rate feeds one; a score ≥ 0.99 with errors over budget also marks the subset bad.
+//!
+//! Moves: each bad subset loses at most `maxStepPercent` (never below `minWeightPercent`), which
+//! goes to the healthy subsets, each gaining at most `maxStepPercent`. If no subset is healthy
+//! nothing moves (never all away from the healthy set). Weights are whole percents summing to
+//! 100 before and after, by construction (units move one at a time).
+
+use std::collections::BTreeMap;
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::Ctx;
+use super::observation::{Observation, Signals};
+use super::plan::{Change, Evidence, Finding, FindingKind, KnobValue, Origin, Posture};
+use super::window::{self, RECENT};
+use crate::detect::Detector;
+
+const Z_BAD: f64 = 3.0;
+const Z_RECOVERED: f64 = 1.0;
+const HISTORY_BAD: f64 = 0.99;
+
+#[derive(Default)]
+pub struct WeightsState {
+    /// The weights in force before the Governor first moved traffic, to return to.
+    baseline: Option<BTreeMap<String, u32>>,
+    history: BTreeMap<String, Box<dyn Detector>>,
+    history_score: BTreeMap<String, f64>,
+}
+
+/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector.
+pub fn feed(state: &mut WeightsState, obs: &Observation, fed_until: Option<i64>) {
+    let Some(name) = crate::detect::NAMES.first() else {
+        return;
+    };
+    let step = obs.step_seconds.max(1);
+    for sub in &obs.subsets {
+        let s = &sub.signals;
+        let len = s.success_rate.len();
+        let first_time = obs.end - (len as i64 - 1) * step;
+        let from = match fed_until {
+            Some(t) if t >= obs.end => continue,
+            Some(t) if t >= first_time => ((t - first_time) / step + 1) as usize,
+            _ => 0,
+        };
+        let Some(det) = (match state.history.get_mut(&sub.name) {
+            Some(d) => Some(d),
+            None => crate::detect::by_name(name)
+                .map(|d| state.history.entry(sub.name.clone()).or_insert(d)),
+        }) else {
+            return;
+        };
+        let mut score = 0.0;
+        for &ok in &s.success_rate[from..] {
+            score = det.update(if ok.is_finite() { 1.0 - ok } else { f64::NAN });
+        }
+        state.history_score.insert(sub.name.clone(), score);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Bad,
+    Healthy,
+    /// Between the thresholds: neither cut nor given traffic back.
+    Watch,
+    /// No data: never acted on.
+    Unknown,
+}
+
+struct Judged {
+    health: Health,
+    evidence: Vec<Evidence>,
+    why: String,
+    confidence: f64,
+}
+
+fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str) -> Judged {
+    let obs = ctx.obs;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let p99_obj = ctx.spec.objectives.latency_p99.as_secs_f64();
+    let empty = Signals::default();
+    let signals = |n: &str| {
+        obs.subsets
+            .iter()
+            .find(|s| s.name == n)
+            .map_or(&empty, |s| &s.signals)
+    };
+    let unknown = |why: &str| Judged {
+        health: Health::Unknown,
+        evidence: Vec::new(),
+        why: why.to_string(),
+        confidence: 0.0,
+    };
+    let Some((e_i, n_i)) = window::error_rate(signals(name), RECENT, obs.step_seconds) else {
+        return unknown("no recent traffic or success-rate data");
+    };
+    // Pool the peers.
+    let (mut err_rest, mut n_rest) = (0.0, 0.0);
+    let mut p99_peers: Vec<f64> = Vec::new();
+    for sub in obs.subsets.iter().filter(|s| s.name != name) {
+        if let Some((e, n)) = window::error_rate(&sub.signals, RECENT, obs.step_seconds) {
+            err_rest += e * n;
+            n_rest += n;
+        }
+        if let Some(p) = window::recent_mean(&sub.signals.latency_p99, RECENT) {
+            p99_peers.push(p);
+        }
+    }
+    if n_rest <= 0.0 {
+        return unknown("no peer has recent data to compare with");
+    }
+    let e_rest = err_rest / n_rest;
+    let z = window::z_two_proportions(e_i, n_i, e_rest, n_rest);
+    let p99_i = window::recent_mean(&signals(name).latency_p99, RECENT);
+    let p99_rest = crate::stats::median(&p99_peers);
+    let slow = matches!((p99_i, p99_rest), (Some(a), Some(b)) if a > p99_obj && a > 1.5 * b);
+    let history = state.history_score.get(name).copied().unwrap_or(0.0);
+    let evidence = vec![
+        Evidence::new("error_rate", e_i),
+        Evidence::new("peer_error_rate", e_rest),
+        Evidence::new("requests", n_i),
+        Evidence::new("z_vs_peers", z),
+        Evidence::new("error_budget", budget),
+        Evidence::new("latency_p99_s", p99_i.unwrap_or(f64::NAN)),
+        Evidence::new("peer_latency_p99_s", p99_rest.unwrap_or(f64::NAN)),
+        Evidence::new("history_score", history),
+    ];
+    let normal = Normal::standard();
+    let over_budget = e_i > budget;
+    let (health, why, confidence) = if over_budget && z >= Z_BAD {
+        (
+            Health::Bad,
+            format!(
+                "{:.2}% of its requests fail against {:.2}% for its peers (z = {z:.1})",
+                e_i * 100.0,
+                e_rest * 100.0
+            ),
+            normal.cdf(z),
+        )
+    } else if slow {
+        (
+            Health::Bad,
+            format!(
+                "its p99 latency is {:.0} ms, over the {:.0} ms objective and 1.5× its peers' {:.0} ms",
+                p99_i.unwrap_or(0.0) * 1000.0,
+                p99_obj * 1000.0,
+                p99_rest.unwrap_or(0.0) * 1000.0
+            ),
+            0.9,
+        )
+    } else if over_budget && history >= HISTORY_BAD {
+        (
+            Health::Bad,
+            format!(
+                "its error rate {:.2}% is anomalous against its own history (score {history:.2})",
+                e_i * 100.0
+            ),
+            history,
+        )
+    } else if z < Z_RECOVERED && !over_budget {
+        (
+            Health::Healthy,
+            "within budget and in line with its peers".into(),
+            1.0 - normal.cdf(z),
+        )
+    } else {
+        (Health::Watch, "borderline: watching".into(), 0.5)
+    };
+    Judged {
+        health,
+        evidence,
+        why,
+        confidence,
+    }
+}
+
+/// The weights planner (one run of the control loop).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut WeightsState,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let current = &ctx.obs.config.weights;
+    if current.len() < 2 || current.values().sum::<u32>() != 100 {
+        if !current.is_empty() {
+            findings.push(note(format!(
+                "weights {current:?} do not sum to 100; not moving traffic"
+            )));
+        }
+        return None;
+    }
+    let judged: BTreeMap<&str, Judged> = current
+        .keys()
+        .map(|n| (n.as_str(), judge(ctx, state, n)))
+        .collect();
+    for (name, j) in &judged {
+        match j.health {
+            Health::Bad => findings.push(Finding {
+                kind: FindingKind::Anomaly,
+                subject: format!("subset {name}"),
+                summary: format!("subset {name}: {}", j.why),
+                evidence: j.evidence.clone(),
+            }),
+            Health::Unknown => findings.push(Finding {
+                kind: FindingKind::InsufficientData,
+                subject: format!("subset {name}"),
+                summary: format!("subset {name}: {}; its weight is left alone", j.why),
+                evidence: j.evidence.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let bad: Vec<&str> = judged
+        .iter()
+        .filter(|(_, j)| j.health == Health::Bad)
+        .map(|(n, _)| *n)
+        .collect();
+    let healthy: Vec<&str> = judged
+        .iter()
+        .filter(|(_, j)| j.health == Health::Healthy)
+        .map(|(n, _)| *n)
+        .collect();
+    let lb = &ctx.spec.controls.load_balancing;
+    if !bad.is_empty() {
+        if healthy.is_empty() {
+            findings.push(note(
+                "no subset is healthy: there is nowhere safe to move traffic, weights stay".into(),
+            ));
+            return None;
+        }
+        let proposed = move_units(
+            current,
+            &bad,
+            &healthy,
+            lb.max_step_percent,
+            lb.min_weight_percent,
+        );
+        if &proposed == current {
+            return None;
+        }
+        if state.baseline.is_none() {
+            state.baseline = Some(current.clone());
+        }
+        let worst = bad
+            .iter()
+            .map(|n| &judged[n])
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))?;
+        let names = bad.join(", ");
+        return Some(Change {
+            knob: super::plan::Knob::Weights,
+            current: KnobValue::Weights(current.clone()),
+            proposed: KnobValue::Weights(proposed.clone()),
+            posture: Posture::Protect,
+            origin: Origin::Planner,
+            reason: format!(
+                "subset {names} is failing: {}; moving up to {}% of traffic to {}",
+                worst.why,
+                lb.max_step_percent,
+                healthy.join(", ")
+            ),
+            evidence: worst.evidence.clone(),
+            confidence: worst.confidence,
+            expected_effect: format!(
+                "{names} gets {}% of traffic instead of {}%, so fewer users hit it",
+                bad.iter().map(|n| proposed[*n]).sum::<u32>(),
+                bad.iter().map(|n| current[*n]).sum::<u32>()
+            ),
+            held_by: None,
+        });
+    }
+    // No bad subset: return traffic to the baseline, one bounded step at a time, but only to
+    // subsets that are fully healthy again.
+    let baseline = state.baseline.clone()?;
+    if baseline.keys().ne(current.keys()) || &baseline == current {
+        state.baseline = None;
+        return None;
+    }
+    let below: Vec<&str> = current
+        .iter()
+        .filter(|(n, w)| **w < baseline[*n] && judged[n.as_str()].health == Health::Healthy)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if below.is_empty() {
+        return None;
+    }
+    let mut proposed = current.clone();
+    let mut given: BTreeMap<String, u32> = BTreeMap::new();
+    for to in &below {
+        let want = (baseline[*to] - current[*to]).min(lb.max_step_percent);
+        for _ in 0..want {
+            // Take each unit from the subset furthest above its baseline that has not yet given
+            // a full step (ties: first by name).
+            let donor = proposed
+                .iter()
+                .filter(|(n, w)| {
+                    **w > baseline[n.as_str()]
+                        && given.get(n.as_str()).copied().unwrap_or(0) < lb.max_step_percent
+                })
+                .max_by_key(|(n, w)| (**w - baseline[n.as_str()], std::cmp::Reverse(*n)))
+                .map(|(n, _)| n.clone());
+            let Some(donor) = donor else { break };
+            *given.entry(donor.clone()).or_insert(0) += 1;
+            *proposed.entry(donor).or_insert(0) -= 1;
+            *proposed.entry(to.to_string()).or_insert(0) += 1;
+        }
+    }
+    if &proposed == current {
+        return None;
+    }
+    findings.push(Finding {
+        kind: FindingKind::Recovered,
+        subject: format!("subset {}", below.join(", ")),
+        summary: format!(
+            "subset {} is healthy again: returning traffic towards {:?}",
+            below.join(", "),
+            baseline
+        ),
+        evidence: below
+            .iter()
+            .flat_map(|n| judged[n].evidence.clone())
+            .collect(),
+    });
+    Some(Change {
+        knob: super::plan::Knob::Weights,
+        current: KnobValue::Weights(current.clone()),
+        proposed: KnobValue::Weights(proposed),
+        posture: Posture::Relax,
+        origin: Origin::Planner,
+        reason: format!(
+            "subset {} has recovered (within the error budget and in line with its peers); giving traffic back by at most {}%",
+            below.join(", "),
+            lb.max_step_percent
+        ),
+        evidence: below
+            .iter()
+            .flat_map(|n| judged[n].evidence.clone())
+            .collect(),
+        confidence: 0.8,
+        expected_effect: format!("weights move back towards {baseline:?}"),
+        held_by: None,
+    })
+}
+
+/// `shiftToStable`: move up to `maxStepPercent` from every other subset to the stable one.
+pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
+    let current = &ctx.obs.config.weights;
+    let lb = &ctx.spec.controls.load_balancing;
+    let Some(stable) = ctx.spec.stable_subset() else {
+        findings.push(note("shiftToStable: the policy names no subsets".into()));
+        return None;
+    };
+    if !current.contains_key(stable) || current.values().sum::<u32>() != 100 {
+        findings.push(note(format!(
+            "shiftToStable: subset {stable} is not among the weights in force {current:?}"
+        )));
+        return None;
+    }
+    let others: Vec<&str> = current
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != stable)
+        .collect();
+    let proposed = move_units(
+        current,
+        &others,
+        &[stable],
+        lb.max_step_percent,
+        lb.min_weight_percent,
+    );
+    if &proposed == current {
+        return None;
+    }
+    Some(Change {
+        knob: super::plan::Knob::Weights,
+        current: KnobValue::Weights(current.clone()),
+        proposed: KnobValue::Weights(proposed.clone()),
+        posture: Posture::Protect,
+        origin: Origin::Planner,
+        reason: format!(
+            "alert remediation: shifting up to {}% of traffic to the stable subset {stable}",
+            lb.max_step_percent
+        ),
+        evidence: vec![Evidence::new(
+            "stable_weight_now",
+            f64::from(current[stable]),
+        )],
+        confidence: 0.7,
+        expected_effect: format!("{stable} carries {}% of traffic", proposed[stable]),
+        held_by: None,
+    })
+}
+
+/// Moves whole percents from `from` subsets to `to` subsets: each giver loses at most `step`
+/// and stops at `floor` (a giver already at or below the floor gives nothing), each receiver
+/// gains at most `step`. Units move one at a time, so the total stays what it was.
+fn move_units(
+    current: &BTreeMap<String, u32>,
+    from: &[&str],
+    to: &[&str],
+    step: u32,
+    floor: u32,
+) -> BTreeMap<String, u32> {
+    let mut out = current.clone();
+    let mut received: BTreeMap<&str, u32> = to.iter().map(|n| (*n, 0)).collect();
+    for giver in from {
+        let w = current.get(*giver).copied().unwrap_or(0);
+        let can_give = w.saturating_sub(floor).min(step);
+        for _ in 0..can_give {
+            // The receiver that got least so far (ties: first by name) takes the unit.
+            let Some(r) = received
+                .iter()
+                .filter(|(_, got)| **got < step)
+                .min_by_key(|(n, got)| (**got, **n))
+                .map(|(n, _)| *n)
+            else {
+                break;
+            };
+            *received.entry(r).or_insert(0) += 1;
+            *out.entry(r.to_string()).or_insert(0) += 1;
+            *out.entry(giver.to_string()).or_insert(0) -= 1;
+        }
+    }
+    out
+}
+
+fn note(summary: String) -> Finding {
+    Finding {
+        kind: FindingKind::Note,
+        subject: "weights".into(),
+        summary,
+        evidence: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn moves_are_bounded_and_keep_the_sum() {
+        // canary 30 → loses at most 20 → 10; stable gains 20 → 90.
+        let out = move_units(
+            &w(&[("stable", 70), ("canary", 30)]),
+            &["canary"],
+            &["stable"],
+            20,
+            0,
+        );
+        assert_eq!(out, w(&[("stable", 90), ("canary", 10)]));
+        // Floor 5: canary 8 gives only 3.
+        let out = move_units(
+            &w(&[("stable", 92), ("canary", 8)]),
+            &["canary"],
+            &["stable"],
+            20,
+            5,
+        );
+        assert_eq!(out, w(&[("stable", 95), ("canary", 5)]));
+        // Two receivers split the units: 20 → 10 + 10.
+        let out = move_units(
+            &w(&[("a", 40), ("b", 30), ("c", 30)]),
+            &["a"],
+            &["b", "c"],
+            20,
+            0,
+        );
+        assert_eq!(out, w(&[("a", 20), ("b", 40), ("c", 40)]));
+    }
+}

@@ -1,1 +1,0 @@
-//! The AdaptivePolicy spec: the single source of truth for the CRD, scenario files and CLI (being built).

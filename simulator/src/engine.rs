@@ -22,6 +22,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::faults::{self, Fault};
+use homeostat_dataplane::retry::RetryState;
+use rand::RngCore;
+
 use crate::proxy::{self, Cluster, Fail};
 use crate::scenario::Scenario;
 use crate::slab::{Key, Slab};
@@ -108,23 +111,35 @@ enum Parent {
     Try(Key),
 }
 
+/// Pods a call already tried, for Envoy's previous-hosts retry predicate.
+const MAX_TRIED: usize = 8;
+
 #[derive(Debug, Clone, Copy)]
 struct Call {
     parent: Parent,
     service: u32,
-    subset: u32,
     cluster: u32,
-    tries: u32,
     started: u64,
+    /// The try in flight (NO_CALL while backing off).
     current: Key,
-    last_pod: u32,
-    retrying: bool,
+    retry: RetryState,
+    tried: [u32; MAX_TRIED],
+    ntried: u8,
+    /// A granted retry is waiting out its back-off.
+    backing_off: bool,
+    /// The call already ended (timed out) while a retry was backing off; the retry still
+    /// goes out (the budget already counted it) and its answer is dropped.
+    zombie: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Try {
     call: Key,
     pod: u32,
+    cluster: u32,
+    /// The attempt is still open in the cluster's accounting (not yet ended by a timeout).
+    open: bool,
+    was_retry: bool,
     arrived: u64,
     /// Own-work time of this try, for the pod's CPU counter.
     work: u64,
@@ -292,11 +307,15 @@ impl Engine {
                 let slot = &mut cluster_of[caller * nsub + sub];
                 if *slot == u32::MAX {
                     *slot = clusters.len() as u32;
-                    clusters.push(Cluster::new(
-                        s.mesh.outlier_detection.clone(),
-                        s.mesh.retry_limit.clone(),
-                        s.seed ^ (clusters.len() as u64 + 1),
-                    ));
+                    clusters.push(
+                        Cluster::new(
+                            0,
+                            s.mesh.balancer.clone(),
+                            Some(s.mesh.outlier_detection.clone()),
+                            s.mesh.retry_limit.clone(),
+                        )
+                        .with_seed(s.seed ^ (clusters.len() as u64 + 1)),
+                    );
                 }
             }
         };
@@ -416,10 +435,11 @@ impl Engine {
             })
             .collect();
         let nsub = self.topo.subsets.len();
+        let weighted: Vec<(u32, u32)> = eps.iter().map(|&p| (p, 1)).collect();
         for caller in 0..=self.topo.services.len() {
             let c = self.cluster_of[caller * nsub + subset];
             if c != u32::MAX {
-                self.clusters[c as usize].set_endpoints(&eps);
+                self.clusters[c as usize].set_endpoints(self.now, &weighted);
             }
         }
         self.endpoints[subset] = eps;
@@ -450,7 +470,7 @@ impl Engine {
             Ev::Tick => self.on_tick(obs),
             Ev::Sweep => {
                 for c in &mut self.clusters {
-                    c.sweep(t);
+                    c.tick(t);
                 }
                 let every = self
                     .config
@@ -551,17 +571,17 @@ impl Engine {
         };
         let nsub = self.topo.subsets.len();
         let cluster = self.cluster_of[caller * nsub + subset];
-        self.clusters[cluster as usize].active_requests += 1;
         let key = self.calls.insert(Call {
             parent,
             service: service as u32,
-            subset: subset as u32,
             cluster,
-            tries: 0,
             started: self.now,
             current: NO_CALL,
-            last_pod: u32::MAX,
-            retrying: false,
+            retry: RetryState::new(),
+            tried: [u32::MAX; MAX_TRIED],
+            ntried: 0,
+            backing_off: false,
+            zombie: false,
         });
         if caller != 0 {
             self.tally.calls += 1;
@@ -580,24 +600,43 @@ impl Engine {
         self.send_try(key, obs);
     }
 
-    /// Sends (or re-sends) a try of a call to a pod the balancer picks.
+    /// Sends a try of a call (first or retry) to a pod the cluster's balancer picks.
     fn send_try(&mut self, call_key: Key, obs: &mut dyn Observer) {
-        let Some(call) = self.calls.get_mut(call_key) else {
+        let Some(call) = self.calls.get(call_key).copied() else {
             return;
         };
-        call.tries += 1;
-        let (cluster, avoid, service) = (call.cluster as usize, call.last_pod, call.service);
-        let policy = &self.config[service as usize].retries;
-        let avoid = policy.avoid_previous_hosts.then_some(avoid);
-        let per_try = policy.per_try_timeout;
-        let Some(pod) = self.clusters[cluster].pick(&mut self.rng, avoid) else {
-            // No endpoint at all: Envoy answers 503 "no healthy upstream" at once.
-            self.try_result(call_key, u32::MAX, Some(Fail::NoHealthyUpstream), obs);
+        let cluster = call.cluster as usize;
+        let was_retry = call.retry.retries_used() > 0;
+        let picked = if was_retry {
+            let policy = &self.config[call.service as usize].retries;
+            self.clusters[cluster].pick_retry(
+                self.now,
+                &mut self.rng,
+                &call.tried[..call.ntried as usize],
+                policy,
+            )
+        } else {
+            self.clusters[cluster].pick(self.now, &mut self.rng)
+        };
+        if call.zombie {
+            // The call is over; the retry it had been granted still goes out, answer dropped.
+            self.calls.remove(call_key);
+        }
+        let Some(pod) = picked else {
+            // Envoy's local 503 "no healthy upstream" (a granted retry is released by the
+            // cluster itself).
+            if let Some(c) = self.calls.get_mut(call_key) {
+                c.backing_off = false;
+            }
+            self.call_result(call_key, Some(Fail::NoHealthyUpstream), obs);
             return;
         };
         let tk = self.tries.insert(Try {
-            call: call_key,
+            call: if call.zombie { NO_CALL } else { call_key },
             pod,
+            cluster: call.cluster,
+            open: true,
+            was_retry,
             arrived: self.now,
             work: 0,
             error: 0,
@@ -606,12 +645,17 @@ impl Engine {
             failed_child: false,
             next_edge: 0,
         });
+        let per_try = self.config[call.service as usize].retries.per_try_timeout;
         if let Some(c) = self.calls.get_mut(call_key) {
             c.current = tk;
-            c.last_pod = pod;
-        }
-        if let Some(d) = per_try {
-            self.schedule(self.now + d, Ev::PerTryTimeout(call_key, tk));
+            c.backing_off = false;
+            if (c.ntried as usize) < MAX_TRIED {
+                c.tried[c.ntried as usize] = pod;
+                c.ntried += 1;
+            }
+            if let Some(d) = per_try {
+                self.schedule(self.now + d, Ev::PerTryTimeout(call_key, tk));
+            }
         }
         let p = &mut self.pods[pod as usize];
         match p.state {
@@ -744,7 +788,8 @@ impl Engine {
         }
     }
 
-    /// The pod answers a try (or refuses it): frees the slot, records telemetry, tells the call.
+    /// The pod answers a try (or refuses it): frees the slot, records telemetry, closes the
+    /// attempt in the caller's cluster and tells the call.
     fn finish_try(&mut self, tk: Key, fail: Option<Fail>, obs: &mut dyn Observer) {
         let Some(tr) = self.tries.remove(tk) else {
             return;
@@ -768,51 +813,49 @@ impl Engine {
                 self.start_work(next);
             }
         }
-        self.try_result(tr.call, tr.pod, fail, obs);
+        if tr.open {
+            self.end_attempt(&tr, fail, obs);
+        }
+        if tr.call != NO_CALL {
+            self.call_result(tr.call, fail, obs);
+        }
     }
 
-    fn try_result(&mut self, call_key: Key, pod: u32, fail: Option<Fail>, obs: &mut dyn Observer) {
-        let Some(call) = self.calls.get(call_key).copied() else {
-            return;
-        };
-        if pod != u32::MAX && call.current.0 != u32::MAX && self.tries.get(call.current).is_some() {
-            // A stale try of a call that already moved on (per-try timeout); ignore.
-            return;
-        }
-        let cluster = call.cluster as usize;
-        if call.retrying {
-            self.clusters[cluster].active_retries =
-                self.clusters[cluster].active_retries.saturating_sub(1);
-            if let Some(c) = self.calls.get_mut(call_key) {
-                c.retrying = false;
-            }
-        }
-        if pod != u32::MAX && self.clusters[cluster].on_result(self.now, pod, fail) {
+    /// Closes an attempt in its cluster (balancer load, outlier detection, retry budget).
+    fn end_attempt(&mut self, tr: &Try, fail: Option<Fail>, obs: &mut dyn Observer) {
+        let outcome = proxy::outlier_outcome(fail);
+        let rtt = self.now - tr.arrived;
+        if let Some((pod, _)) = self.clusters[tr.cluster as usize].end_attempt(
+            self.now,
+            tr.pod,
+            rtt,
+            outcome,
+            tr.was_retry,
+        ) {
             self.tally.ejections += 1;
-            let name = format!(
-                "{}-{}",
-                self.topo.subsets[call.subset as usize].label, self.pods[pod as usize].index
-            );
+            let p = &self.pods[pod as usize];
+            let name = format!("{}-{}", self.topo.subsets[p.subset as usize].label, p.index);
             obs.ejection(self.now, &name);
         }
+    }
+
+    /// A try of the call ended: success ends the call; a failure is retried if the route's
+    /// policy and the cluster's retry budget allow, else ends the call.
+    fn call_result(&mut self, call_key: Key, fail: Option<Fail>, obs: &mut dyn Observer) {
+        let Some(call) = self.calls.get_mut(call_key) else {
+            return;
+        };
+        call.current = NO_CALL;
         let Some(fail) = fail else {
             self.end_call(call_key, End::Success, obs);
             return;
         };
         let policy = &self.config[call.service as usize].retries;
-        if call.tries <= policy.attempts
-            && proxy::retryable(&policy.retry_on, fail)
-            && self.clusters[cluster].retry_allowed()
+        if call.retry.should_retry(policy, fail.attempt())
+            && self.clusters[call.cluster as usize].try_begin_retry()
         {
-            // Envoy's fully jittered exponential back-off: uniform in [0, base·2^n), capped.
-            let n = (call.tries - 1).min(16);
-            let cap = (policy.backoff_base_interval << n).min(policy.max_interval());
-            let delay = self.rng.random_range(0..cap.max(1));
-            self.clusters[cluster].active_retries += 1;
-            if let Some(c) = self.calls.get_mut(call_key) {
-                c.retrying = true;
-                c.current = NO_CALL;
-            }
+            let delay = call.retry.start_retry(policy, self.rng.next_u64());
+            call.backing_off = true;
             self.tally.retries += 1;
             obs.retry(self.now);
             self.schedule(self.now + delay.max(1), Ev::Retry(call_key));
@@ -822,14 +865,19 @@ impl Engine {
     }
 
     fn end_call(&mut self, call_key: Key, end: End, obs: &mut dyn Observer) {
-        let Some(call) = self.calls.remove(call_key) else {
-            return;
+        let call = match self.calls.get_mut(call_key) {
+            Some(c) if c.zombie => return,
+            Some(c) if c.backing_off => {
+                // Keep the slot until the granted retry goes out (see `Call::zombie`).
+                c.zombie = true;
+                *c
+            }
+            Some(_) => match self.calls.remove(call_key) {
+                Some(c) => c,
+                None => return,
+            },
+            None => return,
         };
-        let cluster = &mut self.clusters[call.cluster as usize];
-        cluster.active_requests = cluster.active_requests.saturating_sub(1);
-        if call.retrying {
-            cluster.active_retries = cluster.active_retries.saturating_sub(1);
-        }
         match call.parent {
             Parent::Root { entry_subset } => {
                 self.roots_in_flight -= 1;
@@ -856,46 +904,39 @@ impl Engine {
                 return;
             }
             self.timers[q].q.pop_front();
-            if let Some(call) = self.calls.get(key).copied() {
-                // The try is abandoned: it keeps its pod busy, but its answer goes nowhere.
-                if call.current.0 != u32::MAX
-                    && let Some(tr) = self.tries.get_mut(call.current)
-                {
-                    tr.call = NO_CALL;
-                    let pod = tr.pod;
-                    let cl = call.cluster as usize;
-                    // Envoy counts a route timeout against the host as a local-origin failure.
-                    if self.clusters[cl].on_result(self.now, pod, Some(Fail::PerTryTimeout)) {
-                        self.tally.ejections += 1;
-                        let p = &self.pods[pod as usize];
-                        let name =
-                            format!("{}-{}", self.topo.subsets[p.subset as usize].label, p.index);
-                        obs.ejection(self.now, &name);
-                    }
-                }
-                self.end_call(key, End::Timeout, obs);
+            let Some(call) = self.calls.get(key).copied() else {
+                continue;
+            };
+            if call.zombie {
+                continue;
             }
+            // The route timeout resets the try in flight: the attempt ends for the caller's
+            // proxy (a local-origin failure), while the pod keeps working on it for nothing.
+            self.abandon_try(call.current, obs);
+            self.end_call(key, End::Timeout, obs);
+        }
+    }
+
+    /// Detaches a try from its call and closes its attempt as timed out.
+    fn abandon_try(&mut self, tk: Key, obs: &mut dyn Observer) {
+        let Some(tr) = self.tries.get_mut(tk) else {
+            return;
+        };
+        tr.call = NO_CALL;
+        let was_open = std::mem::replace(&mut tr.open, false);
+        let tr = *tr;
+        if was_open {
+            self.end_attempt(&tr, Some(Fail::Timeout), obs);
         }
     }
 
     fn on_per_try_timeout(&mut self, call_key: Key, tk: Key, obs: &mut dyn Observer) {
-        let Some(call) = self.calls.get(call_key) else {
-            return;
-        };
-        if call.current != tk {
-            return;
+        match self.calls.get(call_key) {
+            Some(c) if c.current == tk && !c.zombie => {}
+            _ => return,
         }
-        let pod = match self.tries.get_mut(tk) {
-            Some(tr) => {
-                tr.call = NO_CALL;
-                tr.pod
-            }
-            None => return,
-        };
-        if let Some(c) = self.calls.get_mut(call_key) {
-            c.current = NO_CALL;
-        }
-        self.try_result(call_key, pod, Some(Fail::PerTryTimeout), obs);
+        self.abandon_try(tk, obs);
+        self.call_result(call_key, Some(Fail::Timeout), obs);
     }
 
     fn on_fault(&mut self, i: usize, start: bool, obs: &mut dyn Observer) {
@@ -1042,7 +1083,8 @@ impl Engine {
                     for caller in 0..=self.topo.services.len() {
                         let c = self.cluster_of[caller * self.topo.subsets.len() + sub];
                         if c != u32::MAX {
-                            self.clusters[c as usize].set_outlier(config.clone());
+                            self.clusters[c as usize]
+                                .set_outlier_config(self.now, Some(config.clone()));
                         }
                     }
                 }
@@ -1058,7 +1100,7 @@ impl Engine {
                     for caller in 0..=self.topo.services.len() {
                         let c = self.cluster_of[caller * self.topo.subsets.len() + sub];
                         if c != u32::MAX {
-                            self.clusters[c as usize].set_limit(limit.clone());
+                            self.clusters[c as usize].set_retry_limit(limit.clone());
                         }
                     }
                 }

@@ -195,19 +195,20 @@ pub enum ProfileSpec {
         #[serde(default = "default_day")]
         period: Duration,
     },
-    /// Replay real arrival timestamps from a CSV (first column, "YYYY-MM-DD HH:MM:SS[.f]" or
-    /// seconds), stretched by `timeScale` (0.5 = twice as fast).
+    /// Replay real arrival timestamps (the Azure LLM trace format,
+    /// `TIMESTAMP,ContextTokens,GeneratedTokens`), `timeScale` times faster than recorded.
     Arrivals {
         file: PathBuf,
         #[serde(default = "one")]
         time_scale: f64,
     },
-    /// Poisson arrivals following a request-count series (timestamp,value CSV); the series is
-    /// replayed `timeScale` times faster than real time and scaled so its peak is `peakRate`.
+    /// Poisson arrivals following a request-count series (NAB `timestamp,value` CSV, linearly
+    /// interpolated), replayed `timeScale` times faster than real time and rescaled so its mean
+    /// is `meanRate` requests per second: the shape from the data, the level from the scenario.
     RateSeries {
         file: PathBuf,
         time_scale: f64,
-        peak_rate: f64,
+        mean_rate: f64,
     },
 }
 
@@ -560,12 +561,12 @@ impl Scenario {
             }
             ProfileSpec::RateSeries {
                 time_scale,
-                peak_rate,
+                mean_rate,
                 ..
-            } if !positive(*time_scale) || !positive(*peak_rate) => {
+            } if !positive(*time_scale) || !positive(*mean_rate) => {
                 return Err(bad(
                     "traffic.profile.rateSeries".into(),
-                    "timeScale and peakRate must be positive".into(),
+                    "timeScale and meanRate must be positive".into(),
                 ));
             }
             _ => {}

@@ -1,27 +1,27 @@
-//! Thin adapter from the scenario's data references to the trace loaders (`traces.rs`).
+//! Thin adapter from the scenario's data references to the trace loaders in [`crate::traces`].
 
 use std::path::Path;
 
-/// Arrival times in seconds (any origin) from an arrivals CSV.
+use crate::traces;
+
+/// Arrival offsets in seconds from the first request.
 pub fn arrival_seconds(file: &Path) -> Result<Vec<f64>, String> {
-    Err(format!(
-        "{}: trace loaders not available yet",
-        file.display()
-    ))
+    traces::load_azure_llm(file)
+        .map(|t| t.offsets_s)
+        .map_err(|e| e.to_string())
 }
 
-/// (step in seconds, values) of a timestamp,value request-count series.
-pub fn rate_series(file: &Path) -> Result<(f64, Vec<f64>), String> {
-    Err(format!(
-        "{}: trace loaders not available yet",
-        file.display()
-    ))
+/// A request-count series, `speedup` times faster than real time.
+pub fn rate_series(file: &Path, speedup: f64) -> Result<traces::RateSeries, String> {
+    traces::load_rate_series(file, speedup).map_err(|e| e.to_string())
 }
 
-/// Own durations (ns) of one microservice's spans.
-pub fn span_durations(file: &Path, _service: &str) -> Result<Vec<u64>, String> {
-    Err(format!(
-        "{}: trace loaders not available yet",
-        file.display()
-    ))
+/// Own (self) durations in ns of one microservice's invocations in a span file.
+pub fn span_durations(file: &Path, service: &str) -> Result<Vec<u64>, String> {
+    let graph = traces::load_spans(file).map_err(|e| e.to_string())?;
+    Ok(graph
+        .self_time_ms
+        .get(service)
+        .map(|v| v.iter().map(|ms| (ms * 1e6).max(1.0) as u64).collect())
+        .unwrap_or_default())
 }

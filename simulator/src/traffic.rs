@@ -16,10 +16,10 @@ pub enum Rate {
         amplitude: f64,
         period_s: f64,
     },
-    /// Requests per second for consecutive steps of `step` ns.
+    /// A replayed request-count series rescaled to a mean rate.
     Series {
-        step: u64,
-        rates: Vec<f64>,
+        series: crate::traces::RateSeries,
+        mean_rps: f64,
     },
 }
 
@@ -36,9 +36,12 @@ impl Rate {
                 // A trough at t = 0: the day starts at night.
                 mean * (1.0 - amplitude * (std::f64::consts::TAU * x).cos())
             }
-            Rate::Series { step, rates } => {
-                let i = (t / step) as usize;
-                rates.get(i).copied().unwrap_or(0.0)
+            Rate::Series { series, mean_rps } => {
+                if (t / SECOND) as f64 > series.duration_s() {
+                    0.0
+                } else {
+                    series.rate_at((t / SECOND) as f64, *mean_rps)
+                }
             }
         }
     }
@@ -90,7 +93,7 @@ impl Arrivals {
                 };
                 let mut times: Vec<u64> = raw
                     .iter()
-                    .map(|t| ((t - first) * time_scale * 1e9).max(0.0) as u64)
+                    .map(|t| ((t - first) / time_scale * 1e9).max(0.0) as u64)
                     .collect();
                 times.sort_unstable();
                 let span = times.last().copied().unwrap_or(0);
@@ -108,22 +111,27 @@ impl Arrivals {
             ProfileSpec::RateSeries {
                 file,
                 time_scale,
-                peak_rate,
+                mean_rate,
             } => {
-                let (step_s, values) = crate::traces_adapter::rate_series(file)?;
-                let peak = values.iter().copied().fold(0.0f64, f64::max);
-                if peak <= 0.0 {
+                let series = crate::traces_adapter::rate_series(file, *time_scale)?;
+                if series.mean() <= 0.0 {
                     return Err(format!(
                         "{}: the series never rises above 0",
                         file.display()
                     ));
                 }
-                let step = ((step_s * time_scale) * 1e9).max(1.0) as u64;
-                let rates = values
-                    .iter()
-                    .map(|v| v.max(0.0) / peak * peak_rate)
-                    .collect();
-                Arrivals::poisson(Rate::Series { step, rates })
+                if series.duration_s() < s.duration.as_secs_f64() {
+                    notes.push(format!(
+                        "{}: the series covers {:.0} s of the {:.0} s run; no traffic after that",
+                        file.display(),
+                        series.duration_s(),
+                        s.duration.as_secs_f64()
+                    ));
+                }
+                Arrivals::poisson(Rate::Series {
+                    series,
+                    mean_rps: *mean_rate,
+                })
             }
         })
     }

@@ -11,6 +11,11 @@
 //! * [`telemetry`] — Prometheus' view: counters, Istio histograms, scrapes, windows.
 //! * [`engine`] — the event loop: calls, tries, pods, timeouts, retries, faults, changes.
 //! * [`suite`] — the built-in scenarios, embedded, with their data looked up beside the repo.
+//! * [`observe`] — scraped telemetry → the Governor's `Observation`.
+//! * [`autoscale`] — HorizontalPodAutoscalers of the simulated cluster (the HPA algorithm on
+//!   scraped CPU).
+//! * [`baseline`] — the `hpa` baseline controller.
+//! * [`governed`] — the `homeostat` run: `Governor::step` each interval, plans applied.
 //! * [`runs`] — the runs (static, hpa, homeostat) and the suite of built-in scenarios.
 //! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
@@ -20,9 +25,13 @@
 //!   DeathStarBench spans (call probabilities, empirical durations).
 #![forbid(unsafe_code)]
 
+pub mod autoscale;
+pub mod baseline;
 pub mod duration;
 pub mod engine;
 pub mod faults;
+pub mod governed;
+pub mod observe;
 pub mod policy_doc;
 pub mod proxy;
 pub mod runs;

@@ -1,5 +1,7 @@
-//! An AdaptivePolicy document inside a scenario file: the same YAML as the custom resource.
+//! An AdaptivePolicy document inside a scenario file: the same YAML as the custom resource, its
+//! `spec` the very `homeostat_models::policy::PolicySpec` the controller reads.
 
+use homeostat_models::policy::PolicySpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,30 +21,27 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub kind: Option<String>,
     pub metadata: Metadata,
-    #[schemars(with = "serde_json::Value")]
-    pub spec: serde_json::Value,
+    pub spec: PolicySpec,
 }
 
 impl PolicyDocument {
+    /// The spec's own validation; every problem with its path, joined.
     pub fn validate(&self) -> Result<(), String> {
-        Ok(())
+        self.spec.validate().map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
+
+    pub fn target_service(&self) -> Option<&str> {
+        Some(self.spec.target.service.as_str())
+    }
+
     /// (success-rate objective, p99 objective in ms).
     pub fn objectives(&self) -> (f64, f64) {
-        let o = self.spec.get("objectives");
-        let sr = o
-            .and_then(|o| o.get("successRate"))
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.999);
-        let p99 = o
-            .and_then(|o| o.get("latencyP99"))
-            .and_then(|v| v.as_str())
-            .and_then(|t| crate::duration::Duration::parse(t).ok())
-            .map(|d| d.as_secs_f64() * 1e3)
-            .unwrap_or(300.0);
-        (sr, p99)
-    }
-    pub fn target_service(&self) -> Option<&str> {
-        self.spec.get("target")?.get("service")?.as_str()
+        let o = &self.spec.objectives;
+        (o.success_rate, o.latency_p99.as_secs_f64() * 1e3)
     }
 }

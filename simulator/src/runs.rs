@@ -52,10 +52,27 @@ pub struct RunResult {
     pub record: RunRecord,
 }
 
+/// One decision of a controller, for the mesh and for the record.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// What the simulated mesh applies (None: applied outside the mesh, e.g. an HPA edit).
+    pub change: Option<Change>,
+    pub knob: String,
+    pub summary: String,
+    pub reason: String,
+}
+
+/// What a controller says at one tick.
+#[derive(Debug, Clone, Default)]
+pub struct TickOutput {
+    pub actions: Vec<Action>,
+    /// Anomalies it saw (count as detection for time-to-detect).
+    pub findings: Vec<String>,
+}
+
 /// Decides changes at each telemetry tick (HPA or the Governor).
 pub trait Controller {
-    /// Changes to make now, each with the knob, a summary and the reason, for the record.
-    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<(Change, String, String, String)>;
+    fn tick(&mut self, view: &View<'_>) -> TickOutput;
 }
 
 struct Probe<'a> {
@@ -108,11 +125,15 @@ impl Observer for Probe<'_> {
         let Some(c) = self.controller.as_mut() else {
             return Vec::new();
         };
-        c.tick(t, view)
+        let out = c.tick(view);
+        for f in &out.findings {
+            self.recorder.on_finding(t, f);
+        }
+        out.actions
             .into_iter()
-            .map(|(change, knob, summary, reason)| {
-                self.recorder.on_action(t, &knob, &summary, &reason);
-                change
+            .filter_map(|a| {
+                self.recorder.on_action(t, &a.knob, &a.summary, &a.reason);
+                a.change
             })
             .collect()
     }
@@ -136,9 +157,14 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
     let mut engine = Engine::new(s)?;
     let controller: Option<Box<dyn Controller>> = match kind {
         RunKind::Static => None,
-        RunKind::Hpa | RunKind::Homeostat => {
-            return Err(format!("run {:?} is not available yet", kind.name()));
-        }
+        RunKind::Hpa => Some(Box::new(crate::baseline::HpaController::new(
+            s,
+            &engine.topo,
+        ))),
+        RunKind::Homeostat => Some(Box::new(crate::governed::GovernorController::new(
+            s,
+            &engine.topo,
+        )?)),
     };
     let entry_subsets: Vec<usize> = {
         let mut v: Vec<usize> = engine

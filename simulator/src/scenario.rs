@@ -298,6 +298,15 @@ pub struct ControlPlaneSpec {
     /// failures × period, then EDS push).
     #[serde(default = "default_endpoint_removal")]
     pub endpoint_removal: Duration,
+    /// Target CPU utilisation (percent) of every HorizontalPodAutoscaler at the start: the
+    /// `hpa` baseline keeps it, homeostat may move it within its policy. A pod's CPU request
+    /// is `concurrency` workers' worth.
+    #[serde(default = "default_hpa_target")]
+    pub hpa_target_utilization: u32,
+}
+
+fn default_hpa_target() -> u32 {
+    70
 }
 
 impl Default for ControlPlaneSpec {
@@ -306,6 +315,7 @@ impl Default for ControlPlaneSpec {
             push_latency: default_push(),
             pod_startup: default_startup(),
             endpoint_removal: default_endpoint_removal(),
+            hpa_target_utilization: default_hpa_target(),
         }
     }
 }
@@ -650,7 +660,7 @@ impl Scenario {
         }
         for (i, p) in self.policies.iter().enumerate() {
             p.validate()
-                .map_err(|m| bad(format!("policies[{i}].spec"), m))?;
+                .map_err(|m| bad(format!("policies[{i}]"), m))?;
             let target = p.target_service().unwrap_or_default();
             if !names.contains(&target) {
                 return Err(bad(

@@ -202,3 +202,55 @@ mod tests {
         assert_eq!(d.requests, 35);
     }
 }
+
+impl Scrapes {
+    /// Per-interval increases of the last `n` intervals (oldest first), each summed over the
+    /// pods `filter` accepts: (scrape time, seconds, increase). Shorter when the history is.
+    pub fn points(
+        &self,
+        n: usize,
+        filter: impl Fn(&PodSample) -> bool,
+    ) -> Vec<(u64, f64, Counters)> {
+        let len = self.history.len();
+        let start = len.saturating_sub(n).max(1);
+        (start..len)
+            .map(|k| {
+                let (t0, then) = &self.history[k - 1];
+                let (t1, now) = &self.history[k];
+                let mut total = Counters::default();
+                for s in now.iter().filter(|s| filter(s)) {
+                    // Samples are in pod order, so the earlier one is found by binary search.
+                    let earlier = then
+                        .binary_search_by_key(&s.pod, |e| e.pod)
+                        .ok()
+                        .map(|i| &then[i]);
+                    let d = match earlier {
+                        Some(e) if e.counters.requests <= s.counters.requests => {
+                            s.counters.minus(&e.counters)
+                        }
+                        _ => s.counters,
+                    };
+                    total.add(&d);
+                }
+                (*t1, (t1 - t0) as f64 / 1e9, total)
+            })
+            .collect()
+    }
+
+    /// Newest scrape time.
+    pub fn last_time(&self) -> Option<u64> {
+        self.history.back().map(|(t, _)| *t)
+    }
+}
+
+impl Scrapes {
+    /// How many pods `filter` accepts at each of the last `n` scrapes (aligned with
+    /// [`Scrapes::points`]).
+    pub fn pods_per_point(&self, n: usize, filter: impl Fn(&PodSample) -> bool) -> Vec<usize> {
+        let len = self.history.len();
+        let start = len.saturating_sub(n).max(1);
+        (start..len)
+            .map(|k| self.history[k].1.iter().filter(|s| filter(s)).count())
+            .collect()
+    }
+}

@@ -37,7 +37,11 @@ impl Autoscaler {
             out.push(Autoscaler {
                 service,
                 subset,
-                hpa: Hpa::new(HpaConfig::new(sub.min_pods, sub.max_pods, target as f64 / 100.0)),
+                hpa: Hpa::new(HpaConfig::new(
+                    sub.min_pods,
+                    sub.max_pods,
+                    target as f64 / 100.0,
+                )),
                 target_percent: target,
             });
         }

@@ -22,7 +22,11 @@ impl HpaController {
 impl Controller for HpaController {
     fn tick(&mut self, view: &View<'_>) -> TickOutput {
         TickOutput {
-            actions: self.autoscalers.iter_mut().filter_map(|a| a.sync(view)).collect(),
+            actions: self
+                .autoscalers
+                .iter_mut()
+                .filter_map(|a| a.sync(view))
+                .collect(),
             findings: Vec::new(),
         }
     }

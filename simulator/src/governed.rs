@@ -5,7 +5,9 @@
 //! the Kubernetes algorithm; homeostat moves their targets and bounds.
 
 use homeostat_dataplane::config::RetryOn;
-use homeostat_models::governor::{Change as GovChange, FindingKind, Governor, HpaConfig, KnobValue};
+use homeostat_models::governor::{
+    Change as GovChange, FindingKind, Governor, HpaConfig, KnobValue,
+};
 use homeostat_models::policy::{Mode, PolicySpec};
 
 use crate::autoscale::Autoscaler;
@@ -64,7 +66,8 @@ impl Controller for GovernorController {
             let decision = self.governor.step(now_s, &obs, spec);
             for f in &decision.findings {
                 if matches!(f.kind, FindingKind::Anomaly | FindingKind::Regression) {
-                    out.findings.push(format!("{} {}: {}", obs.service, f.subject, f.summary));
+                    out.findings
+                        .push(format!("{} {}: {}", obs.service, f.subject, f.summary));
                 }
             }
             let mut scaler = scaler;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use homeostat_models::governor::{
-    HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig, Signals, SubsetObservation,
-    EndpointObservation,
+    EndpointObservation, HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig, Signals,
+    SubsetObservation,
 };
 use homeostat_models::policy::Duration as PolicyDuration;
 
@@ -73,7 +73,11 @@ pub fn percent_weights(view: &View<'_>, service: usize) -> BTreeMap<String, u32>
     let mut floor: Vec<u32> = raw.iter().map(|x| x.floor() as u32).collect();
     let mut left = 100 - floor.iter().sum::<u32>();
     let mut order: Vec<usize> = (0..raw.len()).collect();
-    order.sort_by(|&a, &b| (raw[b] - raw[b].floor()).total_cmp(&(raw[a] - raw[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (raw[b] - raw[b].floor())
+            .total_cmp(&(raw[a] - raw[a].floor()))
+            .then(a.cmp(&b))
+    });
     for &i in &order {
         if left == 0 {
             break;
@@ -137,7 +141,8 @@ pub fn observe(
     };
     let mut endpoints = Vec::new();
     for (i, p) in view.pods.iter().enumerate() {
-        if p.service as usize != service || !matches!(p.state, PodState::Ready | PodState::Crashed) {
+        if p.service as usize != service || !matches!(p.state, PodState::Ready | PodState::Crashed)
+        {
             continue;
         }
         let sig = signals(view, conc, &|s: &PodSample| s.pod as usize == i);

@@ -659,8 +659,7 @@ impl Scenario {
             }
         }
         for (i, p) in self.policies.iter().enumerate() {
-            p.validate()
-                .map_err(|m| bad(format!("policies[{i}]"), m))?;
+            p.validate().map_err(|m| bad(format!("policies[{i}]"), m))?;
             let target = p.target_service().unwrap_or_default();
             if !names.contains(&target) {
                 return Err(bad(

@@ -38,8 +38,11 @@ pub struct Args {
 struct ScenarioReport {
     scenario: String,
     description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
     runs: Vec<RunResult>,
+    #[serde(skip)]
+    objectives: Option<homeostat_simulator::record::Objectives>,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +136,7 @@ pub fn run(args: Args) -> Result<()> {
             description: s.description.clone(),
             notes,
             runs,
+            objectives: Some(homeostat_simulator::runs::objectives(&s)),
         });
     }
     bar.finish_and_clear();
@@ -151,11 +155,37 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `DIR/report.html` and one CSV per scenario and run (simreport's report), plus summary.json.
 fn write_outputs(dir: &std::path::Path, reports: &[ScenarioReport]) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use homeostat_simulator::report;
+    let scenarios: Vec<report::ScenarioResult> = reports
+        .iter()
+        .map(|r| {
+            let objectives = r
+                .objectives
+                .clone()
+                .unwrap_or_else(|| homeostat_simulator::record::Objectives::new(0.999, 300.0));
+            report::ScenarioResult {
+                name: r.scenario.clone(),
+                description: r.description.clone(),
+                runs: r
+                    .runs
+                    .iter()
+                    .map(|run| report::RunResult {
+                        name: run.kind.name().to_string(),
+                        record: run.record.clone(),
+                        metrics: run.metrics.clone(),
+                    })
+                    .collect(),
+                objectives,
+            }
+        })
+        .collect();
+    let html = report::write_report(dir, &scenarios)?;
     let path = dir.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(reports)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {} and CSV series beside it", html.display());
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use homeostat_dataplane::config::{OutlierConfig, RetryLimit, RetryPolicy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::duration::Nanos;
 use crate::faults::{self, Fault};
 use homeostat_dataplane::retry::RetryState;
 use rand::RngCore;

@@ -1,5 +1,6 @@
 //! Faults on the timeline, compiled: which pods they hit and how hard at time t.
 
+use crate::duration::Nanos;
 use crate::scenario::Scenario;
 use crate::topology::Topology;
 use crate::traffic::Surge;

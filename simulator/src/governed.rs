@@ -11,6 +11,7 @@ use homeostat_models::governor::{
 use homeostat_models::policy::{Mode, PolicySpec};
 
 use crate::autoscale::Autoscaler;
+use crate::duration::Nanos;
 use crate::engine::{Change, View};
 use crate::observe;
 use crate::runs::{Action, Controller, TickOutput};

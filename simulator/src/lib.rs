@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! * [`scenario`] — the scenario file (serde + JSON schema) and its validation.
-//! * [`duration`] — Go-style duration strings.
+//! * [`duration`] — the policy's Go-style durations, as integer nanoseconds.
 //! * [`topology`] — the topology compiled for the hot path; service-time distributions.
 //! * [`traffic`] — open-loop arrivals (Poisson profiles, replayed arrivals and rate series).
 //! * [`faults`] — the fault timeline compiled into per-pod effects.

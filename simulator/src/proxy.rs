@@ -1,6 +1,6 @@
 //! The client-side proxy as the engine drives it: `homeostat-dataplane`'s [`Cluster`] (balancer
-//! + outlier detector + retry budget, the code the bundled proxy runs) per caller → subset, and
-//! the translation of the simulator's failure kinds into the data plane's outcome types.
+//! with outlier detector and retry budget, the code the bundled proxy runs) per caller → subset,
+//! and the translation of the simulator's failure kinds into the data plane's outcome types.
 
 pub use homeostat_dataplane::cluster::Cluster;
 use homeostat_dataplane::outlier::Outcome;

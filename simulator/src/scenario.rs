@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use homeostat_dataplane::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
 
-use crate::duration::Duration;
+use crate::duration::{Duration, Nanos};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

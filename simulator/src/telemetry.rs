@@ -143,66 +143,6 @@ impl Scrapes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_quantile_interpolates_like_prometheus() {
-        // 100 observations: 50 in (5,10] ms, 50 in (10,25] ms.
-        // p50: rank 50 reaches the end of the (5,10] bucket: 5 + 5·50/50 = 10 ms.
-        // p99: rank 99 is 49 into the (10,25] bucket of 50: 10 + 15·49/50 = 24.7 ms.
-        let mut c = Counters::default();
-        for _ in 0..50 {
-            c.observe(7_000_000, false);
-            c.observe(20_000_000, true);
-        }
-        assert_eq!(c.requests, 100);
-        assert_eq!(c.errors, 50);
-        assert!((c.quantile_ms(0.5).unwrap() - 10.0).abs() < 1e-9);
-        assert!((c.quantile_ms(0.99).unwrap() - 24.7).abs() < 1e-9);
-        assert_eq!(Counters::default().quantile_ms(0.5), None);
-    }
-
-    #[test]
-    fn increase_handles_new_pods_as_resets() {
-        let mut s = Scrapes::new(15, 10);
-        let mut a = Counters::default();
-        a.requests = 10;
-        s.push(
-            0,
-            vec![PodSample {
-                pod: 0,
-                subset: 0,
-                counters: a,
-            }],
-        );
-        let mut a2 = a;
-        a2.requests = 40;
-        let mut b = Counters::default();
-        b.requests = 5;
-        s.push(
-            15_000_000_000,
-            vec![
-                PodSample {
-                    pod: 0,
-                    subset: 0,
-                    counters: a2,
-                },
-                PodSample {
-                    pod: 1,
-                    subset: 0,
-                    counters: b,
-                },
-            ],
-        );
-        // pod 0: 40 − 10 = 30; pod 1 is new, counts from 0: 5. Total 35 over 15 s.
-        let (w, d) = s.increase(1, |_| true).unwrap();
-        assert_eq!(w, 15.0);
-        assert_eq!(d.requests, 35);
-    }
-}
-
 impl Scrapes {
     /// Per-interval increases of the last `n` intervals (oldest first), each summed over the
     /// pods `filter` accepts: (scrape time, seconds, increase). Shorter when the history is.
@@ -252,5 +192,69 @@ impl Scrapes {
         (start..len)
             .map(|k| self.history[k].1.iter().filter(|s| filter(s)).count())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantile_interpolates_like_prometheus() {
+        // 100 observations: 50 in (5,10] ms, 50 in (10,25] ms.
+        // p50: rank 50 reaches the end of the (5,10] bucket: 5 + 5·50/50 = 10 ms.
+        // p99: rank 99 is 49 into the (10,25] bucket of 50: 10 + 15·49/50 = 24.7 ms.
+        let mut c = Counters::default();
+        for _ in 0..50 {
+            c.observe(7_000_000, false);
+            c.observe(20_000_000, true);
+        }
+        assert_eq!(c.requests, 100);
+        assert_eq!(c.errors, 50);
+        assert!((c.quantile_ms(0.5).unwrap() - 10.0).abs() < 1e-9);
+        assert!((c.quantile_ms(0.99).unwrap() - 24.7).abs() < 1e-9);
+        assert_eq!(Counters::default().quantile_ms(0.5), None);
+    }
+
+    #[test]
+    fn increase_handles_new_pods_as_resets() {
+        let mut s = Scrapes::new(15, 10);
+        let a = Counters {
+            requests: 10,
+            ..Counters::default()
+        };
+        s.push(
+            0,
+            vec![PodSample {
+                pod: 0,
+                subset: 0,
+                counters: a,
+            }],
+        );
+        let mut a2 = a;
+        a2.requests = 40;
+        let b = Counters {
+            requests: 5,
+            ..Counters::default()
+        };
+        s.push(
+            15_000_000_000,
+            vec![
+                PodSample {
+                    pod: 0,
+                    subset: 0,
+                    counters: a2,
+                },
+                PodSample {
+                    pod: 1,
+                    subset: 0,
+                    counters: b,
+                },
+            ],
+        );
+        // pod 0: 40 − 10 = 30; pod 1 is new, counts from 0: 5. Total 35 over 15 s.
+        let (w, d) = s.increase(1, |_| true).unwrap();
+        assert_eq!(w, 15.0);
+        assert_eq!(d.requests, 35);
     }
 }

@@ -4,6 +4,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, Gamma, LogNormal};
 
+use crate::duration::Nanos;
 use crate::scenario::{Scenario, ServiceTimeSpec};
 
 /// Draws one pod's own work time, in nanoseconds.

@@ -3,6 +3,7 @@
 
 use rand::Rng;
 
+use crate::duration::Nanos;
 use crate::scenario::{ProfileSpec, Scenario};
 
 const SECOND: u64 = 1_000_000_000;

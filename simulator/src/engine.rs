@@ -49,7 +49,7 @@ enum Ev {
     Arrival,
     WorkDone(Key),
     CallTimeouts(u32),
-    PerTryTimeout(Key, Key),
+    PerTryTimeout(Key),
     Retry(Key),
     Tick,
     Sweep,
@@ -101,8 +101,6 @@ pub struct Pod {
     pub state: PodState,
     busy: u32,
     queue: VecDeque<Key>,
-    /// Tries queued or in service here, to fail them when the pod crashes.
-    active: Vec<Key>,
     pub counters: Counters,
 }
 
@@ -420,7 +418,6 @@ impl Engine {
             state: PodState::Starting,
             busy: 0,
             queue: VecDeque::new(),
-            active: Vec::new(),
             counters: Counters::default(),
         });
         (self.pods.len() - 1) as u32
@@ -466,7 +463,7 @@ impl Engine {
             Ev::Arrival => self.on_arrival(obs),
             Ev::WorkDone(k) => self.on_work_done(k, obs),
             Ev::CallTimeouts(q) => self.on_call_timeouts(q as usize, obs),
-            Ev::PerTryTimeout(call, tr) => self.on_per_try_timeout(call, tr, obs),
+            Ev::PerTryTimeout(tr) => self.on_per_try_timeout(tr, obs),
             Ev::Retry(call) => self.send_try(call, obs),
             Ev::Tick => self.on_tick(obs),
             Ev::Sweep => {
@@ -655,7 +652,7 @@ impl Engine {
                 c.ntried += 1;
             }
             if let Some(d) = per_try {
-                self.schedule(self.now + d, Ev::PerTryTimeout(call_key, tk));
+                self.schedule(self.now + d, Ev::PerTryTimeout(tk));
             }
         }
         let p = &mut self.pods[pod as usize];
@@ -664,10 +661,8 @@ impl Engine {
                 let conc = self.topo.services[p.service as usize].concurrency;
                 let qcap = self.topo.services[p.service as usize].queue as usize;
                 if p.busy < conc {
-                    p.active.push(tk);
                     self.start_work(tk);
                 } else if p.queue.len() < qcap {
-                    p.active.push(tk);
                     p.queue.push_back(tk);
                 } else {
                     // Overflow: the pod refuses with 503 at once.
@@ -798,9 +793,6 @@ impl Engine {
         let pod = tr.pod as usize;
         let p = &mut self.pods[pod];
         p.counters.observe(self.now - tr.arrived, fail.is_some());
-        if let Some(i) = p.active.iter().position(|&k| k == tk) {
-            p.active.swap_remove(i);
-        }
         if tr.in_service {
             p.busy -= 1;
             let mut next = None;
@@ -931,7 +923,10 @@ impl Engine {
         }
     }
 
-    fn on_per_try_timeout(&mut self, call_key: Key, tk: Key, obs: &mut dyn Observer) {
+    fn on_per_try_timeout(&mut self, tk: Key, obs: &mut dyn Observer) {
+        let Some(call_key) = self.tries.get(tk).map(|t| t.call) else {
+            return;
+        };
         match self.calls.get(call_key) {
             Some(c) if c.current == tk && !c.zombie => {}
             _ => return,
@@ -981,7 +976,8 @@ impl Engine {
         }
         pod.state = PodState::Crashed;
         pod.queue.clear();
-        let victims = std::mem::take(&mut pod.active);
+        // Crashes are rare: find the pod's tries by scanning rather than indexing every try.
+        let victims = self.tries.keys_where(|t| t.pod == p);
         for tk in victims {
             if let Some(tr) = self.tries.get_mut(tk) {
                 tr.in_service = false;

@@ -64,6 +64,15 @@ impl<T> Slab<T> {
         Some(v)
     }
 
+    /// Keys of the live items `f` accepts, in index order.
+    pub fn keys_where(&self, f: impl Fn(&T) -> bool) -> Vec<Key> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (g, v))| v.as_ref().filter(|v| f(v)).map(|_| (i as u32, *g)))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.live
     }

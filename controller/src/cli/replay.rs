@@ -31,6 +31,9 @@ pub struct Args {
     /// Compress each scenario's timeline by this factor (e.g. 0.1 for a quick look).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Print the JSON schema of scenario files and exit.
+    #[arg(long)]
+    pub print_schema: bool,
 }
 
 /// One scenario's runs, as printed.
@@ -58,6 +61,13 @@ struct Document {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.print_schema {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&homeostat_simulator::scenario::json_schema())?
+        );
+        return Ok(());
+    }
     let mut kinds = Vec::new();
     for b in &args.baseline {
         if b.trim().is_empty() {
@@ -195,7 +205,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn print_table(doc: &Document) {
     println!(
-        "{:<22} {:<10} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>8} {:>8}",
+        "{:<16} {:<10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8}",
         "scenario",
         "run",
         "requests",
@@ -208,7 +218,8 @@ fn print_table(doc: &Document) {
         "retries",
         "ejects",
         "actions",
-        "TTD/TTM"
+        "scales",
+        "TTD/TTM s"
     );
     for r in &doc.scenarios {
         for run in &r.runs {
@@ -219,8 +230,11 @@ fn print_table(doc: &Document) {
                 .map(|f| format!("{}/{}", opt(f.ttd_s, 0), opt(f.ttm_s, 0)))
                 .collect::<Vec<_>>()
                 .join(" ");
+            // Replica changes (the HPA's own scaling, in the hpa and homeostat runs) are counted
+            // apart from the changes a policy engine made.
+            let scales = m.actions.iter().filter(|a| a.knob == "replicas").count();
             println!(
-                "{:<22} {:<10} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8.1} {:>7} {:>7} {:>8} {:>8}",
+                "{:<16} {:<10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7.1} {:>7} {:>6} {:>7} {:>6} {:>8}",
                 r.scenario,
                 run.kind.name(),
                 m.requests,
@@ -232,7 +246,8 @@ fn print_table(doc: &Document) {
                 m.replica_hours,
                 m.retries,
                 m.ejections,
-                m.actions.len(),
+                m.actions.len() - scales,
+                scales,
                 ttx
             );
         }

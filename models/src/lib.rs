@@ -17,12 +17,14 @@
 //! * [`forecast`] — the [`forecast::Forecaster`] trait, our forecasters, automatic model choice by
 //!   rolling-origin backtest, and faithful PromQL baselines (`predict_linear`,
 //!   `double_exponential_smoothing`).
+//! * [`backtest`] — rolling-origin backtest of a forecaster: MASE and interval coverage.
 //! * [`policy`] — the `AdaptivePolicy` spec (serde + schemars) and its validation.
 //! * [`governor`] — `Governor::step`: observations in, an explained, guarded `Plan` out.
 //! * [`nab`] — the Numenta Anomaly Benchmark scoring rules, used by `homeostat evaluate nab`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod backtest;
 pub mod detect;
 pub mod forecast;
 pub mod governor;

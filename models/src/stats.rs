@@ -56,6 +56,62 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
 }
 
+/// Median of an already sorted slice without NaN (the sliding-window fast path: O(1) instead
+/// of a copy and a sort). `None` when empty.
+pub fn median_sorted(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    Some(if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    })
+}
+
+/// [`mad`] of an already sorted slice without NaN, in O(n) without allocating: the absolute
+/// deviations grow outward from the median on both sides, so merging the two runs finds their
+/// median directly.
+pub fn mad_sorted(sorted: &[f64]) -> Option<f64> {
+    let m = median_sorted(sorted)?;
+    let n = sorted.len();
+    let split = sorted.partition_point(|&x| x < m);
+    let (mut left, mut right) = (split, split);
+    // The k-th smallest deviation (0-based), merged from the left run (indices split-1 down to
+    // 0) and the right run (split up to n-1).
+    let mut next = || {
+        let dl = (left > 0).then(|| m - sorted[left - 1]);
+        let dr = (right < n).then(|| sorted[right] - m);
+        match (dl, dr) {
+            (Some(a), Some(b)) if a <= b => {
+                left -= 1;
+                a
+            }
+            (Some(a), None) => {
+                left -= 1;
+                a
+            }
+            (_, Some(b)) => {
+                right += 1;
+                b
+            }
+            (None, None) => 0.0,
+        }
+    };
+    let mut prev = 0.0;
+    for _ in 0..n / 2 {
+        prev = next();
+    }
+    let here = next();
+    let med = if n % 2 == 1 {
+        here
+    } else {
+        (prev + here) / 2.0
+    };
+    Some(1.4826 * med)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +131,13 @@ mod tests {
         // Sorted 1 2 3 4 100: q=0.5 → 3; q=0.9 → pos 3.6 → 4 + 0.6 × 96 = 61.6.
         assert_eq!(quantile(&v, 0.5), Some(3.0));
         assert!((quantile(&v, 0.9).unwrap() - 61.6).abs() < 1e-9);
+        // The sorted fast paths agree with the general ones.
+        let sorted = [1.0, 2.0, 3.0, 4.0, 100.0];
+        assert_eq!(median_sorted(&sorted), Some(3.0));
+        assert!((mad_sorted(&sorted).unwrap() - 1.4826).abs() < 1e-12);
+        // 1 2 4 8: median 3; |dev| 2 1 1 5 → sorted 1 1 2 5 → median 1.5 → × 1.4826.
+        assert!((mad_sorted(&[1.0, 2.0, 4.0, 8.0]).unwrap() - 1.5 * 1.4826).abs() < 1e-12);
+        assert_eq!(mad_sorted(&[7.0]), Some(0.0));
+        assert_eq!(mad_sorted(&[]), None);
     }
 }

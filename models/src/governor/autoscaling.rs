@@ -14,8 +14,11 @@
 //!    c_needed now, ahead of the demand. When T would fall below the policy's lower bound,
 //!    `minReplicas` rises instead ("when warranted").
 //!
-//! Only a shortfall (the HPA would give fewer replicas than needed) protects; giving capacity
-//! back needs a target at least 10 points higher than now, so noise cannot make it flap.
+//! Only a shortfall (the HPA would give fewer replicas than needed at the upper bound) protects,
+//! aiming one pod beyond the need. Relaxing gives back only what the Governor added, towards the
+//! setting it found, as far as keeps the worst need of the last 10 minutes covered with a pod to
+//! spare (the HPA's own scale-down
+//! stabilisation idea), so a noisy forecast cannot make it flap.
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -26,15 +29,22 @@ use super::queueing;
 use super::window::{self, RECENT};
 use crate::forecast::Forecaster;
 
-/// Points of demand history kept for the fallback forecaster.
-const HISTORY: usize = 120;
-const RELAX_DEADBAND_POINTS: u32 = 10;
+/// Points of demand the fallback forecaster fits (5 minutes at 15 s): short, so that a line
+/// through a regime change (flat, then a surge) follows the surge instead of averaging it away.
+const HISTORY: usize = 20;
+/// Runs whose worst need a relaxation must still cover (10 minutes at 15 s), as the HPA's own
+/// scale-down stabilisation window does.
+const STABILISATION_RUNS: usize = 40;
 
 #[derive(Default)]
 pub struct AutoscalingState {
     forecaster: Option<Box<dyn Forecaster>>,
     tried_registry: bool,
     history: std::collections::VecDeque<f64>,
+    /// The HPA setting before the Governor first added headroom: what relaxing returns to.
+    baseline: Option<HpaConfig>,
+    /// Pods needed per request/s over the recent runs, for the stabilisation window.
+    need_per_rps: std::collections::VecDeque<f64>,
 }
 
 impl AutoscalingState {
@@ -58,7 +68,12 @@ impl AutoscalingState {
     fn upper(&self, h: usize, coverage: f64) -> Option<(f64, f64, &'static str)> {
         if let Some(f) = &self.forecaster {
             let mut best: Option<(f64, f64)> = None;
-            for k in 1..=h.max(1) {
+            // The peak of the upper bound over the horizon, sampled at up to 8 evenly spaced
+            // steps (always including the last): enough to catch a seasonal rise inside the
+            // horizon without predicting every step.
+            let h = h.max(1);
+            let stride = h.div_ceil(8);
+            for k in (1..=h).rev().step_by(stride) {
                 if let Some(fc) = f.predict(k, coverage)
                     && fc.upper.is_finite()
                     && best.is_none_or(|(u, _)| fc.upper > u)
@@ -244,44 +259,81 @@ pub fn plan(
             evidence: evidence(&z, hpa),
         });
     }
+    if state.need_per_rps.len() == STABILISATION_RUNS {
+        state.need_per_rps.pop_front();
+    }
+    state
+        .need_per_rps
+        .push_back(f64::from(z.needed) / z.demand_now);
+    let worst_need = state
+        .need_per_rps
+        .iter()
+        .fold(0.0f64, |m, r| m.max(*r * z.demand_now))
+        .ceil() as u32;
     let implied_now = hpa_replicas(z.demand_now, z.pod_capacity, hpa);
-    let target_for = |needed: u32| -> u32 {
-        let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(needed.max(1)));
-        (t.floor().clamp(0.0, 100.0) as u32).max(1)
+    // The target at which the HPA runs `pods` pods at today's demand.
+    let target_for = |pods: u32| -> u32 {
+        let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(pods.max(1)));
+        (t.floor().clamp(1.0, 100.0)) as u32
     };
-    let raw_target = target_for(z.needed);
-    let target = a.target_utilization.clamp(raw_target);
     let mut next = hpa.clone();
-    next.target_utilization_percent = target;
-    next.max_replicas = hpa
-        .max_replicas
-        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
     let posture;
     if implied_now < z.needed {
-        // Shortfall: protect. If the target hit its lower bound, raise the floor too.
+        // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
+        // the next forecast does not bring the next run straight back here; never raise the
+        // target while protecting; if the target's lower bound is not enough, raise the floor.
+        let goal = (z.needed + 1).min(a.max_replicas);
+        next.target_utilization_percent = a
+            .target_utilization
+            .clamp(target_for(goal))
+            .min(a.target_utilization.clamp(hpa.target_utilization_percent));
         if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
             next.min_replicas = z.needed.clamp(a.min_replicas, a.max_replicas);
         }
-        next.target_utilization_percent =
-            target.min(hpa.target_utilization_percent.max(a.target_utilization.min));
-        if next.target_utilization_percent > target {
-            next.target_utilization_percent = target;
+        if state.baseline.is_none() {
+            state.baseline = Some(hpa.clone());
         }
         posture = Posture::Protect;
-    } else if target >= hpa.target_utilization_percent + RELAX_DEADBAND_POINTS
-        || (hpa.min_replicas > z.needed.max(a.min_replicas) && hpa.min_replicas > a.min_replicas)
-    {
-        next.min_replicas = z
-            .needed
-            .clamp(a.min_replicas, hpa.min_replicas.max(a.min_replicas));
+    } else if let Some(base) = state.baseline.clone() {
+        // Give back only what the Governor added, towards the setting it found, and only if the
+        // worst need of the stabilisation window is still covered with a pod to spare.
+        if base.target_utilization_percent <= hpa.target_utilization_percent
+            && base.min_replicas >= hpa.min_replicas
+        {
+            state.baseline = None;
+            return None;
+        }
+        // The highest target up to the one found that still covers the worst recent need.
+        let mut relaxed = hpa.clone();
+        relaxed.min_replicas = base.min_replicas.max(worst_need + 1).min(hpa.min_replicas);
+        relaxed.target_utilization_percent = (hpa.target_utilization_percent
+            ..=base
+                .target_utilization_percent
+                .max(hpa.target_utilization_percent))
+            .rev()
+            .find(|&t| {
+                let mut c = relaxed.clone();
+                c.target_utilization_percent = t;
+                hpa_replicas(z.demand_now, z.pod_capacity, &c) > worst_need
+            })
+            .unwrap_or(hpa.target_utilization_percent);
+        if relaxed == *hpa {
+            return None;
+        }
+        next = relaxed;
         posture = Posture::Relax;
     } else {
-        // Inside the deadband: only enforce the policy's bounds.
-        next.target_utilization_percent =
-            a.target_utilization.clamp(hpa.target_utilization_percent);
-        next.min_replicas = hpa.min_replicas.clamp(a.min_replicas, a.max_replicas);
+        // The user's setting, untouched by the Governor: only the policy's bounds move it.
         posture = Posture::Protect;
     }
+    // Whatever the reason, the proposal stays within the policy's bounds.
+    next.target_utilization_percent = a.target_utilization.clamp(next.target_utilization_percent);
+    next.min_replicas = next
+        .min_replicas
+        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+    next.max_replicas = next
+        .max_replicas
+        .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
     if next == *hpa {
         return None;
     }
@@ -297,8 +349,8 @@ pub fn plan(
         ),
         Posture::Protect => "the autoscaler settings are outside the policy's bounds".to_string(),
         Posture::Relax => format!(
-            "demand stays under {:.1} req/s: {} pods suffice, so the target can rise to {}%",
-            z.demand_upper, z.needed, next.target_utilization_percent
+            "demand stays under {:.1} req/s and the last 10 minutes needed at most {worst_need} pods: giving back headroom, target {}% and at least {} pods",
+            z.demand_upper, next.target_utilization_percent, next.min_replicas
         ),
     };
     Some(Change {

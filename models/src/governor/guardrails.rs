@@ -5,7 +5,8 @@
 //! most to least fundamental: freeze (a human said stop), disabled, hysteresis (relaxing must be
 //! asked for several runs in a row), cooldown and the hourly budget. A rollback skips cooldown
 //! and the hourly budget (undoing harm must not wait behind the change that caused it) but not
-//! freeze.
+//! freeze. Only relaxing changes are rolled back: after a protective one (cut a canary, stop
+//! retries) a worse objective most likely means the incident it answers is growing.
 
 use std::collections::BTreeMap;
 
@@ -102,7 +103,9 @@ impl GuardState {
             at: now,
             change: change.clone(),
             before: self.last_snapshot,
-            judged: change.origin == Origin::Rollback,
+            // A protective change is not blamed for the incident it answers growing: it is
+            // relaxed by its planner, behind hysteresis, once the signal clears.
+            judged: change.origin == Origin::Rollback || change.posture == Posture::Protect,
         });
         // Keep what cooldown, the hourly budget and rollback can still need.
         let horizon = now - 2 * 3600;

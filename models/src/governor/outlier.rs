@@ -11,7 +11,7 @@
 //! k = 2: 36,000 · 10⁻⁴ · 0.99 = 3.56/h; k = 3: 36,000 · 10⁻⁶ · 0.99 = 0.0356/h ≤ 0.1 ⇒ k = 3.
 //!
 //! Tighten during an incident (an endpoint significantly worse than the rest, or the service
-//! over its error budget): the false-ejection budget is multiplied by 10 (ejecting a healthy pod
+//! significantly over its error budget): the false-ejection budget is multiplied by 10 (ejecting a healthy pod
 //! by mistake now costs less than keeping a bad one), the sweep interval goes to its lower bound,
 //! the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
 //! endpoints, never beyond its bound. Relax after: the calm budget with a 4× margin (so that
@@ -27,7 +27,9 @@ use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origi
 use super::window::{self, RECENT};
 use crate::policy::Duration;
 
-const Z_OUTLIER: f64 = 3.0;
+/// An endpoint is an outlier when its recent errors would happen by chance at most this often
+/// at p₀ = max(the other endpoints' rate, the error budget).
+const ALPHA_OUTLIER: f64 = 1e-6;
 const INCIDENT_BUDGET_FACTOR: f64 = 10.0;
 const CALM_MARGIN: f64 = 4.0;
 
@@ -58,44 +60,60 @@ struct Endpoints {
 
 fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     let obs = ctx.obs;
-    let data: Vec<(&str, f64, f64, f64)> = obs
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    struct Ep<'a> {
+        name: &'a str,
+        recent: (f64, f64),
+        whole: (f64, f64),
+        rps: f64,
+    }
+    let data: Vec<Ep<'_>> = obs
         .endpoints
         .iter()
         .filter_map(|e| {
-            let (err, n) = window::error_rate(&e.signals, RECENT, obs.step_seconds)?;
+            let recent = window::error_rate(&e.signals, RECENT, obs.step_seconds)?;
+            let whole = window::error_rate(&e.signals, usize::MAX, obs.step_seconds)?;
             let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
-            Some((e.name.as_str(), err, n, rps))
+            Some(Ep {
+                name: e.name.as_str(),
+                recent,
+                whole,
+                rps,
+            })
         })
         .collect();
     if data.len() < 2 {
         return None;
     }
-    let (tot_err, tot_n) = data
-        .iter()
-        .fold((0.0, 0.0), |(e, n), d| (e + d.1 * d.2, n + d.2));
+    let (tot_err, tot_n) = data.iter().fold((0.0, 0.0), |(e, n), d| {
+        (e + d.recent.0 * d.recent.1, n + d.recent.1)
+    });
     let mut outliers = Vec::new();
     for d in &data {
-        let (rest_err, rest_n) = (tot_err - d.1 * d.2, tot_n - d.2);
+        let (e, n) = d.recent;
+        let (rest_err, rest_n) = (tot_err - e * n, tot_n - n);
         if rest_n <= 0.0 {
             continue;
         }
-        let z = window::z_two_proportions(d.1, d.2, rest_err / rest_n, rest_n);
-        if z >= Z_OUTLIER && d.1 > 1.0 - ctx.spec.objectives.success_rate {
-            outliers.push(d.0.to_string());
+        let p0 = window::smoothed_rate(rest_err / rest_n, rest_n).max(budget);
+        if e > budget && window::binomial_tail(e * n, n, p0) <= ALPHA_OUTLIER {
+            outliers.push(d.name.to_string());
         }
     }
-    let healthy: Vec<&(&str, f64, f64, f64)> = data
+    // The base rate is a baseline: estimated over the whole window and only from endpoints that
+    // are not outliers, so one bad pod does not make every healthy pod look error-prone.
+    let healthy: Vec<&Ep<'_>> = data
         .iter()
-        .filter(|d| !outliers.iter().any(|o| o == d.0))
+        .filter(|d| !outliers.iter().any(|o| o == d.name))
         .collect();
-    let (h_err, h_n) = healthy
-        .iter()
-        .fold((0.0, 0.0), |(e, n), d| (e + d.1 * d.2, n + d.2));
-    let rates: Vec<f64> = healthy.iter().map(|d| d.3).collect();
+    let (h_err, h_n) = healthy.iter().fold((0.0, 0.0), |(e, n), d| {
+        (e + d.whole.0 * d.whole.1, n + d.whole.1)
+    });
+    let rates: Vec<f64> = healthy.iter().map(|d| d.rps).collect();
     Some(Endpoints {
         count: data.len(),
         outliers,
-        base_rate: (h_err + 0.5) / (h_n + 1.0),
+        base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
 }
@@ -183,8 +201,9 @@ pub fn plan(
         }
         return None;
     };
-    let service_bad = window::error_rate(&ctx.obs.service_signals, RECENT, ctx.obs.step_seconds)
-        .is_some_and(|(e, _)| e > 1.0 - ctx.spec.objectives.success_rate);
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let service_bad = window::over_budget(&ctx.obs.service_signals, ctx.obs.step_seconds, budget)
+        .is_some_and(|(_, _, over)| over);
     let incident = !eps.outliers.is_empty() || service_bad;
     if !eps.outliers.is_empty() {
         findings.push(Finding {

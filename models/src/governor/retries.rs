@@ -66,18 +66,20 @@ struct Mode {
     corr_load: Option<f64>,
     corr_latency: Option<f64>,
     utilization: Option<f64>,
+    /// Significantly over the error budget (not just noise).
+    over_budget: bool,
     overload: bool,
 }
 
 fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
     let s = &ctx.obs.service_signals;
-    let (error_rate, _) = window::error_rate(s, RECENT, ctx.obs.step_seconds)?;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let (error_rate, _, over) = window::over_budget(s, ctx.obs.step_seconds, budget)?;
     let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
     let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
     let corr_load = window::correlation(&errors, &tail(&s.request_rate));
     let corr_latency = window::correlation(&errors, &tail(&s.latency_p99));
     let utilization = window::recent_mean(&s.utilization, RECENT);
-    let budget = 1.0 - ctx.spec.objectives.success_rate;
     let correlated = corr_load.is_some_and(|c| c >= OVERLOAD_CORRELATION)
         && corr_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION);
     let saturated = utilization.is_some_and(|u| u >= 0.95);
@@ -86,7 +88,8 @@ fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
         corr_load,
         corr_latency,
         utilization,
-        overload: error_rate > budget && (correlated || saturated),
+        over_budget: over,
+        overload: over && (correlated || saturated),
     })
 }
 
@@ -104,14 +107,19 @@ fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
 }
 
 fn change(
-    cur: &RetryConfig,
-    next: RetryConfig,
+    ctx: &Ctx<'_>,
+    mut next: RetryConfig,
     posture: Posture,
     reason: String,
     evidence: Vec<Evidence>,
     confidence: f64,
     expected_effect: String,
 ) -> Option<Change> {
+    // Whatever the reason for a change, what it proposes stays within the policy's bounds.
+    let cur = &ctx.obs.config.retries;
+    let r = &ctx.spec.controls.retries;
+    next.attempts = next.attempts.min(r.max_attempts);
+    next.per_try_timeout = r.per_try_timeout.clamp(next.per_try_timeout);
     (next != *cur).then(|| Change {
         knob: Knob::Retries,
         current: KnobValue::Retries(cur.clone()),
@@ -152,7 +160,7 @@ pub fn plan(
         };
         let amp = load_factor(m.error_rate, cur.attempts);
         return change(
-            cur,
+            ctx,
             next,
             Posture::Protect,
             format!(
@@ -180,7 +188,7 @@ pub fn plan(
                 ..before
             };
             return change(
-                cur,
+                ctx,
                 next.clone(),
                 Posture::Relax,
                 format!(
@@ -198,7 +206,7 @@ pub fn plan(
     }
     if cur.attempts > r.max_attempts {
         return change(
-            cur,
+            ctx,
             RetryConfig {
                 attempts: r.max_attempts,
                 ..cur.clone()
@@ -214,7 +222,7 @@ pub fn plan(
         );
     }
     // Independent transient failures over budget: as many retries as the aim needs.
-    if m.error_rate > budget && m.corr_load.is_none_or(|c| c < 0.3) {
+    if m.over_budget && m.corr_load.is_none_or(|c| c < 0.3) {
         let n = retries_needed(
             m.error_rate,
             budget * RESIDUAL_SHARE,
@@ -227,7 +235,7 @@ pub fn plan(
                 r.per_try_timeout.clamp(Duration::from_secs_f64(2.0 * p))
             });
             return change(
-                cur,
+                ctx,
                 RetryConfig {
                     attempts: n,
                     per_try_timeout,
@@ -280,7 +288,7 @@ pub fn tighten(
     let next_attempts = justified.min(cur.attempts.saturating_sub(1));
     state.remember_before_cut(cur);
     change(
-        cur,
+        ctx,
         RetryConfig {
             attempts: next_attempts,
             ..cur.clone()
@@ -301,7 +309,7 @@ pub fn disable(ctx: &Ctx<'_>, state: &mut RetriesState) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
     state.remember_before_cut(cur);
     change(
-        cur,
+        ctx,
         RetryConfig {
             attempts: 0,
             ..cur.clone()

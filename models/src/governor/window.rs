@@ -1,6 +1,8 @@
 //! Small summaries of telemetry windows that every planner needs, all NaN-aware: a missing point
 //! is skipped, never read as zero.
 
+use statrs::distribution::{Binomial, DiscreteCDF};
+
 use super::observation::Signals;
 
 /// How many of the newest points count as "now" (with a 15 s loop: the last minute).
@@ -79,16 +81,37 @@ pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     (denom > 1e-12).then(|| sab / denom)
 }
 
-/// One-sided two-proportion z statistic: how much higher error rate `e1` over `n1` requests is
-/// than `e2` over `n2`, in standard errors of the pooled rate. The pooled variance has a tiny
-/// floor so that zero errors everywhere gives z = 0 rather than NaN.
-pub fn z_two_proportions(e1: f64, n1: f64, e2: f64, n2: f64) -> f64 {
-    if n1 <= 0.0 || n2 <= 0.0 {
+/// P(X ≥ errors) for X ~ Binomial(requests, p): how surprising this many errors would be if
+/// the true error rate were `p`. Exact (statrs' regularised incomplete beta), so a handful of
+/// errors on little traffic is not mistaken for a failure the way a normal approximation would.
+pub fn binomial_tail(errors: f64, requests: f64, p: f64) -> f64 {
+    let k = errors.max(0.0).round() as u64;
+    let n = requests.max(0.0).round() as u64;
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
         return 0.0;
     }
-    let pooled = (e1 * n1 + e2 * n2) / (n1 + n2);
-    let var = (pooled * (1.0 - pooled)).max(1e-9) * (1.0 / n1 + 1.0 / n2);
-    (e1 - e2) / var.sqrt()
+    Binomial::new(p.clamp(1e-12, 1.0 - 1e-12), n).map_or(1.0, |b| b.sf(k - 1))
+}
+
+/// An error-rate estimate that is never exactly 0 or 1: (errors + ½) / (requests + 1).
+pub fn smoothed_rate(rate: f64, requests: f64) -> f64 {
+    (rate * requests + 0.5) / (requests + 1.0)
+}
+
+/// Significance below which the service counts as over its error budget.
+pub const OVER_BUDGET_ALPHA: f64 = 1e-3;
+
+/// The service's recent error rate, requests, and whether it is significantly over `budget`.
+pub fn over_budget(s: &Signals, step_seconds: i64, budget: f64) -> Option<(f64, f64, bool)> {
+    let (e, n) = error_rate(s, RECENT, step_seconds)?;
+    Some((
+        e,
+        n,
+        e > budget && binomial_tail(e * n, n, budget) <= OVER_BUDGET_ALPHA,
+    ))
 }
 
 #[cfg(test)]
@@ -109,6 +132,16 @@ mod tests {
         assert!((n - 600.0).abs() < 1e-9);
         assert_eq!(coverage(&s.request_rate, 3), 2.0 / 3.0);
         assert_eq!(recent_mean(&s.request_rate, 2), Some(30.0));
+    }
+
+    #[test]
+    fn binomial_tail_matches_hand_worked_values() {
+        // 2 or more errors in 2 requests at p = 0.5: 0.25.
+        assert!((binomial_tail(2.0, 2.0, 0.5) - 0.25).abs() < 1e-12);
+        // At least 1 of 3 at p = 0.1: 1 − 0.9³ = 0.271.
+        assert!((binomial_tail(1.0, 3.0, 0.1) - 0.271).abs() < 1e-12);
+        assert_eq!(binomial_tail(0.0, 10.0, 0.1), 1.0);
+        assert_eq!(smoothed_rate(0.0, 99.0), 0.005);
     }
 
     #[test]

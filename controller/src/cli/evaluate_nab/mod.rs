@@ -1,0 +1,386 @@
+//! `homeostat evaluate nab`: scores a detector on a NAB-format corpus.
+//!
+//! Either runs one of our detectors over every series (`--detector`), or reads another
+//! detector's per-row output in NAB's results layout (`--results`), then hands timestamps,
+//! scores and label windows to the pure scorer in [`homeostat_models::nab`].
+//!
+//! * [`rows`] — reads CSV rows as NAB scores them (repeated timestamps kept).
+
+use super::Format;
+pub mod rows;
+
+use crate::corpus::CorpusSeries;
+use anyhow::{Context, Result, anyhow, bail};
+use homeostat_models::detect;
+use homeostat_models::nab::{self, CostProfile, FileInput, ProfileResult, Tally};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rows::{load_corpus, read_rows};
+use serde_json::{Map, Value, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Files are scored on this many threads (the target machines have 2 cores).
+const THREADS: usize = 2;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Corpus directory: DIR/data/<category>/<file>.csv, DIR/labels/combined_windows.json,
+    /// DIR/config/profiles.json.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Detector to run (default: the first of the built-in detectors).
+    #[arg(long, conflicts_with = "results")]
+    pub detector: Option<String>,
+    /// Score another detector's output instead: RESULTS_DIR/<category>/<detector>_<file>.csv
+    /// with `timestamp` and `anomaly_score` columns.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// What was scored and how it scored.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The detector's name (for `--results`, the results directory's name).
+    pub detector: String,
+    pub files: usize,
+    pub windows: usize,
+    /// One per profile, `standard` first.
+    pub profiles: Vec<ProfileResult>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let evaluation = evaluate(&args)?;
+    match args.format {
+        Format::Table => print!("{}", render_table(&evaluation)),
+        Format::Json => println!("{:#}", render_json(&evaluation)),
+    }
+    Ok(())
+}
+
+/// Loads the corpus, obtains every series' scores and scores them.
+pub fn evaluate(args: &Args) -> Result<Evaluation> {
+    let corpus = load_corpus(&args.corpus)?;
+    let (detector, scores) = match &args.results {
+        Some(dir) => {
+            let detector = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string());
+            let scores = for_each_series(&corpus.series, |s| read_results(dir, &detector, s))?;
+            (detector, scores)
+        }
+        None => {
+            let name = pick_detector(args.detector.as_deref())?;
+            let scores = for_each_series(&corpus.series, |s| Ok(run_detector(name, &s.values)))?;
+            (name.to_string(), scores)
+        }
+    };
+    let empty = Vec::new();
+    let inputs: Vec<FileInput<'_>> = corpus
+        .series
+        .iter()
+        .zip(&scores)
+        .map(|(s, scores)| FileInput {
+            name: &s.name,
+            category: &s.category,
+            timestamps: &s.timestamps,
+            scores,
+            windows: corpus.windows.get(&s.name).unwrap_or(&empty),
+        })
+        .collect();
+    let profiles: Vec<CostProfile> = corpus
+        .profiles
+        .iter()
+        .map(|p| CostProfile {
+            name: p.name.clone(),
+            a_tp: p.tp_weight,
+            a_fn: p.fn_weight,
+            a_fp: p.fp_weight,
+        })
+        .collect();
+    let labels = corpus.root.join("labels").join("combined_windows.json");
+    let profiles = nab::score_corpus(&inputs, &profiles)
+        .with_context(|| format!("scoring against {}", labels.display()))?;
+    Ok(Evaluation {
+        detector,
+        files: corpus.series.len(),
+        windows: corpus.window_count(),
+        profiles,
+    })
+}
+
+fn pick_detector(requested: Option<&str>) -> Result<&'static str> {
+    let known = detect::NAMES;
+    if known.is_empty() {
+        bail!(
+            "no detectors are built in yet (homeostat_models::detect::NAMES is empty); \
+             score another detector's output with --results RESULTS_DIR instead"
+        );
+    }
+    let name = requested.unwrap_or(known[0]);
+    known
+        .iter()
+        .copied()
+        .find(|k| *k == name)
+        .ok_or_else(|| anyhow!("unknown detector {name:?}; known: {}", known.join(", ")))
+}
+
+/// A fresh detector per series, fed the rows in order.
+fn run_detector(name: &str, values: &[f64]) -> Vec<f64> {
+    match detect::by_name(name) {
+        Some(mut d) => values.iter().map(|&v| d.update(v)).collect(),
+        // `pick_detector` only returns listed names; a name the registry then fails to build
+        // detects nothing rather than panicking.
+        None => vec![f64::NAN; values.len()],
+    }
+}
+
+/// Finds `RESULTS_DIR/<category>/<detector>_<file>` (or, failing that, the one file there
+/// named `<anything>_<file>`) and reads its scores, checking its timestamps row by row.
+fn read_results(dir: &Path, detector: &str, series: &CorpusSeries) -> Result<Vec<f64>> {
+    let data_file = series.name.rsplit('/').next().unwrap_or(&series.name);
+    let rel_dir = series
+        .name
+        .rsplit_once('/')
+        .map_or("", |(category_path, _)| category_path);
+    let category_dir = dir.join(rel_dir);
+    let exact = category_dir.join(format!("{detector}_{data_file}"));
+    let path = if exact.is_file() {
+        exact
+    } else {
+        let suffix = format!("_{data_file}");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&category_dir)
+            .with_context(|| {
+                format!(
+                    "{}: missing results file for {} (reading {})",
+                    exact.display(),
+                    series.name,
+                    category_dir.display()
+                )
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+            })
+            .collect();
+        found.sort();
+        match found.len() {
+            0 => bail!(
+                "{}: missing results file for {} (no file named <detector>_{data_file} in {})",
+                exact.display(),
+                series.name,
+                category_dir.display()
+            ),
+            1 => found.remove(0),
+            _ => bail!(
+                "{}: several results files could belong to {}: {}",
+                category_dir.display(),
+                series.name,
+                found
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    let (timestamps, scores) = read_rows(&path, "anomaly_score")?;
+    let data_path = format!("data/{}", series.name);
+    if let Some(row) = timestamps
+        .iter()
+        .zip(&series.timestamps)
+        .position(|(a, b)| a != b)
+    {
+        // Row k is on line k + 2: the header is line 1.
+        bail!(
+            "{}:{}: timestamp differs from {data_path} line {} (results rows must match the data file's rows)",
+            path.display(),
+            row + 2,
+            row + 2
+        );
+    }
+    if timestamps.len() != series.timestamps.len() {
+        bail!(
+            "{}: {} rows but {data_path} has {} (line {} is the first row present in only one of them)",
+            path.display(),
+            timestamps.len(),
+            series.timestamps.len(),
+            timestamps.len().min(series.timestamps.len()) + 2
+        );
+    }
+    Ok(scores)
+}
+
+/// Runs `job` over every series on [`THREADS`] threads, results in series order; the first
+/// error (in series order) wins.
+fn for_each_series<F>(series: &[CorpusSeries], job: F) -> Result<Vec<Vec<f64>>>
+where
+    F: Fn(&CorpusSeries) -> Result<Vec<f64>> + Sync,
+{
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(series.len() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<Vec<f64>>>>> =
+        Mutex::new((0..series.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS.min(series.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(s) = series.get(i) else { break };
+                    let out = job(s);
+                    bar.inc(1);
+                    if let Ok(mut slots) = slots.lock() {
+                        slots[i] = Some(out);
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let slots = slots
+        .into_inner()
+        .map_err(|_| anyhow!("a worker thread panicked"))?;
+    slots
+        .into_iter()
+        .zip(series)
+        .map(|(slot, s)| slot.unwrap_or_else(|| Err(anyhow!("{}: not processed", s.name))))
+        .collect()
+}
+
+fn threshold_text(t: Option<f64>) -> String {
+    t.map_or_else(
+        || "none (above every score)".to_string(),
+        |t| format!("{t:.6}"),
+    )
+}
+
+fn normalised_text(tally: &Tally, profile: &CostProfile) -> String {
+    match tally.normalised(profile) {
+        Some(v) => format!("{v:.2}"),
+        None => format!("raw {:.2}", tally.raw),
+    }
+}
+
+/// Overall scores with thresholds, then per category at those thresholds.
+pub fn render_table(e: &Evaluation) -> String {
+    let mut out = format!(
+        "NAB evaluation of {}: {} files, {} windows\n\n",
+        e.detector, e.files, e.windows
+    );
+    out += &format!(
+        "{:<22} {:>8} {:>26} {:>10} {:>9} {:>8}\n",
+        "profile", "score", "threshold", "raw", "detected", "FP"
+    );
+    for p in &e.profiles {
+        out += &format!(
+            "{:<22} {:>8} {:>26} {:>10.3} {:>9} {:>8}\n",
+            p.profile.name,
+            normalised_text(&p.total, &p.profile),
+            threshold_text(p.threshold),
+            p.total.raw,
+            format!("{}/{}", p.total.detected, p.total.windows),
+            p.total.false_positives
+        );
+    }
+    out += "\nper category, at the corpus-wide thresholds\n";
+    out += &format!("{:<24} {:>7}", "category", "windows");
+    for p in &e.profiles {
+        out += &format!(" {:>20}", p.profile.name);
+    }
+    out += "\n";
+    let mut no_windows = false;
+    if let Some(first) = e.profiles.first() {
+        for (k, (category, tally)) in first.categories.iter().enumerate() {
+            out += &format!("{category:<24} {:>7}", tally.windows);
+            for p in &e.profiles {
+                let t = p.categories.get(k).map_or(Tally::default(), |c| c.1);
+                out += &format!(" {:>20}", normalised_text(&t, &p.profile));
+            }
+            out += "\n";
+            no_windows |= tally.windows == 0;
+        }
+    }
+    if no_windows {
+        out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be \
+                normalised; the raw score is the (non-positive) cost of its false positives.\n";
+    }
+    out
+}
+
+/// One JSON document: each profile's normalised score at top level, then the details.
+pub fn render_json(e: &Evaluation) -> Value {
+    let mut doc = Map::new();
+    for p in &e.profiles {
+        doc.insert(
+            p.profile.name.clone(),
+            json!(p.total.normalised(&p.profile)),
+        );
+    }
+    let by_profile = |f: &dyn Fn(&ProfileResult) -> Value| -> Value {
+        Value::Object(
+            e.profiles
+                .iter()
+                .map(|p| (p.profile.name.clone(), f(p)))
+                .collect(),
+        )
+    };
+    let tally_json = |t: &Tally, profile: &CostProfile| {
+        json!({
+            "normalised": t.normalised(profile),
+            "raw": t.raw,
+            "detected": t.detected,
+            "false_positives": t.false_positives,
+        })
+    };
+    doc.insert("thresholds".into(), by_profile(&|p| json!(p.threshold)));
+    doc.insert(
+        "raw".into(),
+        by_profile(&|p| tally_json(&p.total, &p.profile)),
+    );
+    let mut categories = Map::new();
+    if let Some(first) = e.profiles.first() {
+        for (k, (category, tally)) in first.categories.iter().enumerate() {
+            let mut entry = Map::new();
+            entry.insert("windows".into(), json!(tally.windows));
+            for p in &e.profiles {
+                if let Some((_, t)) = p.categories.get(k) {
+                    entry.insert(p.profile.name.clone(), tally_json(t, &p.profile));
+                }
+            }
+            categories.insert(category.clone(), Value::Object(entry));
+        }
+    }
+    doc.insert("categories".into(), Value::Object(categories));
+    doc.insert("detector".into(), json!(e.detector));
+    doc.insert("windows".into(), json!(e.windows));
+    doc.insert("files".into(), json!(e.files));
+    let mut per_file = Map::new();
+    if let Some(first) = e.profiles.first() {
+        for (k, (name, tally)) in first.files.iter().enumerate() {
+            let mut entry = Map::new();
+            entry.insert("windows".into(), json!(tally.windows));
+            for p in &e.profiles {
+                if let Some((_, t)) = p.files.get(k) {
+                    entry.insert(p.profile.name.clone(), tally_json(t, &p.profile));
+                }
+            }
+            per_file.insert(name.clone(), Value::Object(entry));
+        }
+    }
+    doc.insert("per_file".into(), Value::Object(per_file));
+    Value::Object(doc)
+}

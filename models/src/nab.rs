@@ -1,1 +1,0 @@
-//! NAB scoring (filled by the evaluate work).

@@ -1,0 +1,364 @@
+//! Properties of every plan, on random observations and policies: weights sum to 100 within
+//! their bounds, no proposal leaves the policy's bounds, admitted changes respect the
+//! guardrails, the same inputs give the same decisions, and missing data never acts.
+
+mod governor_support;
+
+use std::collections::BTreeMap;
+
+use governor_support::*;
+use homeostat_models::governor::{
+    Decision, EndpointObservation, Governor, HpaConfig, Knob, KnobValue, MeshConfig, Observation,
+    Origin, OutlierConfig, Posture, RetryConfig, SubsetObservation,
+};
+use homeostat_models::policy::{CountRange, Duration, PolicySpec};
+use proptest::prelude::*;
+
+const T0: i64 = 1_700_000_000;
+
+#[derive(Debug, Clone)]
+struct Part {
+    rps: f64,
+    err: f64,
+    p99: f64,
+    util: f64,
+    /// Points missing from the end of the window (0 = none, LEN = all).
+    missing_tail: usize,
+}
+
+fn part() -> impl Strategy<Value = Part> {
+    (
+        0.0..200.0f64,
+        prop_oneof![Just(0.0005), 0.0..0.6f64],
+        0.01..1.0f64,
+        0.05..1.2f64,
+        prop_oneof![4 => Just(0usize), 1 => 0..=LEN],
+    )
+        .prop_map(|(rps, err, p99, util, missing_tail)| Part {
+            rps,
+            err,
+            p99,
+            util,
+            missing_tail,
+        })
+}
+
+fn points(p: &Part) -> Vec<Point> {
+    (0..LEN)
+        .map(|i| {
+            if i >= LEN - p.missing_tail {
+                Point::missing()
+            } else {
+                Point {
+                    rps: p.rps,
+                    success: 1.0 - p.err,
+                    p50: p.p99 / 3.0,
+                    p99: p.p99,
+                    util: p.util,
+                }
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct World {
+    subsets: Vec<Part>,
+    endpoints: Vec<Part>,
+}
+
+fn world(n_subsets: usize) -> impl Strategy<Value = World> {
+    (
+        prop::collection::vec(part(), n_subsets),
+        prop::collection::vec(part(), 0..12),
+    )
+        .prop_map(|(subsets, endpoints)| World { subsets, endpoints })
+}
+
+fn weights_strategy(n: usize) -> impl Strategy<Value = BTreeMap<String, u32>> {
+    prop::collection::vec(0u32..=100, n - 1).prop_map(move |mut cuts| {
+        cuts.sort_unstable();
+        let mut prev = 0;
+        let mut w = BTreeMap::new();
+        for (i, c) in cuts.iter().chain(std::iter::once(&100)).enumerate() {
+            w.insert(format!("s{i}"), c - prev);
+            prev = *c;
+        }
+        w
+    })
+}
+
+fn config_strategy(n: usize) -> impl Strategy<Value = MeshConfig> {
+    (
+        weights_strategy(n),
+        (1u32..30, 0u32..=100, 1u64..60, 1u64..600),
+        (0u32..10, 10u64..30_000),
+        (1u32..5, 0u32..60, 10u32..=100, 1u32..60),
+    )
+        .prop_map(
+            |(weights, (k, ej, iv, be), (att, ptt), (min, extra, t, cur))| MeshConfig {
+                weights,
+                outlier_detection: OutlierConfig {
+                    consecutive_5xx_errors: k,
+                    interval: Duration::from_secs(iv),
+                    base_ejection_time: Duration::from_secs(be),
+                    max_ejection_percent: ej,
+                },
+                retries: RetryConfig {
+                    attempts: att,
+                    per_try_timeout: Duration::from_millis(ptt),
+                    retry_on: "5xx".into(),
+                },
+                hpa: Some(HpaConfig {
+                    min_replicas: min,
+                    max_replicas: min + extra,
+                    target_utilization_percent: t,
+                    current_replicas: cur,
+                }),
+            },
+        )
+}
+
+fn policy_strategy(n: usize) -> impl Strategy<Value = PolicySpec> {
+    (
+        (1u32..=50, 0u32..=20),
+        (1u32..5, 0u32..20, 0u32..50, 0u32..50),
+        (1u32..=10, 10u32..60, 0u32..40),
+        (1u32..5, 0u32..50),
+        (0u64..600, 1u32..20, 1u32..5, any::<bool>()),
+    )
+        .prop_map(
+            move |(
+                (step, minw),
+                (klo, kspan, elo, espan),
+                (att, tlo, tspan),
+                (rmin, rspan),
+                (cool, mcph, hyst, freeze),
+            )| {
+                let mut s = policy();
+                s.target.subsets = (0..n).map(|i| format!("s{i}")).collect();
+                s.controls.load_balancing.max_step_percent = step;
+                s.controls.load_balancing.min_weight_percent = minw.min(100 / n as u32);
+                s.controls.outlier_detection.consecutive_errors = CountRange {
+                    min: klo,
+                    max: klo + kspan,
+                };
+                s.controls.outlier_detection.max_ejection_percent = CountRange {
+                    min: elo,
+                    max: (elo + espan).min(100),
+                };
+                s.controls.retries.max_attempts = att;
+                s.controls.autoscaling.target_utilization = CountRange {
+                    min: tlo,
+                    max: (tlo + tspan).min(100),
+                };
+                s.controls.autoscaling.min_replicas = rmin;
+                s.controls.autoscaling.max_replicas = rmin + rspan;
+                s.guardrails.cooldown = Duration::from_secs(cool);
+                s.guardrails.max_changes_per_hour = mcph;
+                s.guardrails.hysteresis_runs = hyst;
+                // Freeze in one case of eight.
+                s.guardrails.freeze = freeze && cool % 8 == 0;
+                s
+            },
+        )
+}
+
+fn observe(end: i64, w: &World, config: &MeshConfig) -> Observation {
+    let subs: Vec<Vec<Point>> = w.subsets.iter().map(points).collect();
+    let parts: Vec<&[Point]> = subs.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut obs = ObsBuilder::new(end, &service, config.clone()).build();
+    for (i, s) in subs.iter().enumerate() {
+        obs.subsets.push(SubsetObservation {
+            name: format!("s{i}"),
+            signals: signals(s),
+        });
+    }
+    for (i, e) in w.endpoints.iter().enumerate() {
+        obs.endpoints.push(EndpointObservation {
+            name: format!("pod-{i}"),
+            subset: None,
+            signals: signals(&points(e)),
+        });
+    }
+    obs
+}
+
+/// Runs the loop over the worlds, applying every admitted change (Enforce).
+fn run(spec: &PolicySpec, config: &MeshConfig, worlds: &[World]) -> Vec<Decision> {
+    let mut gov = Governor::new();
+    let mut cfg = config.clone();
+    let mut out = Vec::new();
+    for (i, w) in worlds.iter().enumerate() {
+        let now = T0 + i as i64 * STEP;
+        let d = gov.step(now, &observe(now, w, &cfg), spec);
+        for c in &d.plan.changes {
+            apply(&mut cfg, c);
+            gov.applied(now, "checkout", c);
+        }
+        out.push(d);
+    }
+    out
+}
+
+fn scenario() -> impl Strategy<Value = (PolicySpec, MeshConfig, Vec<World>)> {
+    (2usize..=4).prop_flat_map(|n| {
+        (
+            policy_strategy(n),
+            config_strategy(n),
+            prop::collection::vec(world(n), 1..16),
+        )
+    })
+}
+
+fn check_bounds(
+    spec: &PolicySpec,
+    c: &homeostat_models::governor::Change,
+) -> Result<(), TestCaseError> {
+    if c.origin == Origin::Rollback {
+        // A rollback restores what was in force before; its bounds are the old setting's.
+        return Ok(());
+    }
+    let od = &spec.controls.outlier_detection;
+    let r = &spec.controls.retries;
+    let a = &spec.controls.autoscaling;
+    let lb = &spec.controls.load_balancing;
+    match (&c.current, &c.proposed) {
+        (KnobValue::Weights(cur), KnobValue::Weights(next)) => {
+            prop_assert_eq!(next.values().sum::<u32>(), 100);
+            prop_assert!(cur.keys().eq(next.keys()));
+            for (n, w) in next {
+                let before = cur[n];
+                prop_assert!(
+                    w.abs_diff(before) <= lb.max_step_percent,
+                    "{n}: {before} → {w}"
+                );
+                if *w < before {
+                    prop_assert!(
+                        *w >= lb.min_weight_percent,
+                        "{n} cut to {w} below the floor"
+                    );
+                }
+            }
+            // Never all away from the healthy set: some subset keeps or gains traffic.
+            prop_assert!(next.iter().any(|(n, w)| *w > 0 && *w >= cur[n]));
+        }
+        (_, KnobValue::OutlierDetection(o)) => {
+            prop_assert!(o.consecutive_5xx_errors >= od.consecutive_errors.min);
+            prop_assert!(o.consecutive_5xx_errors <= od.consecutive_errors.max);
+            prop_assert!(o.max_ejection_percent >= od.max_ejection_percent.min);
+            prop_assert!(o.max_ejection_percent <= od.max_ejection_percent.max);
+            prop_assert!(o.interval >= od.interval.min && o.interval <= od.interval.max);
+            prop_assert!(o.base_ejection_time >= od.base_ejection_time.min);
+            prop_assert!(o.base_ejection_time <= od.base_ejection_time.max);
+        }
+        (_, KnobValue::Retries(x)) => {
+            prop_assert!(x.attempts <= r.max_attempts);
+            prop_assert!(x.per_try_timeout >= r.per_try_timeout.min);
+            prop_assert!(x.per_try_timeout <= r.per_try_timeout.max);
+        }
+        (_, KnobValue::Autoscaling(h)) => {
+            prop_assert!(h.target_utilization_percent >= a.target_utilization.min);
+            prop_assert!(h.target_utilization_percent <= a.target_utilization.max);
+            prop_assert!(h.min_replicas >= a.min_replicas && h.min_replicas <= a.max_replicas);
+            prop_assert!(h.max_replicas <= a.max_replicas && h.min_replicas <= h.max_replicas);
+        }
+        other => prop_assert!(false, "mismatched change {other:?}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn no_proposal_leaves_the_policy_bounds((spec, config, worlds) in scenario()) {
+        for d in run(&spec, &config, &worlds) {
+            for c in d.plan.changes.iter().chain(&d.plan.held) {
+                check_bounds(&spec, c)?;
+            }
+        }
+    }
+
+    #[test]
+    fn admitted_changes_respect_the_guardrails((spec, config, worlds) in scenario()) {
+        let decisions = run(&spec, &config, &worlds);
+        let g = &spec.guardrails;
+        let mut applied: Vec<(i64, Knob, Origin)> = Vec::new();
+        for (i, d) in decisions.iter().enumerate() {
+            if g.freeze {
+                prop_assert!(d.plan.changes.is_empty());
+            }
+            for c in &d.plan.changes {
+                if c.origin != Origin::Rollback {
+                    // Cooldown since the last change of the knob, whatever its origin.
+                    if let Some((t, _, _)) = applied.iter().rev().find(|(_, k, _)| *k == c.knob) {
+                        prop_assert!(d.at - t >= g.cooldown.as_secs_ceil(), "{:?} after {}s", c.knob, d.at - t);
+                    }
+                    let in_hour = applied
+                        .iter()
+                        .filter(|(t, _, o)| d.at - t < 3600 && *o != Origin::Rollback)
+                        .count() as u32;
+                    prop_assert!(in_hour < g.max_changes_per_hour);
+                }
+                if c.posture == Posture::Relax && c.origin != Origin::Rollback {
+                    // Hysteresis: this and the previous runs all asked to relax this knob.
+                    let need = g.hysteresis_runs as usize;
+                    prop_assert!(i + 1 >= need);
+                    for prev in &decisions[i + 1 - need..=i] {
+                        prop_assert!(prev
+                            .plan
+                            .changes
+                            .iter()
+                            .chain(&prev.plan.held)
+                            .any(|p| p.knob == c.knob && p.posture == Posture::Relax));
+                    }
+                }
+                applied.push((d.at, c.knob, c.origin.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_decisions((spec, config, worlds) in scenario()) {
+        let a = serde_json::to_string(&run(&spec, &config, &worlds)).unwrap();
+        let b = serde_json::to_string(&run(&spec, &config, &worlds)).unwrap();
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn missing_data_never_acts((spec, config, worlds) in scenario(), blank in 3usize..=LEN) {
+        // The newest `blank` points of everything are missing: recent coverage ≤ 1/4 < the 1/2
+        // required, whatever the history says.
+        let mut gov = Governor::new();
+        for (i, w) in worlds.iter().enumerate() {
+            let now = T0 + i as i64 * STEP;
+            let mut w = w.clone();
+            for p in w.subsets.iter_mut().chain(w.endpoints.iter_mut()) {
+                p.missing_tail = p.missing_tail.max(blank);
+            }
+            let d = gov.step(now, &observe(now, &w, &config), &spec);
+            prop_assert!(d.plan.changes.is_empty(), "{:?}", d.plan.changes);
+            prop_assert!(d.plan.held.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_subset_without_data_is_never_moved((spec, config, worlds) in scenario()) {
+        // Subset s0 has no data at all: whatever happens elsewhere, its weight never moves.
+        let mut gov = Governor::new();
+        for (i, w) in worlds.iter().enumerate() {
+            let now = T0 + i as i64 * STEP;
+            let mut w = w.clone();
+            w.subsets[0].missing_tail = LEN;
+            let d = gov.step(now, &observe(now, &w, &config), &spec);
+            for c in d.plan.changes.iter().chain(&d.plan.held) {
+                if let (KnobValue::Weights(cur), KnobValue::Weights(next)) = (&c.current, &c.proposed) {
+                    prop_assert!(next["s0"] >= cur["s0"] || c.origin != Origin::Planner,
+                        "s0 cut without data: {cur:?} → {next:?}");
+                }
+            }
+        }
+    }
+}

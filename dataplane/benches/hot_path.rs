@@ -3,7 +3,10 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use homeostat_dataplane::balancer::Balancer;
-use homeostat_dataplane::config::{BalancerConfig, BalancerKind, OutlierConfig, RetryLimit};
+use homeostat_dataplane::cluster::Cluster;
+use homeostat_dataplane::config::{
+    BalancerConfig, BalancerKind, OutlierConfig, RetryLimit, RetryPolicy,
+};
 use homeostat_dataplane::outlier::{Outcome, OutlierDetector};
 use homeostat_dataplane::retry::RetryBudget;
 use homeostat_dataplane::split::WeightedSplit;
@@ -65,6 +68,62 @@ fn request_cycle(c: &mut Criterion) {
                     }
                     black_box(budget.try_acquire(u64::from(balancer.active(ep)) + 50, 2));
                     black_box(subset + ep)
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+/// The same request through [`Cluster`], the pod-id-keyed wrapper the simulator uses: adds the
+/// id lookups and retry accounting.
+fn cluster_cycle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cluster_cycle");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for kind in [BalancerKind::RoundRobin, BalancerKind::LeastRequest] {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{kind:?}")),
+            &kind,
+            |bench, &kind| {
+                let cfg = BalancerConfig {
+                    kind,
+                    ..BalancerConfig::default()
+                };
+                let mut cluster = Cluster::new(
+                    0,
+                    cfg,
+                    Some(OutlierConfig::default()),
+                    RetryLimit::default(),
+                );
+                let pods: Vec<(u32, u32)> = (100..100 + ENDPOINTS as u32).map(|p| (p, 1)).collect();
+                cluster.set_endpoints(0, &pods);
+                let policy = RetryPolicy::default();
+                let mut rng = ChaCha8Rng::seed_from_u64(42);
+                let mut now = 0u64;
+                bench.iter(|| {
+                    now += STEP;
+                    cluster.tick(now);
+                    let Some(pod) = cluster.pick(now, &mut rng) else {
+                        return black_box(0);
+                    };
+                    let draw = rng.next_u64();
+                    let outcome = if pod == 103 || draw % 100 == 0 {
+                        Outcome::GatewayError
+                    } else {
+                        Outcome::Success
+                    };
+                    let rtt = 20 * MILLISECOND + draw % (5 * MILLISECOND);
+                    black_box(cluster.end_attempt(now, pod, rtt, outcome, false));
+                    // Failed tries are retried once on another pod, which succeeds.
+                    if outcome != Outcome::Success
+                        && cluster.try_begin_retry()
+                        && let Some(p2) = cluster.pick_retry(now, &mut rng, &[pod], &policy)
+                    {
+                        black_box(cluster.end_attempt(now, p2, rtt, Outcome::Success, true));
+                    }
+                    black_box(pod)
                 });
             },
         );
@@ -141,5 +200,11 @@ fn outlier_on_result(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request_cycle, pick_only, outlier_on_result);
+criterion_group!(
+    benches,
+    request_cycle,
+    cluster_cycle,
+    pick_only,
+    outlier_on_result
+);
 criterion_main!(benches);

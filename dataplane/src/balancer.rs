@@ -641,6 +641,24 @@ mod tests {
     }
 
     #[test]
+    fn idle_cost_decays_from_the_default_rtt() {
+        let cfg = BalancerConfig::default(); // default RTT 30 ms, τ = 10 s
+        let mut e = Balancer::fresh(&cfg, 1, 0);
+        let tau = cfg.ewma_decay as f64;
+        // Reading at t = 0: no time elapsed, cost = 30 ms × (0 + 1).
+        assert_eq!(ewma_cost(&mut e, 0, tau), 30e6);
+        // t = 1 s: 30·e^(−0.1) = 27.145 ms.
+        let c1 = ewma_cost(&mut e, SECOND, tau);
+        assert!((c1 / 1e6 - 27.145).abs() < 0.001, "{c1}");
+        // t = 11 s: a further 10 s → 27.145·e^(−1) = 9.986 ms (= 30·e^(−1.1)).
+        let c2 = ewma_cost(&mut e, 11 * SECOND, tau);
+        assert!((c2 / 1e6 - 9.986).abs() < 0.001, "{c2}");
+        // Two requests in flight triple the cost.
+        e.active = 2;
+        assert!((ewma_cost(&mut e, 11 * SECOND, tau) - 3.0 * c2).abs() < 1e-6);
+    }
+
+    #[test]
     fn panic_threshold_balances_across_all_hosts() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let panic_50 = BalancerConfig {

@@ -291,6 +291,7 @@ mod tests {
     use super::*;
     use crate::config::BalancerKind;
     use crate::time::{HOUR, MILLISECOND, SECOND};
+    use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -439,5 +440,87 @@ mod tests {
             None
         );
         assert_eq!(c.active_requests(), 0);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Pick,
+        End { slot: usize, fail: bool },
+        Retry { slot: usize },
+        Scale { pods: u32 },
+        Advance { secs: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => Just(Op::Pick),
+            4 => (any::<usize>(), prop::bool::weighted(0.6)).prop_map(|(slot, fail)| Op::End { slot, fail }),
+            1 => any::<usize>().prop_map(|slot| Op::Retry { slot }),
+            1 => (1u32..25).prop_map(|pods| Op::Scale { pods }),
+            1 => (1u64..40).prop_map(|secs| Op::Advance { secs }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn counters_are_conserved_and_the_ejection_cap_holds(
+            kind in prop_oneof![Just(BalancerKind::RoundRobin), Just(BalancerKind::LeastRequest), Just(BalancerKind::PeakEwma)],
+            max_pct in 0u32..=100,
+            seed in any::<u64>(),
+            ops in prop::collection::vec(op(), 1..300),
+        ) {
+            let outlier = OutlierConfig { max_ejection_percent: max_pct, ..OutlierConfig::default() };
+            let bal = BalancerConfig { kind, ..BalancerConfig::default() };
+            let mut c = Cluster::new(0, bal, Some(outlier), RetryLimit::default());
+            c.set_endpoints(0, &pods(0..10));
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let policy = RetryPolicy::default();
+            // Attempts in flight: (pod, is_retry).
+            let mut flying: Vec<(EndpointId, bool)> = Vec::new();
+            let mut retries_granted = 0u64;
+            let mut now = 0;
+            for op in ops {
+                match op {
+                    Op::Pick => {
+                        if let Some(p) = c.pick(now, &mut rng) {
+                            prop_assert!(!c.is_ejected(p), "panic threshold 0: never an ejected pod");
+                            flying.push((p, false));
+                        }
+                    }
+                    Op::End { slot, fail } => {
+                        if !flying.is_empty() {
+                            let (p, retry) = flying.swap_remove(slot % flying.len());
+                            let outcome = if fail { Outcome::GatewayError } else { Outcome::Success };
+                            if c.end_attempt(now, p, MILLISECOND, outcome, retry).is_some() {
+                                // Right after an ejection: 100·ejected ≤ max%·hosts exactly.
+                                prop_assert!(100 * c.ejected_count() as u64 <= u64::from(max_pct) * c.len() as u64);
+                            }
+                            if retry { retries_granted -= 1; }
+                        }
+                    }
+                    Op::Retry { slot } => {
+                        if c.try_begin_retry() {
+                            retries_granted += 1;
+                            let tried: Vec<EndpointId> = flying.get(slot % (flying.len() + 1)).map(|f| f.0).into_iter().collect();
+                            match c.pick_retry(now, &mut rng, &tried, &policy) {
+                                Some(p) => flying.push((p, true)),
+                                None => retries_granted -= 1,
+                            }
+                        }
+                    }
+                    Op::Scale { pods: n } => c.set_endpoints(now, &pods(0..n)),
+                    Op::Advance { secs } => {
+                        now += secs * SECOND;
+                        c.tick(now);
+                    }
+                }
+                prop_assert_eq!(c.active_requests(), flying.len() as u64);
+                prop_assert_eq!(c.active_retries(), retries_granted);
+                // A later scale-down can leave more than the cap ejected (as in Envoy: the cap is
+                // checked at ejection time), so between ejections only the largest cluster
+                // bounds it: 100·ejected ≤ max%·25.
+                prop_assert!(100 * c.ejected_count() as u64 <= u64::from(max_pct) * 25);
+            }
+        }
     }
 }

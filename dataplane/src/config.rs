@@ -444,7 +444,8 @@ pub enum BalancerKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct BalancerConfig {
-    /// The algorithm. Istio's default `simple` policy has been `LEAST_REQUEST` since 1.14.
+    /// The algorithm. Istio's default `simple` policy is `LEAST_REQUEST` (Istio release note
+    /// `new_lb_algorithm_default`; it was `ROUND_ROBIN` before).
     pub kind: BalancerKind,
     /// Below this healthy share (percent of hosts) balance across all hosts. Envoy default 50;
     /// Istio sets it from `minHealthPercent`, default 0 (never panic).

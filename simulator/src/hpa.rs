@@ -6,7 +6,8 @@
 //!
 //! 1. **Replica calculation** on resource utilisation. Pods are split into *ready with a metric*,
 //!    *unready* (not Ready yet — the engine keeps a new pod unready during its start-up /
-//!    readiness delay, 30 s by default) and *missing* (ready, but no metric).
+//!    readiness delay, 30 s by default, the controller's `initial-readiness-delay`; the 5-minute
+//!    CPU initialisation period is not modelled separately) and *missing* (ready, no metric).
 //!    `ratio = mean(ready utilisation) / target`. With no unready/missing pods to account for:
 //!    no change when `|ratio − 1| ≤ tolerance` (0.1), else `desired = ⌈ratio · ready⌉`.
 //!    Otherwise, as documented: on a scale-down missing pods count as using 100 % of the target,
@@ -21,8 +22,10 @@
 //!    from the current count.
 //! 3. **Rate limits** (`behavior` policies, `selectPolicy: Max`): scale-up may add at most
 //!    `max(4 pods, 100 %)` per 15 s, scale-down may remove 100 % per 15 s, each measured from the
-//!    replica count at the start of the policy's period (past changes inside the period are
-//!    subtracted), then clamped to `[min_replicas, max_replicas]`.
+//!    replica count at the start of the policy's period (current − pods added + pods removed
+//!    inside the period); percentages round up when scaling up and are truncated when scaling
+//!    down, as in the controller; then clamped to `[min_replicas, max_replicas]`. (The API
+//!    reference's comment says 60 s periods; the documented and implemented default is 15 s.)
 //!
 //! A current count outside `[min, max]` is brought back to the bound directly, as the
 //! controller does. The sync period (15 s) is the caller's cadence; [`Hpa::next_sync_s`] says
@@ -276,20 +279,23 @@ impl Hpa {
         }
     }
 
-    /// Net replicas added (positive) or removed (negative) inside `period_s` before `now_s`.
-    fn changed_in(&self, now_s: f64, period_s: f64, sign: i64) -> i64 {
-        self.events
+    /// The replica count at the start of a policy period: current − added + removed within
+    /// `period_s` before `now_s` (both directions count, as in the controller).
+    fn period_start(&self, now_s: f64, period_s: f64, current: u32) -> i64 {
+        let changed: i64 = self
+            .events
             .iter()
-            .filter(|&&(t, d)| t > now_s - period_s && d.signum() == sign)
+            .filter(|&&(t, _)| t > now_s - period_s)
             .map(|&(_, d)| d)
-            .sum()
+            .sum();
+        i64::from(current) - changed
     }
 
     /// The most pods any scale-up policy allows (`selectPolicy: Max`).
     fn scale_up_limit(&self, now_s: f64, current: u32) -> u32 {
         let mut best: Option<i64> = None;
         for p in &self.cfg.scale_up_policies {
-            let start = i64::from(current) - self.changed_in(now_s, p.period_s(), 1);
+            let start = self.period_start(now_s, p.period_s(), current);
             let proposed = match *p {
                 ScalingPolicy::Pods { value, .. } => start + i64::from(value),
                 ScalingPolicy::Percent { value, .. } => {
@@ -306,11 +312,12 @@ impl Hpa {
     fn scale_down_limit(&self, now_s: f64, current: u32) -> u32 {
         let mut best: Option<i64> = None;
         for p in &self.cfg.scale_down_policies {
-            let start = i64::from(current) - self.changed_in(now_s, p.period_s(), -1);
+            let start = self.period_start(now_s, p.period_s(), current);
             let proposed = match *p {
                 ScalingPolicy::Pods { value, .. } => start - i64::from(value),
+                // Truncated, as the controller does (scale-up rounds up instead).
                 ScalingPolicy::Percent { value, .. } => {
-                    (start as f64 * (1.0 - f64::from(value) / 100.0)).ceil() as i64
+                    (start as f64 * (1.0 - f64::from(value) / 100.0)).floor() as i64
                 }
             };
             best = Some(best.map_or(proposed, |b| b.min(proposed)));
@@ -397,7 +404,9 @@ mod tests {
             value: 50,
             period_s: 15.0,
         }];
-        assert_eq!(Hpa::new(cfg).sync_average(0.0, 10, 0.1), 5);
+        assert_eq!(Hpa::new(cfg.clone()).sync_average(0.0, 10, 0.1), 5);
+        // From 3: ⌊3 · 0.5⌋ = ⌊1.5⌋ = 1 (truncated, not rounded up).
+        assert_eq!(Hpa::new(cfg).sync_average(0.0, 3, 0.01), 1);
         // Out of bounds is corrected directly.
         assert_eq!(hpa(2, 5, 0.5).sync_average(0.0, 8, 0.5), 5);
         assert_eq!(hpa(2, 5, 0.5).sync_average(0.0, 1, 0.5), 2);

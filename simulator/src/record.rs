@@ -3,7 +3,8 @@
 //!
 //! The engine feeds a [`Recorder`] on its hot path (`on_request_done` for every *entry* request,
 //! i.e. the request a user sent, after retries) and at its slow cadence (samples, actions,
-//! ejections, faults). [`Recorder::into_record`] closes the run into a [`RunRecord`];
+//! ejections, faults). [`Recorder::with_end`] folds completions that drain after the traffic's
+//! end into the last window. [`Recorder::into_record`] closes the run into a [`RunRecord`];
 //! [`RunRecord::finish`] evaluates it against the SLO [`Objectives`] into [`RunMetrics`].
 //!
 //! # Metric definitions
@@ -96,7 +97,7 @@ impl Objectives {
 /// Recorder settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecorderConfig {
-    /// Width of the chart/TTM windows in seconds; must divide 60 (clamped to 1..=60).
+    /// Width of the chart/TTM windows in seconds (clamped to 1..=60; independent of minutes).
     pub step_s: u64,
     /// Subset names; `on_request_done`'s `subset` indexes into this list.
     pub subsets: Vec<String>,
@@ -334,6 +335,7 @@ pub struct Recorder {
     actions: Vec<ActionRecord>,
     faults: Vec<FaultRecord>,
     late: u64,
+    clamp_ns: u64,
 }
 
 impl Recorder {
@@ -355,7 +357,17 @@ impl Recorder {
             actions: Vec::new(),
             faults: Vec::new(),
             late: 0,
+            clamp_ns: u64::MAX,
         }
+    }
+
+    /// Completions at or after `end_ns` (requests draining after the run's traffic stopped)
+    /// are counted in the last window before `end_ns` instead of opening windows of their own,
+    /// so the run's tail is not a lone, nearly empty minute. Call with the traffic's end and
+    /// pass the same value to [`Recorder::into_record`].
+    pub fn with_end(mut self, end_ns: u64) -> Self {
+        self.clamp_ns = end_ns.saturating_sub(1);
+        self
     }
 
     /// An entry request completed at `t_ns` after `latency_ns` (including retries) with
@@ -366,6 +378,7 @@ impl Recorder {
     /// [`RunRecord::late_completions`].
     #[inline]
     pub fn on_request_done(&mut self, t_ns: u64, latency_ns: u64, outcome: Outcome, subset: usize) {
+        let t_ns = t_ns.min(self.clamp_ns);
         let m = t_ns / MINUTE_NS;
         if m > self.minute.index {
             self.minute
@@ -495,6 +508,8 @@ pub struct FaultOutcome {
 /// The judged numbers of one run (see the module docs for definitions).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunMetrics {
+    /// Simulated duration of the run.
+    pub duration_s: f64,
     pub requests: u64,
     pub successes: u64,
     pub failures: u64,
@@ -508,6 +523,8 @@ pub struct RunMetrics {
     pub replica_hours: f64,
     pub retries: u64,
     pub ejections: u64,
+    /// Actions per simulated day (actions ÷ duration in days).
+    pub actions_per_day: f64,
     pub actions: Vec<ActionRecord>,
     pub faults: Vec<FaultOutcome>,
 }
@@ -616,6 +633,7 @@ impl RunRecord {
             .count() as u64;
         let allowed = (1.0 - objectives.success_rate) * requests as f64;
         RunMetrics {
+            duration_s: self.end_s,
             requests,
             successes,
             failures,
@@ -629,6 +647,11 @@ impl RunRecord {
             replica_hours: self.replica_hours(),
             retries: self.retries,
             ejections: self.ejections.len() as u64,
+            actions_per_day: if self.end_s > 0.0 {
+                self.actions.len() as f64 / (self.end_s / 86_400.0)
+            } else {
+                0.0
+            },
             actions: self.actions.clone(),
             faults: self
                 .faults
@@ -745,6 +768,23 @@ mod tests {
     }
 
     #[test]
+    fn draining_completions_fold_into_the_last_window() {
+        let o = Objectives::new(0.99, 100.0);
+        let mut r = recorder().with_end(120 * S);
+        // 1 req/s for 120 s, then 5 completions draining at 121–125 s (2 of them timeouts).
+        spread(&mut r, 0, 120, 120, 10 * MS, Outcome::Success);
+        spread(&mut r, 121, 3, 3, 10 * MS, Outcome::Success);
+        spread(&mut r, 124, 2, 2, 10 * MS, Outcome::Timeout);
+        let rec = r.into_record(120 * S);
+        // Still 2 minutes and 12 windows; the last window holds 10 + 5 = 15 requests.
+        assert_eq!(rec.minutes.len(), 2);
+        assert_eq!(rec.steps.len(), 12);
+        assert_eq!(rec.steps[11].requests, 15);
+        // Minute 1: 60 + 5 requests, 2 timeouts → 63/65 = 96.9 % < 99 % → violates.
+        assert_eq!(rec.finish(&o).slo_violation_minutes, 1);
+    }
+
+    #[test]
     fn quantiles_are_within_one_percent() {
         let mut h = LatencyHistogram::default();
         // 1 µs .. 100 ms in 1 µs steps: the nearest-rank p50 is 50 000 µs, p99 99 000 µs.
@@ -813,6 +853,8 @@ mod tests {
         assert_eq!(f.ttm_s, Some(45.0));
         assert!(!f.mitigated_after_fault_end);
         assert_eq!(m.actions.len(), 2);
+        // 2 actions in 300 s = 2 / (300/86 400) = 576 per day.
+        assert!((m.actions_per_day - 576.0).abs() < 1e-9);
     }
 
     #[test]

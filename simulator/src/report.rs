@@ -197,6 +197,11 @@ fn downsample(t: &[f64], v: &[f64], agg: Agg) -> (Vec<f64>, Vec<f64>) {
 
 /// "Nice" tick positions covering `[lo, hi]`.
 fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    nice_ticks(lo, hi, target, false)
+}
+
+/// "Nice" ticks; `integer` keeps them on whole numbers (for counts such as replicas).
+fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> Vec<f64> {
     let span = hi - lo;
     if span <= 0.0 || !span.is_finite() {
         return vec![lo];
@@ -206,8 +211,13 @@ fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
+        .filter(|s| !integer || (*s >= 1.0 && s.fract() == 0.0))
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+        .unwrap_or(if integer {
+            (10.0 * mag).max(1.0)
+        } else {
+            10.0 * mag
+        });
     let mut out = Vec::new();
     let mut k = (lo / step).ceil();
     while k * step <= hi + step * 1e-9 {
@@ -215,6 +225,20 @@ fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         k += 1.0;
     }
     out
+}
+
+/// A tick label with just enough decimals for ticks `step` apart.
+fn tick_label(v: f64, step: f64) -> String {
+    if step >= 1.0 || !step.is_finite() || step <= 0.0 {
+        return label(v);
+    }
+    let decimals = (0..=6)
+        .find(|&d| {
+            let x = step * 10f64.powi(d);
+            (x - x.round()).abs() < 1e-6
+        })
+        .unwrap_or(6) as usize;
+    format!("{v:.decimals$}")
 }
 
 fn label(v: f64) -> String {
@@ -237,6 +261,7 @@ struct YAxis {
     lo: f64,
     hi: f64,
     log: bool,
+    integer: bool,
 }
 
 impl YAxis {
@@ -253,12 +278,18 @@ impl YAxis {
                 lo: if log { 1.0 } else { 0.0 },
                 hi: if log { 10.0 } else { 1.0 },
                 log,
+                integer: false,
             };
         }
         if log {
             let lo = 10f64.powf(lo.log10().floor());
             let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-            return Self { lo, hi, log };
+            return Self {
+                lo,
+                hi,
+                log,
+                integer: false,
+            };
         }
         if floor0 {
             lo = lo.min(0.0);
@@ -271,6 +302,7 @@ impl YAxis {
             lo: if floor0 && lo >= 0.0 { lo } else { lo - pad },
             hi: hi + pad,
             log,
+            integer: false,
         }
     }
 
@@ -284,7 +316,7 @@ impl YAxis {
 
     fn ticks(&self) -> Vec<f64> {
         if !self.log {
-            return ticks(self.lo, self.hi, 4);
+            return nice_ticks(self.lo, self.hi, 4, self.integer);
         }
         let mut out = Vec::new();
         let mut d = self.lo;
@@ -326,7 +358,7 @@ struct Chart<'a> {
 const W: f64 = 360.0;
 const H: f64 = 150.0;
 const ML: f64 = 44.0;
-const MR: f64 = 8.0;
+const MR: f64 = 16.0;
 const MT: f64 = 12.0;
 const MB: f64 = 22.0;
 
@@ -366,7 +398,13 @@ impl Chart<'_> {
                 esc(&f.description)
             );
         }
-        for v in self.y.ticks() {
+        let yt = self.y.ticks();
+        let step = if self.y.log {
+            1.0
+        } else {
+            yt.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(1.0)
+        };
+        for v in yt {
             let y = py(v);
             let _ = write!(
                 s,
@@ -374,7 +412,7 @@ impl Chart<'_> {
                 ML + pw,
                 ML - 4.0,
                 y + 3.5,
-                label(v)
+                tick_label(v, step)
             );
         }
         let (unit, suffix) = time_unit(end);
@@ -529,9 +567,17 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
         row("ejections", "", Better::Neither, &|m| {
             (Some(m.ejections as f64), m.ejections.to_string())
         }),
-        row("actions", "", Better::Neither, &|m| {
-            (Some(m.actions.len() as f64), m.actions.len().to_string())
-        }),
+        row(
+            "actions",
+            "changes applied (per simulated day in brackets)",
+            Better::Neither,
+            &|m| {
+                (
+                    Some(m.actions.len() as f64),
+                    format!("{} ({:.1}/day)", m.actions.len(), m.actions_per_day),
+                )
+            },
+        ),
     ];
     let faults = runs
         .iter()
@@ -549,7 +595,7 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
                 Some(f) => (
                     f.ttd_s,
                     f.ttd_s
-                        .map_or("not detected".into(), |t| format!("{t:.0} s")),
+                        .map_or("not detected".into(), |t| format!("{t:.1} s")),
                 ),
                 None => (None, "—".into()),
             })
@@ -569,7 +615,7 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
                     Some(t) => (
                         Some(t),
                         format!(
-                            "{t:.0} s{}",
+                            "{t:.1} s{}",
                             if f.mitigated_after_fault_end {
                                 " (fault ended)"
                             } else {
@@ -591,6 +637,71 @@ fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// homeostat against the issue's targets, in words: ≥ 5× fewer SLO-violation minutes than the
+/// best baseline, no more replica-hours than that baseline, TTD ≤ 30 s and TTM ≤ 45 s per fault.
+/// `None` unless there is a run named `homeostat` and at least one other run.
+fn verdict(s: &ScenarioResult) -> Option<String> {
+    let home = s.runs.iter().find(|r| r.name == "homeostat")?;
+    let best = s
+        .runs
+        .iter()
+        .filter(|r| r.name != "homeostat")
+        .min_by(|a, b| {
+            a.metrics
+                .slo_violation_minutes
+                .cmp(&b.metrics.slo_violation_minutes)
+                .then(a.metrics.replica_hours.total_cmp(&b.metrics.replica_hours))
+        })?;
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    let (h, b) = (
+        home.metrics.slo_violation_minutes,
+        best.metrics.slo_violation_minutes,
+    );
+    let slo_ok = if h == 0 { true } else { b >= 5 * h };
+    let ratio = if h == 0 {
+        if b == 0 {
+            "both have none".to_string()
+        } else {
+            "homeostat has none".to_string()
+        }
+    } else {
+        format!("{:.1}× fewer", b as f64 / h as f64)
+    };
+    let (hr, br) = (home.metrics.replica_hours, best.metrics.replica_hours);
+    let mut parts = vec![
+        format!(
+            "{} SLO-violation minutes: homeostat {h} vs best baseline {} {b} ({ratio}; target ≥ 5×)",
+            mark(slo_ok),
+            esc(&best.name)
+        ),
+        format!(
+            "{} replica-hours: {hr:.2} vs {br:.2} ({:+.1} %)",
+            mark(hr <= br * (1.0 + 1e-9)),
+            if br > 0.0 {
+                (hr / br - 1.0) * 100.0
+            } else {
+                0.0
+            }
+        ),
+    ];
+    for f in &home.metrics.faults {
+        let ttd_ok = f.ttd_s.is_some_and(|t| t <= 30.0);
+        let ttm_ok = f.ttm_s.is_some_and(|t| t <= 45.0);
+        parts.push(format!(
+            "{} TTD {} / {} TTM {} ({})",
+            mark(ttd_ok),
+            f.ttd_s.map_or("—".into(), |t| format!("{t:.1} s")),
+            mark(ttm_ok),
+            f.ttm_s.map_or("—".into(), |t| format!("{t:.1} s")),
+            esc(&f.description)
+        ));
+    }
+    Some(format!(
+        "<p class=\"verdict\">{}</p>",
+        parts.join(" &nbsp;·&nbsp; ")
+    ))
 }
 
 fn summary_table(s: &ScenarioResult) -> String {
@@ -679,6 +790,7 @@ struct RowSpec {
     title: &'static str,
     log: bool,
     floor0: bool,
+    integer: bool,
 }
 
 fn scenario_section(s: &ScenarioResult, index: usize) -> String {
@@ -693,6 +805,9 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
         s.objectives.mitigation_windows,
         s.runs.first().map_or(10.0, |r| r.record.step_s)
     );
+    if let Some(v) = verdict(s) {
+        h.push_str(&v);
+    }
     h.push_str(&summary_table(s));
 
     let specs = [
@@ -700,26 +815,31 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
             title: "request rate (req/s)",
             log: false,
             floor0: true,
+            integer: false,
         },
         RowSpec {
             title: "success rate",
             log: false,
             floor0: false,
+            integer: false,
         },
         RowSpec {
             title: "p99 latency (ms, log scale)",
             log: true,
             floor0: false,
+            integer: false,
         },
         RowSpec {
             title: "replicas",
             log: false,
             floor0: true,
+            integer: true,
         },
         RowSpec {
             title: "weights per subset",
             log: false,
             floor0: true,
+            integer: false,
         },
     ];
     let aggs = [Agg::Mean, Agg::Min, Agg::Max, Agg::Max];
@@ -786,7 +906,10 @@ fn scenario_section(s: &ScenarioResult, index: usize) -> String {
         if row == 1 {
             all.push(1.0);
         }
-        let y = YAxis::from_values(all.iter(), spec.log, spec.floor0);
+        let y = YAxis {
+            integer: spec.integer,
+            ..YAxis::from_values(all.iter(), spec.log, spec.floor0)
+        };
         let _ = write!(h, r#"<div class="rowhead">{}</div>"#, spec.title);
         for (r, lines) in s.runs.iter().zip(per_run) {
             let chart = Chart {
@@ -922,7 +1045,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#
 main{max-width:1400px;margin:0 auto;padding:24px 32px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:0 0 4px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:18px 20px;margin:18px 0}
-.desc{margin:2px 0 4px}.muted{color:#6b7280;font-size:12.5px;margin:4px 0}
+.desc{margin:2px 0 4px}.verdict{margin:8px 0 0;font-size:13px;color:#1f2937}.muted{color:#6b7280;font-size:12.5px;margin:4px 0}
 table.summary{border-collapse:collapse;margin:10px 0 14px;font-variant-numeric:tabular-nums}
 table.summary th,table.summary td{padding:4px 12px;border-bottom:1px solid #eef0f3;text-align:right}
 table.summary th{font-weight:600;background:#f9fafb}
@@ -1012,6 +1135,24 @@ mod tests {
     }
 
     #[test]
+    fn verdict_states_the_targets() {
+        let mut s = scenario();
+        let v = verdict(&s).unwrap();
+        // Both violate 1 minute: 1 < 5 · 1 → ✗; 0.10 vs 0.13 replica-hours = −25 % → ✓.
+        assert!(
+            v.contains("✗ SLO-violation minutes: homeostat 1 vs best baseline static 1"),
+            "{v}"
+        );
+        assert!(v.contains("✓ replica-hours: 0.10 vs 0.13 (-25.0 %)"), "{v}");
+        // The action at 31 s is the first detection: 31 − 30 = 1 s; windows 3 (30–40 s)
+        // violates, 4, 5, 6 are clean → TTM = 40 − 30 = 10 s.
+        assert!(v.contains("✓ TTD 1.0 s / ✓ TTM 10.0 s"), "{v}");
+        // Without a run named homeostat there is nothing to judge.
+        s.runs[1].name = "other".into();
+        assert_eq!(verdict(&s), None);
+    }
+
+    #[test]
     fn csv_holds_every_window_with_blank_gaps() {
         let s = scenario();
         let csv = series_csv(&s.runs[1].record.series());
@@ -1080,8 +1221,15 @@ mod tests {
     }
 
     #[test]
-    fn nice_ticks() {
+    fn nice_ticks_and_labels() {
         assert_eq!(ticks(0.0, 100.0, 4), vec![0.0, 25.0, 50.0, 75.0, 100.0]);
         assert_eq!(ticks(0.0, 3600.0, 5), vec![0.0, 1000.0, 2000.0, 3000.0]);
+        // Counts: 0..9.45 in 4 steps would be 2.5 apart; integers only → steps of 5.
+        assert_eq!(nice_ticks(0.0, 9.45, 4, true), vec![0.0, 5.0]);
+        assert_eq!(nice_ticks(0.0, 2.0, 4, true), vec![0.0, 1.0, 2.0]);
+        // Success rates 0.0005 apart need four decimals to tell them apart.
+        assert_eq!(tick_label(0.9995, 0.0005), "0.9995");
+        assert_eq!(tick_label(0.75, 0.25), "0.75");
+        assert_eq!(tick_label(25_000.0, 5_000.0), "25k");
     }
 }

@@ -186,7 +186,9 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
                 .iter()
                 .map(|&i| engine.topo.subsets[i].label.clone())
                 .collect(),
-        }),
+        })
+        // Requests draining after the end count in the last window.
+        .with_end(engine.end_time()),
         controller,
         entry_subsets,
         multi_subset,

@@ -892,17 +892,19 @@ impl Engine {
 
     fn on_call_timeouts(&mut self, q: usize, obs: &mut dyn Observer) {
         while let Some(&(deadline, key)) = self.timers[q].q.front() {
+            let live = self.calls.get(key).copied().filter(|c| !c.zombie);
+            let Some(call) = live else {
+                // Calls that already ended are dropped whatever their deadline, so the next
+                // wake-up is the first *live* deadline: about one event per timeout period
+                // rather than one per call.
+                self.timers[q].q.pop_front();
+                continue;
+            };
             if deadline > self.now {
                 self.schedule(deadline, Ev::CallTimeouts(q as u32));
                 return;
             }
             self.timers[q].q.pop_front();
-            let Some(call) = self.calls.get(key).copied() else {
-                continue;
-            };
-            if call.zombie {
-                continue;
-            }
             // The route timeout resets the try in flight: the attempt ends for the caller's
             // proxy (a local-origin failure), while the pod keeps working on it for nothing.
             self.abandon_try(call.current, obs);

@@ -1034,7 +1034,9 @@ impl Engine {
         match c {
             Change::Replicas { subset, replicas } => {
                 let s = &self.topo.subsets[subset];
-                let replicas = replicas.clamp(s.min_pods.min(replicas.max(1)), s.max_pods);
+                // The HPA keeps within its own bounds; the subset's maxPods is the cluster's
+                // hard limit (quota), never exceeded.
+                let replicas = replicas.min(s.max_pods.max(1));
                 self.desired[subset] = replicas;
                 let live: Vec<u32> = (0..self.pods.len() as u32)
                     .filter(|&p| {

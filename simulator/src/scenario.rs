@@ -496,6 +496,12 @@ impl Scenario {
                 ));
             }
             for (j, sub) in s.subsets.iter().enumerate() {
+                if sub.max_pods == Some(0) {
+                    return Err(bad(
+                        format!("{at}.subsets[{j}].maxPods"),
+                        "must be at least 1".into(),
+                    ));
+                }
                 if let (Some(lo), Some(hi)) = (sub.min_pods, sub.max_pods)
                     && lo > hi
                 {

@@ -362,3 +362,141 @@ proptest! {
         }
     }
 }
+
+fn wild() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(-1.0),
+        Just(0.0),
+        0.0..1.0f64,
+        0.0..1e12f64,
+    ]
+}
+
+fn wild_signals() -> impl Strategy<Value = homeostat_models::governor::Signals> {
+    let w = || prop::collection::vec(wild(), 0..12);
+    (w(), w(), w(), w(), w(), w()).prop_map(|(a, b, c, d, e, f)| {
+        homeostat_models::governor::Signals {
+            request_rate: a,
+            success_rate: b,
+            latency_p50: c,
+            latency_p90: d,
+            latency_p99: e,
+            utilization: f,
+        }
+    })
+}
+
+fn wild_observation() -> impl Strategy<Value = Observation> {
+    (
+        (any::<i64>(), prop_oneof![Just(15i64), any::<i64>()]),
+        wild_signals(),
+        prop::collection::vec(wild_signals(), 0..4),
+        prop::collection::vec(wild_signals(), 0..4),
+        prop::collection::btree_map("s[0-4]", any::<u32>(), 0..4),
+        (any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>()),
+        (any::<u32>(), any::<u64>()),
+        prop::option::of((any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())),
+        prop::option::of(any::<u64>()),
+    )
+        .prop_map(
+            |((end, step), svc, subs, eps, weights, (k, ej, iv, be), (att, ptt), hpa, startup)| {
+                Observation {
+                    service: "wild".into(),
+                    end,
+                    step_seconds: step,
+                    service_signals: svc,
+                    subsets: subs
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, signals)| SubsetObservation {
+                            name: format!("s{i}"),
+                            signals,
+                        })
+                        .collect(),
+                    endpoints: eps
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, signals)| EndpointObservation {
+                            name: format!("e{i}"),
+                            subset: None,
+                            signals,
+                        })
+                        .collect(),
+                    config: MeshConfig {
+                        weights,
+                        outlier_detection: OutlierConfig {
+                            consecutive_5xx_errors: k,
+                            interval: Duration::from_millis(iv),
+                            base_ejection_time: Duration::from_millis(be),
+                            max_ejection_percent: ej,
+                        },
+                        retries: RetryConfig {
+                            attempts: att,
+                            per_try_timeout: Duration::from_millis(ptt),
+                            retry_on: String::new(),
+                        },
+                        hpa: hpa.map(|(a, b, c, d)| HpaConfig {
+                            min_replicas: a,
+                            max_replicas: b,
+                            target_utilization_percent: c,
+                            current_replicas: d,
+                        }),
+                    },
+                    pod_startup: startup.map(Duration::from_millis),
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever the telemetry (NaN, ±∞, negative, huge, ragged windows, absurd timestamps and
+    /// configs), the Governor answers instead of panicking.
+    #[test]
+    fn wild_input_never_panics(obs in wild_observation(), later in wild_observation()) {
+        let spec = policy();
+        let mut gov = Governor::new();
+        let d = gov.step(obs.end, &obs, &spec);
+        for c in &d.plan.changes {
+            gov.applied(obs.end, &obs.service, c);
+        }
+        let mut later = later;
+        later.service = obs.service.clone();
+        let _ = gov.step(later.end, &later, &spec);
+        let alert = homeostat_models::governor::Alert {
+            alertname: "CheckoutHighErrorRate".into(),
+            labels: Default::default(),
+        };
+        let _ = gov.on_alert(later.end, &alert, &later, &spec);
+        // Decisions always serialise (the CLI prints them).
+        prop_assert!(serde_json::to_string(&d).is_ok());
+    }
+}
+
+#[test]
+fn observations_round_trip_through_json_with_gaps_as_null() {
+    let mut obs = observe(
+        T0,
+        &World {
+            subsets: vec![],
+            endpoints: vec![],
+        },
+        &MeshConfig {
+            weights: BTreeMap::new(),
+            outlier_detection: OutlierConfig::default(),
+            retries: RetryConfig::default(),
+            hpa: None,
+        },
+    );
+    obs.service_signals.request_rate = vec![1.0, f64::NAN, 3.0];
+    let json = serde_json::to_string(&obs).unwrap();
+    assert!(json.contains("\"requestRate\":[1.0,null,3.0]"), "{json}");
+    let back: Observation = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.service_signals.request_rate[0], 1.0);
+    assert!(back.service_signals.request_rate[1].is_nan());
+    assert!(json.contains("\"consecutive5xxErrors\":5"), "{json}");
+}

@@ -571,3 +571,112 @@ fn a_slow_canary_is_cut_but_a_slow_service_is_not_blamed_on_it() {
     let d = Governor::new().step(T0, &obs, &spec);
     assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Weights));
 }
+
+#[test]
+fn outlier_detection_relaxes_after_the_incident_behind_hysteresis() {
+    let spec = policy();
+    // Ten healthy pods at 10 req/s, 0.05% errors, with the incident setting still in force
+    // (2 consecutive errors, 5 s sweep, 60 s ejection). Calm: k stays 2 (chance ejections
+    // 36,000 · (5.1·10⁻⁴)² ≈ 0.009/h, under 0.1/4), the ejection time returns to its 30 s
+    // lower bound: a relaxing change, so runs 1 and 2 hold it and run 3 applies it.
+    let pods: Vec<Vec<Point>> = vec![vec![Point::healthy(10.0); LEN]; 10];
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut cfg = config(Default::default());
+    cfg.outlier_detection = homeostat_models::governor::OutlierConfig {
+        consecutive_5xx_errors: 2,
+        interval: homeostat_models::policy::Duration::from_secs(5),
+        base_ejection_time: homeostat_models::policy::Duration::from_secs(60),
+        max_ejection_percent: 10,
+    };
+    let mut gov = Governor::new();
+    let mut outcome = Vec::new();
+    for run in 0..3 {
+        let t = T0 + run * STEP;
+        let mut b = ObsBuilder::new(t, &service, cfg.clone());
+        for (i, p) in pods.iter().enumerate() {
+            b = b.endpoint(&format!("pod-{i}"), p);
+        }
+        let d = gov.step(t, &b.build(), &spec);
+        let c = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .find(|c| c.knob == Knob::OutlierDetection)
+            .expect("a relaxing proposal")
+            .clone();
+        assert_eq!(c.posture, Posture::Relax);
+        let KnobValue::OutlierDetection(next) = &c.proposed else {
+            panic!()
+        };
+        assert_eq!(next.consecutive_5xx_errors, 2);
+        assert_eq!(next.base_ejection_time.as_secs_f64(), 30.0);
+        outcome.push(c.held_by.clone());
+    }
+    assert_eq!(
+        outcome,
+        vec![
+            Some(Hold::Hysteresis { seen: 1, needed: 3 }),
+            Some(Hold::Hysteresis { seen: 2, needed: 3 }),
+            None
+        ]
+    );
+}
+
+#[test]
+fn an_alert_can_stop_retries_and_freeze_the_next_runs() {
+    let mut spec = policy();
+    spec.remediation
+        .push(homeostat_models::policy::Remediation {
+            on_alert: homeostat_models::policy::AlertMatch {
+                alertname: "RetryStorm".into(),
+                labels: [("service".to_string(), "checkout".to_string())].into(),
+            },
+            actions: vec![
+                homeostat_models::policy::RemediationAction::DisableRetries,
+                homeostat_models::policy::RemediationAction::Freeze,
+            ],
+        });
+    let mut gov = Governor::new();
+    let obs = canary_obs(T0, 20, 0);
+    let alert = Alert {
+        alertname: "RetryStorm".into(),
+        labels: [("service".to_string(), "checkout".to_string())].into(),
+    };
+    let d = gov.on_alert(T0, &alert, &obs, &spec);
+    assert_eq!(d.plan.changes.len(), 1);
+    assert!(matches!(&d.plan.changes[0].proposed, KnobValue::Retries(r) if r.attempts == 0));
+    // Frozen for freezeDuration (30 min = 1,800 s): a bad canary a minute later is held.
+    let t = T0 + 60;
+    let d = gov.step(t, &canary_obs(t, 20, 4), &spec);
+    assert!(d.plan.changes.is_empty());
+    assert_eq!(
+        d.plan.held[0].held_by,
+        Some(Hold::Freeze {
+            until: Some(T0 + 1800)
+        })
+    );
+    // After the freeze it is admitted.
+    let t = T0 + 1800;
+    let d = gov.step(t, &canary_obs(t, 20, 4), &spec);
+    assert!(d.plan.changes.iter().any(|c| c.knob == Knob::Weights));
+}
+
+#[test]
+fn decisions_print_as_camel_case_json() {
+    let spec = policy();
+    let mut gov = Governor::new();
+    let d = gov.step(T0, &canary_obs(T0, 30, 4), &spec);
+    gov.applied(T0, "checkout", &d.plan.changes[0]);
+    let t = T0 + STEP;
+    let d = gov.step(t, &canary_obs(t, 10, 4), &spec);
+    let json = serde_json::to_value(&d).unwrap();
+    let held = &json["plan"]["held"][0];
+    assert_eq!(held["knob"], "weights");
+    assert_eq!(held["heldBy"]["guardrail"], "cooldown");
+    // Cooldown 120 s, applied 15 s ago.
+    assert_eq!(held["heldBy"]["remainingSeconds"], 105);
+    assert_eq!(held["proposed"]["weights"]["canary"], 0);
+    assert!(held["expectedEffect"].is_string());
+}

@@ -30,3 +30,51 @@ pub fn matching_actions(spec: &PolicySpec, alert: &Alert) -> Vec<RemediationActi
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{AlertMatch, Remediation};
+
+    #[test]
+    fn labels_must_all_match_and_actions_are_merged_once() {
+        let mut spec = PolicySpec::for_service("checkout");
+        let rem = |labels: &[(&str, &str)], actions: Vec<RemediationAction>| Remediation {
+            on_alert: AlertMatch {
+                alertname: "HighErrors".into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            actions,
+        };
+        spec.remediation = vec![
+            rem(&[], vec![RemediationAction::ShiftToStable]),
+            rem(
+                &[("severity", "page")],
+                vec![RemediationAction::ShiftToStable, RemediationAction::Freeze],
+            ),
+        ];
+        let alert = |labels: &[(&str, &str)]| Alert {
+            alertname: "HighErrors".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        assert_eq!(
+            matching_actions(&spec, &alert(&[("severity", "ticket")])),
+            vec![RemediationAction::ShiftToStable]
+        );
+        assert_eq!(
+            matching_actions(&spec, &alert(&[("severity", "page"), ("team", "x")])),
+            vec![RemediationAction::ShiftToStable, RemediationAction::Freeze]
+        );
+        let other = Alert {
+            alertname: "Other".into(),
+            labels: BTreeMap::new(),
+        };
+        assert!(matching_actions(&spec, &other).is_empty());
+    }
+}

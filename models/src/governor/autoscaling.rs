@@ -32,6 +32,9 @@ use crate::forecast::Forecaster;
 /// Points of demand the fallback forecaster fits (5 minutes at 15 s): short, so that a line
 /// through a regime change (flat, then a surge) follows the surge instead of averaging it away.
 const HISTORY: usize = 20;
+const MAX_SLOTS: f64 = 1000.0;
+const MAX_HORIZON_SECONDS: f64 = 3600.0;
+
 /// Runs whose worst need a relaxation must still cover (10 minutes at 15 s), as the HPA's own
 /// scale-down stabilisation window does.
 const STABILISATION_RUNS: usize = 40;
@@ -160,7 +163,9 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         ));
     }
     let pod_capacity = demand_now / (f64::from(hpa.current_replicas) * util);
-    let slots = (pod_capacity * service_time).round().max(1.0) as u64;
+    // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
+    // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real one.
+    let slots = (pod_capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -168,14 +173,16 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         .map_or(a.forecast_horizon.as_secs_f64(), |p| {
             p.as_secs_f64() + ctx.spec.telemetry.interval.as_secs_f64()
         });
-    let h = (horizon / step).ceil().max(1.0) as usize;
+    // Capped at an hour: no pod takes longer to start, and a forecaster's cost may grow with
+    // the horizon (absurd telemetry must not stall the loop).
+    let h = (horizon.min(MAX_HORIZON_SECONDS) / step).ceil().max(1.0) as usize;
     let (upper, _mean, model) = state
         .upper(h, a.forecast_coverage)
         .ok_or("too little demand history to forecast")?;
     let demand_upper = upper.max(demand_now);
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let meets = |c: u32| {
-        let servers = u64::from(c) * slots;
+        let servers = u64::from(c).saturating_mul(slots);
         base_p99 + queueing::wait_quantile(servers, demand_upper, 1.0 / service_time, 0.99)
             <= objective
     };
@@ -288,7 +295,9 @@ pub fn plan(
             .clamp(target_for(goal))
             .min(a.target_utilization.clamp(hpa.target_utilization_percent));
         if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
-            next.min_replicas = z.needed.clamp(a.min_replicas, a.max_replicas);
+            next.min_replicas = z
+                .needed
+                .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
         }
         if state.baseline.is_none() {
             state.baseline = Some(hpa.clone());
@@ -383,11 +392,17 @@ pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
         });
         return None;
     };
-    let want = (hpa.current_replicas + 1).max(hpa.current_replicas * 3 / 2);
+    let want = hpa
+        .current_replicas
+        .saturating_add(1)
+        .max(hpa.current_replicas.saturating_mul(3) / 2);
     let mut next = hpa.clone();
     next.min_replicas = want
-        .clamp(a.min_replicas, a.max_replicas)
-        .max(hpa.min_replicas);
+        .max(hpa.min_replicas)
+        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+    next.max_replicas = next
+        .max_replicas
+        .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
     (next != *hpa).then(|| Change {
         knob: Knob::Autoscaling,
         current: KnobValue::Autoscaling(hpa.clone()),

@@ -108,7 +108,7 @@ impl GuardState {
             judged: change.origin == Origin::Rollback || change.posture == Posture::Protect,
         });
         // Keep what cooldown, the hourly budget and rollback can still need.
-        let horizon = now - 2 * 3600;
+        let horizon = now.saturating_sub(2 * 3600);
         self.applied.retain(|a| a.at > horizon);
     }
 
@@ -152,7 +152,7 @@ impl GuardState {
         }
         for (_, i) in newest {
             let a = &mut self.applied[i];
-            let age = now - a.at;
+            let age = now.saturating_sub(a.at);
             if a.judged || age < settle || age > window {
                 continue;
             }
@@ -248,7 +248,7 @@ impl GuardState {
         let mut recent_changes = self
             .applied
             .iter()
-            .filter(|a| now - a.at < 3600 && a.change.origin != Origin::Rollback)
+            .filter(|a| now.saturating_sub(a.at) < 3600 && a.change.origin != Origin::Rollback)
             .count() as u32;
         let mut plan = Plan::default();
         for mut c in proposals {
@@ -313,7 +313,9 @@ impl GuardState {
             .map(|a| a.at)
             .max()
         {
-            let remaining = last + g.cooldown.as_secs_ceil() - now;
+            let remaining = last
+                .saturating_add(g.cooldown.as_secs_ceil())
+                .saturating_sub(now);
             if remaining > 0 {
                 return Some(Hold::Cooldown {
                     remaining_seconds: remaining,

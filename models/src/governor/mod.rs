@@ -51,7 +51,6 @@ struct ServiceState {
     fed_until: Option<i64>,
     guard: guardrails::GuardState,
     weights: weights::WeightsState,
-    outlier: outlier::OutlierState,
     retries: retries::RetriesState,
     autoscaling: autoscaling::AutoscalingState,
 }
@@ -88,7 +87,7 @@ impl Governor {
         let mut proposals = state.guard.rollbacks(now, spec, obs, &mut findings);
         let planned = [
             weights::plan(&ctx, &mut state.weights, &mut findings),
-            outlier::plan(&ctx, &mut state.outlier, &mut findings),
+            outlier::plan(&ctx, &mut findings),
             retries::plan(&ctx, &mut state.retries, &mut findings),
             autoscaling::plan(&ctx, &mut state.autoscaling, &mut findings),
         ];
@@ -144,10 +143,8 @@ impl Governor {
                 RemediationAction::ShiftToStable => weights::shift_to_stable(&ctx, &mut findings),
                 RemediationAction::EjectOutliers => outlier::eject_outliers(&ctx, &mut findings),
                 RemediationAction::ScaleUp => autoscaling::scale_up(&ctx, &mut findings),
-                RemediationAction::TightenRetries => {
-                    retries::tighten(&ctx, &mut state.retries, &mut findings)
-                }
-                RemediationAction::DisableRetries => retries::disable(&ctx, &mut state.retries),
+                RemediationAction::TightenRetries => retries::tighten(&ctx, &mut findings),
+                RemediationAction::DisableRetries => retries::disable(&ctx),
                 RemediationAction::Freeze => None,
             };
             if let Some(mut c) = change {
@@ -159,7 +156,7 @@ impl Governor {
         }
         let plan = state.guard.admit(now, spec, proposals, false);
         if actions.contains(&RemediationAction::Freeze) {
-            let until = now + spec.guardrails.freeze_duration.as_secs_ceil();
+            let until = now.saturating_add(spec.guardrails.freeze_duration.as_secs_ceil());
             state.guard.freeze_until(until);
             findings.push(Finding {
                 kind: FindingKind::Note,
@@ -203,12 +200,10 @@ fn feed(state: &mut ServiceState, ctx: &Ctx<'_>) {
     let obs = ctx.obs;
     let step = obs.step_seconds.max(1);
     let len = obs.service_signals.request_rate.len();
-    let first_time = obs.end - (len as i64 - 1) * step;
-    let from = match state.fed_until {
-        Some(t) if t >= obs.end => return,
-        Some(t) if t >= first_time => ((t - first_time) / step + 1) as usize,
-        _ => 0,
-    };
+    if state.fed_until.is_some_and(|t| t >= obs.end) {
+        return;
+    }
+    let from = window::first_unseen(obs.end, step, len, state.fed_until);
     for i in from..len {
         let v = obs.service_signals.request_rate[i];
         state.autoscaling.feed(v, step);

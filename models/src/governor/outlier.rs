@@ -33,9 +33,6 @@ const ALPHA_OUTLIER: f64 = 1e-6;
 const INCIDENT_BUDGET_FACTOR: f64 = 10.0;
 const CALM_MARGIN: f64 = 4.0;
 
-#[derive(Default)]
-pub struct OutlierState {}
-
 /// Chance ejections per hour of one healthy endpoint at threshold `k`.
 pub fn chance_ejections_per_hour(rate_rps: f64, p: f64, k: u32) -> f64 {
     let p_run = Binomial::new(p.clamp(0.0, 1.0), u64::from(k))
@@ -184,11 +181,7 @@ fn evidence(eps: &Endpoints, k: u32, budget: f64) -> Vec<Evidence> {
 }
 
 /// The outlier-detection planner (one run of the control loop).
-pub fn plan(
-    ctx: &Ctx<'_>,
-    _state: &mut OutlierState,
-    findings: &mut Vec<Finding>,
-) -> Option<Change> {
+pub fn plan(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     let Some(eps) = survey(ctx) else {
         if !ctx.obs.endpoints.is_empty() {
             findings.push(Finding {

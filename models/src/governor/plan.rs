@@ -179,7 +179,11 @@ pub struct Change {
 
 /// Why a guardrail held a change back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "guardrail")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "guardrail"
+)]
 pub enum Hold {
     /// The knob changed less than `cooldown` ago.
     Cooldown { remaining_seconds: i64 },

@@ -31,6 +31,8 @@ pub struct RetriesState {
 }
 
 impl RetriesState {
+    /// Called when a protective retries change is applied (from any origin), so that the
+    /// planner can restore the setting once the overload is over.
     pub fn remember_before_cut(&mut self, before: &RetryConfig) {
         if self.before_cut.is_none() {
             self.before_cut = Some(before.clone());
@@ -41,7 +43,9 @@ impl RetriesState {
 /// Attempts per request with `retries` retries at independent failure rate `p`.
 pub fn load_factor(p: f64, retries: u32) -> f64 {
     let p = p.clamp(0.0, 1.0 - 1e-12);
-    (1.0 - p.powi(retries as i32 + 1)) / (1.0 - p)
+    // Capped: beyond 1,000 retries p^(n+1) is 0 for any p < 1 anyway.
+    let n = retries.min(1000) as i32;
+    (1.0 - p.powi(n + 1)) / (1.0 - p)
 }
 
 /// Fewest retries (≤ `max`) that bring failures under `target` within the load budget; the
@@ -262,11 +266,7 @@ pub fn plan(
 
 /// `tightenRetries`: fewer retries than now — what independent failures justify, at least one
 /// fewer.
-pub fn tighten(
-    ctx: &Ctx<'_>,
-    state: &mut RetriesState,
-    findings: &mut Vec<Finding>,
-) -> Option<Change> {
+pub fn tighten(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
     let r = &ctx.spec.controls.retries;
     let budget = 1.0 - ctx.spec.objectives.success_rate;
@@ -286,7 +286,6 @@ pub fn tighten(
         r.budget_percent,
     );
     let next_attempts = justified.min(cur.attempts.saturating_sub(1));
-    state.remember_before_cut(cur);
     change(
         ctx,
         RetryConfig {
@@ -305,9 +304,8 @@ pub fn tighten(
 }
 
 /// `disableRetries`: no retries at all.
-pub fn disable(ctx: &Ctx<'_>, state: &mut RetriesState) -> Option<Change> {
+pub fn disable(ctx: &Ctx<'_>) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
-    state.remember_before_cut(cur);
     change(
         ctx,
         RetryConfig {

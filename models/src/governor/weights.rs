@@ -27,6 +27,7 @@
 //! 100 before and after, by construction (units move one at a time).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::Ctx;
 use super::observation::{Observation, Signals};
@@ -48,27 +49,28 @@ pub struct WeightsState {
     history_score: BTreeMap<String, f64>,
 }
 
-/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector.
+/// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector, and
+/// keeps the score of the newest point fed.
 pub fn feed(state: &mut WeightsState, obs: &Observation, fed_until: Option<i64>) {
     let Some(name) = crate::detect::NAMES.first() else {
         return;
     };
+    if fed_until.is_some_and(|t| t >= obs.end) {
+        return;
+    }
     let step = obs.step_seconds.max(1);
     for sub in &obs.subsets {
         let s = &sub.signals;
-        let len = s.success_rate.len();
-        let first_time = obs.end - (len as i64 - 1) * step;
-        let from = match fed_until {
-            Some(t) if t >= obs.end => continue,
-            Some(t) if t >= first_time => ((t - first_time) / step + 1) as usize,
-            _ => 0,
-        };
-        let Some(det) = (match state.history.get_mut(&sub.name) {
-            Some(d) => Some(d),
-            None => crate::detect::by_name(name)
-                .map(|d| state.history.entry(sub.name.clone()).or_insert(d)),
-        }) else {
-            return;
+        let from = window::first_unseen(obs.end, step, s.success_rate.len(), fed_until);
+        if from >= s.success_rate.len() {
+            continue;
+        }
+        let det = match state.history.entry(sub.name.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match crate::detect::by_name(name) {
+                Some(d) => e.insert(d),
+                None => return,
+            },
         };
         let mut score = 0.0;
         for &ok in &s.success_rate[from..] {
@@ -207,7 +209,7 @@ pub fn plan(
     findings: &mut Vec<Finding>,
 ) -> Option<Change> {
     let current = &ctx.obs.config.weights;
-    if current.len() < 2 || current.values().sum::<u32>() != 100 {
+    if current.len() < 2 || !sums_to_100(current) {
         if !current.is_empty() {
             findings.push(note(format!(
                 "weights {current:?} do not sum to 100; not moving traffic"
@@ -398,7 +400,7 @@ pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Cha
         findings.push(note("shiftToStable: the policy names no subsets".into()));
         return None;
     };
-    if !current.contains_key(stable) || current.values().sum::<u32>() != 100 {
+    if !current.contains_key(stable) || !sums_to_100(current) {
         findings.push(note(format!(
             "shiftToStable: subset {stable} is not among the weights in force {current:?}"
         )));
@@ -470,6 +472,11 @@ fn move_units(
         }
     }
     out
+}
+
+/// Whole percents summing to 100 (in u64: arbitrary input must not overflow).
+fn sums_to_100(w: &BTreeMap<String, u32>) -> bool {
+    w.values().map(|v| u64::from(*v)).sum::<u64>() == 100
 }
 
 fn note(summary: String) -> Finding {

@@ -114,6 +114,22 @@ pub fn over_budget(s: &Signals, step_seconds: i64, budget: f64) -> Option<(f64, 
     ))
 }
 
+/// Index of the first point of a `len`-point window ending at `end` that is newer than
+/// `fed_until` (`len` when none is): the streaming models must see each point once, whether an
+/// adapter sends the whole lookback every run or only the newest points. Saturating, so absurd
+/// timestamps or steps give "all" or "none", never a panic.
+pub fn first_unseen(end: i64, step: i64, len: usize, fed_until: Option<i64>) -> usize {
+    let Some(t) = fed_until else { return 0 };
+    if t >= end {
+        return len;
+    }
+    let step = step.max(1);
+    // The point at end − k·step is new iff k < ⌈(end − t) / step⌉.
+    let gap = end.saturating_sub(t);
+    let new = gap / step + i64::from(gap % step != 0);
+    len - len.min(usize::try_from(new).unwrap_or(usize::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +158,18 @@ mod tests {
         assert!((binomial_tail(1.0, 3.0, 0.1) - 0.271).abs() < 1e-12);
         assert_eq!(binomial_tail(0.0, 10.0, 0.1), 1.0);
         assert_eq!(smoothed_rate(0.0, 99.0), 0.005);
+    }
+
+    #[test]
+    fn first_unseen_feeds_each_point_once() {
+        // Window of 4 points ending at 60 with step 15: times 15, 30, 45, 60.
+        assert_eq!(first_unseen(60, 15, 4, None), 0);
+        assert_eq!(first_unseen(60, 15, 4, Some(45)), 3);
+        assert_eq!(first_unseen(60, 15, 4, Some(60)), 4);
+        assert_eq!(first_unseen(60, 15, 4, Some(-1_000)), 0);
+        // Off the grid: 50 < 60, so the newest point is new.
+        assert_eq!(first_unseen(60, 15, 4, Some(50)), 3);
+        assert_eq!(first_unseen(i64::MAX, 1, 4, Some(i64::MIN)), 0);
     }
 
     #[test]

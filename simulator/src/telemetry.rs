@@ -11,6 +11,29 @@ pub const ISTIO_BUCKETS_MS: [f64; 19] = [
 /// One more for +Inf.
 pub const NBUCKETS: usize = ISTIO_BUCKETS_MS.len() + 1;
 
+/// The same bounds in nanoseconds, for an integer lookup on the hot path.
+const ISTIO_BUCKETS_NS: [u64; 19] = [
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    30_000_000_000,
+    60_000_000_000,
+    300_000_000_000,
+    600_000_000_000,
+    1_800_000_000_000,
+    3_600_000_000_000,
+];
+
 /// Cumulative counters of one pod.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counters {
@@ -28,8 +51,8 @@ impl Counters {
     pub fn observe(&mut self, latency_ns: u64, error: bool) {
         self.requests += 1;
         self.errors += error as u64;
-        let ms = latency_ns as f64 / 1e6;
-        let i = ISTIO_BUCKETS_MS.partition_point(|&b| b < ms);
+        // Prometheus buckets are `le` (less than or equal): the first bound >= the value.
+        let i = ISTIO_BUCKETS_NS.partition_point(|&b| b < latency_ns);
         self.buckets[i] += 1;
     }
 
@@ -198,6 +221,17 @@ impl Scrapes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nanosecond_bounds_match_the_millisecond_ones() {
+        for (ns, ms) in ISTIO_BUCKETS_NS.iter().zip(ISTIO_BUCKETS_MS.iter()) {
+            assert_eq!(*ns as f64, ms * 1e6);
+        }
+        // A value exactly on a bound falls in that bucket (`le`).
+        let mut c = Counters::default();
+        c.observe(1_000_000, false);
+        assert_eq!(c.buckets[1], 1);
+    }
 
     #[test]
     fn histogram_quantile_interpolates_like_prometheus() {

@@ -1,7 +1,25 @@
 //! A discrete-event simulator of a service mesh.
 //!
 //! # Layout
-//! (filled as the modules arrive)
+//!
+//! * [`scenario`] — the scenario file (serde + JSON schema) and its validation.
+//! * [`policy_doc`] — an AdaptivePolicy document inside a scenario (the CRD's `PolicySpec`).
+//! * [`duration`] — the policy's Go-style durations, as integer nanoseconds.
+//! * [`topology`] — the topology compiled for the hot path; service-time distributions.
+//! * [`traffic`] — open-loop arrivals (Poisson profiles, replayed arrivals and rate series).
+//! * [`traces_adapter`] — scenario data references → the [`traces`] loaders.
+//! * [`faults`] — the fault timeline compiled into per-pod effects.
+//! * [`proxy`] — one caller→subset proxy cluster (balancer, outlier ejection, retry budget).
+//! * [`telemetry`] — Prometheus' view: counters, Istio histograms, scrapes, windows.
+//! * [`engine`] — the event loop: calls, tries, pods, timeouts, retries, faults, changes.
+//! * [`slab`] — the generation-tagged arena holding calls and tries.
+//! * [`suite`] — the built-in scenarios, embedded, with their data looked up beside the repo.
+//! * [`observe`] — scraped telemetry → the Governor's `Observation`.
+//! * [`autoscale`] — HorizontalPodAutoscalers of the simulated cluster (the HPA algorithm on
+//!   scraped CPU).
+//! * [`baseline`] — the `hpa` baseline controller.
+//! * [`governed`] — the `homeostat` run: `Governor::step` each interval, plans applied.
+//! * [`runs`] — one scenario under one run (static, hpa, homeostat), fed to the recorder.
 //! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
 //!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
@@ -9,6 +27,24 @@
 //! * [`traces`] — loaders for real traces: Azure LLM arrivals, NAB request-rate series,
 //!   DeathStarBench spans (call probabilities, empirical durations).
 #![forbid(unsafe_code)]
+
+pub mod autoscale;
+pub mod baseline;
+pub mod duration;
+pub mod engine;
+pub mod faults;
+pub mod governed;
+pub mod observe;
+pub mod policy_doc;
+pub mod proxy;
+pub mod runs;
+pub mod scenario;
+pub mod slab;
+pub mod suite;
+pub mod telemetry;
+pub mod topology;
+pub mod traces_adapter;
+pub mod traffic;
 
 // Ground truth, baselines, trace loaders and the report (helper "simreport").
 pub mod hpa;

@@ -1,9 +1,261 @@
-//! `homeostat replay` (being built).
-use anyhow::Result;
+//! `homeostat replay`: runs scenarios (the built-in suite when none is given) through the
+//! simulated mesh under each baseline and homeostat, and prints what happened.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use homeostat_simulator::runs::{RunKind, RunResult};
+use homeostat_simulator::scenario::Scenario;
+use homeostat_simulator::suite;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use super::Format;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Scenario files; none runs the built-in suite embedded in the binary.
+    pub scenarios: Vec<PathBuf>,
+    /// Baselines to run beside homeostat, comma separated (static, hpa).
+    #[arg(long, default_value = "static,hpa", value_delimiter = ',')]
+    pub baseline: Vec<String>,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write report.html and CSV time series here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Compress each scenario's timeline by this factor (e.g. 0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Print the JSON schema of scenario files and exit.
+    #[arg(long)]
+    pub print_schema: bool,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("not built yet")
+/// One scenario's runs, as printed.
+#[derive(Debug, Serialize)]
+struct ScenarioReport {
+    scenario: String,
+    description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    runs: Vec<RunResult>,
+    #[serde(skip)]
+    objectives: Option<homeostat_simulator::record::Objectives>,
+}
+
+#[derive(Debug, Serialize)]
+struct Skipped {
+    scenario: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Document {
+    scenarios: Vec<ScenarioReport>,
+    skipped: Vec<Skipped>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.print_schema {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&homeostat_simulator::scenario::json_schema())?
+        );
+        return Ok(());
+    }
+    let mut kinds = Vec::new();
+    for b in &args.baseline {
+        if b.trim().is_empty() {
+            continue;
+        }
+        let k = RunKind::parse(b)
+            .with_context(|| format!("--baseline: unknown run {b:?} (use static, hpa)"))?;
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds.push(RunKind::Homeostat);
+    kinds.sort();
+    kinds.dedup();
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        anyhow::bail!("--scale must be positive, got {}", args.scale);
+    }
+
+    let mut loaded: Vec<(Scenario, Vec<String>)> = Vec::new();
+    let mut skipped = Vec::new();
+    if args.scenarios.is_empty() {
+        for b in suite::builtin() {
+            match b {
+                Ok(s) => loaded.push((s, Vec::new())),
+                Err(skip) => skipped.push(Skipped {
+                    scenario: skip.name,
+                    reason: skip.reason,
+                }),
+            }
+        }
+    } else {
+        for p in &args.scenarios {
+            let s = Scenario::load(p)?;
+            loaded.push((s, Vec::new()));
+        }
+    }
+
+    let bar = ProgressBar::new((loaded.len() * kinds.len()) as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+
+    let mut reports = Vec::new();
+    for (mut s, notes) in loaded {
+        if let Some(seed) = args.seed {
+            s.seed = seed;
+        }
+        if args.scale != 1.0 {
+            s = s.scaled(args.scale);
+        }
+        let mut runs = Vec::new();
+        let mut notes = notes;
+        for &k in &kinds {
+            bar.set_message(format!("{} / {}", s.name, k.name()));
+            match homeostat_simulator::runs::run(&s, k) {
+                Ok(r) => {
+                    for n in &r.notes {
+                        if !notes.contains(n) {
+                            notes.push(n.clone());
+                        }
+                    }
+                    runs.push(r)
+                }
+                Err(e) => notes.push(format!("{}: {e}", k.name())),
+            }
+            bar.inc(1);
+        }
+        reports.push(ScenarioReport {
+            scenario: s.name.clone(),
+            description: s.description.clone(),
+            notes,
+            runs,
+            objectives: Some(homeostat_simulator::runs::objectives(&s)),
+        });
+    }
+    bar.finish_and_clear();
+
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &reports)?;
+    }
+    let doc = Document {
+        scenarios: reports,
+        skipped,
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Format::Table => print_table(&doc),
+    }
+    Ok(())
+}
+
+/// `DIR/report.html` and one CSV per scenario and run (simreport's report), plus summary.json.
+fn write_outputs(dir: &std::path::Path, reports: &[ScenarioReport]) -> Result<()> {
+    use homeostat_simulator::report;
+    let scenarios: Vec<report::ScenarioResult> = reports
+        .iter()
+        .map(|r| {
+            let objectives = r
+                .objectives
+                .clone()
+                .unwrap_or_else(|| homeostat_simulator::record::Objectives::new(0.999, 300.0));
+            report::ScenarioResult {
+                name: r.scenario.clone(),
+                description: r.description.clone(),
+                runs: r
+                    .runs
+                    .iter()
+                    .map(|run| report::RunResult {
+                        name: run.kind.name().to_string(),
+                        record: run.record.clone(),
+                        metrics: run.metrics.clone(),
+                    })
+                    .collect(),
+                objectives,
+            }
+        })
+        .collect();
+    let html = report::write_report(dir, &scenarios)?;
+    let path = dir.join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(reports)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {} and CSV series beside it", html.display());
+    Ok(())
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.digits$}"))
+}
+
+fn print_table(doc: &Document) {
+    println!(
+        "{:<16} {:<10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8}",
+        "scenario",
+        "run",
+        "requests",
+        "SLO-min",
+        "budget",
+        "avail%",
+        "p50ms",
+        "p99ms",
+        "rep-h",
+        "retries",
+        "ejects",
+        "actions",
+        "scales",
+        "TTD/TTM s"
+    );
+    for r in &doc.scenarios {
+        for run in &r.runs {
+            let m = &run.metrics;
+            let ttx = m
+                .faults
+                .iter()
+                .map(|f| format!("{}/{}", opt(f.ttd_s, 0), opt(f.ttm_s, 0)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            // Replica changes (the HPA's own scaling, in the hpa and homeostat runs) are counted
+            // apart from the changes a policy engine made.
+            let scales = m.actions.iter().filter(|a| a.knob == "replicas").count();
+            println!(
+                "{:<16} {:<10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7.1} {:>7} {:>6} {:>7} {:>6} {:>8}",
+                r.scenario,
+                run.kind.name(),
+                m.requests,
+                m.slo_violation_minutes,
+                opt(m.error_budget_burned, 2),
+                opt(m.availability.map(|a| a * 100.0), 3),
+                opt(m.p50_ms, 1),
+                opt(m.p99_ms, 1),
+                m.replica_hours,
+                m.retries,
+                m.ejections,
+                m.actions.len() - scales,
+                scales,
+                ttx
+            );
+        }
+        for n in &r.notes {
+            println!("  note: {n}");
+        }
+    }
+    for s in &doc.skipped {
+        println!("skipped {}: {}", s.scenario, s.reason);
+    }
 }

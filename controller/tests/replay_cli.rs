@@ -1,0 +1,69 @@
+//! `homeostat replay` end to end on a small scenario file: JSON and --out.
+
+use clap::Parser;
+use homeostat::cli::{Cli, run};
+
+const SCENARIO: &str = "name: cli-canary
+description: a canary that fails half its requests from minute 1
+duration: 4m
+seed: 3
+topology:
+  services:
+    - name: api
+      subsets:
+        - { name: stable, pods: 3, weight: 90 }
+        - { name: canary, pods: 1, weight: 10 }
+      serviceTime: { lognormal: { median: 10ms, sigma: 0.4 } }
+traffic:
+  entries: [{ service: api }]
+  profile: { constant: { rate: 50 } }
+faults:
+  - { at: 1m, service: api, subset: canary, errorRate: 0.5 }
+policies:
+  - metadata: { name: api }
+    spec:
+      target: { service: api, subsets: [stable, canary] }
+";
+
+#[test]
+fn replay_writes_report_and_csvs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, SCENARIO).expect("write scenario");
+    let out = dir.path().join("out");
+    let cli = Cli::try_parse_from([
+        "homeostat",
+        "replay",
+        file.to_str().expect("utf-8 path"),
+        "--baseline",
+        "static",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ])
+    .expect("arguments parse");
+    run(cli).expect("replay runs");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html written");
+    assert!(html.contains("cli-canary"));
+    assert!(out.join("cli-canary_static.csv").exists());
+    assert!(out.join("cli-canary_homeostat.csv").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("summary is JSON");
+    let runs = summary[0]["runs"].as_array().expect("runs");
+    let kinds: Vec<&str> = runs.iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds, ["static", "homeostat"]);
+}
+
+#[test]
+fn a_bad_scenario_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, SCENARIO.replace("seed: 3", "seed: three")).expect("write");
+    let cli = Cli::try_parse_from(["homeostat", "replay", file.to_str().expect("utf-8")])
+        .expect("arguments parse");
+    let err = format!("{:#}", run(cli).expect_err("must fail"));
+    assert!(err.contains("bad.yaml"), "{err}");
+    assert!(err.contains("seed"), "{err}");
+}

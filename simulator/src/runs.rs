@@ -1,0 +1,212 @@
+//! The runs compared on every scenario — `static` (mesh defaults, fixed replicas), `hpa` (the
+//! Kubernetes HPA algorithm), `homeostat` (the Governor in Enforce mode) — and the built-in
+//! suite embedded in the binary.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::{Change, End, Engine, Observer, Tally, View};
+use crate::record::{
+    Objectives, Outcome, Recorder, RecorderConfig, RunMetrics, RunRecord, SampleState,
+};
+use crate::scenario::Scenario;
+
+/// Which controller drives the mesh during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Static,
+    Hpa,
+    Homeostat,
+}
+
+impl RunKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::Static => "static",
+            RunKind::Hpa => "hpa",
+            RunKind::Homeostat => "homeostat",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RunKind> {
+        match s.trim() {
+            "static" => Some(RunKind::Static),
+            "hpa" => Some(RunKind::Hpa),
+            "homeostat" => Some(RunKind::Homeostat),
+            _ => None,
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub kind: RunKind,
+    pub metrics: RunMetrics,
+    pub tally: Tally,
+    /// What the user should know about this run (fallbacks, data shorter than the run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub record: RunRecord,
+}
+
+/// One decision of a controller, for the mesh and for the record.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// What the simulated mesh applies (None: applied outside the mesh, e.g. an HPA edit).
+    pub change: Option<Change>,
+    pub knob: String,
+    pub summary: String,
+    pub reason: String,
+}
+
+/// What a controller says at one tick.
+#[derive(Debug, Clone, Default)]
+pub struct TickOutput {
+    pub actions: Vec<Action>,
+    /// Anomalies it saw (count as detection for time-to-detect).
+    pub findings: Vec<String>,
+}
+
+/// Decides changes at each telemetry tick (HPA or the Governor).
+pub trait Controller {
+    fn tick(&mut self, view: &View<'_>) -> TickOutput;
+}
+
+struct Probe<'a> {
+    recorder: Recorder,
+    controller: Option<Box<dyn Controller + 'a>>,
+    entry_subsets: Vec<usize>,
+    multi_subset: Vec<usize>,
+}
+
+impl Observer for Probe<'_> {
+    #[inline]
+    fn request_done(&mut self, t: u64, latency: u64, end: End, entry_subset: usize) {
+        let outcome = match end {
+            End::Success => Outcome::Success,
+            End::Failure => Outcome::Failure,
+            End::Timeout => Outcome::Timeout,
+        };
+        let idx = self
+            .entry_subsets
+            .iter()
+            .position(|&s| s == entry_subset)
+            .unwrap_or(usize::MAX);
+        self.recorder.on_request_done(t, latency, outcome, idx);
+    }
+    fn retry(&mut self, t: u64) {
+        self.recorder.on_retry(t);
+    }
+    fn ejection(&mut self, t: u64, pod: &str) {
+        self.recorder.on_ejection(t, pod);
+    }
+    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<Change> {
+        let replicas = (0..view.topology.subsets.len())
+            .map(|s| view.replicas(s))
+            .sum();
+        let mut weights = BTreeMap::new();
+        for &svc in &self.multi_subset {
+            let w = &view.config[svc].weights;
+            let total: f64 = w.iter().sum();
+            for (i, &sub) in view.topology.services[svc].subsets.iter().enumerate() {
+                let share = if total > 0.0 {
+                    100.0 * w[i] / total
+                } else {
+                    0.0
+                };
+                weights.insert(view.topology.subsets[sub].label.clone(), share);
+            }
+        }
+        self.recorder
+            .on_sample(t, SampleState { replicas, weights });
+        let Some(c) = self.controller.as_mut() else {
+            return Vec::new();
+        };
+        let out = c.tick(view);
+        for f in &out.findings {
+            self.recorder.on_finding(t, f);
+        }
+        out.actions
+            .into_iter()
+            .filter_map(|a| {
+                self.recorder.on_action(t, &a.knob, &a.summary, &a.reason);
+                a.change
+            })
+            .collect()
+    }
+}
+
+/// The SLO the scenario is judged by: the objectives of the policy on the first entry service,
+/// else of the first policy, else 99.9 % / 300 ms (the CRD's example).
+pub fn objectives(s: &Scenario) -> Objectives {
+    let entry = s.traffic.entries.first().map(|e| e.service.as_str());
+    let policy = s
+        .policies
+        .iter()
+        .find(|p| p.target_service() == entry)
+        .or(s.policies.first());
+    let (sr, p99) = policy.map(|p| p.objectives()).unwrap_or((0.999, 300.0));
+    Objectives::new(sr, p99)
+}
+
+/// Runs one scenario under one controller.
+pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
+    let mut engine = Engine::new(s)?;
+    let controller: Option<Box<dyn Controller>> = match kind {
+        RunKind::Static => None,
+        RunKind::Hpa => Some(Box::new(crate::baseline::HpaController::new(
+            s,
+            &engine.topo,
+        ))),
+        RunKind::Homeostat => Some(Box::new(crate::governed::GovernorController::new(
+            s,
+            &engine.topo,
+        )?)),
+    };
+    let entry_subsets: Vec<usize> = {
+        let mut v: Vec<usize> = engine
+            .topo
+            .entries
+            .iter()
+            .flat_map(|&(svc, _)| engine.topo.services[svc].subsets.clone())
+            .collect();
+        v.dedup();
+        v
+    };
+    let multi_subset = (0..engine.topo.services.len())
+        .filter(|&i| engine.topo.services[i].subsets.len() > 1)
+        .collect();
+    let mut probe = Probe {
+        recorder: Recorder::new(RecorderConfig {
+            step_s: 10,
+            subsets: entry_subsets
+                .iter()
+                .map(|&i| engine.topo.subsets[i].label.clone())
+                .collect(),
+        })
+        // Requests draining after the end count in the last window.
+        .with_end(engine.end_time()),
+        controller,
+        entry_subsets,
+        multi_subset,
+    };
+    for f in &engine.faults {
+        probe.recorder.on_fault(f.start, f.end, &f.label);
+    }
+    engine.run(&mut probe);
+    // Requests still in flight at the end drain (at most one timeout long) and are counted.
+    let record = probe
+        .recorder
+        .into_record(engine.end_time().max(engine.now));
+    let metrics = record.finish(&objectives(s));
+    Ok(RunResult {
+        kind,
+        metrics,
+        tally: engine.tally,
+        notes: engine.notes().to_vec(),
+        record,
+    })
+}

@@ -1,0 +1,220 @@
+//! Whole-engine behaviour on small hand-worked scenarios, determinism and conservation.
+
+use homeostat_simulator::engine::{End, Engine, Observer};
+use homeostat_simulator::runs::{self, RunKind};
+use homeostat_simulator::scenario::Scenario;
+use homeostat_simulator::suite;
+
+/// Counts entry-request endings and checks none ends twice (by count: started = ended).
+#[derive(Default)]
+struct Count {
+    success: u64,
+    failure: u64,
+    timeout: u64,
+}
+
+impl Observer for Count {
+    fn request_done(&mut self, _t: u64, _latency: u64, end: End, _entry_subset: usize) {
+        match end {
+            End::Success => self.success += 1,
+            End::Failure => self.failure += 1,
+            End::Timeout => self.timeout += 1,
+        }
+    }
+}
+
+fn one_service(extra_fault: &str, service_time: &str, timeout: &str) -> Scenario {
+    let yaml = format!(
+        r#"
+name: tiny
+duration: 10m
+seed: 5
+topology:
+  services:
+    - name: api
+      subsets: [{{ name: v1, pods: 1 }}]
+      concurrency: 4
+      queue: 100
+      timeout: {timeout}
+      serviceTime: {service_time}
+traffic:
+  entries: [{{ service: api }}]
+  profile: {{ constant: {{ rate: 1 }} }}
+faults:
+{extra_fault}
+"#
+    );
+    Scenario::parse("tiny.yaml", &yaml).expect("tiny scenario parses")
+}
+
+fn run_engine(s: &Scenario) -> (Engine, Count) {
+    let mut e = Engine::new(s).expect("engine builds");
+    let mut c = Count::default();
+    e.run(&mut c);
+    (e, c)
+}
+
+#[test]
+fn every_503_is_tried_three_times_under_istio_defaults() {
+    // One pod answering 503 to everything: Istio's default policy retries 503 twice, so every
+    // request costs 1 + 2 tries and fails; at 1 req/s and 10 ms per try, at most one retry is
+    // ever active, far under the budget's floor of 3. One host of one: max ejection 10 % of 1
+    // rounds to no ejection, so every retry reaches the same pod.
+    let s = one_service(
+        "  - { at: 0s, service: api, errorRate: 1.0, errorCode: 503 }",
+        "{ empirical: { samples: [10ms] } }",
+        "15s",
+    );
+    let (e, c) = run_engine(&s);
+    let n = e.tally.started;
+    assert!(
+        n > 500 && n < 700,
+        "about 600 arrivals in 10 minutes at 1/s, got {n}"
+    );
+    assert_eq!(c.failure, n);
+    assert_eq!(c.success + c.timeout, 0);
+    assert_eq!(e.tally.retries, 2 * n);
+    assert_eq!(e.tally.ejections, 0);
+    assert_eq!(e.in_flight(), 0);
+}
+
+#[test]
+fn a_plain_500_is_not_retried_by_default() {
+    let s = one_service(
+        "  - { at: 0s, service: api, errorRate: 1.0, errorCode: 500 }",
+        "{ empirical: { samples: [10ms] } }",
+        "15s",
+    );
+    let (e, c) = run_engine(&s);
+    assert_eq!(c.failure, e.tally.started);
+    assert_eq!(e.tally.retries, 0);
+}
+
+#[test]
+fn requests_slower_than_the_route_timeout_all_time_out() {
+    // 2 s of work against a 1 s route timeout: every request ends as a timeout at exactly 1 s.
+    let s = one_service("  []", "{ empirical: { samples: [2s] } }", "1s");
+    let (e, c) = run_engine(&s);
+    assert_eq!(c.timeout, e.tally.started);
+    assert_eq!(c.success + c.failure, 0);
+}
+
+const MESSY: &str = r#"
+name: messy
+duration: 20m
+seed: 9
+topology:
+  nodes: 2
+  services:
+    - name: front
+      subsets: [{ name: v1, pods: 2 }]
+      concurrency: 8
+      queue: 4
+      timeout: 120ms
+      serviceTime: { lognormal: { median: 5ms, sigma: 1.0 } }
+      calls: [{ service: mid }, { service: leaf, probability: 0.5 }]
+    - name: mid
+      subsets: [{ name: a, pods: 2, weight: 70 }, { name: b, pods: 1, weight: 30 }]
+      concurrency: 2
+      queue: 2
+      timeout: 300ms
+      parallel: true
+      serviceTime: { gamma: { mean: 20ms, shape: 1.0 } }
+      calls: [{ service: leaf }, { service: leaf, probability: 0.3 }]
+    - name: leaf
+      subsets: [{ name: v1, pods: 3 }]
+      concurrency: 2
+      queue: 1
+      timeout: 100ms
+      serviceTime: { lognormal: { median: 8ms, sigma: 1.2 } }
+traffic:
+  entries: [{ service: front }]
+  profile: { constant: { rate: 40 } }
+mesh:
+  retries: { attempts: 3, perTryTimeout: 40ms, retryOn: "5xx,reset,connect-failure" }
+faults:
+  - { at: 2m, until: 6m, service: leaf, pod: 1, crash: true }
+  - { at: 4m, until: 9m, nodeLoss: 1 }
+  - { at: 5m, until: 12m, service: mid, subset: b, errorRate: 0.4, errorCode: 503, slowdown: 3 }
+  - { at: 10m, until: 14m, surge: 3 }
+policies:
+  - metadata: { name: mid }
+    spec:
+      target: { service: mid, subsets: [a, b] }
+"#;
+
+#[test]
+fn every_request_ends_exactly_once_under_crashes_timeouts_and_retries() {
+    let s = Scenario::parse("messy.yaml", MESSY).expect("messy scenario parses");
+    let (e, c) = run_engine(&s);
+    let t = e.tally;
+    assert!(t.started > 40_000, "{t:?}");
+    // Conservation: each started entry request was reported exactly once.
+    assert_eq!(c.success + c.failure + c.timeout, t.started, "{t:?}");
+    assert_eq!(
+        (t.success, t.failure, t.timeout),
+        (c.success, c.failure, c.timeout)
+    );
+    assert_eq!(e.in_flight(), 0);
+    // The scenario is messy enough to exercise every ending and retries.
+    assert!(c.success > 0 && c.failure > 0 && c.timeout > 0, "{t:?}");
+    assert!(t.retries > 0);
+}
+
+#[test]
+fn conservation_holds_for_every_run_kind() {
+    let s = Scenario::parse("messy.yaml", MESSY).expect("parses");
+    for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+        let r = runs::run(&s, kind).expect("runs");
+        let t = r.tally;
+        assert_eq!(t.success + t.failure + t.timeout, t.started, "{kind:?}");
+        // The recorder saw the same requests as the engine.
+        assert_eq!(r.metrics.requests, t.started, "{kind:?}");
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_json_and_another_seed_does_not() {
+    let s = Scenario::parse("messy.yaml", MESSY).expect("parses");
+    let a = runs::run(&s, RunKind::Homeostat).expect("runs");
+    let b = runs::run(&s, RunKind::Homeostat).expect("runs");
+    let ja = serde_json::to_string(&a).expect("json");
+    let jb = serde_json::to_string(&b).expect("json");
+    assert_eq!(ja, jb);
+    let mut s2 = s.clone();
+    s2.seed += 1;
+    let c = runs::run(&s2, RunKind::Homeostat).expect("runs");
+    assert_ne!(ja, serde_json::to_string(&c).expect("json"));
+}
+
+#[test]
+fn every_builtin_scenario_runs_under_every_run_kind() {
+    for b in suite::builtin() {
+        let s = match b {
+            Ok(s) => s,
+            // Only data-driven scenarios may be skipped, and only for missing data.
+            Err(skip) => {
+                assert!(
+                    skip.reason.contains("not found"),
+                    "{}: {}",
+                    skip.name,
+                    skip.reason
+                );
+                continue;
+            }
+        };
+        // A twentieth of the timeline (a 1 h scenario in 3 simulated minutes).
+        let s = s.scaled(0.05);
+        for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+            let r = runs::run(&s, kind).unwrap_or_else(|e| panic!("{} {kind:?}: {e}", s.name));
+            let t = r.tally;
+            assert!(t.started > 0, "{} {kind:?}", s.name);
+            assert_eq!(
+                t.success + t.failure + t.timeout,
+                t.started,
+                "{} {kind:?}",
+                s.name
+            );
+        }
+    }
+}

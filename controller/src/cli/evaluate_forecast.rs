@@ -145,30 +145,15 @@ fn target(overall: &[MethodSummary]) -> Option<(&'static str, &'static str, f64)
 }
 
 pub fn run(args: Args) -> Result<()> {
-    // NAB's own files repeat the daylight-saving hour and step back once; the strict corpus
-    // reader refuses them, the NAB evaluation's row reader keeps them with a warning. Use the
-    // latter when the corpus is labelled, then keep the first row of each timestamp.
-    let labelled = args
-        .corpus
-        .join("labels")
-        .join("combined_windows.json")
-        .is_file();
-    let corpus = if labelled {
-        super::evaluate_nab::rows::load_corpus(&args.corpus)?
-    } else {
-        crate::corpus::Corpus::load_series_only(&args.corpus)?
-    };
+    let corpus = crate::corpus::Corpus::load_series_only(&args.corpus)?;
     let mut notes = Vec::new();
     // (series index, grid values, step seconds, horizon in steps)
     let mut jobs = Vec::new();
     for (i, s) in corpus.series.iter().enumerate() {
-        let mut points: Vec<(i64, f64)> = Vec::with_capacity(s.timestamps.len());
-        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-            if points.last().is_none_or(|&(prev, _)| t > prev) {
-                points.push((t, v));
-            }
-        }
-        if points.len() < s.timestamps.len() {
+        // A grid needs increasing times; NAB's own files repeat the daylight-saving hour and
+        // step back once, so keep the first row of each time and say how many were dropped.
+        let points = s.increasing_points();
+        if s.irregular.is_some() {
             notes.push(format!(
                 "{}: {} rows with a repeated or backward timestamp ignored",
                 s.name,

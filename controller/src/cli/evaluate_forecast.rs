@@ -9,17 +9,14 @@
 //! with a note.
 
 use super::Format;
+use crate::parallel::parallel_map;
 use anyhow::{Context, Result, bail};
 use homeostat_models::backtest::{self, Backtest};
 use homeostat_models::forecast;
 use homeostat_models::series::TimeSeries;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -187,39 +184,10 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} series {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<(usize, Vec<Backtest>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, grid, h)) = jobs.get(k) else {
-                        break;
-                    };
-                    let results = backtest_all(grid, *h, args.coverage);
-                    if let Ok(mut d) = done.lock() {
-                        d.push((*i, results));
-                    }
-                    progress.inc(1);
-                }
-            });
-        }
-    });
-    progress.finish_and_clear();
-    let mut done = done
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a backtest thread panicked"))?;
-    done.sort_by_key(|(i, _)| *i);
+    // jobs are in series order and parallel_map keeps input order, so output is deterministic.
+    let done = parallel_map("backtesting", &jobs, |(i, grid, h)| {
+        Ok((*i, backtest_all(grid, *h, args.coverage)))
+    })?;
     let rows: Vec<SeriesResult> = done
         .into_iter()
         .map(|(i, results)| SeriesResult {

@@ -12,6 +12,7 @@
 //! Users point this at files they wrote by hand, so every error names the file and, where there
 //! is one, the line; nothing here panics on input.
 
+use crate::parallel::parallel_map;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
@@ -25,9 +26,46 @@ pub struct CorpusSeries {
     pub name: String,
     /// The first path component: `realTraffic`.
     pub category: String,
-    /// Unix seconds, strictly increasing.
+    /// Unix seconds, in file order: increasing except where `irregular` says.
     pub timestamps: Vec<i64>,
     pub values: Vec<f64>,
+    /// Rows whose timestamp is not later than the row before, if any.
+    pub irregular: Option<Irregular>,
+}
+
+/// Rows of a file whose timestamp repeats or steps back. NAB's own corpus has 8 such files (the
+/// daylight-saving hour logged repeatedly, one row stepping back), and NAB scores rows in file
+/// order, so the reader keeps them and reports them; each command decides what they mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Irregular {
+    /// How many rows have a timestamp not later than the row before.
+    pub count: usize,
+    /// Line of the first of them (the header is line 1).
+    pub first_line: u64,
+    /// Its timestamp cell as written.
+    pub first_text: String,
+}
+
+/// The `timestamp` column and one numeric column of a CSV file, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub timestamps: Vec<i64>,
+    pub values: Vec<f64>,
+    pub irregular: Option<Irregular>,
+}
+
+impl CorpusSeries {
+    /// The rows a time grid can hold: the first row of each timestamp, and no row earlier than
+    /// one kept before it.
+    pub fn increasing_points(&self) -> Vec<(i64, f64)> {
+        let mut points: Vec<(i64, f64)> = Vec::with_capacity(self.timestamps.len());
+        for (&t, &v) in self.timestamps.iter().zip(&self.values) {
+            if points.last().is_none_or(|&(prev, _)| t > prev) {
+                points.push((t, v));
+            }
+        }
+        points
+    }
 }
 
 /// Cost weights of one NAB application profile.
@@ -95,6 +133,11 @@ impl Corpus {
         })
     }
 
+    /// Where a series' file is: `DIR/data/<name>`.
+    pub fn data_path(&self, series: &CorpusSeries) -> PathBuf {
+        self.root.join("data").join(&series.name)
+    }
+
     /// Total number of labelled windows (NAB's W).
     pub fn window_count(&self) -> usize {
         self.windows.values().map(Vec::len).sum()
@@ -116,25 +159,23 @@ pub fn load_series(root: &Path) -> Result<Vec<CorpusSeries>> {
     if files.is_empty() {
         bail!("{}: no .csv files found", data.display());
     }
-    files
-        .iter()
-        .map(|path| {
-            let rel = path.strip_prefix(&data).unwrap_or(path);
-            let name = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            let category = name.split('/').next().unwrap_or_default().to_string();
-            let (timestamps, values) = read_column(path, "value")?;
-            Ok(CorpusSeries {
-                name,
-                category,
-                timestamps,
-                values,
-            })
+    parallel_map("reading data", &files, |path| {
+        let rel = path.strip_prefix(&data).unwrap_or(path);
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let category = name.split('/').next().unwrap_or_default().to_string();
+        let column = read_column(path, "value")?;
+        Ok(CorpusSeries {
+            name,
+            category,
+            timestamps: column.timestamps,
+            values: column.values,
+            irregular: column.irregular,
         })
-        .collect()
+    })
 }
 
 fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -152,15 +193,22 @@ fn collect_csv(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads the `timestamp` column and the named numeric column of a CSV file. Rows must be sorted
-/// by time with no duplicates and the file must have at least one row; a value of `nan` or an
-/// empty cell is kept as NaN (missing), anything else unparsable is an error.
-pub fn read_column(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
+/// Reads the `timestamp` column and the named numeric column of a CSV file, in file order.
+/// Repeated or backward timestamps are kept and reported in [`Column::irregular`]; anything
+/// else wrong (header, timestamp syntax, numbers, no rows) is an error naming file and line. A
+/// value of `nan` or an empty cell is kept as NaN (missing).
+pub fn read_column(path: &Path, column: &str) -> Result<Column> {
     let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| format!("reading {shown}"))?;
+    // csv reports a record's line from where the previous record ended; with CRLF line ends
+    // that is the `\n` still to be consumed, one line early, so step over it.
+    let line_of = |p: &csv::Position| {
+        let early = bytes.get(p.byte() as usize) == Some(&b'\n');
+        p.line() + u64::from(early)
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("opening {shown}"))?;
+        .from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .with_context(|| format!("{shown}: reading the header line"))?
@@ -174,10 +222,19 @@ pub fn read_column(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
         })
     };
     let (ts_col, value_col) = (find("timestamp")?, find(column)?);
-    let (mut timestamps, mut values) = (Vec::new(), Vec::<f64>::new());
-    for record in reader.records() {
-        let record = record.with_context(|| format!("{shown}: malformed CSV"))?;
-        let line = record.position().map_or(0, |p| p.line());
+    let (mut timestamps, mut values) = (Vec::<i64>::new(), Vec::<f64>::new());
+    let mut irregular: Option<Irregular> = None;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, line_of);
+                bail!("{shown}:{line}: malformed CSV: {e}");
+            }
+        }
+        let line = record.position().map_or(0, line_of);
         let ts_text = record.get(ts_col).unwrap_or_default();
         let ts = parse_timestamp(ts_text)
             .with_context(|| format!("{shown}:{line}: column \"timestamp\""))?;
@@ -189,15 +246,14 @@ pub fn read_column(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
                 anyhow!("{shown}:{line}: column {column:?}: {raw:?} is not a number")
             })?
         };
-        if let Some(&prev) = timestamps.last() {
-            if ts == prev {
-                bail!("{shown}:{line}: duplicate timestamp {ts_text:?}");
-            }
-            if ts < prev {
-                bail!(
-                    "{shown}:{line}: timestamp {ts_text:?} is earlier than the row before (rows must be sorted by time)"
-                );
-            }
+        if timestamps.last().is_some_and(|&prev| ts <= prev) {
+            irregular
+                .get_or_insert_with(|| Irregular {
+                    count: 0,
+                    first_line: line,
+                    first_text: ts_text.to_string(),
+                })
+                .count += 1;
         }
         timestamps.push(ts);
         values.push(value);
@@ -205,7 +261,11 @@ pub fn read_column(path: &Path, column: &str) -> Result<(Vec<i64>, Vec<f64>)> {
     if timestamps.is_empty() {
         bail!("{shown}: no data rows (an empty series cannot be evaluated)");
     }
-    Ok((timestamps, values))
+    Ok(Column {
+        timestamps,
+        values,
+        irregular,
+    })
 }
 
 /// Parses `2014-03-07 03:41:00`, with an optional fraction (`.000000`), a `T` separator, or an
@@ -349,12 +409,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             (
-                "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 00:00:00,2\n",
-                "a.csv:3: duplicate timestamp",
-            ),
-            (
-                "timestamp,value\n2014-01-01 00:05:00,1\n2014-01-01 00:00:00,2\n",
-                "a.csv:3: timestamp \"2014-01-01 00:00:00\" is earlier",
+                "timestamp,value\r\n2014-01-01 00:00:00,1\r\n2014-01-01 00:00:00,x\r\n",
+                "a.csv:3: column \"value\": \"x\" is not a number",
             ),
             (
                 "timestamp,value\n2014-01-01 00:00:00,abc\n",
@@ -381,6 +437,56 @@ mod tests {
                 "{err:?} should contain {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn repeated_and_backward_rows_are_kept_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        // Line 2 00:00, line 3 00:05, line 4 00:05 again (first irregular row), line 5 back to
+        // 00:00 (second), line 6 00:10: two irregular rows, the first on line 4.
+        let rows = [
+            "2014-01-01 00:00:00,1",
+            "2014-01-01 00:05:00,2",
+            "2014-01-01 00:05:00,3",
+            "2014-01-01 00:00:00,4",
+            "2014-01-01 00:10:00,5",
+        ];
+        for end in ["\n", "\r\n"] {
+            let text = format!("timestamp,value{end}{}{end}", rows.join(end));
+            write(dir.path(), "data/cat/a.csv", &text);
+            let column = read_column(&dir.path().join("data/cat/a.csv"), "value").unwrap();
+            // 2014-01-01T00:00:00Z is 1388534400; rows stay in file order.
+            let t0 = 1_388_534_400;
+            assert_eq!(
+                column.timestamps,
+                vec![t0, t0 + 300, t0 + 300, t0, t0 + 600],
+                "{end:?}"
+            );
+            assert_eq!(column.values, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+            let expected = Irregular {
+                count: 2,
+                first_line: 4,
+                first_text: "2014-01-01 00:05:00".to_string(),
+            };
+            assert_eq!(column.irregular.as_ref(), Some(&expected), "{end:?}");
+
+            let corpus = Corpus::load_series_only(dir.path()).unwrap();
+            let series = &corpus.series[0];
+            assert_eq!(series.irregular.as_ref(), Some(&expected));
+            assert_eq!(corpus.data_path(series), dir.path().join("data/cat/a.csv"));
+            // A grid keeps the first row of 00:05 and drops the step back to 00:00.
+            assert_eq!(
+                series.increasing_points(),
+                vec![(t0, 1.0), (t0 + 300, 2.0), (t0 + 600, 5.0)]
+            );
+        }
+        write(
+            dir.path(),
+            "data/cat/a.csv",
+            "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 00:05:00,2\n",
+        );
+        let column = read_column(&dir.path().join("data/cat/a.csv"), "value").unwrap();
+        assert_eq!(column.irregular, None);
     }
 
     #[test]

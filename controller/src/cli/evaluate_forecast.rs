@@ -9,17 +9,14 @@
 //! with a note.
 
 use super::Format;
+use crate::parallel::parallel_map;
 use anyhow::{Context, Result, bail};
 use homeostat_models::backtest::{self, Backtest};
 use homeostat_models::forecast;
 use homeostat_models::series::TimeSeries;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -145,30 +142,15 @@ fn target(overall: &[MethodSummary]) -> Option<(&'static str, &'static str, f64)
 }
 
 pub fn run(args: Args) -> Result<()> {
-    // NAB's own files repeat the daylight-saving hour and step back once; the strict corpus
-    // reader refuses them, the NAB evaluation's row reader keeps them with a warning. Use the
-    // latter when the corpus is labelled, then keep the first row of each timestamp.
-    let labelled = args
-        .corpus
-        .join("labels")
-        .join("combined_windows.json")
-        .is_file();
-    let corpus = if labelled {
-        super::evaluate_nab::rows::load_corpus(&args.corpus)?
-    } else {
-        crate::corpus::Corpus::load_series_only(&args.corpus)?
-    };
+    let corpus = crate::corpus::Corpus::load_series_only(&args.corpus)?;
     let mut notes = Vec::new();
     // (series index, grid values, step seconds, horizon in steps)
     let mut jobs = Vec::new();
     for (i, s) in corpus.series.iter().enumerate() {
-        let mut points: Vec<(i64, f64)> = Vec::with_capacity(s.timestamps.len());
-        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-            if points.last().is_none_or(|&(prev, _)| t > prev) {
-                points.push((t, v));
-            }
-        }
-        if points.len() < s.timestamps.len() {
+        // A grid needs increasing times; NAB's own files repeat the daylight-saving hour and
+        // step back once, so keep the first row of each time and say how many were dropped.
+        let points = s.increasing_points();
+        if s.irregular.is_some() {
             notes.push(format!(
                 "{}: {} rows with a repeated or backward timestamp ignored",
                 s.name,
@@ -202,39 +184,10 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} series {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<(usize, Vec<Backtest>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, grid, h)) = jobs.get(k) else {
-                        break;
-                    };
-                    let results = backtest_all(grid, *h, args.coverage);
-                    if let Ok(mut d) = done.lock() {
-                        d.push((*i, results));
-                    }
-                    progress.inc(1);
-                }
-            });
-        }
-    });
-    progress.finish_and_clear();
-    let mut done = done
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a backtest thread panicked"))?;
-    done.sort_by_key(|(i, _)| *i);
+    // jobs are in series order and parallel_map keeps input order, so output is deterministic.
+    let done = parallel_map("backtesting", &jobs, |(i, grid, h)| {
+        Ok((*i, backtest_all(grid, *h, args.coverage)))
+    })?;
     let rows: Vec<SeriesResult> = done
         .into_iter()
         .map(|(i, results)| SeriesResult {

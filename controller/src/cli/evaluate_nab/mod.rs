@@ -3,20 +3,14 @@
 //! Either runs one of our detectors over every series (`--detector`), or reads another
 //! detector's per-row output in NAB's results layout (`--results`), then hands timestamps,
 //! scores and label windows to the pure scorer in [`homeostat_models::nab`].
-//!
-//! * [`rows`] — reads CSV rows as NAB scores them (repeated timestamps kept).
-//! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 
 use super::Format;
-mod parallel;
-pub mod rows;
 
-use crate::corpus::{Corpus, CorpusSeries};
+use crate::corpus::{Corpus, CorpusSeries, read_column};
+use crate::parallel::parallel_map;
 use anyhow::{Context, Result, anyhow, bail};
 use homeostat_models::detect;
 use homeostat_models::nab::{self, CostProfile, FileInput, ProfileResult, Tally};
-use parallel::parallel_map;
-use rows::{load_corpus, read_rows};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -64,7 +58,8 @@ pub fn run(args: Args) -> Result<()> {
 pub fn evaluate(args: &Args) -> Result<Evaluation> {
     // Phase timings go to the log (HOMEOSTAT_LOG=info) for whoever tunes detectors in a loop.
     let started = std::time::Instant::now();
-    let corpus = load_corpus(&args.corpus)?;
+    let corpus = Corpus::load(&args.corpus)?;
+    warn_irregular(&corpus);
     let loaded = started.elapsed();
     let (detector, scores) = match &args.results {
         Some(dir) => {
@@ -94,9 +89,38 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
     Ok(evaluation)
 }
 
+/// NAB scores rows in file order, so repeated or backward timestamps are kept; the scorer still
+/// refuses files where such a row breaks up a labelled window. One warning for the corpus, the
+/// lines at info level.
+fn warn_irregular(corpus: &Corpus) {
+    let irregular: Vec<&CorpusSeries> = corpus
+        .series
+        .iter()
+        .filter(|s| s.irregular.is_some())
+        .collect();
+    for s in &irregular {
+        if let Some(irr) = &s.irregular {
+            tracing::info!(
+                "{}:{}: {} row(s) from here on have a timestamp ({:?} first) not later than the row before; kept, as NAB scores rows in file order",
+                corpus.data_path(s).display(),
+                irr.first_line,
+                irr.count,
+                irr.first_text
+            );
+        }
+    }
+    if let Some(first) = irregular.first() {
+        tracing::warn!(
+            "{} file(s) have repeated or backward timestamps ({} first); their rows are scored in file order (HOMEOSTAT_LOG=info names the lines)",
+            irregular.len(),
+            first.name
+        );
+    }
+}
+
 /// Scores per-row anomaly scores (`scores[i]` for `corpus.series[i]`) against the corpus'
 /// labels. Separate from [`evaluate`] so a tuning loop can load the corpus once (with
-/// [`rows::load_corpus`]) and score many detector settings.
+/// [`Corpus::load`]) and score many detector settings.
 pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<Evaluation> {
     if scores.len() != corpus.series.len() {
         bail!(
@@ -227,7 +251,9 @@ fn read_results(
             ),
         }
     };
-    let (timestamps, scores) = read_rows(&path, "anomaly_score")?;
+    // Irregular rows need no report here: they must match the data file's, checked below.
+    let column = read_column(&path, "anomaly_score")?;
+    let (timestamps, scores) = (column.timestamps, column.values);
     let data_path = corpus_root.join("data").join(&series.name);
     let data_path = data_path.display();
     if let Some(row) = timestamps

@@ -575,7 +575,7 @@ mod tests {
         assert!(err.to_string().contains("consecutiveErrors"), "{err}");
         let err = serde_yaml::from_str::<OutlierConfig>("interval: 10")
             .expect_err("unitless duration must be rejected");
-        assert!(err.to_string().contains("no unit"), "{err}");
+        assert!(err.to_string().contains("missing unit"), "{err}");
         let err = serde_yaml::from_str::<RetryPolicy>("retryOn: 5xx,bogus")
             .expect_err("unknown retry condition");
         assert!(err.to_string().contains("bogus"), "{err}");

@@ -18,50 +18,97 @@ pub const MINUTE: Nanos = 60 * SECOND;
 /// One hour in [`Nanos`].
 pub const HOUR: Nanos = 60 * MINUTE;
 
-/// Parses `"10s"`, `"25ms"`, `"1.5s"`, `"5m"`, `"1h30m"`, `"250us"`, `"100ns"` into
-/// nanoseconds (Go / protobuf-JSON style: one or more number-unit pairs).
+/// Why a string is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration (write e.g. \"15s\")")]
+    Empty,
+    #[error(
+        "invalid duration {0:?}: expected numbers with units ns, us, ms, s, m, h (e.g. \"1h30m\")"
+    )]
+    Invalid(String),
+    #[error("invalid duration {0:?}: missing unit after {1:?} (e.g. \"{1}s\")")]
+    MissingUnit(String, String),
+    #[error("invalid duration {0:?}: unknown unit {1:?} (use ns, us, ms, s, m or h)")]
+    UnknownUnit(String, String),
+    #[error("invalid duration {0:?}: too large")]
+    Overflow(String),
+}
+
+/// Parses Go's duration syntax (`time.ParseDuration`) minus negative values, into nanoseconds:
+/// one or more number-unit pairs such as `"10s"`, `"25ms"`, `"1.5s"`, `"1h30m"`, `"250us"`;
+/// `"0"` alone is zero. This is the one duration parser of the project: policies, scenario
+/// files, mesh configuration and command-line flags all read durations through it.
 ///
-/// A bare number is rejected on purpose: `timeout: 30` is ambiguous (seconds? ms?) and a wrong
-/// guess silently changes a scenario by a factor of 1000.
-pub fn parse_duration(text: &str) -> Result<Nanos, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty duration; write e.g. `10s`, `25ms`, `5m`".to_owned());
+/// Any other bare number is rejected on purpose: `timeout: 30` is ambiguous (seconds? ms?) and
+/// a wrong guess silently changes a setting by a factor of 1000.
+pub fn parse_duration(text: &str) -> Result<Nanos, DurationError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(DurationError::Empty);
     }
-    let mut rest = t;
-    let mut total = 0.0f64;
+    if s == "0" {
+        return Ok(0);
+    }
+    let overflow = || DurationError::Overflow(text.to_string());
+    let mut nanos: u128 = 0;
+    let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("duration `{t}` has no unit; write e.g. `10s`, `25ms`, `5m`"))?;
-        let (num, after) = rest.split_at(num_len);
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale = match unit {
+            .char_indices()
+            .find(|&(_, c)| !(c.is_ascii_digit() || c == '.'))
+            .map_or(rest.len(), |(i, _)| i);
+        let number = &rest[..num_len];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return Err(DurationError::Invalid(text.to_string()));
+        }
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .char_indices()
+            .find(|&(_, c)| c.is_ascii_digit() || c == '.')
+            .map_or(rest.len(), |(i, _)| i);
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let scale: u128 = match unit {
+            "" => {
+                return Err(DurationError::MissingUnit(
+                    text.to_string(),
+                    number.to_string(),
+                ));
+            }
             "ns" => 1,
-            "us" | "µs" => MICROSECOND,
-            "ms" => MILLISECOND,
-            "s" => SECOND,
-            "m" => MINUTE,
-            "h" => HOUR,
-            _ => {
-                return Err(format!(
-                    "duration `{t}` has unknown unit `{unit}`; use ns, us, ms, s, m or h"
+            "us" | "µs" | "μs" => u128::from(MICROSECOND),
+            "ms" => u128::from(MILLISECOND),
+            "s" => u128::from(SECOND),
+            "m" => u128::from(MINUTE),
+            "h" => u128::from(HOUR),
+            other => {
+                return Err(DurationError::UnknownUnit(
+                    text.to_string(),
+                    other.to_string(),
                 ));
             }
         };
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("duration `{t}`: `{num}` is not a number"))?;
-        total += value * scale as f64;
-        rest = next;
+        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+        let int: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| overflow())?
+        };
+        let mut part = int.checked_mul(scale).ok_or_else(overflow)?;
+        // Fractions are exact to the nanosecond: digits beyond what the unit can express are
+        // dropped, as Go does (no floating point, so "0.1s" is exactly 100 ms).
+        let mut place = scale;
+        for d in frac.chars() {
+            place /= 10;
+            if place == 0 {
+                break;
+            }
+            part += u128::from(d.to_digit(10).unwrap_or(0)) * place;
+        }
+        nanos = nanos.checked_add(part).ok_or_else(overflow)?;
     }
-    if !total.is_finite() || total > u64::MAX as f64 {
-        return Err(format!("duration `{t}` is out of range"));
-    }
-    Ok(total.round() as Nanos)
+    Nanos::try_from(nanos).map_err(|_| overflow())
 }
 
 /// JSON schema of a duration field (for `#[schemars(schema_with = ...)]`).
@@ -153,6 +200,16 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10s5").is_err());
         assert!(parse_duration("30").is_err());
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("0.1s"), Ok(100 * MILLISECOND));
+        assert_eq!(
+            parse_duration("1.5"),
+            Err(DurationError::MissingUnit("1.5".into(), "1.5".into()))
+        );
+        assert!(matches!(
+            parse_duration("99999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
         assert!(parse_duration("30 parsecs").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-1s").is_err());

@@ -33,46 +33,20 @@ pub struct Args {
     pub format: Format,
 }
 
-/// Parses a Go-style duration ("1h", "30m", "90s", "1h30m", "1.5h") into whole seconds > 0.
+/// Parses a Go-style duration ("1h", "30m", "90s", "1h30m", "1.5h") into whole seconds > 0,
+/// with the project's one duration parser.
 pub fn parse_horizon(text: &str) -> std::result::Result<i64, String> {
-    let bad =
-        |why: &str| format!("invalid horizon {text:?}: {why} (examples: 1h, 30m, 90s, 1h30m)");
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(bad("empty"));
+    let d = homeostat_models::policy::Duration::parse(text).map_err(|e| e.to_string())?;
+    let nanos = d.as_std().as_nanos();
+    if nanos < 1_000_000_000 {
+        return Err(format!("invalid horizon {text:?}: must be at least 1s"));
     }
-    let mut total = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| bad("missing unit after the number"))?;
-        if num_len == 0 {
-            return Err(bad("expected a number"));
-        }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| bad(&format!("{:?} is not a number", &rest[..num_len])))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            other => return Err(bad(&format!("unknown unit {other:?} (use h, m or s)"))),
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds;
+    if nanos % 1_000_000_000 != 0 {
+        return Err(format!(
+            "invalid horizon {text:?}: not a whole number of seconds"
+        ));
     }
-    if total.fract() != 0.0 {
-        return Err(bad("not a whole number of seconds"));
-    }
-    if total < 1.0 || total > i64::MAX as f64 / 2.0 {
-        return Err(bad("must be at least 1s"));
-    }
-    Ok(total as i64)
+    i64::try_from(nanos / 1_000_000_000).map_err(|_| format!("invalid horizon {text:?}: too large"))
 }
 
 fn parse_coverage(text: &str) -> std::result::Result<f64, String> {
@@ -315,11 +289,12 @@ mod tests {
             ("", "empty"),
             ("60", "missing unit"),
             ("1d", "unknown unit \"d\""),
-            ("h", "expected a number"),
-            ("1..5h", "is not a number"),
+            ("h", "expected numbers with units"),
+            ("1..5h", "expected numbers with units"),
             ("0s", "at least 1s"),
-            ("0.5s", "whole number of seconds"),
-            ("-1h", "expected a number"),
+            ("1.5s", "whole number of seconds"),
+            ("0.5s", "at least 1s"),
+            ("-1h", "expected numbers with units"),
         ] {
             let err = parse_horizon(input).unwrap_err();
             assert!(err.contains(why), "{input:?}: {err}");

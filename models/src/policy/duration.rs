@@ -19,22 +19,7 @@ pub struct Duration(std::time::Duration);
 /// The regular expression the CRD's OpenAPI schema checks durations against.
 pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+$";
 
-/// Why a string is not a duration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {
-    #[error("empty duration (write e.g. \"15s\")")]
-    Empty,
-    #[error(
-        "invalid duration {0:?}: expected numbers with units ns, us, ms, s, m, h (e.g. \"1h30m\")"
-    )]
-    Invalid(String),
-    #[error("invalid duration {0:?}: missing unit after {1:?} (e.g. \"{1}s\")")]
-    MissingUnit(String, String),
-    #[error("invalid duration {0:?}: unknown unit {1:?} (use ns, us, ms, s, m or h)")]
-    UnknownUnit(String, String),
-    #[error("invalid duration {0:?}: too large")]
-    Overflow(String),
-}
+pub use homeostat_dataplane::time::DurationError;
 
 impl Duration {
     pub const ZERO: Duration = Duration(std::time::Duration::ZERO);
@@ -69,77 +54,11 @@ impl Duration {
         self.0
     }
 
-    /// Parses Go's duration syntax (non-negative only).
+    /// Parses Go's duration syntax (non-negative only), with the project's one parser
+    /// ([`homeostat_dataplane::time::parse_duration`]).
     pub fn parse(text: &str) -> Result<Self, DurationError> {
-        let s = text.trim();
-        if s.is_empty() {
-            return Err(DurationError::Empty);
-        }
-        if s == "0" {
-            return Ok(Self::ZERO);
-        }
-        let mut nanos: u128 = 0;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let num_len = rest
-                .char_indices()
-                .find(|&(_, c)| !(c.is_ascii_digit() || c == '.'))
-                .map_or(rest.len(), |(i, _)| i);
-            let number = &rest[..num_len];
-            if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-                return Err(DurationError::Invalid(text.to_string()));
-            }
-            rest = &rest[num_len..];
-            let unit_len = rest
-                .char_indices()
-                .find(|&(_, c)| c.is_ascii_digit() || c == '.')
-                .map_or(rest.len(), |(i, _)| i);
-            let unit = &rest[..unit_len];
-            rest = &rest[unit_len..];
-            let scale: u128 = match unit {
-                "" => {
-                    return Err(DurationError::MissingUnit(
-                        text.to_string(),
-                        number.to_string(),
-                    ));
-                }
-                "ns" => 1,
-                "us" | "µs" | "μs" => 1_000,
-                "ms" => 1_000_000,
-                "s" => 1_000_000_000,
-                "m" => 60_000_000_000,
-                "h" => 3_600_000_000_000,
-                other => {
-                    return Err(DurationError::UnknownUnit(
-                        text.to_string(),
-                        other.to_string(),
-                    ));
-                }
-            };
-            let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-            let overflow = || DurationError::Overflow(text.to_string());
-            let int: u128 = if int.is_empty() {
-                0
-            } else {
-                int.parse().map_err(|_| overflow())?
-            };
-            let mut part = int.checked_mul(scale).ok_or_else(overflow)?;
-            // Fractions are exact to the nanosecond: digits beyond what the unit can express
-            // are dropped, as Go does.
-            let mut place = scale;
-            for d in frac.chars() {
-                place /= 10;
-                if place == 0 {
-                    break;
-                }
-                part += u128::from(d.to_digit(10).unwrap_or(0)) * place;
-            }
-            nanos = nanos.checked_add(part).ok_or_else(overflow)?;
-        }
-        let secs = u64::try_from(nanos / 1_000_000_000)
-            .map_err(|_| DurationError::Overflow(text.to_string()))?;
-        let sub = (nanos % 1_000_000_000) as u32;
-        Ok(Self(std::time::Duration::new(secs, sub)))
+        homeostat_dataplane::time::parse_duration(text)
+            .map(|n| Self(std::time::Duration::from_nanos(n)))
     }
 }
 

@@ -15,7 +15,10 @@
 //!   fresh; removed pods are forgotten (their in-flight results only release counters).
 //! * **Retry accounting** (Envoy `ResourceManagerImpl`): every attempt in flight counts in
 //!   `active_requests`; a retry counts in `active_retries` from the moment the budget grants it
-//!   ([`Cluster::try_begin_retry`]) until that retry's attempt ends.
+//!   ([`Cluster::try_begin_retry`]) until that retry's attempt ends, or until it is given up
+//!   before being sent ([`Cluster::cancel_retry`]: the request ended during the back-off; in
+//!   Envoy the request's `RetryStateImpl` is destroyed with its back-off timer armed and
+//!   `resetRetry` returns the retry to the resource manager).
 
 use crate::balancer::Balancer;
 use crate::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
@@ -180,7 +183,7 @@ impl Cluster {
     }
 
     /// Asks the retry budget for a retry; if granted the retry counts as active until its
-    /// attempt ends (or [`Cluster::pick_retry`] finds no endpoint).
+    /// attempt ends (or [`Cluster::pick_retry`] finds no endpoint, or it is cancelled).
     pub fn try_begin_retry(&mut self) -> bool {
         let ok = self
             .budget
@@ -210,10 +213,16 @@ impl Cluster {
         match picked {
             Some(i) => Some(self.start(i)),
             None => {
-                self.active_retries = self.active_retries.saturating_sub(1);
+                self.cancel_retry();
                 None
             }
         }
+    }
+
+    /// Releases a granted retry that will never be sent (its request ended while the retry
+    /// waited out its back-off). Without this the budget would keep counting it as active.
+    pub fn cancel_retry(&mut self) {
+        self.active_retries = self.active_retries.saturating_sub(1);
     }
 
     /// An attempt on `id` ended at `now` after `rtt` with `outcome`; `was_retry` releases the
@@ -390,6 +399,31 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_retry_frees_its_budget_slot() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        c.set_endpoints(0, &pods(0..2));
+        let policy = RetryPolicy::default();
+        // No requests in flight: ⌊0.2·0⌋ = 0 → the floor of 3 concurrent retries applies.
+        for _ in 0..3 {
+            assert!(c.try_begin_retry());
+        }
+        assert!(!c.try_begin_retry(), "3 granted = max(0, 3)");
+        // One request ends during its back-off: its retry is cancelled, never sent.
+        c.cancel_retry();
+        assert_eq!((c.active_retries(), c.active_requests()), (2, 0));
+        // The freed slot can be granted again (2 < 3), and then the budget is full again.
+        assert!(c.try_begin_retry());
+        assert!(!c.try_begin_retry());
+        // The three granted retries are sent and end: 3 − 3 = 0 active, no attempt left open.
+        for _ in 0..3 {
+            let p = c.pick_retry(0, &mut rng, &[], &policy).expect("pod");
+            c.end_attempt(MILLISECOND, p, MILLISECOND, Outcome::Success, true);
+        }
+        assert_eq!((c.active_retries(), c.active_requests()), (0, 0));
+    }
+
+    #[test]
     fn without_outlier_detection_nothing_is_ejected() {
         let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
         c.set_endpoints(0, &pods(0..10));
@@ -445,10 +479,21 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Pick,
-        End { slot: usize, fail: bool },
-        Retry { slot: usize },
-        Scale { pods: u32 },
-        Advance { secs: u64 },
+        End {
+            slot: usize,
+            fail: bool,
+        },
+        Retry {
+            slot: usize,
+        },
+        /// A retry is granted and then cancelled during its back-off.
+        Cancel,
+        Scale {
+            pods: u32,
+        },
+        Advance {
+            secs: u64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -456,6 +501,7 @@ mod tests {
             4 => Just(Op::Pick),
             4 => (any::<usize>(), prop::bool::weighted(0.6)).prop_map(|(slot, fail)| Op::End { slot, fail }),
             1 => any::<usize>().prop_map(|slot| Op::Retry { slot }),
+            1 => Just(Op::Cancel),
             1 => (1u32..25).prop_map(|pods| Op::Scale { pods }),
             1 => (1u64..40).prop_map(|secs| Op::Advance { secs }),
         ]
@@ -506,6 +552,11 @@ mod tests {
                                 Some(p) => flying.push((p, true)),
                                 None => retries_granted -= 1,
                             }
+                        }
+                    }
+                    Op::Cancel => {
+                        if c.try_begin_retry() {
+                            c.cancel_retry();
                         }
                     }
                     Op::Scale { pods: n } => c.set_endpoints(now, &pods(0..n)),

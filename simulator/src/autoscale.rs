@@ -48,11 +48,14 @@ impl Autoscaler {
         out
     }
 
-    /// Replaces target and bounds (the HPA object was edited).
+    /// Replaces target and bounds (the HPA object was edited); the controller's memory
+    /// (stabilisation windows, rate limits, sync clock) carries over, as in Kubernetes.
     pub fn reconfigure(&mut self, min: u32, max: u32, target_percent: u32) {
-        // The stock controller keeps its recommendation history across spec edits; `Hpa` has
-        // no setter, so a new one starts with an empty stabilisation window.
-        self.hpa = Hpa::new(HpaConfig::new(min, max, target_percent as f64 / 100.0));
+        let mut cfg = self.hpa.config().clone();
+        cfg.min_replicas = min;
+        cfg.max_replicas = max;
+        cfg.target_utilisation = target_percent as f64 / 100.0;
+        self.hpa.set_config(cfg);
         self.target_percent = target_percent;
     }
 

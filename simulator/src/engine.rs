@@ -124,11 +124,9 @@ struct Call {
     retry: RetryState,
     tried: [u32; MAX_TRIED],
     ntried: u8,
-    /// A granted retry is waiting out its back-off.
+    /// A granted retry is waiting out its back-off; if the call ends first (route timeout)
+    /// the retry is cancelled and its budget slot released, never sent.
     backing_off: bool,
-    /// The call already ended (timed out) while a retry was backing off; the retry still
-    /// goes out (the budget already counted it) and its answer is dropped.
-    zombie: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +187,10 @@ pub struct Tally {
     pub success: u64,
     pub failure: u64,
     pub timeout: u64,
+    /// Retries sent (granted and dispatched after their back-off).
     pub retries: u64,
+    /// Retries granted but cancelled because their call ended during the back-off.
+    pub retries_cancelled: u64,
     pub ejections: u64,
     pub events: u64,
     /// Calls between services (hops), retries excluded.
@@ -579,7 +580,6 @@ impl Engine {
             tried: [u32::MAX; MAX_TRIED],
             ntried: 0,
             backing_off: false,
-            zombie: false,
         });
         if caller != 0 {
             self.tally.calls += 1;
@@ -605,6 +605,10 @@ impl Engine {
         };
         let cluster = call.cluster as usize;
         let was_retry = call.retry.retries_used() > 0;
+        if was_retry {
+            self.tally.retries += 1;
+            obs.retry(self.now);
+        }
         let picked = if was_retry {
             let policy = &self.config[call.service as usize].retries;
             self.clusters[cluster].pick_retry(
@@ -616,10 +620,6 @@ impl Engine {
         } else {
             self.clusters[cluster].pick(self.now, &mut self.rng)
         };
-        if call.zombie {
-            // The call is over; the retry it had been granted still goes out, answer dropped.
-            self.calls.remove(call_key);
-        }
         let Some(pod) = picked else {
             // Envoy's local 503 "no healthy upstream" (a granted retry is released by the
             // cluster itself).
@@ -630,7 +630,7 @@ impl Engine {
             return;
         };
         let tk = self.tries.insert(Try {
-            call: if call.zombie { NO_CALL } else { call_key },
+            call: call_key,
             pod,
             cluster: call.cluster,
             open: true,
@@ -849,8 +849,6 @@ impl Engine {
         {
             let delay = call.retry.start_retry(policy, self.rng.next_u64());
             call.backing_off = true;
-            self.tally.retries += 1;
-            obs.retry(self.now);
             self.schedule(self.now + delay.max(1), Ev::Retry(call_key));
         } else {
             self.end_call(call_key, End::Failure, obs);
@@ -858,19 +856,15 @@ impl Engine {
     }
 
     fn end_call(&mut self, call_key: Key, end: End, obs: &mut dyn Observer) {
-        let call = match self.calls.get_mut(call_key) {
-            Some(c) if c.zombie => return,
-            Some(c) if c.backing_off => {
-                // Keep the slot until the granted retry goes out (see `Call::zombie`).
-                c.zombie = true;
-                *c
-            }
-            Some(_) => match self.calls.remove(call_key) {
-                Some(c) => c,
-                None => return,
-            },
-            None => return,
+        let Some(call) = self.calls.remove(call_key) else {
+            return;
         };
+        if call.backing_off {
+            // The retry will never be sent: give its slot back to the budget. Its pending
+            // `Ev::Retry` finds the call gone (the slab's generation tag) and does nothing.
+            self.clusters[call.cluster as usize].cancel_retry();
+            self.tally.retries_cancelled += 1;
+        }
         match call.parent {
             Parent::Root { entry_subset } => {
                 self.roots_in_flight -= 1;
@@ -892,8 +886,7 @@ impl Engine {
 
     fn on_call_timeouts(&mut self, q: usize, obs: &mut dyn Observer) {
         while let Some(&(deadline, key)) = self.timers[q].q.front() {
-            let live = self.calls.get(key).copied().filter(|c| !c.zombie);
-            let Some(call) = live else {
+            let Some(call) = self.calls.get(key).copied() else {
                 // Calls that already ended are dropped whatever their deadline, so the next
                 // wake-up is the first *live* deadline: about one event per timeout period
                 // rather than one per call.
@@ -930,7 +923,7 @@ impl Engine {
             return;
         };
         match self.calls.get(call_key) {
-            Some(c) if c.current == tk && !c.zombie => {}
+            Some(c) if c.current == tk => {}
             _ => return,
         }
         self.abandon_try(tk, obs);
@@ -1112,6 +1105,12 @@ impl Engine {
     /// Entry requests not yet ended.
     pub fn in_flight(&self) -> u64 {
         self.roots_in_flight
+    }
+
+    /// Retries the proxies' budgets count as active, over all clusters (0 once drained, if
+    /// every granted retry was either sent and ended or cancelled).
+    pub fn active_retries(&self) -> u64 {
+        self.clusters.iter().map(Cluster::active_retries).sum()
     }
 
     /// Pods that exist (ready or starting) per subset.

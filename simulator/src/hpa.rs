@@ -130,6 +130,14 @@ impl Hpa {
         &self.cfg
     }
 
+    /// Replaces the spec (the HPA object was edited: target, bounds, behaviour) and keeps the
+    /// controller's memory — recommendations (the stabilisation windows), applied scalings (the
+    /// rate limits) and the sync clock — as the Kubernetes controller does: it keys that memory
+    /// by the HPA's name, not by its spec, so an edit does not reopen a scale-down.
+    pub fn set_config(&mut self, cfg: HpaConfig) {
+        self.cfg = cfg;
+    }
+
     /// When the next sync is due (immediately before the first one).
     pub fn next_sync_s(&self) -> f64 {
         self.last_sync_s.map_or(0.0, |t| t + self.cfg.sync_period_s)
@@ -366,6 +374,40 @@ mod tests {
             assert_eq!(h.sync_average(15.0 * k as f64, 10, 0.25), 10, "sync {k}");
         }
         assert_eq!(h.sync_average(300.0, 10, 0.25), 5);
+    }
+
+    #[test]
+    fn a_target_change_keeps_the_scale_down_window() {
+        let mut h = hpa(1, 20, 0.5);
+        // At 50 % with 10 pods and a 50 % target: recommendation 10, kept at t = 0.
+        assert_eq!(h.sync_average(0.0, 10, 0.5), 10);
+        // The target moves to 80 % and the bounds to [2, 30] at t = 60 s.
+        h.set_config(HpaConfig::new(2, 30, 0.8));
+        assert_eq!(h.config().target_utilisation, 0.8);
+        // A dip to 20 % now recommends ⌈10 · 0.2/0.8⌉ = ⌈2.5⌉ = 3, but the 10 from t = 0 is
+        // still inside the 300 s window (t − 0 < 300) → stays at 10 (a fresh HPA would give 3).
+        for k in 4..20 {
+            assert_eq!(h.sync_average(15.0 * k as f64, 10, 0.2), 10, "sync {k}");
+        }
+        assert_eq!(hpa(2, 30, 0.8).sync_average(60.0, 10, 0.2), 3);
+        // At t = 300 s the 10 has left the window; every remembered recommendation is 3.
+        assert_eq!(h.sync_average(300.0, 10, 0.2), 3);
+        // The sync clock survived the edit too: next due one period after the last sync.
+        assert_eq!(h.next_sync_s(), 315.0);
+    }
+
+    #[test]
+    fn a_target_change_keeps_the_scale_up_rate_limit() {
+        // 2 → 6 at t = 0 (limit max(2 + 4, 2 · 2) = 6). After an edit at t = 5 s a second
+        // scale-up in the same 15 s period still counts from the period's start (2 pods): 6.
+        let mut cfg = HpaConfig::new(1, 100, 0.1);
+        cfg.sync_period_s = 5.0;
+        let mut h = Hpa::new(cfg.clone());
+        assert_eq!(h.sync_average(0.0, 2, 1.0), 6);
+        cfg.target_utilisation = 0.05;
+        h.set_config(cfg);
+        // Wants ⌈6 · 1.0/0.05⌉ = 120 → capped at 6 (a fresh HPA would allow max(10, 12) = 12).
+        assert_eq!(h.sync_average(5.0, 6, 1.0), 6);
     }
 
     #[test]

@@ -218,3 +218,65 @@ fn every_builtin_scenario_runs_under_every_run_kind() {
         }
     }
 }
+
+#[test]
+fn a_route_timeout_during_back_off_cancels_the_retry() {
+    // One pod answering 503 to everything after exactly 10 ms; one retry allowed, with a
+    // back-off drawn uniformly from [0, 2 s) (base = cap = 2 s); route timeout 1 s. The retry
+    // budget's floor is raised to 1000 so every request's first 503 gets its retry granted.
+    // Per request, with back-off b:
+    //   b ≥ 990 ms: the 1 s timeout fires during the back-off → the retry is cancelled, never
+    //              sent (P = 1010/2000 = 0.505);
+    //   b < 990 ms: the retry goes out at 10 ms + b and fails at 20 ms + b — a failure if that is
+    //              before 1 s (b < 980 ms), else a timeout with the retry in flight (P = 0.005).
+    // So: grants = started = sent + cancelled; the pod sees started + sent tries (a cancelled
+    // retry reaches no pod); no success; and nothing is left counted in the budget at the end.
+    let yaml = r#"
+name: backoff-timeout
+duration: 20m
+seed: 11
+topology:
+  services:
+    - name: api
+      subsets: [{ name: v1, pods: 1 }]
+      concurrency: 50
+      queue: 100
+      timeout: 1s
+      serviceTime: { empirical: { samples: [10ms] } }
+traffic:
+  entries: [{ service: api }]
+  profile: { constant: { rate: 1 } }
+mesh:
+  retries: { attempts: 1, retryOn: "503", backoffBaseInterval: 2s, backoffMaxInterval: 2s }
+  retryLimit: { budget: { budgetPercent: 20, minRetryConcurrency: 1000 } }
+faults:
+  - { at: 0s, service: api, errorRate: 1.0, errorCode: 503 }
+"#;
+    let s = Scenario::parse("backoff-timeout.yaml", yaml).expect("scenario parses");
+    let (e, c) = run_engine(&s);
+    let t = e.tally;
+    let n = t.started;
+    assert!(n > 1000 && n < 1400, "about 1200 arrivals, got {n}");
+    assert_eq!(c.success, 0, "{t:?}");
+    assert_eq!(c.failure + c.timeout, n, "conservation: {t:?}");
+    assert_eq!(
+        t.retries + t.retries_cancelled,
+        n,
+        "one grant per request: {t:?}"
+    );
+    // Cancelled ≈ 0.505 n (binomial sd ≈ √(1200 · 0.25) ≈ 17): 0.42 n .. 0.59 n is ±5 sd.
+    let share = t.retries_cancelled as f64 / n as f64;
+    assert!(
+        (0.42..0.59).contains(&share),
+        "cancelled share {share}: {t:?}"
+    );
+    // Every cancelled request ended as a timeout; at most a few more timed out mid-retry
+    // (P = 0.005 → about 6; 30 is generous).
+    assert!(c.timeout >= t.retries_cancelled, "{t:?}");
+    assert!(c.timeout - t.retries_cancelled < 30, "{t:?}");
+    // Tries that reached the pod: n first tries + the retries actually sent, none for the
+    // cancelled ones (the old behaviour sent every granted retry: n + n).
+    assert_eq!(e.pods[0].counters.requests, n + t.retries, "{t:?}");
+    assert_eq!(e.active_retries(), 0, "budget slots all released: {t:?}");
+    assert_eq!(e.in_flight(), 0);
+}

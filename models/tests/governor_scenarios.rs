@@ -714,7 +714,7 @@ fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
     assert!((ev("latency_p99_s") - 0.45).abs() < 1e-9);
     assert!((ev("peer_latency_p99_s") - 0.1).abs() < 1e-9);
     assert!(f.summary.contains("4.5×"), "{}", f.summary);
-    // No other endpoint is reported, and no knob pretends to fix it.
+    // No other endpoint is reported, and no knob claims to fix it.
     assert_eq!(
         d.findings
             .iter()
@@ -722,7 +722,13 @@ fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
             .count(),
         1
     );
-    assert!(d.plan.changes.is_empty(), "{:?}", d.plan.changes);
+    // (The calm outlier threshold may still be tuned to the error base rate; it is not a
+    // response to the slow pod.)
+    assert!(
+        d.plan.changes.iter().all(|c| !c.reason.contains("pod-1")),
+        "{:?}",
+        d.plan.changes
+    );
     // Equal pods: nothing to report.
     let mut gov = Governor::new();
     let d = gov.step(T0, &build(&healthy), &spec);

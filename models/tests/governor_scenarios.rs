@@ -735,12 +735,14 @@ fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
     assert!(!d.findings.iter().any(|f| f.subject.starts_with("endpoint")));
 }
 
-/// Surge at saturation: 4 pods, 150 req/s at 37.5% CPU for most of the window, then the newest
-/// 4 points (the recent minute) at 750 req/s with every pod at 100% CPU, half the requests
-/// rejected by full queues (success 0.5) and the median response 400 ms, mostly queueing.
+/// Surge at saturation (surge-5x's "2 pods suffice at 750 req/s"): 4 pods, 150 req/s at 37.5%
+/// CPU for most of the window, then the newest 4 points (the recent minute) at 750 req/s with
+/// every pod at 100% CPU and half the requests rejected at once by full queues (success 0.5),
+/// so the median response is a 4 ms rejection.
 /// Served work: 750 · 0.5 = 375 req/s over 4 pods at 100% ⇒ 93.75 req/s per pod (not 750/4 =
-/// 187.5, which credits the pods with the rejections). Service time: the least-loaded median,
-/// 40 ms (not the 400 ms of queueing) ⇒ 93.75 · 0.04 = 3.75 ⇒ 4 concurrent requests per pod.
+/// 187.5, which credits the pods with the rejections). Service time: the least-loaded clean
+/// median, 40 ms (not 4 ms) ⇒ 93.75 · 0.04 = 3.75 ⇒ 4 slots per pod, each serving 93.75/4 =
+/// 23.4 req/s (not 1/S). Before: 1 slot at 1/0.004 = 250 req/s per pod ⇒ 4 pods "needed".
 /// Demand ≥ 750 req/s on 93.75 req/s pods needs more than 8 pods (8 is exactly saturated).
 #[test]
 fn a_saturated_surge_sizes_pods_from_served_work_and_unqueued_service_time() {
@@ -760,7 +762,7 @@ fn a_saturated_surge_sizes_pods_from_served_work_and_unqueued_service_time() {
         *p = Point {
             rps: 750.0,
             success: 0.5,
-            p50: 0.4,
+            p50: 0.004,
             p99: 1.0,
             util: 1.0,
         };
@@ -787,9 +789,11 @@ fn a_saturated_surge_sizes_pods_from_served_work_and_unqueued_service_time() {
 /// Recurring surges on otherwise clean traffic: 100 req/s, 300 req/s for 5 minutes every 40
 /// minutes, for 4 hours (6 surges). 10 req/s per pod at 100% CPU; the HPA follows its target
 /// instantly. Giving headroom back after each surge and taking it again at the next one is two
-/// changes per surge (12 in 4 hours); once a surge has come back after a calm of ~35 minutes,
-/// headroom is kept for at least 70 minutes of calm, i.e. through the 35-minute gaps, so at
-/// most: scale ahead at surge 1, give back after it, scale ahead at surge 2 (+1 for a floor).
+/// changes per surge (before the fix: 8 changes, 3 of them give-backs, one at the start of a
+/// surge); once a surge has come back after a calm of ~35 minutes, headroom is kept for at
+/// least 70 minutes of calm, i.e. through the 35-minute gaps: one give-back (after surge 1,
+/// before anything says surges recur) and none after surge 2. Protective changes may still
+/// follow as the forecast learns the pattern (5 changes in all when written).
 #[test]
 fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
     let spec = policy();
@@ -845,5 +849,16 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
         changes.iter().any(|c| c.1 == Posture::Protect),
         "scales ahead of the first surge"
     );
-    assert!(changes.len() <= 4, "{} changes", changes.len());
+    let relax: Vec<i64> = changes
+        .iter()
+        .filter(|c| c.1 == Posture::Relax)
+        .map(|c| c.0)
+        .collect();
+    assert!(relax.len() <= 1, "give-backs at runs {relax:?}");
+    // Surge 2 spans runs 280..300: nothing is given back after it.
+    assert!(
+        relax.iter().all(|&r| r < 280),
+        "give-backs at runs {relax:?}"
+    );
+    assert!(changes.len() <= 5, "{} changes", changes.len());
 }

@@ -5,8 +5,9 @@
 //!    μ = λ_ok / (c·u) requests/s (λ_ok the requests served, not rejected; c replicas, u
 //!    utilisation).
 //! 2. Concurrency of one pod, by Little's law: at full utilisation it holds μ·S requests at once
-//!    (S = median latency, the service time), so the service is an M/M/(c·slots) queue whose
-//!    servers each serve 1/S requests/s.
+//!    (S = the lowest clean median latency, the service time), so the service is an
+//!    M/M/(c·slots) queue whose servers each serve μ/slots requests/s (the pod's measured
+//!    capacity, whatever the rounding of the slots).
 //! 3. Demand ahead: the forecast's upper bound over the horizon (pod start-up time plus one loop
 //!    interval, or `forecastHorizon` when start-up is unknown).
 //! 4. Replicas needed: the fewest c for which the low-load p99 plus the Erlang-C p99 wait stays
@@ -180,13 +181,27 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let demand_now =
         window::recent_mean(&s.request_rate, RECENT).ok_or("no recent request rate")?;
     let util = window::recent_mean(&s.utilization, RECENT).ok_or("no recent utilisation")?;
-    // The least-loaded median of the window: queueing only ever adds to the service time.
+    // The least-loaded median of the window: queueing only ever adds to the service time. Only
+    // points within the success objective count: requests rejected by a full queue answer in
+    // no time and drag the median towards zero (surge-5x: 4 slots became 1).
+    let clean = ctx.spec.objectives.success_rate;
     let service_time = s
         .latency_p50
         .iter()
-        .copied()
-        .filter(|v| v.is_finite() && *v > 0.0)
+        .zip(&s.success_rate)
+        .filter(|(p, ok)| p.is_finite() && **p > 0.0 && ok.is_finite() && **ok >= clean)
+        .map(|(p, _)| *p)
         .fold(f64::INFINITY, f64::min);
+    // A window with no clean point (a long incident): the lowest median of any point.
+    let service_time = if service_time.is_finite() {
+        service_time
+    } else {
+        s.latency_p50
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+    };
     if !service_time.is_finite() {
         return Err("no median latency".into());
     }
@@ -216,6 +231,11 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
     // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real one.
     let slots = (pod_capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
+    // Each of a pod's slots serves its share of the measured pod capacity, so that the model's
+    // pod serves exactly what the real one does. 1/S instead credits a pod with slots/S, which
+    // rounding the slots and any error in S inflate: with S dragged to 4 ms and 1 slot, 250
+    // req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
+    let server_rate = pod_capacity / slots as f64;
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -233,8 +253,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let meets = |c: u32| {
         let servers = u64::from(c).saturating_mul(slots);
-        base_p99 + queueing::wait_quantile(servers, demand_upper, 1.0 / service_time, 0.99)
-            <= objective
+        base_p99 + queueing::wait_quantile(servers, demand_upper, server_rate, 0.99) <= objective
     };
     let max = a.max_replicas.max(1);
     let reachable = meets(max);
@@ -334,7 +353,10 @@ pub fn plan(
         (t.floor().clamp(1.0, 100.0)) as u32
     };
     let window_s = STABILISATION_RUNS as i64 * ctx.obs.step_seconds.max(1);
-    if implied_now < z.needed {
+    // A shortfall is counted against the setting the Governor found, not the one in force: a
+    // surge that the added headroom covers is still a surge that a give-back would have missed.
+    let found = state.baseline.as_ref().unwrap_or(hpa);
+    if hpa_replicas(z.demand_now, z.pod_capacity, found) < z.needed {
         state.shortfall(ctx.obs.end, window_s);
     }
     let mut next = hpa.clone();
@@ -383,7 +405,13 @@ pub fn plan(
                 hpa_replicas(z.demand_now, z.pod_capacity, &c) > worst_need
             })
             .unwrap_or(hpa.target_utilization_percent);
-        if relaxed == *hpa {
+        // A give-back that frees no pod at today's demand and keeps the floor is a change for
+        // nothing (azure-trace: target 40% → 41%, then back to 40% at the next surge).
+        if relaxed == *hpa
+            || (relaxed.min_replicas == hpa.min_replicas
+                && hpa_replicas(z.demand_now, z.pod_capacity, &relaxed)
+                    >= hpa_replicas(z.demand_now, z.pod_capacity, hpa))
+        {
             return None;
         }
         next = relaxed;

@@ -50,7 +50,9 @@ pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
         let Some(peer) = crate::stats::median(&others) else {
             continue;
         };
-        if f.score < PEER_SCORE || !(p99 >= RATIO * peer) || !(p99 > objective) {
+        // Written positively so that a NaN p99 is never "slow".
+        let slow = f.score >= PEER_SCORE && p99 >= RATIO * peer && p99 > objective;
+        if !slow {
             continue;
         }
         findings.push(Finding {

@@ -2,10 +2,12 @@
 //! ready, sized by queueing so the latency objective holds at the forecast's upper bound.
 //!
 //! 1. Capacity of one pod, from what is observed now: a pod at 100% utilisation serves
-//!    μ = λ / (c·u) requests/s (λ demand, c replicas, u utilisation).
+//!    μ = λ_ok / (c·u) requests/s (λ_ok the requests served, not rejected; c replicas, u
+//!    utilisation).
 //! 2. Concurrency of one pod, by Little's law: at full utilisation it holds μ·S requests at once
-//!    (S = median latency, the service time), so the service is an M/M/(c·slots) queue whose
-//!    servers each serve 1/S requests/s.
+//!    (S = the lowest clean median latency, the service time), so the service is an
+//!    M/M/(c·slots) queue whose servers each serve μ/slots requests/s (the pod's measured
+//!    capacity, whatever the rounding of the slots).
 //! 3. Demand ahead: the forecast's upper bound over the horizon (pod start-up time plus one loop
 //!    interval, or `forecastHorizon` when start-up is unknown).
 //! 4. Replicas needed: the fewest c for which the low-load p99 plus the Erlang-C p99 wait stays
@@ -18,7 +20,15 @@
 //! aiming one pod beyond the need. Relaxing gives back only what the Governor added, towards the
 //! setting it found, as far as keeps the worst need of the last 10 minutes covered with a pod to
 //! spare (the HPA's own scale-down
-//! stabilisation idea), so a noisy forecast cannot make it flap.
+//! stabilisation idea), so a noisy forecast cannot make it flap; and only after a calm at least
+//! twice as long as the longest calm after which a shortfall has come back, so that recurring
+//! surges do not make the target toggle at every surge (nab-elb: 40% ↔ 70% every 20–60 min).
+//!
+//! Service time: the lowest median latency of the window, not the newest. Under saturation the
+//! median response time is mostly queueing (surge-5x: 40 ms of work behind a 32-deep queue),
+//! and taking it as the service time multiplies the per-pod concurrency estimate μ·S by the
+//! queueing factor: the model then sees a pod with dozens of slow slots instead of 4 fast ones,
+//! whose M/M/c wait is far lower, and so under-sizes exactly when sizing matters.
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -48,6 +58,33 @@ pub struct AutoscalingState {
     baseline: Option<HpaConfig>,
     /// Pods needed per request/s over the recent runs, for the stabilisation window.
     need_per_rps: std::collections::VecDeque<f64>,
+    /// When the last shortfall was seen (unix seconds), and the longest calm between two
+    /// shortfall episodes so far: how often surges come back.
+    last_shortfall: Option<i64>,
+    longest_calm: i64,
+}
+
+impl AutoscalingState {
+    /// Records a shortfall seen at `now`. Shortfalls closer than the stabilisation window belong
+    /// to the same episode; the gap between episodes is the calm a surge came back after.
+    fn shortfall(&mut self, now: i64, window_s: i64) {
+        if let Some(last) = self.last_shortfall {
+            let gap = now - last;
+            if gap > window_s {
+                self.longest_calm = self.longest_calm.max(gap);
+            }
+        }
+        self.last_shortfall = Some(now);
+    }
+
+    /// Whether the calm since the last shortfall is long enough to give headroom back: at least
+    /// the stabilisation window, and twice the longest calm after which a surge has come back,
+    /// so that recurring surges (an hourly batch, a spiky request series) keep their headroom
+    /// instead of the target toggling at every surge.
+    fn calm_enough(&self, now: i64, window_s: i64) -> bool {
+        self.last_shortfall
+            .is_none_or(|last| now - last >= window_s.max(2 * self.longest_calm))
+    }
 }
 
 impl AutoscalingState {
@@ -144,8 +181,30 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let demand_now =
         window::recent_mean(&s.request_rate, RECENT).ok_or("no recent request rate")?;
     let util = window::recent_mean(&s.utilization, RECENT).ok_or("no recent utilisation")?;
-    let service_time =
-        window::recent_mean(&s.latency_p50, RECENT).ok_or("no recent median latency")?;
+    // The least-loaded median of the window: queueing only ever adds to the service time. Only
+    // points within the success objective count: requests rejected by a full queue answer in
+    // no time and drag the median towards zero (surge-5x: 4 slots became 1).
+    let clean = ctx.spec.objectives.success_rate;
+    let service_time = s
+        .latency_p50
+        .iter()
+        .zip(&s.success_rate)
+        .filter(|(p, ok)| p.is_finite() && **p > 0.0 && ok.is_finite() && **ok >= clean)
+        .map(|(p, _)| *p)
+        .fold(f64::INFINITY, f64::min);
+    // A window with no clean point (a long incident): the lowest median of any point.
+    let service_time = if service_time.is_finite() {
+        service_time
+    } else {
+        s.latency_p50
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+    };
+    if !service_time.is_finite() {
+        return Err("no median latency".into());
+    }
     let base_p99 = s
         .latency_p99
         .iter()
@@ -162,10 +221,21 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
             util * 100.0
         ));
     }
-    let pod_capacity = demand_now / (f64::from(hpa.current_replicas) * util);
+    // Capacity from the work the pods did: requests rejected by a full queue (or failed fast)
+    // are counted in the request rate but cost no service time, so at saturation λ/(c·u) on
+    // all requests credits each pod with the rejections too (surge-5x at 750 req/s with half
+    // of them rejected: twice the real capacity, and too few pods "needed").
+    let served = window::error_rate(s, RECENT, ctx.obs.step_seconds)
+        .map_or(demand_now, |(e, _)| demand_now * (1.0 - e.clamp(0.0, 1.0)));
+    let pod_capacity = served / (f64::from(hpa.current_replicas) * util);
     // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
     // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real one.
     let slots = (pod_capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
+    // Each of a pod's slots serves its share of the measured pod capacity, so that the model's
+    // pod serves exactly what the real one does. 1/S instead credits a pod with slots/S, which
+    // rounding the slots and any error in S inflate: with S dragged to 4 ms and 1 slot, 250
+    // req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
+    let server_rate = pod_capacity / slots as f64;
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -183,8 +253,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let meets = |c: u32| {
         let servers = u64::from(c).saturating_mul(slots);
-        base_p99 + queueing::wait_quantile(servers, demand_upper, 1.0 / service_time, 0.99)
-            <= objective
+        base_p99 + queueing::wait_quantile(servers, demand_upper, server_rate, 0.99) <= objective
     };
     let max = a.max_replicas.max(1);
     let reachable = meets(max);
@@ -283,6 +352,13 @@ pub fn plan(
         let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(pods.max(1)));
         (t.floor().clamp(1.0, 100.0)) as u32
     };
+    let window_s = STABILISATION_RUNS as i64 * ctx.obs.step_seconds.max(1);
+    // A shortfall is counted against the setting the Governor found, not the one in force: a
+    // surge that the added headroom covers is still a surge that a give-back would have missed.
+    let found = state.baseline.as_ref().unwrap_or(hpa);
+    if hpa_replicas(z.demand_now, z.pod_capacity, found) < z.needed {
+        state.shortfall(ctx.obs.end, window_s);
+    }
     let mut next = hpa.clone();
     let posture;
     if implied_now < z.needed {
@@ -312,6 +388,9 @@ pub fn plan(
             state.baseline = None;
             return None;
         }
+        if !state.calm_enough(ctx.obs.end, window_s) {
+            return None;
+        }
         // The highest target up to the one found that still covers the worst recent need.
         let mut relaxed = hpa.clone();
         relaxed.min_replicas = base.min_replicas.max(worst_need + 1).min(hpa.min_replicas);
@@ -326,7 +405,13 @@ pub fn plan(
                 hpa_replicas(z.demand_now, z.pod_capacity, &c) > worst_need
             })
             .unwrap_or(hpa.target_utilization_percent);
-        if relaxed == *hpa {
+        // A give-back that frees no pod at today's demand and keeps the floor is a change for
+        // nothing (azure-trace: target 40% → 41%, then back to 40% at the next surge).
+        if relaxed == *hpa
+            || (relaxed.min_replicas == hpa.min_replicas
+                && hpa_replicas(z.demand_now, z.pod_capacity, &relaxed)
+                    >= hpa_replicas(z.demand_now, z.pod_capacity, hpa))
+        {
             return None;
         }
         next = relaxed;

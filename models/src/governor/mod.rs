@@ -5,6 +5,7 @@
 //!              ─► enough data? ── no ──► InsufficientData finding, empty plan
 //!              ─► rollbacks (objectives worse after an applied change?)
 //!              ─► planners: weights · outlier · retries · autoscaling (each proposes ≤ 1 change)
+//!              ─► slow endpoints: findings only (no knob ejects a slow pod)
 //!              ─► guardrails::admit ─► Plan { changes, held }
 //! ```
 //!
@@ -15,6 +16,7 @@
 mod alert;
 mod autoscaling;
 mod guardrails;
+mod latency;
 mod observation;
 mod outlier;
 mod plan;
@@ -91,6 +93,7 @@ impl Governor {
             retries::plan(&ctx, &mut state.retries, &mut findings),
             autoscaling::plan(&ctx, &mut state.autoscaling, &mut findings),
         ];
+        latency::slow_endpoints(&ctx, &mut findings);
         for change in planned.into_iter().flatten() {
             // A rollback of the knob wins over a fresh proposal for it in the same run.
             if !proposals.iter().any(|p| p.knob == change.knob) {

@@ -862,3 +862,98 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
     );
     assert!(changes.len() <= 5, "{} changes", changes.len());
 }
+
+/// Steady demand on pods the queueing model says can run hotter: the Governor raises the HPA
+/// target (fewer pods, same p99), once; never during an incident or without latency data.
+///
+/// 1,200 req/s on 2 pods at 60% CPU ⇒ each pod serves 1,200 · 0.9995 / (2 · 0.6) ≈ 1,000 req/s
+/// at 100%; median 50 ms ⇒ 1,000 · 0.05 = 50 concurrent slots of 20 req/s each. For every pod
+/// count c the HPA may run c pods up to target · 1.1 (its tolerance). At target 85%, c = 2:
+/// λ = 2 · 1,000 · 0.935 = 1,870 req/s on 100 servers of 20/s: drain 2,000 − 1,870 = 130/s,
+/// Erlang C ≈ 0.40, p99 wait = ln(0.40 / 0.01) / 130 ≈ 0.028 s; low-load p99 0.1 s ⇒ 0.128 s
+/// ≤ 0.3 s (larger c wait less). So 85% (the policy's bound) holds; at 90% the c = 2 wait is
+/// ln(0.88/0.01)/20 ≈ 0.22 s, also within, but the bound stops it at 85.
+fn steady_run(
+    gov: &mut Governor,
+    run: i64,
+    cfg: &homeostat_models::governor::MeshConfig,
+    success: f64,
+    p99: f64,
+) -> Option<homeostat_models::governor::Change> {
+    let spec = policy();
+    let now = T0 + run * STEP;
+    let pts: Vec<Point> = (0..LEN)
+        .map(|_| Point {
+            rps: 1200.0,
+            success,
+            p50: 0.05,
+            p99,
+            util: 0.6,
+        })
+        .collect();
+    let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
+    let d = gov.step(now, &obs, &spec);
+    d.plan
+        .changes
+        .into_iter()
+        .find(|c| c.knob == Knob::Autoscaling)
+}
+
+#[test]
+fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
+    let mut gov = Governor::new();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 70, 2));
+    let mut changes = Vec::new();
+    for run in 0..480 {
+        if let Some(c) = steady_run(&mut gov, run, &cfg, 0.9995, 0.1) {
+            apply(&mut cfg, &c);
+            gov.applied(T0 + run * STEP, "checkout", &c);
+            changes.push((run, c));
+        }
+    }
+    // One change in two hours: after an hour of calm (3600 / 15 = 240 runs from run 0) and 3
+    // runs of hysteresis, i.e. at run 240..=243; to 85%, a relaxation (so rollback on
+    // regression guards it).
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let (run, c) = &changes[0];
+    assert!((240..=243).contains(run), "raised at run {run}");
+    assert_eq!(c.posture, Posture::Relax);
+    let KnobValue::Autoscaling(next) = &c.proposed else {
+        panic!()
+    };
+    assert_eq!(next.target_utilization_percent, 85);
+    assert_eq!(next.min_replicas, 2);
+}
+
+/// Whether a change raises the HPA target above the 70% in force (a protective change that
+/// lowers it, for a p99 already over the objective, is allowed).
+fn raises(c: &Option<homeostat_models::governor::Change>) -> bool {
+    c.as_ref().is_some_and(
+        |c| matches!(&c.proposed, KnobValue::Autoscaling(h) if h.target_utilization_percent > 70),
+    )
+}
+
+#[test]
+fn no_raise_during_an_incident_or_without_latency_data() {
+    // The same steady demand, but 1% errors (over the 0.1% budget): an incident, no raise.
+    let mut gov = Governor::new();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 70, 2));
+    for run in 0..300 {
+        let c = steady_run(&mut gov, run, &cfg, 0.99, 0.1);
+        assert!(!raises(&c), "run {run}: {c:?}");
+    }
+    // p99 over the 300 ms objective: an incident too.
+    let mut gov = Governor::new();
+    for run in 0..300 {
+        let c = steady_run(&mut gov, run, &cfg, 0.9995, 0.35);
+        assert!(!raises(&c), "run {run}: {c:?}");
+    }
+    // No p99 at all: the queueing model cannot size, nothing moves.
+    let mut gov = Governor::new();
+    for run in 0..300 {
+        let c = steady_run(&mut gov, run, &cfg, 0.9995, f64::NAN);
+        assert!(!raises(&c), "run {run}: {c:?}");
+    }
+}

@@ -49,6 +49,15 @@ const MAX_HORIZON_SECONDS: f64 = 3600.0;
 /// scale-down stabilisation window does.
 const STABILISATION_RUNS: usize = 40;
 
+/// The HPA's default tolerance: no scaling while utilisation is within 10% of the target.
+const HPA_TOLERANCE: f64 = 0.1;
+/// Calm needed before the target is raised (an hour): a raise only saves pods, so it can wait
+/// until the demand has shown it has no surge the forecast cannot see coming (surge-5x: a
+/// raise 10 minutes in met a 5× step 5 minutes later, and was rolled back into the surge).
+const SETTLE_SECONDS: i64 = 3600;
+/// The smallest raise of the target worth a change, in percentage points.
+const MIN_RAISE: u32 = 5;
+
 #[derive(Default)]
 pub struct AutoscalingState {
     forecaster: Option<Box<dyn Forecaster>>,
@@ -58,10 +67,16 @@ pub struct AutoscalingState {
     baseline: Option<HpaConfig>,
     /// Pods needed per request/s over the recent runs, for the stabilisation window.
     need_per_rps: std::collections::VecDeque<f64>,
+    /// Forecast upper bound over demand now, over the same runs: how fast demand may rise
+    /// before a new pod is ready.
+    growth: std::collections::VecDeque<f64>,
     /// When the last shortfall was seen (unix seconds), and the longest calm between two
     /// shortfall episodes so far: how often surges come back.
     last_shortfall: Option<i64>,
     longest_calm: i64,
+    /// Since when demand has been served without a shortfall or an incident (unix seconds):
+    /// the target is raised only after `SETTLE_SECONDS` of it.
+    calm_since: Option<i64>,
 }
 
 impl AutoscalingState {
@@ -171,8 +186,20 @@ struct Sizing {
     pod_capacity: f64,
     slots: u64,
     base_p99: f64,
+    server_rate: f64,
+    objective: f64,
     needed: u32,
     reachable: bool,
+}
+
+impl Sizing {
+    /// Whether `c` pods keep p99 under the objective at `lambda` requests/s: the low-load p99
+    /// plus the M/M/(c·slots) p99 wait.
+    fn meets(&self, c: u32, lambda: f64) -> bool {
+        let servers = u64::from(c).saturating_mul(self.slots);
+        self.base_p99 + queueing::wait_quantile(servers, lambda, self.server_rate, 0.99)
+            <= self.objective
+    }
 }
 
 fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizing, String> {
@@ -251,28 +278,32 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         .ok_or("too little demand history to forecast")?;
     let demand_upper = upper.max(demand_now);
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
-    let meets = |c: u32| {
-        let servers = u64::from(c).saturating_mul(slots);
-        base_p99 + queueing::wait_quantile(servers, demand_upper, server_rate, 0.99) <= objective
-    };
-    let max = a.max_replicas.max(1);
-    let reachable = meets(max);
-    // Fewest replicas meeting the objective: the p99 wait only falls as c grows, so bisect.
-    let (mut lo, mut hi) = (1u32, max);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if meets(mid) { hi = mid } else { lo = mid + 1 }
-    }
-    Ok(Sizing {
+    let mut z = Sizing {
         demand_now,
         demand_upper,
         model,
         pod_capacity,
         slots,
         base_p99,
-        needed: lo.max(a.min_replicas),
-        reachable,
-    })
+        server_rate,
+        objective,
+        needed: 0,
+        reachable: false,
+    };
+    let max = a.max_replicas.max(1);
+    z.reachable = z.meets(max, demand_upper);
+    // Fewest replicas meeting the objective: the p99 wait only falls as c grows, so bisect.
+    let (mut lo, mut hi) = (1u32, max);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if z.meets(mid, demand_upper) {
+            hi = mid
+        } else {
+            lo = mid + 1
+        }
+    }
+    z.needed = lo.max(a.min_replicas);
+    Ok(z)
 }
 
 fn evidence(z: &Sizing, hpa: &HpaConfig) -> Vec<Evidence> {
@@ -295,6 +326,73 @@ fn hpa_replicas(lambda: f64, pod_capacity: f64, cfg: &HpaConfig) -> u32 {
         .clamp(cfg.min_replicas, cfg.max_replicas.max(cfg.min_replicas))
 }
 
+/// Replicas the HPA runs at demand `lambda` when it lets utilisation sit just under its 10%
+/// tolerance above the target (it does not scale up below target·1.1).
+fn hpa_replicas_tolerant(lambda: f64, pod_capacity: f64, cfg: &HpaConfig) -> u32 {
+    let t = f64::from(cfg.target_utilization_percent.max(1)) / 100.0 * (1.0 + HPA_TOLERANCE);
+    let raw = (lambda / (pod_capacity * t)).ceil();
+    (raw.min(f64::from(u32::MAX)) as u32)
+        .clamp(cfg.min_replicas, cfg.max_replicas.max(cfg.min_replicas))
+}
+
+/// The highest target within the policy's bounds at which every pod count the HPA may run
+/// keeps p99 under the objective, when that is a real raise over the target in force.
+///
+/// The check does not depend on today's demand, so a target raised at the night's trough still
+/// holds at noon's peak: the HPA runs c pods up to the demand at which they sit at target·1.1
+/// (its 10% tolerance), and that demand, grown by the largest forecast rise over the pod
+/// start-up horizon seen in the stabilisation window (upper bound / demand now), must still be
+/// served by c pods within the objective, for every c from the floor to the ceiling. Never
+/// while the objectives are missed now (an incident), while shortfalls are recent (a surge may
+/// come back), within `SETTLE_SECONDS` of the first run, the last shortfall, incident or run
+/// without the data to size pods, nor for a raise under `MIN_RAISE` points (no dithering by a
+/// point at each run).
+fn raised_target(
+    ctx: &Ctx<'_>,
+    state: &mut AutoscalingState,
+    z: &Sizing,
+    hpa: &HpaConfig,
+) -> Option<u32> {
+    let a = &ctx.spec.controls.autoscaling;
+    let s = &ctx.obs.service_signals;
+    let window_s = STABILISATION_RUNS as i64 * ctx.obs.step_seconds.max(1);
+    if state.need_per_rps.len() < STABILISATION_RUNS
+        || state.last_shortfall.is_some() && !state.calm_enough(ctx.obs.end, window_s)
+        || !z.reachable
+    {
+        return None;
+    }
+    // An incident: errors over the objective's budget, or p99 over the objective, now; no
+    // measure of either is no evidence of calm.
+    let calm = window::error_rate(s, RECENT, ctx.obs.step_seconds)
+        .zip(window::recent_mean(&s.latency_p99, RECENT))
+        .is_some_and(|((err, _), p99)| {
+            err <= 1.0 - ctx.spec.objectives.success_rate && p99 <= z.objective
+        });
+    if !calm {
+        state.calm_since = Some(ctx.obs.end);
+        return None;
+    }
+    if state
+        .calm_since
+        .is_none_or(|since| ctx.obs.end - since < SETTLE_SECONDS)
+    {
+        return None;
+    }
+    let growth = state.growth.iter().fold(1.0f64, |m, g| m.max(*g));
+    let floor = hpa.min_replicas.max(a.min_replicas).max(1);
+    let ceiling = hpa.max_replicas.min(a.max_replicas).max(floor);
+    let holds = |t: u32| {
+        let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
+        (floor..=ceiling).all(|c| z.meets(c, f64::from(c) * per_pod))
+    };
+    let current = a.target_utilization.clamp(hpa.target_utilization_percent);
+    let best = (current..=a.target_utilization.max)
+        .rev()
+        .find(|&t| holds(t))?;
+    (best >= current.saturating_add(MIN_RAISE)).then_some(best)
+}
+
 /// The autoscaling planner (one run of the control loop).
 pub fn plan(
     ctx: &Ctx<'_>,
@@ -306,6 +404,7 @@ pub fn plan(
     let z = match size(ctx, state, hpa) {
         Ok(z) => z,
         Err(why) => {
+            state.calm_since = Some(ctx.obs.end);
             findings.push(Finding {
                 kind: FindingKind::InsufficientData,
                 subject: "autoscaling".into(),
@@ -315,6 +414,7 @@ pub fn plan(
             return None;
         }
     };
+    state.calm_since.get_or_insert(ctx.obs.end);
     findings.push(Finding {
         kind: FindingKind::Forecast,
         subject: "demand".into(),
@@ -341,6 +441,10 @@ pub fn plan(
     state
         .need_per_rps
         .push_back(f64::from(z.needed) / z.demand_now);
+    if state.growth.len() == STABILISATION_RUNS {
+        state.growth.pop_front();
+    }
+    state.growth.push_back(z.demand_upper / z.demand_now);
     let worst_need = state
         .need_per_rps
         .iter()
@@ -358,6 +462,7 @@ pub fn plan(
     let found = state.baseline.as_ref().unwrap_or(hpa);
     if hpa_replicas(z.demand_now, z.pod_capacity, found) < z.needed {
         state.shortfall(ctx.obs.end, window_s);
+        state.calm_since = Some(ctx.obs.end);
     }
     let mut next = hpa.clone();
     let posture;
@@ -416,6 +521,11 @@ pub fn plan(
         }
         next = relaxed;
         posture = Posture::Relax;
+    } else if let Some(t) = raised_target(ctx, state, &z, hpa) {
+        // Headroom the queueing model says is not needed: the forecast's upper bound is still
+        // served within the objective at a higher target, so fewer pods run for the same p99.
+        next.target_utilization_percent = t;
+        posture = Posture::Relax;
     } else {
         // The user's setting, untouched by the Governor: only the policy's bounds move it.
         posture = Posture::Protect;
@@ -442,6 +552,15 @@ pub fn plan(
             ctx.spec.objectives.latency_p99
         ),
         Posture::Protect => "the autoscaler settings are outside the policy's bounds".to_string(),
+        Posture::Relax if state.baseline.is_none() => format!(
+            "demand may reach {:.1} req/s within the pod start-up horizon; at target {}% the autoscaler would run {} pods there even at its 10% tolerance, and {} keep p99 under {}: raising the target from {}%",
+            z.demand_upper,
+            next.target_utilization_percent,
+            hpa_replicas_tolerant(z.demand_upper, z.pod_capacity, &next),
+            z.needed,
+            ctx.spec.objectives.latency_p99,
+            hpa.target_utilization_percent
+        ),
         Posture::Relax => format!(
             "demand stays under {:.1} req/s and the last 10 minutes needed at most {worst_need} pods: giving back headroom, target {}% and at least {} pods",
             z.demand_upper, next.target_utilization_percent, next.min_replicas

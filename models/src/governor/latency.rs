@@ -33,7 +33,9 @@ pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
         .iter()
         .map(|e| window::recent_mean(&e.signals.latency_p99, RECENT).unwrap_or(f64::NAN))
         .collect();
-    if p99s.iter().filter(|p| p.is_finite()).count() < 3 {
+    // A finding needs an endpoint over the objective, so without one the peer comparison (a
+    // 2-means fit per call) is skipped: it would only be discarded.
+    if p99s.iter().filter(|p| p.is_finite()).count() < 3 || !p99s.iter().any(|&p| p > objective) {
         return;
     }
     let features: Vec<Vec<f64>> = p99s.iter().map(|p| vec![*p]).collect();

@@ -209,6 +209,15 @@ pub trait Observer {
     }
 }
 
+/// Pods of a subset that exist (ready or starting): what a run pays for.
+fn live_replicas(pods: &[Pod], subset: usize) -> u32 {
+    pods.iter()
+        .filter(|p| {
+            p.subset as usize == subset && matches!(p.state, PodState::Ready | PodState::Starting)
+        })
+        .count() as u32
+}
+
 /// Read-only view of the mesh for controllers: topology, config, pods, scraped telemetry.
 pub struct View<'a> {
     pub topology: &'a Topology,
@@ -223,13 +232,7 @@ pub struct View<'a> {
 impl View<'_> {
     /// Pods of a subset that exist (ready or starting) — what the run pays for.
     pub fn replicas(&self, subset: usize) -> u32 {
-        self.pods
-            .iter()
-            .filter(|p| {
-                p.subset as usize == subset
-                    && matches!(p.state, PodState::Ready | PodState::Starting)
-            })
-            .count() as u32
+        live_replicas(self.pods, subset)
     }
     pub fn ready(&self, subset: usize) -> u32 {
         self.pods
@@ -1115,12 +1118,6 @@ impl Engine {
 
     /// Pods that exist (ready or starting) per subset.
     pub fn replicas(&self, subset: usize) -> u32 {
-        self.pods
-            .iter()
-            .filter(|p| {
-                p.subset as usize == subset
-                    && matches!(p.state, PodState::Ready | PodState::Starting)
-            })
-            .count() as u32
+        live_replicas(&self.pods, subset)
     }
 }

@@ -6,6 +6,8 @@
 //! * [`cli`] — the command line (clap): one file per subcommand.
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
+//! * [`rules`] — the Prometheus rules of `rules/` embedded in the binary, wrapped as the
+//!   Operator's `PrometheusRule` (one source for both).
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
 //! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 #![forbid(unsafe_code)]
@@ -13,5 +15,6 @@
 
 pub mod cli;
 pub mod corpus;
-pub mod telemetry;
 mod parallel;
+pub mod rules;
+pub mod telemetry;

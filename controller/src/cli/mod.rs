@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
 pub mod replay;
+pub mod rules;
 
 /// homeostat keeps a service mesh healthy on its own.
 #[derive(Debug, Parser)]
@@ -23,6 +24,9 @@ pub enum Command {
     Evaluate(Evaluate),
     /// Replay traffic through the simulated mesh with the real Governor, against baselines.
     Replay(replay::Args),
+    /// Print the shipped Prometheus rules (recording rules, SLO burn-rate alerts, homeostat's
+    /// own health alerts) as a PrometheusRule, or as a plain rule file with --plain.
+    Rules(rules::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,5 +50,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Rules(args) => rules::run(args),
     }
 }

@@ -9,6 +9,8 @@
 //! * [`rules`] — the Prometheus rules of `rules/` embedded in the binary, wrapped as the
 //!   Operator's `PrometheusRule` (one source for both).
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
+//! * [`webhook`] — `POST /alertmanager`: Alertmanager alerts → `Governor::on_alert` → the
+//!   policy's remediation, behind the seams the controller implements.
 //! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -18,3 +20,4 @@ pub mod corpus;
 mod parallel;
 pub mod rules;
 pub mod telemetry;
+pub mod webhook;

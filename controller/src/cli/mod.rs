@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod alert;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
 pub mod replay;
@@ -19,6 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Alert-triggered remediation: `alert test` shows what an alert would trigger.
+    #[command(subcommand)]
+    Alert(alert::Command),
     /// Score the models against benchmarks nobody here wrote.
     #[command(subcommand)]
     Evaluate(Evaluate),
@@ -47,6 +51,7 @@ pub enum Format {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Alert(cmd) => alert::run(cmd),
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),

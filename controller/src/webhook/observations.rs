@@ -16,7 +16,7 @@ impl ObservationSource for FixedObservations {
     async fn observe(&self, req: &ObserveRequest) -> Result<Observation, TelemetryError> {
         let service = &req.spec.target.service;
         let mut obs = self.0.get(service).cloned().ok_or_else(|| {
-            TelemetryError::Unavailable(format!("no telemetry for service {service}"))
+            TelemetryError::Unavailable(format!("no Observation for service {service}"))
         })?;
         obs.config = req.config.clone();
         Ok(obs)

@@ -70,14 +70,12 @@ mod tests {
             Value::from("homeostat-system")
         );
         let groups = rule["spec"]["groups"].as_sequence().unwrap();
-        // istio.rules.yml has 3 groups, slo.alerts.yml 1, homeostat.alerts.yml 1.
+        // One group per file, in file order.
         let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
             [
-                "homeostat-istio-service",
-                "homeostat-istio-subset",
-                "homeostat-slo",
+                "homeostat-istio",
                 "homeostat-slo-alerts",
                 "homeostat-self-alerts"
             ]

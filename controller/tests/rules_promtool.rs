@@ -163,3 +163,251 @@ fn the_prometheus_rule_is_the_same_rules() {
     let (ok, text) = promtool(&p, &args, dir.path());
     assert!(ok, "unit tests against the generated rules:\n{text}");
 }
+
+/// What homeostat exports (docs/remediation.md lists them with their labels) and what Istio's
+/// standard metrics the rules read; `up` is Prometheus' own for the controller's scrape.
+const HOMEOSTAT_METRICS: [&str; 9] = [
+    "homeostat_policy_objective_success_rate",
+    "homeostat_policy_objective_latency_p99_seconds",
+    "homeostat_policy_min_requests_per_second",
+    "homeostat_telemetry_up",
+    "homeostat_reconcile_errors_total",
+    "homeostat_changes_total",
+    "homeostat_remediations_total",
+    "homeostat_findings_total",
+    "up",
+];
+const ISTIO_METRICS: [&str; 2] = [
+    "istio_requests_total",
+    "istio_request_duration_milliseconds_bucket",
+];
+
+/// The metric names a PromQL expression selects: identifiers that are not functions (followed
+/// by `(`), keywords, label names (inside `{}` or a `by (...)`-style list), strings, durations
+/// or numbers.
+fn metric_names(expr: &str) -> Vec<String> {
+    const LABEL_LISTS: [&str; 6] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    const KEYWORDS: [&str; 19] = [
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "NaN",
+        "Inf", // operators and constants
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values", // aggregations, which may put `by (...)` before their `(`
+    ];
+    let b: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let (mut i, mut depth) = (0, 0usize);
+    let mut label_list: Option<usize> = None;
+    let mut expect_list = false;
+    let skip_until = |i: &mut usize, end: char| {
+        let mut quote: Option<char> = None;
+        while *i < b.len() {
+            let c = b[*i];
+            *i += 1;
+            match quote {
+                Some(q) if c == '\\' => *i += usize::from(q != '`'),
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '"' || c == '\'' || c == '`' => quote = Some(c),
+                None if c == end => return,
+                None => {}
+            }
+        }
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c == '"' || c == '\'' || c == '`' {
+            i += 1;
+            // Reuse the quote-aware scan: a string ends at its own quote.
+            let mut j = i;
+            while j < b.len() && b[j] != c {
+                j += if b[j] == '\\' && c != '`' { 2 } else { 1 };
+            }
+            i = j + 1;
+        } else if c == '{' {
+            i += 1;
+            skip_until(&mut i, '}');
+        } else if c == '[' {
+            i += 1;
+            skip_until(&mut i, ']');
+        } else if c == '(' {
+            depth += 1;
+            if expect_list {
+                label_list = Some(depth);
+                expect_list = false;
+            }
+            i += 1;
+        } else if c == ')' {
+            if label_list == Some(depth) {
+                label_list = None;
+            }
+            depth = depth.saturating_sub(1);
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '.') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == ':') {
+                i += 1;
+            }
+            let ident: String = b[start..i].iter().collect();
+            let next = b[i..].iter().find(|c| !c.is_whitespace()).copied();
+            if label_list.is_some() || KEYWORDS.contains(&ident.as_str()) {
+                continue;
+            }
+            if LABEL_LISTS.contains(&ident.as_str()) {
+                expect_list = next == Some('(');
+                continue;
+            }
+            if next != Some('(') {
+                out.push(ident);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn recorded_names() -> Vec<String> {
+    homeostat::rules::RULE_FILES
+        .iter()
+        .flat_map(|(_, text)| text.lines())
+        .filter_map(|l| l.trim().strip_prefix("- record: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_metric_name_scanner_finds_metrics_and_nothing_else() {
+    assert_eq!(
+        metric_names(
+            r#"sum by (le, x) (rate(foo_bucket{a="b}", c=~"d"}[5m] offset 1h)) / on(x) group_left bar:baz:rate5m > 0.5 and 1e3 < bool NaN"#
+        ),
+        ["foo_bucket", "bar:baz:rate5m"]
+    );
+    assert_eq!(
+        metric_names(r#"label_replace(m, "dst", "$1", "src", "(.*)") unless absent(up == 1)"#),
+        ["m", "up"]
+    );
+}
+
+/// Every recording and alerting rule reads only Istio's metrics, homeostat's, and series the
+/// rules themselves record.
+#[test]
+fn the_rules_use_only_istio_homeostat_and_recorded_metrics() {
+    let recorded = recorded_names();
+    assert_eq!(recorded.len(), 40);
+    let groups = homeostat::rules::groups().expect("groups");
+    let mut checked = 0;
+    for g in &groups {
+        for r in g["rules"].as_sequence().expect("rules") {
+            let expr = r["expr"].as_str().expect("expr");
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "no metric found in {expr}");
+            for n in names {
+                assert!(
+                    ISTIO_METRICS.contains(&n.as_str())
+                        || HOMEOSTAT_METRICS.contains(&n.as_str())
+                        || recorded.contains(&n),
+                    "{n} (in {expr}) is neither Istio's, homeostat's nor recorded here"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 50);
+}
+
+/// Every PromQL expression of the Grafana dashboard (panels, annotations, variable queries)
+/// parses — promtool checks them as recording rules of a generated file — and reads only
+/// metrics homeostat or Istio export, or series `rules/` records from them.
+#[test]
+fn the_dashboard_queries_parse_and_use_known_metrics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/homeostat.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let mut exprs = Vec::new();
+    collect_queries(&dash, &mut exprs);
+    // 16 panels: 3 rows and 13 with queries, 2 + 3 + 1 + 2 + 1 + 5 + 4 x 1 + 3 x 1 = 21
+    // targets; 3 annotation queries; 2 variables.
+    assert_eq!(exprs.len(), 21 + 3 + 2, "{exprs:#?}");
+    let recorded = recorded_names();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        // Grafana's variables, as it would interpolate them.
+        let e = e
+            .replace("$__rate_interval", "5m")
+            .replace("$namespace", "shop")
+            .replace("$service", "checkout");
+        assert!(!e.contains('$'), "unknown variable in {e}");
+        for n in metric_names(&e) {
+            assert!(
+                ISTIO_METRICS.contains(&n.as_str())
+                    || HOMEOSTAT_METRICS.contains(&n.as_str())
+                    || recorded.contains(&n),
+                "the dashboard reads {n} (in {e}), which neither homeostat nor Istio exports"
+            );
+        }
+        rules += &format!(
+            "      - record: dashboard:query:{i}\n        expr: {}\n",
+            serde_json::to_string(&e).expect("quote")
+        );
+    }
+    let Some(p) = tool("promtool") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("dashboard.yml"), rules).expect("write");
+    let (ok, out) = promtool(&p, &["check", "rules", "dashboard.yml"], dir.path());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+        "{out}"
+    );
+}
+
+/// Panel and annotation `expr`s, and the selector inside each variable's `label_values(...)`.
+fn collect_queries(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("expr", Some(e)) => out.push(e.to_string()),
+                    ("definition", Some(d)) => {
+                        let inner = d
+                            .strip_prefix("label_values(")
+                            .and_then(|r| r.rsplit_once(','))
+                            .map(|(sel, _)| sel.to_string())
+                            .expect("label_values(selector, label)");
+                        out.push(inner);
+                    }
+                    _ => collect_queries(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_queries(v, out)),
+        _ => {}
+    }
+}

@@ -19,6 +19,9 @@
 //! * cart (DryRun): the same two changes recommended for each page alert, nothing applied;
 //! * the ticket alerts (1d, 3d) match no remediation entry: no record.
 //!
+//! The webhook starts as a replica that is not the leader: it answers 503, Alertmanager retries,
+//! and the alerts arrive once it leads — the documented "not lost" choice, with the real sender.
+//!
 //! Counters grow at 100 000 requests/s so that even the 6h window's request rate, estimated from
 //! a few seconds of data (about 100 000 x 5 s / 21 600 s = 23 req/s), clears the policy's
 //! 1 req/s low-traffic guard at once.
@@ -180,7 +183,8 @@ async fn an_alert_from_real_prometheus_via_real_alertmanager_remediates_once() {
             system_clock(),
         ),
         token: BearerToken::new(TOKEN).unwrap(),
-        leadership: Leadership::new(true),
+        // Not the leader at first: the alerts must not be lost (see below).
+        leadership: Leadership::new(false),
         max_body_bytes: homeostat::webhook::DEFAULT_MAX_BODY_BYTES,
     });
     let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -250,6 +254,24 @@ scrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: ['{ex
         ],
         d.join("prometheus.log"),
     );
+
+    // While this replica is not the leader the webhook answers 503, which Alertmanager retries;
+    // once it leads, the same alerts arrive. Wait for Alertmanager to log a 503 (at most 60 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(d.join("alertmanager.log"))
+        .unwrap_or_default()
+        .contains("unexpected status code 503")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager never reached the webhook in 60 s:\n--- prometheus ---\n{}\n--- alertmanager ---\n{}",
+            prom.log(),
+            am.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(hook.remediator.sink().log().remediations.is_empty());
+    hook.leadership.set(true);
 
     // Wait for both remediations (at most 90 s), then 5 s more for any redelivery.
     let deadline = Instant::now() + Duration::from_secs(90);

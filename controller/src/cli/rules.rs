@@ -51,3 +51,37 @@ pub fn render(args: &Args) -> Result<String> {
     };
     Ok(serde_yaml::to_string(&doc)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(labels: &[&str], plain: bool) -> Args {
+        Args {
+            name: "homeostat".into(),
+            namespace: "monitoring".into(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            plain,
+        }
+    }
+
+    #[test]
+    fn labels_reach_the_metadata_and_bad_ones_are_refused() {
+        let out = render(&args(&["release=prometheus"], false)).unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(v["metadata"]["labels"]["release"], "prometheus");
+        assert_eq!(v["metadata"]["namespace"], "monitoring");
+        assert!(render(&args(&["release"], false)).is_err());
+        assert!(render(&args(&["=x"], false)).is_err());
+        // --plain is a rule file: groups only.
+        let plain: serde_yaml::Value =
+            serde_yaml::from_str(&render(&args(&[], true)).unwrap()).unwrap();
+        let keys: Vec<&str> = plain
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["groups"]);
+    }
+}

@@ -1,7 +1,8 @@
 //! End to end with the real parts: a real Prometheus (Debian's `prometheus`) scrapes Istio-shaped
 //! metrics from a fake mesh exporter and evaluates the shipped `rules/`; a real Alertmanager
 //! (Debian's `prometheus-alertmanager`), configured from `deploy/alertmanager/alertmanager.yml`,
-//! routes the alerts to homeostat's webhook on loopback with the bearer token; the webhook asks
+//! routes the alerts to homeostat's webhook on loopback, over TLS, with the bearer token; the
+//! webhook asks
 //! the Governor, and the in-memory sink records the remediation.
 //!
 //! The mesh (all in namespace shop, objective 99.9%, so an error budget of 0.1%):
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use homeostat::webhook::{
     BearerToken, FixedObservations, InMemoryDirectory, InMemorySink, KnownPolicy, Leadership,
-    PolicyKey, Remediator, Webhook, router, system_clock,
+    PolicyKey, Remediator, TlsListener, Webhook, router, server_config, system_clock,
 };
 use homeostat_models::governor::{
     Governor, Hold, Knob, KnobValue, MeshConfig, OutlierConfig, RetryConfig,
@@ -187,8 +188,14 @@ async fn an_alert_from_real_prometheus_via_real_alertmanager_remediates_once() {
         leadership: Leadership::new(false),
         max_body_bytes: homeostat::webhook::DEFAULT_MAX_BODY_BYTES,
     });
-    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_addr: SocketAddr = hook_listener.local_addr().unwrap();
+    // Served over TLS with a certificate for 127.0.0.1, which Alertmanager is told to trust.
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    std::fs::write(d.join("tls.crt"), ck.cert.pem()).unwrap();
+    std::fs::write(d.join("tls.key"), ck.signing_key.serialize_pem()).unwrap();
+    let tls = server_config(&d.join("tls.crt"), &d.join("tls.key")).expect("tls");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr: SocketAddr = tcp.local_addr().unwrap();
+    let hook_listener = TlsListener::new(tcp, tls).unwrap();
     let app = router(hook.clone());
     tokio::spawn(async move { axum::serve(hook_listener, app).await });
 
@@ -200,8 +207,12 @@ async fn an_alert_from_real_prometheus_via_real_alertmanager_remediates_once() {
     let mut am_config = example.clone();
     for (from, to) in [
         (
-            "http://homeostat.homeostat-system.svc:8080/alertmanager".to_string(),
-            format!("http://{hook_addr}/alertmanager"),
+            "https://homeostat.homeostat-system.svc:8443/alertmanager".to_string(),
+            format!("https://{hook_addr}/alertmanager"),
+        ),
+        (
+            "/etc/alertmanager/secrets/homeostat-webhook/ca.crt".to_string(),
+            d.join("tls.crt").display().to_string(),
         ),
         (
             "/etc/alertmanager/secrets/homeostat-webhook/token".to_string(),

@@ -640,3 +640,67 @@ fn every_outcome_serialises_with_its_tag() {
         json!({"outcome": "unmatched", "alertname": "X", "fingerprint": "f"})
     );
 }
+
+/// Sends one raw HTTP/1.1 request over `io` and reads the whole answer.
+async fn raw_http<S>(mut io: S, body: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!(
+        "POST /alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if io.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    let _ = io.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn with_a_certificate_the_webhook_speaks_tls_only() {
+    // A self-signed certificate for 127.0.0.1, as a mounted kubernetes.io/tls Secret would hold.
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    assert!(homeostat::webhook::server_config(&cert, &dir.path().join("missing.key")).is_err());
+    let config = homeostat::webhook::server_config(&cert, &key).expect("server config");
+
+    let app = App::new("Enforce");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = homeostat::webhook::TlsListener::new(tcp, config).unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let served = router(app.hook.clone());
+    tokio::spawn(async move { axum::serve(listener, served).await });
+
+    // Plain HTTP to the TLS port gets no HTTP answer and leaves no trace.
+    let body = payload(&[("firing", OUTLIER, "fp-tls", STARTS)]);
+    let plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let answer = raw_http(plain, &body).await;
+    assert!(!answer.starts_with("HTTP/1.1"), "{answer}");
+    assert!(app.log().remediations.is_empty());
+
+    // A client trusting the certificate is served.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = connector.connect(name, tcp).await.expect("handshake");
+    let answer = raw_http(tls, &body).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""outcome":"remediated""#), "{answer}");
+    assert_eq!(app.log().applied.len(), 1);
+}

@@ -23,6 +23,7 @@
 //! * [`observations`] — fixed telemetry for tests and `homeostat alert test`.
 //! * [`remediate`] — the translation from alerts to `Governor::on_alert` and the sink.
 //! * [`http`] — the axum route: 401 / 413 / 400 / 503 before anything is touched.
+//! * [`tls`] — TLS when a certificate is configured: a listener for `axum::serve`.
 
 pub mod auth;
 pub mod directory;
@@ -31,6 +32,7 @@ pub mod observations;
 pub mod payload;
 pub mod remediate;
 pub mod sink;
+pub mod tls;
 
 pub use auth::BearerToken;
 pub use directory::{InMemoryDirectory, KnownPolicy, PolicyDirectory, PolicyKey};
@@ -39,6 +41,7 @@ pub use observations::FixedObservations;
 pub use payload::{AlertStatus, Payload, PayloadAlert, PayloadError};
 pub use remediate::{Clock, Outcome, Remediator, system_clock};
 pub use sink::{AlertKey, HandOver, InMemorySink, Remediation, RemediationSink, SinkLog};
+pub use tls::{TlsListener, server_config};
 
 /// A seam (directory, sink) failed: the request is answered 500 and Alertmanager retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

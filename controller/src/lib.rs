@@ -6,12 +6,18 @@
 //! * [`cli`] — the command line (clap): one file per subcommand.
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
+//! * [`rules`] — the Prometheus rules of `rules/` embedded in the binary, wrapped as the
+//!   Operator's `PrometheusRule` (one source for both).
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
+//! * [`webhook`] — `POST /alertmanager`: Alertmanager alerts → `Governor::on_alert` → the
+//!   policy's remediation, behind the seams the controller implements.
 //! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod cli;
 pub mod corpus;
-pub mod telemetry;
 mod parallel;
+pub mod rules;
+pub mod telemetry;
+pub mod webhook;

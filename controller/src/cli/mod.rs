@@ -4,9 +4,11 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod alert;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
 pub mod replay;
+pub mod rules;
 
 /// homeostat keeps a service mesh healthy on its own.
 #[derive(Debug, Parser)]
@@ -18,11 +20,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Alert-triggered remediation: `alert test` shows what an alert would trigger.
+    #[command(subcommand)]
+    Alert(alert::Command),
     /// Score the models against benchmarks nobody here wrote.
     #[command(subcommand)]
     Evaluate(Evaluate),
     /// Replay traffic through the simulated mesh with the real Governor, against baselines.
     Replay(replay::Args),
+    /// Print the shipped Prometheus rules (recording rules, SLO burn-rate alerts, homeostat's
+    /// own health alerts) as a PrometheusRule, or as a plain rule file with --plain.
+    Rules(rules::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,8 +51,10 @@ pub enum Format {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Alert(cmd) => alert::run(cmd),
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Rules(args) => rules::run(args),
     }
 }

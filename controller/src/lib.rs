@@ -4,6 +4,8 @@
 //! # Layout
 //!
 //! * [`cli`] — the command line (clap): one file per subcommand.
+//! * [`crd`] — the `AdaptivePolicy` custom resource: spec (`models`' `PolicySpec`) and status
+//!   (conditions, findings, recommendations, applied changes = guardrail memory).
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
@@ -13,5 +15,6 @@
 
 pub mod cli;
 pub mod corpus;
-pub mod telemetry;
+pub mod crd;
 mod parallel;
+pub mod telemetry;

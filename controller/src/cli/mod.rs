@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod crd;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
 pub mod replay;
@@ -23,6 +24,8 @@ pub enum Command {
     Evaluate(Evaluate),
     /// Replay traffic through the simulated mesh with the real Governor, against baselines.
     Replay(replay::Args),
+    /// Print the AdaptivePolicy CustomResourceDefinition.
+    Crd(crd::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Crd(args) => crd::run(args),
     }
 }

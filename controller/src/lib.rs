@@ -6,6 +6,9 @@
 //! * [`cli`] — the command line (clap): one file per subcommand.
 //! * [`crd`] — the `AdaptivePolicy` custom resource: spec (`models`' `PolicySpec`) and status
 //!   (conditions, findings, recommendations, applied changes = guardrail memory).
+//! * [`mesh`] — Istio DestinationRule / VirtualService and `autoscaling/v2` HPA ⇄ the models'
+//!   types: read the config in force, build server-side-apply bodies of owned fields only, and a
+//!   strict structural-schema checker.
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
@@ -16,5 +19,6 @@
 pub mod cli;
 pub mod corpus;
 pub mod crd;
+pub mod mesh;
 mod parallel;
 pub mod telemetry;

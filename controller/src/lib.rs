@@ -9,6 +9,9 @@
 //! * [`mesh`] — Istio DestinationRule / VirtualService and `autoscaling/v2` HPA ⇄ the models'
 //!   types: read the config in force, build server-side-apply bodies of owned fields only, and a
 //!   strict structural-schema checker.
+//! * [`reconcile`] — the kube-runtime controller: thin `reconcile` wiring, the per-policy logic
+//!   (`policy`), conditions, leader election.
+//! * [`http`] — `/metrics`, `/healthz`, `/readyz` (axum, prometheus-client).
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
@@ -19,6 +22,8 @@
 pub mod cli;
 pub mod corpus;
 pub mod crd;
+pub mod http;
 pub mod mesh;
 mod parallel;
+pub mod reconcile;
 pub mod telemetry;

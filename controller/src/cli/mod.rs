@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod crd;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
+pub mod install;
 pub mod replay;
+pub mod run;
 
 /// homeostat keeps a service mesh healthy on its own.
 #[derive(Debug, Parser)]
@@ -26,6 +28,10 @@ pub enum Command {
     Replay(replay::Args),
     /// Print the AdaptivePolicy CustomResourceDefinition.
     Crd(crd::Args),
+    /// Print the manifests that install the controller (CRD, RBAC, Deployment, metrics).
+    Install(install::Args),
+    /// Run the controller against the current Kubernetes cluster.
+    Run(run::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,5 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Crd(args) => crd::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

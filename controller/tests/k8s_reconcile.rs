@@ -212,12 +212,25 @@ async fn run(
     Result<kube::runtime::controller::Action, reconcile::Error>,
     Log,
 ) {
+    run_counted(policy, source, steps, Arc::default()).await
+}
+
+/// `run`, counting into `metrics`.
+async fn run_counted(
+    policy: AdaptivePolicy,
+    source: Fake,
+    steps: Vec<Step>,
+    metrics: Arc<Metrics>,
+) -> (
+    Result<kube::runtime::controller::Action, reconcile::Error>,
+    Log,
+) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let ctx = Arc::new(Context::new(
         client,
         source,
-        Arc::new(Metrics::default()),
+        metrics,
         Arc::new(|| T),
         Arc::new(AtomicBool::new(true)),
     ));
@@ -358,8 +371,18 @@ async fn enforce_cuts_the_canary() -> Log {
             ans,
         ),
     ];
-    let (res, log) = run(p, source.clone(), steps).await;
+    let metrics = Arc::new(Metrics::default());
+    let (res, log) = run_counted(p, source.clone(), steps, metrics.clone()).await;
     res.expect("ok");
+    let text = metrics.encode().unwrap();
+    for line in [
+        "homeostat_reconciles_total 1",
+        "homeostat_decisions_total 1",
+        r#"homeostat_changes_total{knob="weights",outcome="applied"} 1"#,
+        "homeostat_telemetry_query_seconds_count 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
     // The Governor was given the configuration read from the VirtualService and the Istio
     // defaults for what the DestinationRule and routes do not set.
     let req = source.last.lock().unwrap().clone().expect("observed");
@@ -402,8 +425,16 @@ async fn dry_run_writes_nothing() -> Log {
             ans,
         ),
     ];
-    let (res, log) = run(p, Fake::canary(), steps).await;
+    let metrics = Arc::new(Metrics::default());
+    let (res, log) = run_counted(p, Fake::canary(), steps, metrics.clone()).await;
     res.expect("ok");
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == r#"homeostat_changes_total{knob="weights",outcome="recommended"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"outcome="applied""#), "{text}");
     log
 }
 

@@ -794,6 +794,53 @@ async fn deletion_reverts_every_owned_field_then_releases_the_finalizer() {
     revert_on_deletion().await;
 }
 
+/// A person set the weights to 50/50 after homeostat's 100/0: deleting the policy must not
+/// clobber that. The retries, still as homeostat set them, are reverted (removed).
+#[tokio::test]
+async fn deletion_leaves_a_knob_someone_changed_since() {
+    let status: AdaptivePolicyStatus = serde_json::from_value(json!({
+        "appliedChanges": [
+            {"knob": "weights", "at": T - 600, "before": weights(70, 30), "after": weights(100, 0),
+             "posture": "protect", "origin": "planner", "reason": "r", "original": weights(70, 30)},
+            {"knob": "retries", "at": T - 600,
+             "before": {"retries": {"attempts": 2, "perTryTimeout": "25s", "retryOn": "5xx"}},
+             "after": {"retries": {"attempts": 0, "perTryTimeout": "2s", "retryOn": "5xx"}},
+             "posture": "protect", "origin": "planner", "reason": "r", "original": {}}
+        ]
+    }))
+    .unwrap();
+    let mut p = policy(spec("Enforce", ""), true, Some(status));
+    p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::from_second(T).unwrap()));
+    let mut gone = p.clone();
+    gone.metadata.finalizers = None;
+    let retries = json!({"attempts": 0, "perTryTimeout": "2s", "retryOn": "5xx"});
+    let steps = vec![
+        Step::get(VS, live_vs(50, 50, Some(retries))),
+        Step::apply(VS, vs_apply(50, 50, None), None),
+        Step::event(
+            NS,
+            "Normal",
+            "Reverted",
+            &[
+                "retries returned",
+                "weights left as found (changed by someone else",
+            ],
+        ),
+        Step {
+            method: "PATCH",
+            path: POLICY.into(),
+            query: &[],
+            body: k8s_support::Expect::Json(json!([
+                {"op": "test", "path": "/metadata/finalizers/0", "value": "homeostat.dev/revert"},
+                {"op": "remove", "path": "/metadata/finalizers/0"}
+            ])),
+            status: 200,
+            answer: Some(answer(&gone)),
+        },
+    ];
+    run(p, Fake::canary(), steps).await.0.expect("ok");
+}
+
 #[tokio::test]
 async fn a_follower_touches_nothing() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();

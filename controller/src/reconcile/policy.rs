@@ -432,7 +432,8 @@ async fn evaluate<S: ObservationSource>(
 
 /// Cleanup: on deletion, return every knob homeostat changed to the value found before it first
 /// changed it. A field that was not set is removed (a server-side apply that no longer carries a
-/// field homeostat alone owns deletes it).
+/// field homeostat alone owns deletes it). A knob whose value in force is no longer the one
+/// homeostat last set was changed since by someone else: it is left as it is.
 pub async fn cleanup<S: ObservationSource>(
     p: &AdaptivePolicy,
     ctx: &Context<S>,
@@ -445,93 +446,138 @@ pub async fn cleanup<S: ObservationSource>(
         .as_ref()
         .map(|s| s.applied_changes.clone())
         .unwrap_or_default();
-    let original = |k: Knob| {
-        applied
-            .iter()
-            .rev()
-            .find(|a| a.knob == knob_name(k))
-            .map(|a| a.original.clone())
+    let last = |k: Knob| applied.iter().rev().find(|a| a.knob == knob_name(k));
+    // Whether `now` (the knob as read, `None` if unreadable) is still what homeostat set.
+    let ours = |k: Knob, now: Option<KnobSetting>| {
+        last(k).is_some_and(|a| now.as_ref() == Some(&a.after.only(k)))
     };
     let mut reverted = Vec::new();
+    let mut kept = Vec::new();
 
-    if let Some(o) = original(Knob::OutlierDetection) {
+    if let Some(a) = last(Knob::OutlierDetection) {
         let api: Api<DynamicObject> =
             Api::namespaced_with(ctx.client.clone(), &ns, &istio::destination_rule());
-        if api.get_opt(svc).await?.is_some() {
-            let value = o.value(Knob::OutlierDetection).and_then(|v| match v {
-                KnobValue::OutlierDetection(c) => Some(c),
-                _ => None,
-            });
-            api.patch(
-                svc,
-                &ssa(),
-                &Patch::Apply(&istio::outlier_apply_body(svc, value.as_ref())),
-            )
-            .await?;
-            reverted.push("outlierDetection");
+        if let Some(dr) = api.get_opt(svc).await? {
+            let now = istio::read_outlier(&as_value(&dr))
+                .ok()
+                .map(|o| KnobSetting {
+                    outlier_detection: o.and_then(|o| {
+                        KnobSetting::of(&KnobValue::OutlierDetection(o)).outlier_detection
+                    }),
+                    ..Default::default()
+                });
+            if ours(Knob::OutlierDetection, now) {
+                let value = match a.original.value(Knob::OutlierDetection) {
+                    Some(KnobValue::OutlierDetection(c)) => Some(c),
+                    _ => None,
+                };
+                let body = istio::outlier_apply_body(svc, value.as_ref());
+                api.patch(svc, &ssa(), &Patch::Apply(&body)).await?;
+                reverted.push("outlierDetection");
+            } else {
+                kept.push("outlierDetection");
+            }
         }
     }
-    let (weights, retries) = (original(Knob::Weights), original(Knob::Retries));
+    let (weights, retries) = (last(Knob::Weights), last(Knob::Retries));
     if weights.is_some() || retries.is_some() {
         let api: Api<DynamicObject> =
             Api::namespaced_with(ctx.client.clone(), &ns, &istio::virtual_service());
         if let Some(vs) = api.get_opt(svc).await? {
             let mut vs = as_value(&vs);
-            if let Some(w) = weights.as_ref().and_then(|o| o.weights.as_ref()) {
-                let body = istio::route_apply_body(&vs, svc, &ns, &RouteEdit::Weights(w))?;
-                vs["spec"]["http"] = body["spec"]["http"].clone();
-                reverted.push("weights");
-            }
-            if let Some(o) = &retries {
-                let rc = o.value(Knob::Retries).and_then(|v| match v {
-                    KnobValue::Retries(r) => Some(r),
-                    _ => None,
+            let route = istio::read_route(&vs, svc, &ns).ok();
+            let mut edits = Vec::new();
+            if let Some(a) = weights {
+                let now = route.as_ref().map(|r| KnobSetting {
+                    weights: Some(r.weights.clone()),
+                    ..Default::default()
                 });
-                let edit = match &rc {
-                    Some(r) => RouteEdit::Retries(r),
-                    None => RouteEdit::RemoveRetries,
-                };
-                let body = istio::route_apply_body(&vs, svc, &ns, &edit)?;
-                vs["spec"]["http"] = body["spec"]["http"].clone();
-                reverted.push("retries");
+                match (&a.original.weights, ours(Knob::Weights, now)) {
+                    (Some(w), true) => {
+                        edits.push(RouteEdit::Weights(w));
+                        reverted.push("weights");
+                    }
+                    (None, true) => {}
+                    (_, false) => kept.push("weights"),
+                }
             }
-            // One write for both knobs: the route list is applied whole.
-            let body = json!({
-                "apiVersion": format!("{}/{}", istio::GROUP, istio::VERSION),
-                "kind": "VirtualService",
-                "metadata": { "name": svc },
-                "spec": { "http": vs["spec"]["http"] },
+            let original_retries = retries.and_then(|a| match a.original.value(Knob::Retries) {
+                Some(KnobValue::Retries(r)) => Some(r),
+                _ => None,
             });
-            api.patch(svc, &ssa(), &Patch::Apply(&body)).await?;
+            if retries.is_some() {
+                let now = route.as_ref().map(|r| KnobSetting {
+                    retries: r
+                        .retries
+                        .clone()
+                        .and_then(|r| KnobSetting::of(&KnobValue::Retries(r)).retries),
+                    ..Default::default()
+                });
+                if ours(Knob::Retries, now) {
+                    edits.push(match &original_retries {
+                        Some(r) => RouteEdit::Retries(r),
+                        None => RouteEdit::RemoveRetries,
+                    });
+                    reverted.push("retries");
+                } else {
+                    kept.push("retries");
+                }
+            }
+            if !edits.is_empty() {
+                for edit in &edits {
+                    let body = istio::route_apply_body(&vs, svc, &ns, edit)?;
+                    vs["spec"]["http"] = body["spec"]["http"].clone();
+                }
+                // One write for both knobs: the route list is applied whole.
+                let body = json!({
+                    "apiVersion": format!("{}/{}", istio::GROUP, istio::VERSION),
+                    "kind": "VirtualService",
+                    "metadata": { "name": svc },
+                    "spec": { "http": vs["spec"]["http"] },
+                });
+                api.patch(svc, &ssa(), &Patch::Apply(&body)).await?;
+            }
         }
     }
-    if let (Some(o), Some(name)) = (
-        original(Knob::Autoscaling),
+    if let (Some(a), Some(name)) = (
+        last(Knob::Autoscaling),
         &spec.target.horizontal_pod_autoscaler,
     ) {
         let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), &ns);
-        if let (Some(h), Some(KnobValue::Autoscaling(v))) =
-            (api.get_opt(name).await?, o.value(Knob::Autoscaling))
-        {
-            api.patch(name, &ssa(), &Patch::Apply(&hpa::apply_body(&h, &v)?))
-                .await?;
-            reverted.push("autoscaling");
+        if let Some(h) = api.get_opt(name).await? {
+            let now = hpa::read(&h)
+                .ok()
+                .map(|c| KnobSetting::of(&KnobValue::Autoscaling(c)));
+            match (
+                a.original.value(Knob::Autoscaling),
+                ours(Knob::Autoscaling, now),
+            ) {
+                (Some(KnobValue::Autoscaling(v)), true) => {
+                    api.patch(name, &ssa(), &Patch::Apply(&hpa::apply_body(&h, &v)?))
+                        .await?;
+                    reverted.push("autoscaling");
+                }
+                (_, true) => {}
+                (_, false) => kept.push("autoscaling"),
+            }
         }
     }
     ctx.forget(&format!("{ns}/{}", p.name_any()));
-    if !reverted.is_empty() {
-        event(
-            p,
-            ctx,
-            EventType::Normal,
-            "Reverted",
-            "Revert",
-            format!(
-                "policy deleted: {} returned to the values found before homeostat changed them",
+    if !reverted.is_empty() || !kept.is_empty() {
+        let mut note = String::from("policy deleted:");
+        if !reverted.is_empty() {
+            note.push_str(&format!(
+                " {} returned to the values found before homeostat changed them;",
                 reverted.join(", ")
-            ),
-        )
-        .await;
+            ));
+        }
+        if !kept.is_empty() {
+            note.push_str(&format!(
+                " {} left as found (changed by someone else since homeostat set it);",
+                kept.join(", ")
+            ));
+        }
+        event(p, ctx, EventType::Normal, "Reverted", "Revert", note).await;
     }
     Ok(Action::await_change())
 }

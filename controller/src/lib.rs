@@ -4,6 +4,14 @@
 //! # Layout
 //!
 //! * [`cli`] — the command line (clap): one file per subcommand.
+//! * [`crd`] — the `AdaptivePolicy` custom resource: spec (`models`' `PolicySpec`) and status
+//!   (conditions, findings, recommendations, applied changes = guardrail memory).
+//! * [`mesh`] — Istio DestinationRule / VirtualService and `autoscaling/v2` HPA ⇄ the models'
+//!   types: read the config in force, build server-side-apply bodies of owned fields only, and a
+//!   strict structural-schema checker.
+//! * [`reconcile`] — the kube-runtime controller: thin `reconcile` wiring, the per-policy logic
+//!   (`policy`), conditions, leader election.
+//! * [`http`] — `/metrics`, `/healthz`, `/readyz` (axum, prometheus-client).
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
 //! * [`rules`] — the Prometheus rules of `rules/` embedded in the binary, wrapped as the
@@ -21,3 +29,7 @@ mod parallel;
 pub mod rules;
 pub mod telemetry;
 pub mod webhook;
+pub mod crd;
+pub mod http;
+pub mod mesh;
+pub mod reconcile;

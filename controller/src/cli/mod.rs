@@ -5,10 +5,13 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod alert;
+pub mod crd;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
+pub mod install;
 pub mod replay;
 pub mod rules;
+pub mod run;
 
 /// homeostat keeps a service mesh healthy on its own.
 #[derive(Debug, Parser)]
@@ -31,6 +34,12 @@ pub enum Command {
     /// Print the shipped Prometheus rules (recording rules, SLO burn-rate alerts, homeostat's
     /// own health alerts) as a PrometheusRule, or as a plain rule file with --plain.
     Rules(rules::Args),
+    /// Print the AdaptivePolicy CustomResourceDefinition.
+    Crd(crd::Args),
+    /// Print the manifests that install the controller (CRD, RBAC, Deployment, metrics).
+    Install(install::Args),
+    /// Run the controller against the current Kubernetes cluster.
+    Run(run::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,5 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Crd(args) => crd::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

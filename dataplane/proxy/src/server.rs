@@ -4,7 +4,8 @@
 //! * at most `maxConnections` connections: the accept loop waits for a free slot, so extra
 //!   clients queue in the kernel backlog instead of in our memory;
 //! * HTTP/1 heads capped at `maxHeaderBytes` (hyper answers 431) and due within
-//!   `headerReadTimeout` (slowloris: the connection is closed);
+//!   `headerReadTimeout` (slowloris: the connection is closed); the same deadline applies to
+//!   a new connection's first bytes and to an idle keep-alive connection's next request;
 //! * HTTP/2 header lists capped at the same size, `maxConcurrentStreams` per connection, and
 //!   keep-alive pings that drop a peer that stopped answering.
 //!
@@ -18,7 +19,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 /// The connection builder for `limits`.
@@ -35,6 +36,40 @@ pub fn builder(limits: &Limits) -> Builder<TokioExecutor> {
         .keep_alive_interval(std::time::Duration::from_secs(30))
         .keep_alive_timeout(std::time::Duration::from_secs(10));
     b
+}
+
+/// The HTTP/2 connection preface; hyper-util's `auto` builder reads up to its 24 bytes to tell
+/// HTTP/1 from HTTP/2.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client has sent enough to tell its protocol: 24 bytes, or fewer that
+/// already differ from the HTTP/2 preface. The `auto` builder waits for this without a
+/// deadline and hyper's header-read timeout only starts after it, so a client that connects
+/// and sends nothing (or a preface byte by byte) would hold a connection slot forever.
+/// `false`: closed, failed or too slow.
+async fn protocol_known(stream: &TcpStream, within: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) | Err(_) => return false,
+        };
+        if n == 0 {
+            return false;
+        }
+        if n == buf.len() || buf[..n] != H2_PREFACE[..n] {
+            return true;
+        }
+        // A partial preface: wait for more bytes rather than spin on the same peek.
+        if tokio::time::timeout_at(deadline, stream.readable())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Serves `listener` with `handle` until `shutdown` resolves, then drains.
@@ -74,7 +109,12 @@ pub async fn serve<H, F>(
         let builder = builder.clone();
         let handle = handle.clone();
         let watcher = graceful.watcher();
+        let first_bytes = duration(limits.header_read_timeout);
         tokio::spawn(async move {
+            if !protocol_known(&stream, first_bytes).await {
+                tracing::debug!(%peer, "no request head in time; closed");
+                return;
+            }
             let conn = builder.serve_connection(TokioIo::new(stream), service_fn(handle));
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

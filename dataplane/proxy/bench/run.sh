@@ -3,6 +3,7 @@
 # same upstream, same load generator; prints throughput, the latency percentiles at a moderate
 # steady rate, and the proxy's memory. Everything listens on 127.0.0.1 only.
 #
+# One run takes about 13 × seconds-per-run.
 # Needs: wrk and nginx (Debian packages `wrk`, `nginx`). Usage:
 #   dataplane/proxy/bench/run.sh [seconds-per-run (default 10)]
 set -euo pipefail
@@ -71,10 +72,14 @@ done
 mem() { grep -E "^(VmRSS|VmHWM)" "/proc/$proxy/status" | tr -s ' \t' ' ' | tr '\n' ' '; echo; }
 echo "== homeostat-proxy memory at rest: $(mem)"
 
-for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
-  label=${name%%:*}; port=${name##*:}
-  echo "== throughput  $label  (wrk -t1 -c32 -d${secs}s)"
-  wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$port/" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors" || true
+# Three interleaved rounds, so that load from other processes drifting over the run hits the
+# three targets alike.
+for round in 1 2 3; do
+  for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
+    label=${name%%:*}; port=${name##*:}
+    echo "== throughput round $round  $label  (wrk -t1 -c32 -d${secs}s)"
+    wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$port/" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors" || true
+  done
 done
 echo "== homeostat-proxy memory after the throughput run: $(mem)"
 

@@ -367,7 +367,7 @@ fn render_upstreams(out: &mut String, upstreams: &[UpstreamStats]) {
             );
         }
     }
-    let per_cluster: [(&str, &str, &str, fn(&UpstreamStats) -> u64); 7] = [
+    let per_cluster: [ClusterGauge; 7] = [
         (
             "homeostat_upstream_rq_active",
             "gauge",
@@ -423,6 +423,14 @@ fn render_upstreams(out: &mut String, upstreams: &[UpstreamStats]) {
         }
     }
 }
+
+/// A per-cluster series: name, Prometheus type, help, and how to read it.
+type ClusterGauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&UpstreamStats) -> u64,
+);
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

@@ -295,8 +295,10 @@ impl Upstream {
                 AttemptResult::Cancelled => c.cancelled += 1,
             }
         }
-        if let Some((ejected, e)) = ejection {
-            if let Some(ep) = s.endpoints.get_mut(&ejected) {
+        if let Some((ejected, e)) = ejection
+            && let Some(ep) = s.endpoints.get_mut(&ejected)
+        {
+            {
                 ep.counters.ejections += 1;
                 tracing::info!(
                     cluster = %self.name, endpoint = %ep.address, kind = ?e.kind,

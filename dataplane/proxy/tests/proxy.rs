@@ -208,14 +208,12 @@ async fn a_per_try_timeout_retries_elsewhere_and_a_route_timeout_answers_504() {
     .await;
     let fast = upstream::start("fast", any_port(), Behavior::default()).await;
     let p = proxy(&bootstrap(
-        &format!(
-            "      - name: retry
+        "      - name: retry
         domains: [retry]
-        routes: [{{ prefix: /, retries: {{ attempts: 1, perTryTimeout: 100ms, retryOn: 5xx }}, weightedClusters: [{{ cluster: c }}] }}]
+        routes: [{ prefix: /, retries: { attempts: 1, perTryTimeout: 100ms, retryOn: 5xx }, weightedClusters: [{ cluster: c }] }]
       - name: slow
         domains: [slow]
-        routes: [{{ prefix: /, timeout: 200ms, retries: {{ attempts: 0 }}, weightedClusters: [{{ cluster: s }}] }}]"
-        ),
+        routes: [{ prefix: /, timeout: 200ms, retries: { attempts: 0 }, weightedClusters: [{ cluster: s }] }]",
         &format!(
             "{}\n  - {{ name: s, endpoints: [{{ address: '{}' }}] }}",
             two_endpoint_cluster("c", &slow, &fast, ""),

@@ -1,8 +1,7 @@
 //! The test upstream as a process, for the benchmark (`scripts` in `bench/`):
 //! `cargo run --release -p homeostat-proxy --example upstream -- 127.0.0.1:18080 [body-bytes]`.
 
-#[path = "../tests/support/upstream.rs"]
-mod upstream;
+use homeostat_proxy::test_upstream as upstream;
 
 #[tokio::main]
 async fn main() {

@@ -46,9 +46,23 @@ pub struct Bootstrap {
     /// Limits that protect the proxy from bad clients and bad upstreams.
     #[serde(default)]
     pub limits: Limits,
+    /// The control plane: when set, clusters, endpoints and routes come from ADS (and the
+    /// file's own `routeConfigs` / `clusters` are only the configuration until ADS answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ads: Option<Ads>,
     pub listeners: Vec<Listener>,
+    #[serde(default)]
     pub route_configs: Vec<RouteConfig>,
+    #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
+}
+
+/// An aggregated discovery service to take configuration from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ads {
+    /// `http://host:port` of the ADS (gRPC) server.
+    pub address: String,
 }
 
 /// The proxy's identity (Istio's `source_*` labels).
@@ -338,6 +352,14 @@ impl Bootstrap {
                 "headerReadTimeout and requestBodyTimeout must be greater than zero".into(),
             ));
         }
+        if let Some(ads) = &self.ads
+            && !(ads.address.starts_with("http://") || ads.address.starts_with("https://"))
+        {
+            return Err((
+                "ads.address".into(),
+                format!("{:?}: expected http://host:port", ads.address),
+            ));
+        }
         unique(self.clusters.iter().map(|c| c.name.as_str()), "clusters")?;
         unique(
             self.route_configs.iter().map(|r| r.name.as_str()),
@@ -347,7 +369,8 @@ impl Bootstrap {
         let clusters: HashSet<&str> = self.clusters.iter().map(|c| c.name.as_str()).collect();
         let routes: HashSet<&str> = self.route_configs.iter().map(|r| r.name.as_str()).collect();
         for (i, listener) in self.listeners.iter().enumerate() {
-            if !routes.contains(listener.route_config.as_str()) {
+            // With ADS the route configuration may arrive later, over RDS.
+            if self.ads.is_none() && !routes.contains(listener.route_config.as_str()) {
                 return Err((
                     format!("listeners[{i}].routeConfig"),
                     format!("no routeConfigs entry named {:?}", listener.route_config),

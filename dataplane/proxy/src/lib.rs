@@ -27,6 +27,10 @@
 //! * [`telemetry`] — Istio's standard metrics and the upstream counters, Prometheus text.
 //! * [`server`] — accepting HTTP/1.1 + HTTP/2 connections with bounded resources.
 //! * [`admin`] — the admin / stats listener.
+//! * [`xds`] — the ADS client (state-of-the-world CDS / EDS / RDS, ACK / NACK, reconnect) and
+//!   the conversion of Envoy's v3 resources.
+//! * [`test_upstream`] — a loopback upstream with injectable errors, latency and resets, for
+//!   tests and the benchmark.
 //! * [`clock`] — tokio time as the dataplane's `Nanos` (pausable in tests).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -40,7 +44,9 @@ pub mod routing;
 pub mod server;
 pub mod snapshot;
 pub mod telemetry;
+pub mod test_upstream;
 pub mod upstream;
+pub mod xds;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +113,18 @@ pub async fn start(bootstrap: config::Bootstrap) -> anyhow::Result<Running> {
             handle,
             stopped_signal(stopped.clone()),
         ));
+    }
+    if let Some(ads) = &bootstrap.ads {
+        let cfg = xds::AdsClientConfig {
+            server: ads.address.clone(),
+            node_id: bootstrap.node.id.clone(),
+            route_configs: bootstrap
+                .listeners
+                .iter()
+                .map(|l| l.route_config.clone())
+                .collect(),
+        };
+        tasks.spawn(xds::run(cfg, store.clone(), stopped.clone(), None));
     }
     let admin_listener = TcpListener::bind(bootstrap.admin.address)
         .await

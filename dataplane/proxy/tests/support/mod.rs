@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
-pub mod upstream;
+pub use homeostat_proxy::test_upstream as upstream;
 
 use bytes::Bytes;
 use homeostat_proxy::config::Bootstrap;

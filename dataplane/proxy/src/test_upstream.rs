@@ -2,8 +2,8 @@
 //! whose behaviour is set at run time — status, latency, a share of failing requests, the
 //! first N requests failing, or resetting the connection instead of answering. It answers with
 //! its own name so a test can tell which endpoint served a request, and counts what it got.
-
-#![allow(dead_code)] // each test binary uses a different part of it
+//! Used by this crate's tests and benchmark and by the controller's xDS tests, so there is one
+//! copy of it.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -19,7 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -q -p homeostat-proxy --bin homeostat-proxy --example upstream
+# SKIP_BUILD=1 reuses the binaries already in target/release.
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release -q -p homeostat-proxy --bin homeostat-proxy --example upstream
+fi
 target=${CARGO_TARGET_DIR:-target}/release
 
 "$target/examples/upstream" 127.0.0.1:18080 > "$work/upstream.log" 2>&1 &

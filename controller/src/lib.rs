@@ -7,11 +7,14 @@
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
+//! * [`xds`] — the ADS server (state-of-the-world CDS / EDS / RDS with ACK / NACK) that feeds
+//!   the bundled proxies.
 //! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod cli;
 pub mod corpus;
-pub mod telemetry;
 mod parallel;
+pub mod telemetry;
+pub mod xds;

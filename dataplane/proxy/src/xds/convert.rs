@@ -133,7 +133,7 @@ pub fn cluster(c: &Cluster) -> Result<ClusterConfig, String> {
                 max_ejection_percent: v(o.max_ejection_percent.as_ref(), 10),
                 always_eject_one_host: o.always_eject_one_host.as_ref().is_some_and(|b| b.value),
                 enforcing_consecutive_5xx: v(o.enforcing_consecutive_5xx.as_ref(), 100),
-                enforcing_consecutive_gateway_errors: enforce_gateway.max(1).min(100),
+                enforcing_consecutive_gateway_errors: enforce_gateway.clamp(1, 100),
                 // Truncation is Envoy's: the threshold is compared as a whole percentage.
                 min_health_percent: panic as u32,
             })

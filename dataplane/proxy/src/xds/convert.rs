@@ -293,3 +293,126 @@ pub fn route_config(rc: &RouteConfiguration) -> Result<RouteConfig, String> {
         virtual_hosts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::cluster::v3::OutlierDetection;
+    use envoy_types::pb::envoy::config::route::v3::{
+        RetryPolicy as PbRetry, Route as PbRoute, RouteAction, RouteMatch,
+        VirtualHost as PbVirtualHost,
+    };
+    use envoy_types::pb::google::protobuf::UInt32Value;
+
+    fn secs(s: i64) -> Option<Duration> {
+        Some(Duration {
+            seconds: s,
+            nanos: 0,
+        })
+    }
+
+    #[test]
+    fn clusters_map_envoy_fields_and_defaults_and_reject_what_cannot_be_honoured() {
+        let c = Cluster {
+            name: "outbound|9080|v2|reviews.default.svc.cluster.local".into(),
+            lb_policy: 1,
+            outlier_detection: Some(OutlierDetection {
+                consecutive_5xx: Some(UInt32Value { value: 3 }),
+                base_ejection_time: secs(1),
+                ..OutlierDetection::default()
+            }),
+            ..Cluster::default()
+        };
+        let cfg = cluster(&c).expect("valid cluster");
+        let o = cfg.outlier_detection.expect("outlier detection");
+        // Given: 3 and 1 s. Envoy defaults: interval 10 s, max 10 %, gateway detector not
+        // enforced, panic threshold 50 %, connect timeout 5 s.
+        assert_eq!((o.consecutive_5xx, o.base_ejection_time), (3, SECOND));
+        assert_eq!(
+            (
+                o.interval,
+                o.max_ejection_percent,
+                o.consecutive_gateway_errors
+            ),
+            (10 * SECOND, 10, 0)
+        );
+        assert_eq!(
+            (o.min_health_percent, cfg.connect_timeout),
+            (50, 5 * SECOND)
+        );
+        assert_eq!(cfg.balancer.kind, BalancerKind::LeastRequest);
+        assert_eq!(
+            (
+                cfg.destination.service.as_str(),
+                cfg.destination.version.as_str()
+            ),
+            ("reviews.default.svc.cluster.local", "v2")
+        );
+
+        let ring = Cluster {
+            lb_policy: 2,
+            ..c.clone()
+        };
+        assert!(
+            cluster(&ring)
+                .expect_err("ring hash")
+                .contains("lb_policy 2 is not supported")
+        );
+        let negative = Cluster {
+            connect_timeout: secs(-1),
+            ..c
+        };
+        assert!(
+            cluster(&negative)
+                .expect_err("negative")
+                .contains("connect_timeout: negative duration")
+        );
+    }
+
+    #[test]
+    fn routes_take_envoy_retry_defaults_and_reject_bad_retry_conditions() {
+        let rc = |retry: Option<PbRetry>| RouteConfiguration {
+            name: "main".into(),
+            virtual_hosts: vec![PbVirtualHost {
+                name: "all".into(),
+                domains: vec!["*".into()],
+                routes: vec![PbRoute {
+                    r#match: Some(RouteMatch {
+                        path_specifier: Some(PathSpecifier::Prefix(String::new())),
+                        ..RouteMatch::default()
+                    }),
+                    action: Some(Action::Route(RouteAction {
+                        cluster_specifier: Some(ClusterSpecifier::Cluster("c".into())),
+                        retry_policy: retry,
+                        ..RouteAction::default()
+                    })),
+                    ..PbRoute::default()
+                }],
+                ..PbVirtualHost::default()
+            }],
+            ..RouteConfiguration::default()
+        };
+        let none = route_config(&rc(None)).expect("valid");
+        let r = &none.virtual_hosts[0].routes[0];
+        // No retry policy: Envoy does not retry; empty prefix is "/"; timeout 15 s.
+        assert_eq!(
+            (r.retries.attempts, r.prefix.as_str(), r.timeout),
+            (0, "/", 15 * SECOND)
+        );
+        let some = route_config(&rc(Some(PbRetry {
+            retry_on: "gateway-error".into(),
+            retriable_status_codes: vec![409],
+            ..PbRetry::default()
+        })))
+        .expect("valid");
+        let p = &some.virtual_hosts[0].routes[0].retries;
+        // num_retries absent: Envoy's 1; 409 joins the retriable codes.
+        assert_eq!((p.attempts, p.retry_on.status_codes()), (1, &[409u16][..]));
+        let bad = route_config(&rc(Some(PbRetry {
+            retry_on: "sometimes".into(),
+            ..PbRetry::default()
+        })))
+        .expect_err("bad retry_on");
+        assert!(bad.contains("unknown condition `sometimes`"), "{bad}");
+    }
+}

@@ -19,6 +19,8 @@
 //! * [`telemetry`] — telemetry adapters (Prometheus, proxies) → the Governor's Observation.
 //! * [`webhook`] — `POST /alertmanager`: Alertmanager alerts → `Governor::on_alert` → the
 //!   policy's remediation, behind the seams the controller implements.
+//! * [`xds`] — the ADS server (state-of-the-world CDS / EDS / RDS with ACK / NACK) that feeds
+//!   the bundled proxies.
 //! * `parallel` — runs per-file work on 2 threads with a progress bar, output in input order.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -33,3 +35,4 @@ pub mod crd;
 pub mod http;
 pub mod mesh;
 pub mod reconcile;
+pub mod xds;

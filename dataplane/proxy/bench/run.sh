@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# wrk → upstream, wrk → nginx → upstream, wrk → homeostat-proxy → upstream on one machine,
+# same upstream, same load generator; prints throughput, the latency percentiles at a moderate
+# steady rate, and the proxy's memory. Everything listens on 127.0.0.1 only.
+#
+# One run takes about 13 × seconds-per-run.
+# Needs: wrk and nginx (Debian packages `wrk`, `nginx`). Usage:
+#   dataplane/proxy/bench/run.sh [seconds-per-run (default 10)]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+secs=${1:-10}
+here=dataplane/proxy/bench
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# SKIP_BUILD=1 reuses the binaries already in target/release.
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release -q -p homeostat-proxy --bin homeostat-proxy --example upstream
+fi
+target=${CARGO_TARGET_DIR:-target}/release
+
+"$target/examples/upstream" 127.0.0.1:18080 > "$work/upstream.log" 2>&1 &
+pids+=($!)
+
+cat > "$work/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:18080; keepalive 128; }
+  server {
+    listen 127.0.0.1:18082;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+
+cat > "$work/proxy.yaml" <<YAML
+admin: { address: "127.0.0.1:18090" }
+listeners: [{ name: http, address: "127.0.0.1:18081", routeConfig: main }]
+routeConfigs:
+  - name: main
+    virtualHosts: [{ name: all, domains: ["*"], routes: [{ prefix: /, weightedClusters: [{ cluster: backend }] }] }]
+clusters:
+  - name: backend
+    outlierDetection: {}
+    endpoints: [{ address: "127.0.0.1:18080" }]
+YAML
+# One worker thread, like nginx's one worker process: the comparison is per core.
+"$target/homeostat-proxy" --bootstrap "$work/proxy.yaml" --threads 1 > "$work/proxy.log" 2>&1 &
+proxy=$!
+pids+=($proxy)
+
+for port in 18080 18081 18082 18090; do
+  for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.1
+  done
+done
+mem() { grep -E "^(VmRSS|VmHWM)" "/proc/$proxy/status" | tr -s ' \t' ' ' | tr '\n' ' '; echo; }
+echo "== homeostat-proxy memory at rest: $(mem)"
+
+# Three interleaved rounds, so that load from other processes drifting over the run hits the
+# three targets alike.
+for round in 1 2 3; do
+  for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
+    label=${name%%:*}; port=${name##*:}
+    echo "== throughput round $round  $label  (wrk -t1 -c32 -d${secs}s)"
+    wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$port/" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors" || true
+  done
+done
+echo "== homeostat-proxy memory after the throughput run: $(mem)"
+
+for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
+  label=${name%%:*}; port=${name##*:}
+  echo "== steady rate  $label  (wrk -t1 -c10 -d${secs}s --latency -s delay.lua: 10 ms think time)"
+  wrk -t1 -c10 -d"${secs}s" --latency -s "$here/delay.lua" "http://127.0.0.1:$port/" \
+    | grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors" || true
+done
+echo "== homeostat-proxy memory at the end: $(mem)"
+echo "== requests the proxy counted:"
+curl -s http://127.0.0.1:18090/stats/prometheus | grep '^istio_requests_total' | sed 's/{.*response_code="\([0-9]*\)".*} / code=\1 /'

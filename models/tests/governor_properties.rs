@@ -648,12 +648,12 @@ proptest! {
         let len = runs + LEN;
         let mut pods: Vec<Vec<Point>> = vec![vec![Point::healthy(rps); len]; n];
         let lead = LEN + 10;
-        for i in lead..len {
-            let phase = (i - lead) % (on + off);
+        for (k, pt) in pods[0][lead..].iter_mut().enumerate() {
+            let phase = k % (on + off);
             if phase < on {
-                pods[0][i].success = 1.0 - fail;
+                pt.success = 1.0 - fail;
             } else if silent_when_off {
-                pods[0][i] = Point::missing();
+                *pt = Point::missing();
             }
         }
         let changes = run_pods(&spec, &pods, runs);

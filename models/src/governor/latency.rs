@@ -244,9 +244,7 @@ fn propose(
     }
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let backoff = RetryPolicy::default().backoff_base_interval as f64 / 1e9;
-    let Some(peer) = peer else {
-        return None;
-    };
+    let peer = peer?;
     let Some(t) = slow_endpoint_timeout(peer, objective, backoff) else {
         note(
             findings,

@@ -1079,7 +1079,9 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
             .endpoint("pod-3", peers)
             .build()
     };
-    let d = Governor::new().step(T0, &build(&healthy, &slow), &spec);
+    let mut gov = Governor::new();
+    let first = build(&healthy, &slow);
+    let d = gov.step(T0, &first, &spec);
     let retries = d
         .plan
         .changes
@@ -1114,6 +1116,29 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     };
     assert_eq!(o.max_ejection_percent, 25);
     assert_eq!(od.posture, Posture::Protect);
+    // Applied, the timeout stays while the pod is slow: the retries planner does not "restore"
+    // it as if it were an overload cut (seen in latency-creep: timeout, restore, timeout …).
+    let mut cfg = first.config.clone();
+    for c in &d.plan.changes {
+        apply(&mut cfg, c);
+        gov.applied(T0, "checkout", c);
+    }
+    for run in 1..=12 {
+        let t = T0 + run * STEP;
+        let mut obs = build(&healthy, &slow);
+        obs.end = t;
+        obs.config = cfg.clone();
+        let d = gov.step(t, &obs, &spec);
+        assert!(
+            d.plan
+                .changes
+                .iter()
+                .chain(&d.plan.held)
+                .all(|c| c.knob != Knob::Retries),
+            "run {run}: {:#?}",
+            d.plan
+        );
+    }
     // Peers at 150 ms: T = 300 − 25 − 150 = 125 ms < 150 ms, no timeout spares them.
     let slower: Vec<Point> = healthy.iter().map(|p| Point { p99: 0.15, ..*p }).collect();
     let d = Governor::new().step(T0, &build(&slower, &slow), &spec);

@@ -203,9 +203,12 @@ impl Governor {
     pub fn applied(&mut self, now: i64, service: &str, change: &Change) {
         let state = self.services.entry(service.to_string()).or_default();
         state.guard.applied(now, change);
-        if let (KnobValue::Retries(before), KnobValue::Retries(_)) =
+        // Only a cut of retries is something the retries planner restores after the overload;
+        // a protective per-try timeout (slow endpoints) is withdrawn by its own planner.
+        if let (KnobValue::Retries(before), KnobValue::Retries(after)) =
             (&change.current, &change.proposed)
             && change.posture == Posture::Protect
+            && after.attempts < before.attempts
         {
             state.retries.remember_before_cut(before);
         }

@@ -67,6 +67,7 @@ fn observation(i: usize) -> Observation {
             })
             .collect(),
         config: MeshConfig {
+            route_timeout: None,
             weights,
             outlier_detection: OutlierConfig::default(),
             retries: RetryConfig::default(),
@@ -75,6 +76,7 @@ fn observation(i: usize) -> Observation {
                 max_replicas: 50,
                 target_utilization_percent: 50,
                 current_replicas: ((rps / 10.0).ceil() as u32).max(2),
+                replica_cap: None,
             }),
         },
         pod_startup: None,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use governor_support::*;
 use homeostat_models::governor::{
     Decision, EndpointObservation, Governor, HpaConfig, Knob, KnobValue, MeshConfig, Observation,
-    Origin, OutlierConfig, Posture, RetryConfig, SubsetObservation,
+    Origin, OutlierConfig, Posture, RetryConfig, RetryOn, SubsetObservation,
 };
 use homeostat_models::policy::{CountRange, Duration, PolicySpec};
 use proptest::prelude::*;
@@ -91,30 +91,45 @@ fn weights_strategy(n: usize) -> impl Strategy<Value = BTreeMap<String, u32>> {
 fn config_strategy(n: usize) -> impl Strategy<Value = MeshConfig> {
     (
         weights_strategy(n),
-        (1u32..30, 0u32..=100, 1u64..60, 1u64..600),
-        (0u32..10, 10u64..30_000),
-        (1u32..5, 0u32..60, 10u32..=100, 1u32..60),
+        (1u32..30, 0u32..=100, 1u64..60, 1u64..600, 1u64..900),
+        (
+            0u32..10,
+            prop::option::of(10u64..30_000),
+            prop::option::of(100u64..60_000),
+        ),
+        (
+            1u32..5,
+            0u32..60,
+            10u32..=100,
+            1u32..60,
+            prop::option::of(1u32..40),
+        ),
     )
         .prop_map(
-            |(weights, (k, ej, iv, be), (att, ptt), (min, extra, t, cur))| MeshConfig {
-                weights,
-                outlier_detection: OutlierConfig {
-                    consecutive_5xx_errors: k,
-                    interval: Duration::from_secs(iv),
-                    base_ejection_time: Duration::from_secs(be),
-                    max_ejection_percent: ej,
-                },
-                retries: RetryConfig {
-                    attempts: att,
-                    per_try_timeout: Duration::from_millis(ptt),
-                    retry_on: "5xx".into(),
-                },
-                hpa: Some(HpaConfig {
-                    min_replicas: min,
-                    max_replicas: min + extra,
-                    target_utilization_percent: t,
-                    current_replicas: cur,
-                }),
+            |(weights, (k, ej, iv, be, me), (att, ptt, route), (min, extra, t, cur, cap))| {
+                MeshConfig {
+                    route_timeout: route.map(Duration::from_millis),
+                    weights,
+                    outlier_detection: OutlierConfig {
+                        consecutive_5xx_errors: k,
+                        interval: Duration::from_secs(iv),
+                        base_ejection_time: Duration::from_secs(be),
+                        max_ejection_percent: ej,
+                        max_ejection_time: Duration::from_secs(be.max(me)),
+                    },
+                    retries: RetryConfig {
+                        attempts: att,
+                        per_try_timeout: ptt.map(Duration::from_millis),
+                        retry_on: RetryOn::parse("5xx").unwrap(),
+                    },
+                    hpa: Some(HpaConfig {
+                        min_replicas: min,
+                        max_replicas: min + extra,
+                        target_utilization_percent: t,
+                        current_replicas: cur,
+                        replica_cap: cap,
+                    }),
+                }
             },
         )
 }
@@ -214,6 +229,7 @@ fn scenario() -> impl Strategy<Value = (PolicySpec, MeshConfig, Vec<World>)> {
 
 fn check_bounds(
     spec: &PolicySpec,
+    config: &MeshConfig,
     c: &homeostat_models::governor::Change,
 ) -> Result<(), TestCaseError> {
     if c.origin == Origin::Rollback {
@@ -252,17 +268,49 @@ fn check_bounds(
             prop_assert!(o.interval >= od.interval.min && o.interval <= od.interval.max);
             prop_assert!(o.base_ejection_time >= od.base_ejection_time.min);
             prop_assert!(o.base_ejection_time <= od.base_ejection_time.max);
+            // What Envoy accepts: the cap on an ejection is never below its base.
+            prop_assert!(o.max_ejection_time >= o.base_ejection_time);
         }
-        (_, KnobValue::Retries(x)) => {
+        (KnobValue::Retries(cur), KnobValue::Retries(x)) => {
             prop_assert!(x.attempts <= r.max_attempts);
-            prop_assert!(x.per_try_timeout >= r.per_try_timeout.min);
-            prop_assert!(x.per_try_timeout <= r.per_try_timeout.max);
+            if let Some(t) = x.per_try_timeout {
+                // Within the policy's bounds, unless it is the one in force left untouched.
+                if x.per_try_timeout != cur.per_try_timeout {
+                    prop_assert!(t >= r.per_try_timeout.min);
+                    prop_assert!(t <= r.per_try_timeout.max);
+                }
+                // Never one that could not fire before the route's own timeout.
+                if let Some(route) = config.route_timeout {
+                    prop_assert!(
+                        t < route || x.per_try_timeout == cur.per_try_timeout,
+                        "per-try {t} ≥ route {route}"
+                    );
+                }
+            }
         }
-        (_, KnobValue::Autoscaling(h)) => {
+        (KnobValue::Autoscaling(cur), KnobValue::Autoscaling(h)) => {
             prop_assert!(h.target_utilization_percent >= a.target_utilization.min);
             prop_assert!(h.target_utilization_percent <= a.target_utilization.max);
-            prop_assert!(h.min_replicas >= a.min_replicas && h.min_replicas <= a.max_replicas);
+            prop_assert!(
+                h.min_replicas
+                    >= a.min_replicas
+                        .min(cur.replica_cap.unwrap_or(u32::MAX).max(cur.min_replicas))
+            );
+            prop_assert!(h.min_replicas <= a.max_replicas);
             prop_assert!(h.max_replicas <= a.max_replicas && h.min_replicas <= h.max_replicas);
+            // No bound raised above the cluster's replica cap.
+            if let Some(cap) = cur.replica_cap {
+                prop_assert!(
+                    h.min_replicas <= cap.max(cur.min_replicas),
+                    "min {} over cap {cap}",
+                    h.min_replicas
+                );
+                prop_assert!(
+                    h.max_replicas <= cap.max(cur.max_replicas),
+                    "max {} over cap {cap}",
+                    h.max_replicas
+                );
+            }
         }
         other => prop_assert!(false, "mismatched change {other:?}"),
     }
@@ -276,7 +324,7 @@ proptest! {
     fn no_proposal_leaves_the_policy_bounds((spec, config, worlds) in scenario()) {
         for d in run(&spec, &config, &worlds) {
             for c in d.plan.changes.iter().chain(&d.plan.held) {
-                check_bounds(&spec, c)?;
+                check_bounds(&spec, &config, c)?;
             }
         }
     }
@@ -426,23 +474,26 @@ fn wild_observation() -> impl Strategy<Value = Observation> {
                         })
                         .collect(),
                     config: MeshConfig {
+                        route_timeout: (ptt % 3 == 0).then(|| Duration::from_millis(ptt / 3)),
                         weights,
                         outlier_detection: OutlierConfig {
                             consecutive_5xx_errors: k,
                             interval: Duration::from_millis(iv),
                             base_ejection_time: Duration::from_millis(be),
                             max_ejection_percent: ej,
+                            max_ejection_time: Duration::from_millis(iv ^ be),
                         },
                         retries: RetryConfig {
                             attempts: att,
-                            per_try_timeout: Duration::from_millis(ptt),
-                            retry_on: String::new(),
+                            per_try_timeout: (ptt % 2 == 0).then(|| Duration::from_millis(ptt)),
+                            retry_on: RetryOn::default(),
                         },
                         hpa: hpa.map(|(a, b, c, d)| HpaConfig {
                             min_replicas: a,
                             max_replicas: b,
                             target_utilization_percent: c,
                             current_replicas: d,
+                            replica_cap: (a % 2 == 0).then_some(b ^ d),
                         }),
                     },
                     pod_startup: startup.map(Duration::from_millis),
@@ -486,6 +537,7 @@ fn observations_round_trip_through_json_with_gaps_as_null() {
             endpoints: vec![],
         },
         &MeshConfig {
+            route_timeout: None,
             weights: BTreeMap::new(),
             outlier_detection: OutlierConfig::default(),
             retries: RetryConfig::default(),
@@ -499,4 +551,122 @@ fn observations_round_trip_through_json_with_gaps_as_null() {
     assert_eq!(back.service_signals.request_rate[0], 1.0);
     assert!(back.service_signals.request_rate[1].is_nan());
     assert!(json.contains("\"consecutive5xxErrors\":5"), "{json}");
+}
+
+/// Runs `runs` steps over per-pod timelines (each at least `runs + LEN` points; a missing point
+/// is an ejected, silent pod), Enforce-style, and returns every admitted change with its run.
+fn run_pods(
+    spec: &PolicySpec,
+    pods: &[Vec<Point>],
+    runs: usize,
+) -> Vec<(usize, homeostat_models::governor::Change)> {
+    let len = pods[0].len();
+    let service: Vec<Point> = (0..len)
+        .map(|i| {
+            let present: Vec<[Point; 1]> = pods
+                .iter()
+                .map(|p| [p[i]])
+                .filter(|p| p[0].rps.is_finite())
+                .collect();
+            let parts: Vec<&[Point]> = present.iter().map(|p| p.as_slice()).collect();
+            merge(&parts)[0]
+        })
+        .collect();
+    let mut cfg = config(Default::default());
+    let mut gov = Governor::new();
+    let mut out = Vec::new();
+    for run in 0..runs {
+        let now = T0 + run as i64 * STEP;
+        let w = run..run + LEN;
+        let mut b = ObsBuilder::new(now, &service[w.clone()], cfg.clone());
+        for (i, p) in pods.iter().enumerate() {
+            b = b.endpoint(&format!("pod-{i}"), &p[w.clone()]);
+        }
+        let d = gov.step(now, &b.build(), spec);
+        for c in &d.plan.changes {
+            apply(&mut cfg, c);
+            gov.applied(now, "checkout", c);
+            out.push((run, c.clone()));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Clean traffic — any number of pods, any rate, errors at most half the budget with
+    /// binomial noise, latency jitter — gets no action in its first 10 minutes and at most one
+    /// in two hours (the one calm-time tuning of a setting, after a lookback of data; a day
+    /// allows one: `clean_noisy_day` in governor_scenarios runs whole days).
+    #[test]
+    fn clean_traffic_is_left_alone(
+        n in 2usize..8,
+        rps in 1.0..200.0f64,
+        share_of_budget in 0.0..0.5f64,
+        seed in any::<u8>(),
+    ) {
+        let spec = policy();
+        let p = (1.0 - spec.objectives.success_rate) * share_of_budget;
+        let runs = 480;
+        let mut rng = rng(seed);
+        let pods: Vec<Vec<Point>> = (0..n)
+            .map(|_| {
+                (0..runs + LEN)
+                    .map(|_| Point {
+                        rps,
+                        success: noisy_success(&mut rng, rps * STEP as f64, p).clamp(0.0, 1.0),
+                        p50: 0.05 * (1.0 + 0.05 * normal(&mut rng)),
+                        p99: 0.1 * (1.0 + 0.1 * normal(&mut rng)),
+                        util: f64::NAN,
+                    })
+                    .collect()
+            })
+            .collect();
+        let changes = run_pods(&spec, &pods, runs);
+        let summary: Vec<(usize, Knob, String)> =
+            changes.iter().map(|(r, c)| (*r, c.knob, c.reason.clone())).collect();
+        prop_assert!(changes.iter().all(|(r, _)| *r >= 40), "early: {summary:#?}");
+        prop_assert!(changes.len() <= 1, "{summary:#?}");
+    }
+
+    /// One pod failing on and off — failing a share of its requests for a while, then silent
+    /// (ejected) or healthy for a while, again and again for 40 minutes — never makes outlier
+    /// detection return to a setting it left (no A → B → A inside the policy's one-hour
+    /// lookback): each return of the failure is the same incident.
+    #[test]
+    fn intermittent_failure_never_toggles_outlier_detection(
+        n in 3usize..7,
+        rps in 5.0..50.0f64,
+        fail in 0.2..1.0f64,
+        on in 2usize..12,
+        off in 2usize..20,
+        silent_when_off in any::<bool>(),
+    ) {
+        let spec = policy();
+        let runs = 160 + 10;
+        let len = runs + LEN;
+        let mut pods: Vec<Vec<Point>> = vec![vec![Point::healthy(rps); len]; n];
+        let lead = LEN + 10;
+        for (k, pt) in pods[0][lead..].iter_mut().enumerate() {
+            let phase = k % (on + off);
+            if phase < on {
+                pt.success = 1.0 - fail;
+            } else if silent_when_off {
+                *pt = Point::missing();
+            }
+        }
+        let changes = run_pods(&spec, &pods, runs);
+        let mut seen = vec![KnobValue::OutlierDetection(OutlierConfig::default())];
+        for (run, c) in changes.iter().filter(|(_, c)| c.knob == Knob::OutlierDetection) {
+            prop_assert_eq!(seen.last(), Some(&c.current));
+            prop_assert!(
+                !seen[..seen.len() - 1].contains(&c.proposed),
+                "run {run}: back to an earlier setting {} (history {:?})",
+                c.proposed,
+                seen.iter().map(|v| v.to_string()).collect::<Vec<_>>()
+            );
+            seen.push(c.proposed.clone());
+        }
+    }
 }

@@ -1,10 +1,13 @@
 //! The `homeostat` run: every telemetry interval, the real `Governor::step` (the code the
 //! controller runs) on an Observation built from scraped telemetry, for each of the scenario's
-//! policies in Enforce mode; each Change of its Plan is translated into the simulated mesh
-//! (after the config push latency) and recorded with its reason. The cluster's HPAs keep running
-//! the Kubernetes algorithm; homeostat moves their targets and bounds.
+//! policies; in Enforce mode each Change of its Plan is translated into the simulated mesh
+//! (after the config push latency) and recorded with its reason, in DryRun mode nothing is
+//! applied. The cluster's HPAs keep running the Kubernetes algorithm; homeostat moves their
+//! targets and bounds.
+//!
+//! Translation only: the Governor's plan is already exactly what is to be applied (bounds,
+//! replica cap, route timeout, Envoy's constraints), so nothing here decides.
 
-use homeostat_dataplane::config::RetryOn;
 use homeostat_models::governor::{
     Change as GovChange, FindingKind, Governor, HpaConfig, KnobValue,
 };
@@ -32,9 +35,7 @@ impl GovernorController {
             let service = topo
                 .service_index(&p.spec.target.service)
                 .ok_or_else(|| format!("policy {:?}: unknown service", p.metadata.name))?;
-            let mut spec = p.spec.clone();
-            spec.mode = Mode::Enforce;
-            policies.push((service, spec));
+            policies.push((service, p.spec.clone()));
         }
         Ok(GovernorController {
             governor: Governor::new(),
@@ -62,6 +63,7 @@ impl Controller for GovernorController {
                 max_replicas: a.hpa.config().max_replicas,
                 target_utilization_percent: a.target_percent,
                 current_replicas: view.replicas(a.subset),
+                replica_cap: Some(view.topology.subsets[a.subset].max_pods),
             });
             let obs = observe::observe(view, service, hpa, self.pod_startup);
             let decision = self.governor.step(now_s, &obs, spec);
@@ -70,6 +72,9 @@ impl Controller for GovernorController {
                     out.findings
                         .push(format!("{} {}: {}", obs.service, f.subject, f.summary));
                 }
+            }
+            if spec.mode != Mode::Enforce {
+                continue;
             }
             let mut scaler = scaler;
             for ch in &decision.plan.changes {
@@ -97,30 +102,24 @@ fn translate(
             let weights: Vec<f64> = svc
                 .subsets
                 .iter()
-                .map(|&sub| *map.get(&topo.subsets[sub].name).unwrap_or(&0) as f64)
+                .map(|&sub| f64::from(*map.get(&topo.subsets[sub].name).unwrap_or(&0)))
                 .collect();
-            if weights.iter().sum::<f64>() <= 0.0 {
-                return None;
-            }
             Some(Change::Weights { service, weights })
         }
         KnobValue::OutlierDetection(o) => {
             let mut config = view.config[service].outlier.clone();
             config.consecutive_5xx = o.consecutive_5xx_errors;
-            config.interval = (o.interval.as_secs_f64() * 1e9) as u64;
-            config.base_ejection_time = (o.base_ejection_time.as_secs_f64() * 1e9) as u64;
-            config.max_ejection_time = config.max_ejection_time.max(config.base_ejection_time);
+            config.interval = o.interval.as_nanos();
+            config.base_ejection_time = o.base_ejection_time.as_nanos();
+            config.max_ejection_time = o.max_ejection_time.as_nanos();
             config.max_ejection_percent = o.max_ejection_percent;
             Some(Change::Outlier { service, config })
         }
         KnobValue::Retries(r) => {
             let mut policy = view.config[service].retries.clone();
             policy.attempts = r.attempts;
-            let per_try = (r.per_try_timeout.as_secs_f64() * 1e9) as u64;
-            policy.per_try_timeout = (per_try > 0 && per_try < svc.timeout).then_some(per_try);
-            if let Ok(on) = RetryOn::parse(&r.retry_on) {
-                policy.retry_on = on;
-            }
+            policy.per_try_timeout = r.per_try_timeout.map(|t| t.as_nanos());
+            policy.retry_on = r.retry_on.clone();
             Some(Change::Retries {
                 service,
                 policy,
@@ -129,49 +128,14 @@ fn translate(
         }
         KnobValue::Autoscaling(h) => {
             let scaler = scaler?;
-            let cap = topo.subsets[scaler.subset].max_pods;
-            scaler.reconfigure(
-                h.min_replicas.min(cap),
-                h.max_replicas.min(cap).max(h.min_replicas.min(cap)),
-                h.target_utilization_percent,
-            );
+            scaler.reconfigure(h.min_replicas, h.max_replicas, h.target_utilization_percent);
             None
         }
     };
     Some(Action {
         change,
         knob: ch.knob.to_string(),
-        summary: format!(
-            "{}: {} → {}",
-            svc.name,
-            describe(&ch.current),
-            describe(&ch.proposed)
-        ),
+        summary: format!("{}: {} → {}", svc.name, ch.current, ch.proposed),
         reason: ch.reason.clone(),
     })
-}
-
-fn describe(v: &KnobValue) -> String {
-    match v {
-        KnobValue::Weights(m) => m
-            .iter()
-            .map(|(k, w)| format!("{k} {w}%"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        KnobValue::OutlierDetection(o) => format!(
-            "eject after {} 5xx, max {}%, base {}s",
-            o.consecutive_5xx_errors,
-            o.max_ejection_percent,
-            o.base_ejection_time.as_secs_f64()
-        ),
-        KnobValue::Retries(r) => format!(
-            "{} retries, per-try {}s",
-            r.attempts,
-            r.per_try_timeout.as_secs_f64()
-        ),
-        KnobValue::Autoscaling(h) => format!(
-            "HPA target {}%, {}..{} replicas",
-            h.target_utilization_percent, h.min_replicas, h.max_replicas
-        ),
-    }
 }

@@ -94,20 +94,20 @@ pub fn percent_weights(view: &View<'_>, service: usize) -> BTreeMap<String, u32>
 pub fn mesh_config(cfg: &ServiceConfig, route_timeout: u64, hpa: Option<HpaConfig>) -> MeshConfig {
     let o = &cfg.outlier;
     MeshConfig {
+        // The route's timeout; 0 is Istio's "none".
+        route_timeout: (route_timeout > 0).then(|| PolicyDuration::from_nanos(route_timeout)),
         weights: BTreeMap::new(),
         outlier_detection: OutlierConfig {
             consecutive_5xx_errors: o.consecutive_5xx,
-            interval: PolicyDuration::from_secs_f64(o.interval as f64 / 1e9),
-            base_ejection_time: PolicyDuration::from_secs_f64(o.base_ejection_time as f64 / 1e9),
+            interval: PolicyDuration::from_nanos(o.interval),
+            base_ejection_time: PolicyDuration::from_nanos(o.base_ejection_time),
             max_ejection_percent: o.max_ejection_percent,
+            max_ejection_time: PolicyDuration::from_nanos(o.max_ejection_time),
         },
         retries: RetryConfig {
             attempts: cfg.retries.attempts,
-            // Without a per-try timeout each try may use the whole route timeout.
-            per_try_timeout: PolicyDuration::from_secs_f64(
-                cfg.retries.per_try_timeout.unwrap_or(route_timeout) as f64 / 1e9,
-            ),
-            retry_on: cfg.retries.retry_on.to_string(),
+            per_try_timeout: cfg.retries.per_try_timeout.map(PolicyDuration::from_nanos),
+            retry_on: cfg.retries.retry_on.clone(),
         },
         hpa,
     }
@@ -163,6 +163,6 @@ pub fn observe(
         subsets,
         endpoints,
         config,
-        pod_startup: Some(PolicyDuration::from_secs_f64(pod_startup_ns as f64 / 1e9)),
+        pod_startup: Some(PolicyDuration::from_nanos(pod_startup_ns)),
     }
 }

@@ -84,7 +84,7 @@ impl AutoscalingState {
     /// to the same episode; the gap between episodes is the calm a surge came back after.
     fn shortfall(&mut self, now: i64, window_s: i64) {
         if let Some(last) = self.last_shortfall {
-            let gap = now - last;
+            let gap = now.saturating_sub(last);
             if gap > window_s {
                 self.longest_calm = self.longest_calm.max(gap);
             }
@@ -97,8 +97,9 @@ impl AutoscalingState {
     /// so that recurring surges (an hourly batch, a spiky request series) keep their headroom
     /// instead of the target toggling at every surge.
     fn calm_enough(&self, now: i64, window_s: i64) -> bool {
-        self.last_shortfall
-            .is_none_or(|last| now - last >= window_s.max(2 * self.longest_calm))
+        self.last_shortfall.is_none_or(|last| {
+            now.saturating_sub(last) >= window_s.max(self.longest_calm.saturating_mul(2))
+        })
     }
 }
 
@@ -290,7 +291,11 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         needed: 0,
         reachable: false,
     };
-    let max = a.max_replicas.max(1);
+    // The cluster's cap: more pods than it will run are not capacity.
+    let max = a
+        .max_replicas
+        .min(hpa.replica_cap.unwrap_or(u32::MAX))
+        .max(1);
     z.reachable = z.meets(max, demand_upper);
     // Fewest replicas meeting the objective: the p99 wait only falls as c grows, so bisect.
     let (mut lo, mut hi) = (1u32, max);
@@ -355,7 +360,7 @@ fn raised_target(
 ) -> Option<u32> {
     let a = &ctx.spec.controls.autoscaling;
     let s = &ctx.obs.service_signals;
-    let window_s = STABILISATION_RUNS as i64 * ctx.obs.step_seconds.max(1);
+    let window_s = (STABILISATION_RUNS as i64).saturating_mul(ctx.obs.step_seconds.max(1));
     if state.need_per_rps.len() < STABILISATION_RUNS
         || state.last_shortfall.is_some() && !state.calm_enough(ctx.obs.end, window_s)
         || !z.reachable
@@ -375,7 +380,7 @@ fn raised_target(
     }
     if state
         .calm_since
-        .is_none_or(|since| ctx.obs.end - since < SETTLE_SECONDS)
+        .is_none_or(|since| ctx.obs.end.saturating_sub(since) < SETTLE_SECONDS)
     {
         return None;
     }
@@ -456,7 +461,7 @@ pub fn plan(
         let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(pods.max(1)));
         (t.floor().clamp(1.0, 100.0)) as u32
     };
-    let window_s = STABILISATION_RUNS as i64 * ctx.obs.step_seconds.max(1);
+    let window_s = (STABILISATION_RUNS as i64).saturating_mul(ctx.obs.step_seconds.max(1));
     // A shortfall is counted against the setting the Governor found, not the one in force: a
     // surge that the added headroom covers is still a surge that a give-back would have missed.
     let found = state.baseline.as_ref().unwrap_or(hpa);
@@ -538,6 +543,7 @@ pub fn plan(
     next.max_replicas = next
         .max_replicas
         .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
+    cap_replicas(&mut next, hpa);
     if next == *hpa {
         return None;
     }
@@ -584,6 +590,20 @@ pub fn plan(
     })
 }
 
+/// Keeps a proposal within the cluster's replica cap, so that what is proposed is what the HPA
+/// can do: no bound is raised above the cap (a bound the user already set above it is left
+/// alone — lowering it is not the Governor's to decide, and changes nothing the HPA can reach).
+fn cap_replicas(next: &mut HpaConfig, found: &HpaConfig) {
+    let Some(cap) = found.replica_cap else {
+        return;
+    };
+    next.min_replicas = next.min_replicas.min(cap.max(found.min_replicas));
+    next.max_replicas = next
+        .max_replicas
+        .min(cap.max(found.max_replicas))
+        .max(next.min_replicas);
+}
+
 /// `scaleUp`: raise `minReplicas` to half again the pods running now (at least one more).
 pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     let a = &ctx.spec.controls.autoscaling;
@@ -607,6 +627,7 @@ pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     next.max_replicas = next
         .max_replicas
         .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
+    cap_replicas(&mut next, hpa);
     (next != *hpa).then(|| Change {
         knob: Knob::Autoscaling,
         current: KnobValue::Autoscaling(hpa.clone()),
@@ -648,6 +669,7 @@ mod tests {
             max_replicas: 50,
             target_utilization_percent: 50,
             current_replicas: 10,
+            replica_cap: None,
         };
         assert_eq!(hpa_replicas(300.0, 10.0, &cfg), 50);
         assert_eq!(hpa_replicas(100.0, 10.0, &cfg), 20);

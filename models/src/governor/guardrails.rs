@@ -2,8 +2,12 @@
 //! cooldown, `maxChangesPerHour`, and rollback on regression.
 //!
 //! Planners propose; only [`GuardState::admit`] decides what may be applied. Order of checks,
-//! most to least fundamental: freeze (a human said stop), disabled, hysteresis (relaxing must be
-//! asked for several runs in a row), cooldown and the hourly budget. A rollback skips cooldown
+//! most to least fundamental: freeze (a human said stop), disabled, warm-up (calm-time tuning —
+//! objectives met — of a setting the Governor has not touched waits until the service has had usable data for one
+//! `telemetry.lookback`, the history the policy says its models judge on: a base rate estimated
+//! from 30 s of traffic is not a base rate), hysteresis (relaxing must be asked for several runs
+//! in a row), cooldown and the hourly budget. Protective changes skip the warm-up: each planner
+//! protects only on its own significance test, which already demands the evidence it needs. A rollback skips cooldown
 //! and the hourly budget (undoing harm must not wait behind the change that caused it) but not
 //! freeze. Only relaxing changes are rolled back: after a protective one (cut a canary, stop
 //! retries) a worse objective most likely means the incident it answers is growing.
@@ -22,17 +26,21 @@ use crate::policy::PolicySpec;
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub error_rate: f64,
+    /// Requests the error rate is measured over (its evidence).
+    pub requests: f64,
     /// Seconds; NaN when latency is not collected.
     pub latency_p99: f64,
 }
 
 impl Snapshot {
     pub fn of(obs: &Observation) -> Option<Self> {
-        let (error_rate, _) = window::error_rate(&obs.service_signals, RECENT, obs.step_seconds)?;
+        let (error_rate, requests) =
+            window::error_rate(&obs.service_signals, RECENT, obs.step_seconds)?;
         let latency_p99 =
             window::recent_mean(&obs.service_signals.latency_p99, RECENT).unwrap_or(f64::NAN);
         Some(Self {
             error_rate,
+            requests,
             latency_p99,
         })
     }
@@ -55,6 +63,11 @@ pub struct GuardState {
     relax_streak: BTreeMap<Knob, u32>,
     freeze_until: Option<i64>,
     last_snapshot: Option<Snapshot>,
+    /// The first run with usable data (unix seconds): the warm-up counts from here.
+    data_since: Option<i64>,
+    /// Whether the objectives are met now (not significantly over the error budget, p99 within
+    /// its objective): only then is a relaxing change calm-time tuning, held by the warm-up.
+    calm: bool,
 }
 
 /// Whether the telemetry is good enough to act on; if not, the findings saying why.
@@ -117,14 +130,23 @@ impl GuardState {
         self.freeze_until = Some(self.freeze_until.map_or(until, |t| t.max(until)));
     }
 
-    /// Remembers the objectives as they are now (the "before" of the next applied change).
-    pub fn observe(&mut self, snapshot: Option<Snapshot>) {
-        self.last_snapshot = snapshot;
+    /// Remembers the objectives as they are now (the "before" of the next applied change),
+    /// whether they are met, and that the service had usable data at `now`.
+    pub fn observe(&mut self, now: i64, obs: &Observation, spec: &PolicySpec) {
+        self.last_snapshot = Snapshot::of(obs);
+        let budget = 1.0 - spec.objectives.success_rate;
+        let errors_ok = window::over_budget(&obs.service_signals, obs.step_seconds, budget)
+            .is_none_or(|(_, _, over)| !over);
+        // Written positively so that a missing p99 is no evidence of a latency incident.
+        let latency_bad = window::recent_mean(&obs.service_signals.latency_p99, RECENT)
+            .is_some_and(|p| p > spec.objectives.latency_p99.as_secs_f64());
+        self.calm = errors_ok && !latency_bad;
+        self.data_since.get_or_insert(now);
     }
 
-    /// Rollbacks for applied changes after which the objectives got worse: error rate over the
-    /// objective's budget and at least 1.5× (and half a budget) above what it was, or p99 over
-    /// the objective and 20% above what it was. Judged once, after at least one further run.
+    /// Rollbacks for applied changes after which the objectives got worse: error rate
+    /// significantly (binomial test at `OVER_BUDGET_ALPHA`) over the objective's budget, 1.5×
+    /// and half a budget above what it was, or p99 over the objective and 20% above what it was. Judged once, after at least one further run.
     pub fn rollbacks(
         &mut self,
         now: i64,
@@ -160,9 +182,18 @@ impl GuardState {
                 a.judged = true;
                 continue;
             };
-            let errors_worse = now_snap.error_rate > budget
-                && now_snap.error_rate
-                    > (before.error_rate * 1.5).max(before.error_rate + budget * 0.5);
+            // Worse, and significantly so: the errors now would happen by chance at most
+            // OVER_BUDGET_ALPHA of the time at the worse-than rate (a handful of errors in a
+            // few thousand requests is noise, not a regression).
+            let worse_than = (before.error_rate * 1.5)
+                .max(before.error_rate + budget * 0.5)
+                .max(budget);
+            let errors_worse = now_snap.error_rate > worse_than
+                && window::binomial_tail(
+                    now_snap.error_rate * now_snap.requests,
+                    now_snap.requests,
+                    worse_than,
+                ) <= window::OVER_BUDGET_ALPHA;
             let latency_worse = now_snap.latency_p99 > p99_objective
                 && now_snap.latency_p99 > before.latency_p99 * 1.2;
             if !(errors_worse || latency_worse) {
@@ -296,6 +327,23 @@ impl GuardState {
         }
         if c.origin == Origin::Rollback {
             return None;
+        }
+        // Warm-up: only for calm-time tuning of the setting the Governor found (objectives met,
+        // no change of this knob on record). While an objective is missed the planners' own
+        // significance tests decide (e.g. retries for independent failures); undoing the
+        // Governor's own protective change is the incident memory's and hysteresis's business.
+        if c.posture == Posture::Relax
+            && self.calm
+            && !self.applied.iter().any(|a| a.change.knob == c.knob)
+        {
+            let lookback = spec.telemetry.lookback.as_secs_ceil();
+            let since = self.data_since.unwrap_or(now);
+            let remaining = since.saturating_add(lookback).saturating_sub(now);
+            if remaining > 0 {
+                return Some(Hold::Warmup {
+                    remaining_seconds: remaining,
+                });
+            }
         }
         if c.posture == Posture::Relax {
             let seen = self.relax_streak.get(&c.knob).copied().unwrap_or(0);

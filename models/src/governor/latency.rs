@@ -1,31 +1,92 @@
 //! Slow endpoints: one pod whose latency drifts away from its peers' (a leak, GC pressure, a
-//! noisy neighbour) while it never returns an error.
+//! noisy neighbour) while it never returns an error — found, and removed with a per-try timeout.
 //!
-//! No knob the policy controls removes such a pod: outlier detection ejects on 5xx only (Istio's
-//! `outlierDetection` has no latency trigger), weights move traffic between subsets, not between
-//! the pods of one, and a per-try timeout under the usual `retryOn` (no `5xx`/`gateway-error`/
-//! `reset`) turns a slow answer into a failed one instead of a retried one. So the Governor
-//! detects and says so, with the numbers, for a human (or a remediation alert) to drain or
-//! restart the pod; it does not pretend a knob fixes it.
+//! # Finding it
 //!
-//! Test per endpoint, on the mean of its recent p99s: an outlier against the other endpoints
+//! Per endpoint, on the mean of its recent p99s: an outlier against the other endpoints
 //! (`detect::peer::compare`, leave-one-out robust z, score ≥ 0.99) *and* at least twice their
 //! median p99 (a pod twice as slow as its peers matters whatever the spread) *and* over the p99
 //! objective, so that a fast service with one slightly slower pod is not reported.
 //!
-//! Worked example: peers at 90, 95, 100 ms, pod 1 at 450 ms, objective 400 ms: median 95 ms,
-//! 450/95 = 4.7 ≥ 2, over 400 ms, robust z far beyond the score threshold ⇒ reported.
+//! # Why a per-try timeout is the knob
+//!
+//! Outlier detection ejects on 5xx only (Istio's `outlierDetection` has no latency trigger) and
+//! weights move traffic between subsets, not between the pods of one. But Envoy ends a try that
+//! outlives `perTryTimeout` with a 504, retries it when `retryOn` has `5xx`, `gateway-error` or
+//! `reset`, and — with local-origin errors not split, Envoy's and Istio's default — counts the
+//! timeout as a 5xx of that host for `consecutive5xxErrors`. So a per-try timeout above the
+//! healthy pods' latency turns the slow pod's answers into retried 504s (the user gets a healthy
+//! pod's answer) and lets outlier detection eject the slow pod: slowness becomes a failure the
+//! mesh already knows how to remove. Endpoint weights would need per-pod weights Istio does not
+//! expose, and the balancing algorithm (LEAST_REQUEST) already shies from a slow pod and still
+//! sends it traffic.
+//!
+//! # The timeout, derived
+//!
+//! With peer p99 `P` (median p99 of the endpoints that are not slow), p99 objective `O` and
+//! Envoy's retry back-off base `b` (25 ms; the first retry waits uniformly in [0, b]):
+//!
+//! * a request whose first try hits the slow pod answers within `T + b + P` for 99% of healthy
+//!   retries, which meets the objective iff `T ≤ O − b − P`;
+//! * a healthy try exceeds `T` less than 1% of the time iff `T > P`, so spurious retries add
+//!   under 1% load — within any retry budget of at least 1%;
+//! * the slow pod's own tries are retried only until it is ejected (after `consecutive5xxErrors`
+//!   timeouts; the outlier planner counts a slow endpoint in its incident, so it raises
+//!   `maxEjectionPercent` to cover it within the policy's bound); if outlier detection cannot
+//!   eject it (off, or the bound too small), its traffic share is retried for good and must fit
+//!   the retry budget itself;
+//! * `T` must be under the route timeout (else it never fires first) and within the policy's
+//!   per-try bounds.
+//!
+//! `T = O − b − P`, the largest timeout that meets the objective, spares healthy tries most. It
+//! exists iff `O − b − P > P`.
+//!
+//! Worked example: peers at p99 100 ms, slow pod at 900 ms, objective 300 ms: `T = 300 − 25 −
+//! 100 = 175 ms > 100 ms` ⇒ per-try timeout 175 ms on `…,gateway-error`. A request that met the
+//! slow pod: 175 + ≤ 25 + ≤ 100 = ≤ 300 ms. With peers at 150 ms, `T = 125 ms < 150 ms`: no
+//! timeout both spares the healthy pods and meets the objective, so the finding says so.
+//!
+//! The timeout is withdrawn (the setting in force before it returns) once no endpoint has been
+//! slow for the outlier planner's incident memory — `max(lookback, maxEjectionTime + interval)`:
+//! an ejected slow pod is out of sight, not cured, until it has been back a while.
+
+use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 
 use super::Ctx;
-use super::plan::{Evidence, Finding, FindingKind};
+use super::observation::RetryConfig;
+use super::outlier::incident_memory_seconds;
+use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
+use super::retries::bounded_per_try;
 use super::window::{self, RECENT};
+use crate::policy::Duration;
 
+/// The peer comparison's score threshold (`detect::peer`'s calibrated outlier probability).
 const PEER_SCORE: f64 = 0.99;
+/// "Twice as slow as its peers": a pod at 2× the median doubles the latency of every request it
+/// serves — the smallest ratio at which it, not the spread, is the story.
 const RATIO: f64 = 2.0;
+/// The share of healthy tries that exceed their p99: by definition of the p99.
+const HEALTHY_SPILL: f64 = 0.01;
 
-/// Findings for endpoints much slower than their peers (none when fewer than 3 report latency:
-/// with two, which one is "the slow one" is a matter of opinion).
-pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
+/// What the planner remembers while a per-try timeout it set is in force.
+#[derive(Default)]
+pub struct SlowState {
+    /// The retries setting before the Governor first proposed the timeout: what withdrawing
+    /// restores.
+    before: Option<RetryConfig>,
+    /// The newest run (unix seconds) at which an endpoint was slow.
+    last_seen: Option<i64>,
+}
+
+struct Slow {
+    name: String,
+    p99: f64,
+    rps: f64,
+}
+
+/// Finds the slow endpoints, with a finding for each; returns them and the peers' p99 (the
+/// median p99 of the endpoints that are not slow).
+fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>) {
     let obs = ctx.obs;
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let p99s: Vec<f64> = obs
@@ -33,12 +94,15 @@ pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
         .iter()
         .map(|e| window::recent_mean(&e.signals.latency_p99, RECENT).unwrap_or(f64::NAN))
         .collect();
-    // A finding needs an endpoint over the objective, so without one the peer comparison (a
-    // 2-means fit per call) is skipped: it would only be discarded.
+    // With fewer than 3 endpoints reporting, which one is "the slow one" is a matter of
+    // opinion; without one over the objective the peer comparison (a 2-means fit per call)
+    // would only be discarded.
     if p99s.iter().filter(|p| p.is_finite()).count() < 3 || !p99s.iter().any(|&p| p > objective) {
-        return;
+        return (Vec::new(), None);
     }
     let features: Vec<Vec<f64>> = p99s.iter().map(|p| vec![*p]).collect();
+    let mut slow = Vec::new();
+    let mut slow_idx = Vec::new();
     for f in crate::detect::peer::compare(&features) {
         let Some((ep, &p99)) = obs.endpoints.get(f.index).zip(p99s.get(f.index)) else {
             continue;
@@ -53,15 +117,14 @@ pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
             continue;
         };
         // Written positively so that a NaN p99 is never "slow".
-        let slow = f.score >= PEER_SCORE && p99 >= RATIO * peer && p99 > objective;
-        if !slow {
+        if !(f.score >= PEER_SCORE && p99 >= RATIO * peer && p99 > objective) {
             continue;
         }
         findings.push(Finding {
             kind: FindingKind::Anomaly,
             subject: format!("endpoint {}", ep.name),
             summary: format!(
-                "endpoint {}: p99 {:.0} ms, {:.1}× its peers' {:.0} ms and over the {:.0} ms objective, without errors; outlier detection ejects on 5xx only and weights act per subset, so no knob in this policy removes it: drain or restart the pod",
+                "endpoint {}: p99 {:.0} ms, {:.1}× its peers' {:.0} ms and over the {:.0} ms objective, without errors",
                 ep.name,
                 p99 * 1e3,
                 p99 / peer,
@@ -75,5 +138,236 @@ pub fn slow_endpoints(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) {
                 Evidence::new("objective_p99_s", objective),
             ],
         });
+        slow_idx.push(f.index);
+        slow.push(Slow {
+            name: ep.name.clone(),
+            p99,
+            rps: window::recent_mean(&ep.signals.request_rate, RECENT).unwrap_or(0.0),
+        });
+    }
+    let healthy: Vec<f64> = p99s
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| !slow_idx.contains(i) && p.is_finite())
+        .map(|(_, p)| *p)
+        .collect();
+    (slow, crate::stats::median(&healthy))
+}
+
+/// The per-try timeout for peers at `peer_p99` seconds under objective `objective` seconds with
+/// retry back-off base `backoff` seconds: `O − b − P` when it exceeds `P`.
+pub fn slow_endpoint_timeout(peer_p99: f64, objective: f64, backoff: f64) -> Option<f64> {
+    let t = objective - backoff - peer_p99;
+    (peer_p99.is_finite() && t.is_finite() && t > peer_p99).then_some(t)
+}
+
+/// Whether `on` retries a per-try timeout (Envoy: `5xx`, `gateway-error` and `reset` do).
+fn retries_timeouts(on: &RetryOn) -> bool {
+    on.contains(RetryCondition::FiveXx)
+        || on.contains(RetryCondition::GatewayError)
+        || on.contains(RetryCondition::Reset)
+}
+
+fn note(findings: &mut Vec<Finding>, summary: String) {
+    findings.push(Finding {
+        kind: FindingKind::Note,
+        subject: "slow endpoints".into(),
+        summary,
+        evidence: Vec::new(),
+    });
+}
+
+/// The slow-endpoint planner (one run of the control loop): a per-try timeout while endpoints
+/// are slow, withdrawn once they have not been for the incident memory. Returns the change and
+/// the names of the slow endpoints (the outlier planner must be able to eject them).
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut SlowState,
+    findings: &mut Vec<Finding>,
+) -> (Option<Change>, Vec<String>) {
+    let (slow, peer) = survey(ctx, findings);
+    let names = slow.iter().map(|s| s.name.clone()).collect();
+    (propose(ctx, state, &slow, peer, findings), names)
+}
+
+fn propose(
+    ctx: &Ctx<'_>,
+    state: &mut SlowState,
+    slow: &[Slow],
+    peer: Option<f64>,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let now = ctx.obs.end;
+    let cur = &ctx.obs.config.retries;
+    if slow.is_empty() {
+        let before = state.before.clone()?;
+        let since = state.last_seen.map_or(i64::MAX, |t| now.saturating_sub(t));
+        if since < incident_memory_seconds(ctx) {
+            return None;
+        }
+        state.before = None;
+        state.last_seen = None;
+        let next = RetryConfig {
+            attempts: if before.attempts == 0 {
+                0
+            } else {
+                cur.attempts
+            },
+            per_try_timeout: bounded_per_try(ctx, before.per_try_timeout),
+            retry_on: before.retry_on,
+        };
+        return (next != *cur).then(|| Change {
+            knob: Knob::Retries,
+            current: KnobValue::Retries(cur.clone()),
+            proposed: KnobValue::Retries(next.clone()),
+            posture: Posture::Relax,
+            origin: Origin::Planner,
+            reason: format!(
+                "no endpoint has been slow for {since}s: withdrawing the slow-endpoint per-try timeout"
+            ),
+            evidence: vec![Evidence::new("seconds_since_slow_endpoint", since as f64)],
+            confidence: 0.7,
+            expected_effect: format!("retries as before: {}", KnobValue::Retries(next)),
+            held_by: None,
+        });
+    }
+    state.last_seen = Some(now);
+    let names: Vec<&str> = slow.iter().map(|s| s.name.as_str()).collect();
+    let names = names.join(", ");
+    let r = &ctx.spec.controls.retries;
+    if !r.enabled {
+        note(
+            findings,
+            format!("{names}: slow, and retries are disabled in the policy: drain or restart it"),
+        );
+        return None;
+    }
+    let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
+    let backoff = RetryPolicy::default().backoff_base_interval as f64 / 1e9;
+    let peer = peer?;
+    let Some(t) = slow_endpoint_timeout(peer, objective, backoff) else {
+        note(
+            findings,
+            format!(
+                "{names}: slow, but no per-try timeout both spares the healthy pods (p99 {:.0} ms) and meets the {:.0} ms objective after a retry: drain or restart it",
+                peer * 1e3,
+                objective * 1e3
+            ),
+        );
+        return None;
+    };
+    // In whole milliseconds (Envoy's timers tick in milliseconds); within half of one of T.
+    let ms = (t * 1e3).round();
+    let Some(timeout) = bounded_per_try(ctx, Some(Duration::from_millis(ms as u64)))
+        .filter(|d| d.as_secs_f64() > peer && d.as_secs_f64() <= t + 0.5e-3)
+    else {
+        note(
+            findings,
+            format!(
+                "{names}: slow; the per-try timeout it needs ({:.0} ms) is outside the policy's perTryTimeout bounds or not under the route timeout",
+                t * 1e3
+            ),
+        );
+        return None;
+    };
+    // Retry load: healthy tries spill over their p99 1% of the time; the slow pods' share is
+    // retried until outlier detection ejects them, for good if it cannot. The outlier planner
+    // counts slow endpoints in its incident and raises `maxEjectionPercent` up to the policy's
+    // bound to cover them, so that bound is what decides.
+    let od = &ctx.obs.config.outlier_detection;
+    let pod = &ctx.spec.controls.outlier_detection;
+    let count = ctx.obs.endpoints.len().max(1) as u64;
+    let max_pct = if pod.enabled {
+        od.max_ejection_percent.max(pod.max_ejection_percent.max)
+    } else {
+        od.max_ejection_percent
+    };
+    let ejectable =
+        od.consecutive_5xx_errors > 0 && u64::from(max_pct) * count >= 100 * slow.len() as u64;
+    let total: f64 = ctx
+        .obs
+        .endpoints
+        .iter()
+        .filter_map(|e| window::recent_mean(&e.signals.request_rate, RECENT))
+        .sum();
+    let slow_share = if total > 0.0 {
+        slow.iter().map(|s| s.rps).sum::<f64>() / total
+    } else {
+        0.0
+    };
+    let retry_load = HEALTHY_SPILL + if ejectable { 0.0 } else { slow_share };
+    if retry_load > r.budget_percent / 100.0 {
+        note(
+            findings,
+            format!(
+                "{names}: slow; a per-try timeout would retry {:.1}% of requests, over the {:.0}% retry budget (outlier detection cannot eject it)",
+                retry_load * 100.0,
+                r.budget_percent
+            ),
+        );
+        return None;
+    }
+    let retry_on = if retries_timeouts(&cur.retry_on) {
+        cur.retry_on.clone()
+    } else {
+        // `gateway-error`: the narrowest condition that retries a per-try timeout (502/503/504,
+        // resets, connect failures), not every 5xx.
+        RetryOn::parse(&format!("{},gateway-error", cur.retry_on)).ok()?
+    };
+    let next = RetryConfig {
+        attempts: cur.attempts.max(1).min(r.max_attempts),
+        per_try_timeout: Some(timeout),
+        retry_on,
+    };
+    if next == *cur || next.attempts == 0 {
+        return None;
+    }
+    state.before.get_or_insert_with(|| cur.clone());
+    let worst = slow.iter().map(|s| s.p99).fold(0.0f64, f64::max);
+    Some(Change {
+        knob: Knob::Retries,
+        current: KnobValue::Retries(cur.clone()),
+        proposed: KnobValue::Retries(next.clone()),
+        posture: Posture::Protect,
+        origin: Origin::Planner,
+        reason: format!(
+            "{names} answers in {:.0} ms at p99 against its peers' {:.0} ms: a {} per-try timeout retries its slow answers on a healthy pod (within {:.0} ms + back-off + {:.0} ms ≤ the {:.0} ms objective) and counts them as 5xx, so outlier detection ejects it",
+            worst * 1e3,
+            peer * 1e3,
+            timeout,
+            timeout.as_secs_f64() * 1e3,
+            peer * 1e3,
+            objective * 1e3
+        ),
+        evidence: vec![
+            Evidence::new("slow_endpoints", slow.len() as f64),
+            Evidence::new("slow_latency_p99_s", worst),
+            Evidence::new("peer_latency_p99_s", peer),
+            Evidence::new("objective_p99_s", objective),
+            Evidence::new("per_try_timeout_s", timeout.as_secs_f64()),
+            Evidence::new("slow_traffic_share", slow_share),
+            Evidence::new("expected_retry_load", retry_load),
+        ],
+        confidence: 0.8,
+        expected_effect: format!(
+            "requests that meet {names} are answered by a healthy pod within the objective, and {names} is ejected after {} timeouts in a row",
+            od.consecutive_5xx_errors
+        ),
+        held_by: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_matches_the_worked_example() {
+        // O = 300 ms, b = 25 ms, P = 100 ms: T = 175 ms > 100 ms.
+        let t = slow_endpoint_timeout(0.1, 0.3, 0.025).unwrap();
+        assert!((t - 0.175).abs() < 1e-12);
+        // P = 150 ms: T = 125 ms < 150 ms: none.
+        assert_eq!(slow_endpoint_timeout(0.15, 0.3, 0.025), None);
+        assert_eq!(slow_endpoint_timeout(f64::NAN, 0.3, 0.025), None);
     }
 }

@@ -1,16 +1,22 @@
 //! The Governor: observations in, an explained and guarded [`Plan`] out.
 //!
 //! ```text
-//!  Observation ─► feed models (detectors, forecaster; each point once)
+//!  Observation ─► valid? ── no ──► InsufficientData finding naming the field, empty plan
+//!              ─► feed models (detectors, forecaster; each point once)
 //!              ─► enough data? ── no ──► InsufficientData finding, empty plan
 //!              ─► rollbacks (objectives worse after an applied change?)
 //!              ─► planners: weights · outlier · retries · autoscaling (each proposes ≤ 1 change)
-//!              ─► slow endpoints: findings only (no knob ejects a slow pod)
+//!              ─► slow endpoints: a per-try timeout that turns a slow pod's answers into
+//!                 retried 504s, which outlier detection then ejects (when retries proposed
+//!                 nothing this run)
 //!              ─► guardrails::admit ─► Plan { changes, held }
 //! ```
 //!
 //! The Governor never looks at `spec.mode`: DryRun and Enforce get the same decision and only
 //! the adapter differs (it applies `plan.changes` and reports each with [`Governor::applied`]).
+//! Every proposal is exactly what is to be applied: within the policy's bounds, the replica cap,
+//! the route timeout and what Envoy accepts (`maxEjectionTime ≥ baseEjectionTime`, weights
+//! summing to 100), so an adapter translates it and decides nothing.
 //! State is per service in a `BTreeMap`, so one Governor serves many services deterministically.
 
 mod alert;
@@ -29,6 +35,8 @@ use std::collections::BTreeMap;
 
 pub use alert::{Alert, matching_actions};
 pub use guardrails::Snapshot;
+/// The typed `retryOn` of [`RetryConfig`], from the one home of Envoy's semantics.
+pub use homeostat_dataplane::config::RetryOn;
 pub use observation::{
     EndpointObservation, HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig, Signals,
     SubsetObservation,
@@ -54,6 +62,8 @@ struct ServiceState {
     guard: guardrails::GuardState,
     weights: weights::WeightsState,
     retries: retries::RetriesState,
+    outlier: outlier::OutlierState,
+    slow: latency::SlowState,
     autoscaling: autoscaling::AutoscalingState,
 }
 
@@ -71,6 +81,9 @@ impl Governor {
     /// One run of the control loop for `obs.service` at `now` (unix seconds).
     pub fn step(&mut self, now: i64, obs: &Observation, spec: &PolicySpec) -> Decision {
         let state = self.services.entry(obs.service.clone()).or_default();
+        if let Err(e) = obs.validate(spec) {
+            return invalid(state, now, obs, spec, &e);
+        }
         let ctx = Ctx { obs, spec };
         feed(state, &ctx);
         let mut findings = Vec::new();
@@ -85,15 +98,18 @@ impl Governor {
                 plan,
             };
         }
-        state.guard.observe(guardrails::Snapshot::of(obs));
+        state.guard.observe(now, obs, spec);
         let mut proposals = state.guard.rollbacks(now, spec, obs, &mut findings);
+        let retry_change = retries::plan(&ctx, &mut state.retries, &mut findings);
+        let (slow, slow_endpoints) = latency::plan(&ctx, &mut state.slow, &mut findings);
         let planned = [
             weights::plan(&ctx, &mut state.weights, &mut findings),
-            outlier::plan(&ctx, &mut findings),
-            retries::plan(&ctx, &mut state.retries, &mut findings),
+            outlier::plan(&ctx, &mut state.outlier, &slow_endpoints, &mut findings),
+            // One retries change a run: the retries planner's (failures, overload) first; the
+            // slow-endpoint timeout waits for a run where retries have nothing to say.
+            retry_change.or(slow),
             autoscaling::plan(&ctx, &mut state.autoscaling, &mut findings),
         ];
-        latency::slow_endpoints(&ctx, &mut findings);
         for change in planned.into_iter().flatten() {
             // A rollback of the knob wins over a fresh proposal for it in the same run.
             if !proposals.iter().any(|p| p.knob == change.knob) {
@@ -120,6 +136,9 @@ impl Governor {
         spec: &PolicySpec,
     ) -> Decision {
         let state = self.services.entry(obs.service.clone()).or_default();
+        if let Err(e) = obs.validate(spec) {
+            return invalid(state, now, obs, spec, &e);
+        }
         let ctx = Ctx { obs, spec };
         feed(state, &ctx);
         let actions = matching_actions(spec, alert);
@@ -184,17 +203,44 @@ impl Governor {
     pub fn applied(&mut self, now: i64, service: &str, change: &Change) {
         let state = self.services.entry(service.to_string()).or_default();
         state.guard.applied(now, change);
-        if let (KnobValue::Retries(before), KnobValue::Retries(_)) =
+        // Only a cut of retries is something the retries planner restores after the overload;
+        // a protective per-try timeout (slow endpoints) is withdrawn by its own planner.
+        if let (KnobValue::Retries(before), KnobValue::Retries(after)) =
             (&change.current, &change.proposed)
             && change.posture == Posture::Protect
+            && after.attempts < before.attempts
         {
             state.retries.remember_before_cut(before);
         }
+        state.outlier.applied(now, change);
     }
 
     /// Number of services with state.
     pub fn services(&self) -> usize {
         self.services.len()
+    }
+}
+
+/// The answer to an observation the Governor cannot use: a finding naming the field, no change.
+/// Like a run without data, it breaks a relaxing streak.
+fn invalid(
+    state: &mut ServiceState,
+    now: i64,
+    obs: &Observation,
+    spec: &PolicySpec,
+    e: &crate::policy::FieldError,
+) -> Decision {
+    let plan = state.guard.admit(now, spec, Vec::new(), true);
+    Decision {
+        service: obs.service.clone(),
+        at: now,
+        findings: vec![Finding {
+            kind: FindingKind::InsufficientData,
+            subject: "observation".into(),
+            summary: format!("unusable observation, holding every knob: {e}"),
+            evidence: Vec::new(),
+        }],
+        plan,
     }
 }
 

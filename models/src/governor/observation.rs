@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use homeostat_dataplane::config::RetryOn;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::Duration;
+use crate::policy::{Duration, FieldError, PolicySpec};
 
 /// One governed service at time `end`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,33 @@ pub struct Observation {
     /// How long a new pod takes to become ready, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_startup: Option<Duration>,
+}
+
+impl Observation {
+    /// Checks what the Governor's arithmetic relies on, naming the offending field (JSON path):
+    /// `end` is unix seconds (not before 1970, so differences of two `end`s never overflow),
+    /// and `stepSeconds` lies between 1 s and the policy's `telemetry.lookback` (a window must
+    /// hold at least one step of the history the policy says the models judge on; bounded, so
+    /// that `points × step` cannot overflow).
+    pub fn validate(&self, spec: &PolicySpec) -> Result<(), FieldError> {
+        if self.end < 0 {
+            return Err(FieldError::new(
+                "observation.end",
+                format!("must be unix seconds (>= 0), got {}", self.end),
+            ));
+        }
+        let lookback = spec.telemetry.lookback.as_secs_ceil().max(1);
+        if !(1..=lookback).contains(&self.step_seconds) {
+            return Err(FieldError::new(
+                "observation.stepSeconds",
+                format!(
+                    "must be between 1 and the policy's lookback ({lookback} s), got {}",
+                    self.step_seconds
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Telemetry windows, aligned on the observation's grid. A window may be shorter than the
@@ -89,6 +117,12 @@ pub struct EndpointObservation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeshConfig {
+    /// The route's overall timeout (VirtualService `http[].timeout`, Envoy `route.timeout`),
+    /// retries included; absent (`null`) when the route has none, which is Istio's default. The
+    /// Governor never proposes a per-try timeout at or above it (that try would never time out
+    /// before the request does, so no retry could follow). Filled from the VirtualService.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_timeout: Option<Duration>,
     /// Route weight per subset, percent, summing to 100 (empty without subsets).
     #[serde(default)]
     pub weights: BTreeMap<String, u32>,
@@ -114,6 +148,16 @@ pub struct OutlierConfig {
     pub base_ejection_time: Duration,
     /// Most endpoints that may be ejected at once, percent.
     pub max_ejection_percent: u32,
+    /// Cap on one ejection (Envoy `max_ejection_time`; Istio does not expose it, so Envoy's
+    /// default of 300 s applies there and is this field's default). Envoy rejects a config whose
+    /// cap is below `baseEjectionTime`, so every proposal keeps it at or above that.
+    #[serde(default = "default_max_ejection_time")]
+    pub max_ejection_time: Duration,
+}
+
+/// Envoy's `max_ejection_time` default, from the one home of Envoy's defaults.
+fn default_max_ejection_time() -> Duration {
+    Duration::from_nanos(homeostat_dataplane::config::OutlierConfig::default().max_ejection_time)
 }
 
 /// Retries as Istio's VirtualService carries them.
@@ -122,10 +166,14 @@ pub struct OutlierConfig {
 pub struct RetryConfig {
     /// Retries per request after the first attempt (Istio `attempts`; 0 = no retries).
     pub attempts: u32,
-    /// Timeout of each attempt.
-    pub per_try_timeout: Duration,
-    /// Envoy retry conditions, e.g. `5xx,reset,connect-failure`.
-    pub retry_on: String,
+    /// Timeout of each attempt (Istio `perTryTimeout`); absent (`null`) when there is none,
+    /// Istio's default: each try may then use the whole route timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<Duration>,
+    /// Envoy retry conditions as Istio's `retryOn` writes them, e.g. `5xx,reset,503`; parsed,
+    /// so an unknown condition is an error naming `retryOn` when the observation is read, not
+    /// a setting silently dropped when a plan is applied.
+    pub retry_on: RetryOn,
 }
 
 /// An `autoscaling/v2` HorizontalPodAutoscaler.
@@ -138,6 +186,13 @@ pub struct HpaConfig {
     pub target_utilization_percent: u32,
     /// Replicas running now (status, not spec; never proposed).
     pub current_replicas: u32,
+    /// Most pods the cluster will actually run for this workload, if it is capped below the
+    /// HPA's own bounds (a namespace ResourceQuota's `pods` limit less the other workloads'
+    /// pods, or the simulator's `maxPods`); absent when unknown. No proposal asks for
+    /// `minReplicas` or `maxReplicas` above it: the HPA could not reach them, and a plan must
+    /// be exactly what gets applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_cap: Option<u32>,
 }
 
 impl Default for OutlierConfig {
@@ -148,19 +203,20 @@ impl Default for OutlierConfig {
             interval: Duration::from_secs(10),
             base_ejection_time: Duration::from_secs(30),
             max_ejection_percent: 10,
+            max_ejection_time: default_max_ejection_time(),
         }
     }
 }
 
 impl Default for RetryConfig {
-    /// Istio's defaults (2 retries, no per-try timeout: here the route timeout is unknown, so
-    /// 25 s stands for "none").
+    /// Istio's defaults, from the one home of Istio's and Envoy's defaults (2 retries, no
+    /// per-try timeout, `connect-failure,refused-stream,unavailable,cancelled,503`).
     fn default() -> Self {
+        let d = homeostat_dataplane::config::RetryPolicy::default();
         Self {
-            attempts: 2,
-            per_try_timeout: Duration::from_secs(25),
-            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-                .to_string(),
+            attempts: d.attempts,
+            per_try_timeout: d.per_try_timeout.map(Duration::from_nanos),
+            retry_on: d.retry_on,
         }
     }
 }

@@ -14,12 +14,27 @@
 //! significantly over its error budget): the false-ejection budget is multiplied by 10 (ejecting a healthy pod
 //! by mistake now costs less than keeping a bad one), the sweep interval goes to its lower bound,
 //! the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
-//! endpoints, never beyond its bound. Relax after: the calm budget with a 4× margin (so that
+//! endpoints, never beyond its bound. The incident setting is derived from the setting in force
+//! when the incident began, so it is a fixed point: a second run of the same incident asks for
+//! the same setting, not for the ejection time to double again (30 → 60 → 120 s …).
+//!
+//! An incident is remembered. An ejected endpoint gets no traffic, so while it is out it looks
+//! like no incident at all; when it returns and fails again it is the same incident. The
+//! planner therefore relaxes only once no incident has been seen for
+//! `max(telemetry.lookback, maxEjectionTime + interval)`: the history the policy judges on, and
+//! at least the longest an endpoint can stay ejected (Envoy caps an ejection at
+//! `maxEjectionTime`; it is back by the next sweep) — so that a pod failing on and off, ejected
+//! and returning, cannot toggle the setting (seen: 30 → 60 → 120 → 30 → 60 → 30 s, 12 changes in
+//! 28 minutes, each undoing the last). Relaxing after: the calm budget with a 4× margin (so that
 //! noise in the estimated p cannot make k flap) and the ejection time back to its lower bound.
+//! A slow endpoint (`latency`) counts in the incident too: its per-try timeouts are 5xx to
+//! Envoy's detector, and only an ejection removes it.
+//! Calm-time changes, whichever way k moves, are tuning and not protection: they relax, behind
+//! the warm-up and hysteresis guardrails (a k derived from 30 s of data is not a base rate).
 //! The base rate p is pooled over the endpoints that are not outliers, with half an error added
 //! (p = (errors + ½)/(requests + 1)) so that zero observed errors does not mean "never fails".
 
-use statrs::distribution::{Binomial, Discrete};
+use statrs::distribution::{Beta, Binomial, ContinuousCDF, Discrete};
 
 use super::Ctx;
 use super::observation::OutlierConfig;
@@ -32,6 +47,27 @@ use crate::policy::Duration;
 const ALPHA_OUTLIER: f64 = 1e-6;
 const INCIDENT_BUDGET_FACTOR: f64 = 10.0;
 const CALM_MARGIN: f64 = 4.0;
+/// Confidence of the upper bound on the base rate that lowering k in calm must meet: the
+/// conventional one-sided 95% (Clopper & Pearson 1934), so that k comes down on evidence that
+/// endpoints rarely fail, not on a noisy dip of the estimate.
+const CALM_CONFIDENCE: f64 = 0.95;
+
+/// The one-sided Clopper–Pearson upper bound on a rate from `errors` of `requests`:
+/// the `confidence` quantile of Beta(errors + 1, requests − errors).
+pub fn rate_upper_bound(errors: f64, requests: f64, confidence: f64) -> f64 {
+    if !(requests > 0.0 && errors.is_finite()) {
+        return 1.0;
+    }
+    let x = errors.clamp(0.0, requests);
+    if requests - x <= 0.0 {
+        return 1.0;
+    }
+    Beta::new(x + 1.0, requests - x)
+        .map(|b| b.inverse_cdf(confidence))
+        .ok()
+        .filter(|p| p.is_finite())
+        .map_or(1.0, |p| p.clamp(0.0, 1.0))
+}
 
 /// Chance ejections per hour of one healthy endpoint at threshold `k`.
 pub fn chance_ejections_per_hour(rate_rps: f64, p: f64, k: u32) -> f64 {
@@ -48,10 +84,45 @@ pub fn threshold(rate_rps: f64, p: f64, budget: f64, lo: u32, hi: u32) -> u32 {
         .unwrap_or(hi)
 }
 
+/// What the planner remembers of the current incident.
+#[derive(Default)]
+pub struct OutlierState {
+    /// The newest run (unix seconds) at which the incident condition held.
+    last_incident: Option<i64>,
+    /// The setting in force when the incident began: the incident setting derives from it.
+    before_incident: Option<OutlierConfig>,
+    /// When a calm-time tuning (a relaxing change) of outlier detection was last applied: the
+    /// next one needs a fresh lookback of evidence under the setting now in force.
+    last_tuned: Option<i64>,
+}
+
+impl OutlierState {
+    /// The adapter applied `change` at `now`.
+    pub fn applied(&mut self, now: i64, change: &Change) {
+        if change.knob == Knob::OutlierDetection && change.posture == Posture::Relax {
+            self.last_tuned = Some(now);
+        }
+    }
+}
+
+/// How long an incident is remembered after it was last seen: the policy's lookback, and at
+/// least the longest ejection plus one sweep (the endpoint is back and judged by then).
+pub fn incident_memory_seconds(ctx: &Ctx<'_>) -> i64 {
+    let cur = &ctx.obs.config.outlier_detection;
+    let ejected = cur
+        .max_ejection_time
+        .max(cur.base_ejection_time)
+        .as_secs_ceil()
+        .saturating_add(cur.interval.as_secs_ceil());
+    ctx.spec.telemetry.lookback.as_secs_ceil().max(ejected)
+}
+
 struct Endpoints {
     count: usize,
     outliers: Vec<String>,
     base_rate: f64,
+    /// The base rate's one-sided upper bound at `CALM_CONFIDENCE`.
+    base_upper: f64,
     rate_per_endpoint: f64,
 }
 
@@ -111,12 +182,19 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         count: data.len(),
         outliers,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
+        base_upper: rate_upper_bound(h_err, h_n, CALM_CONFIDENCE),
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
 }
 
-/// The setting for calm or incident conditions, from the current one.
-fn settings(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool) -> OutlierConfig {
+/// The setting for calm or incident conditions, from the current one (and, in an incident, the
+/// one in force when it began, `before`).
+fn settings(
+    ctx: &Ctx<'_>,
+    eps: &Endpoints,
+    incident: bool,
+    before: &OutlierConfig,
+) -> OutlierConfig {
     let od = &ctx.spec.controls.outlier_detection;
     let cur = &ctx.obs.config.outlier_detection;
     let (lo, hi) = (od.consecutive_errors.min, od.consecutive_errors.max);
@@ -136,8 +214,16 @@ fn settings(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool) -> OutlierConfig {
         if cur_k < needed {
             needed
         } else {
-            // Only come down when clearly safe: k must meet a budget 4× tighter.
-            threshold(r, p, od.false_ejections_per_hour / CALM_MARGIN, lo, hi).min(cur_k)
+            // Only come down when clearly safe: k must meet a budget 4× tighter at the upper
+            // confidence bound of the base rate.
+            threshold(
+                r,
+                eps.base_upper.max(p),
+                od.false_ejections_per_hour / CALM_MARGIN,
+                lo,
+                hi,
+            )
+            .min(cur_k)
         }
     };
     let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
@@ -148,11 +234,14 @@ fn settings(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool) -> OutlierConfig {
         od.max_ejection_percent.clamp(cur.max_ejection_percent)
     };
     let (interval, base_ejection_time) = if incident {
+        // Twice what was in force before the incident, never shorter than now: the same
+        // incident asks for the same setting at every run.
+        let doubled = Duration::from_secs_f64(2.0 * before.base_ejection_time.as_secs_f64());
         (
             od.interval.min,
-            od.base_ejection_time.clamp(Duration::from_secs_f64(
-                2.0 * cur.base_ejection_time.as_secs_f64(),
-            )),
+            od.base_ejection_time
+                .clamp(doubled)
+                .max(od.base_ejection_time.clamp(cur.base_ejection_time)),
         )
     } else {
         (od.interval.clamp(cur.interval), od.base_ejection_time.min)
@@ -162,6 +251,8 @@ fn settings(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool) -> OutlierConfig {
         interval,
         base_ejection_time,
         max_ejection_percent,
+        // Envoy rejects a cap below the base ejection time: raise the cap with it.
+        max_ejection_time: cur.max_ejection_time.max(base_ejection_time),
     }
 }
 
@@ -181,8 +272,13 @@ fn evidence(eps: &Endpoints, k: u32, budget: f64) -> Vec<Evidence> {
 }
 
 /// The outlier-detection planner (one run of the control loop).
-pub fn plan(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
-    let Some(eps) = survey(ctx) else {
+pub fn plan(
+    ctx: &Ctx<'_>,
+    state: &mut OutlierState,
+    slow: &[String],
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
+    let Some(mut eps) = survey(ctx) else {
         if !ctx.obs.endpoints.is_empty() {
             findings.push(Finding {
                 kind: FindingKind::InsufficientData,
@@ -197,7 +293,6 @@ pub fn plan(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     let budget = 1.0 - ctx.spec.objectives.success_rate;
     let service_bad = window::over_budget(&ctx.obs.service_signals, ctx.obs.step_seconds, budget)
         .is_some_and(|(_, _, over)| over);
-    let incident = !eps.outliers.is_empty() || service_bad;
     if !eps.outliers.is_empty() {
         findings.push(Finding {
             kind: FindingKind::Anomaly,
@@ -214,7 +309,55 @@ pub fn plan(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
             ),
         });
     }
-    propose(ctx, &eps, incident, Origin::Planner)
+    // A slow endpoint is part of the incident: the slow-endpoint per-try timeout turns its
+    // answers into 504s, which only ejection removes (`latency`).
+    for name in slow {
+        if !eps.outliers.contains(name) {
+            eps.outliers.push(name.clone());
+        }
+    }
+    let incident = !eps.outliers.is_empty() || service_bad;
+    let now = ctx.obs.end;
+    if incident {
+        state.last_incident = Some(now);
+        state
+            .before_incident
+            .get_or_insert_with(|| ctx.obs.config.outlier_detection.clone());
+    } else if let Some(last) = state.last_incident {
+        let memory = incident_memory_seconds(ctx);
+        let since = now.saturating_sub(last);
+        if since < memory {
+            // The same incident until proven over: an ejected endpoint looks healthy only
+            // because it gets no traffic.
+            findings.push(Finding {
+                kind: FindingKind::Note,
+                subject: "outlier detection".into(),
+                summary: format!(
+                    "no failing endpoint for {since}s; keeping the incident setting until {memory}s without one (the longest ejection, or the policy's lookback)"
+                ),
+                evidence: vec![
+                    Evidence::new("seconds_since_incident", since as f64),
+                    Evidence::new("incident_memory_seconds", memory as f64),
+                ],
+            });
+            return None;
+        }
+        state.last_incident = None;
+        state.before_incident = None;
+    }
+    if !incident
+        && let Some(t) = state.last_tuned
+        && now.saturating_sub(t) < ctx.spec.telemetry.lookback.as_secs_ceil()
+    {
+        // One calm-time tuning per lookback: its evidence must be gathered under the setting
+        // it replaces, or noise in the base rate walks k down a step at a time.
+        return None;
+    }
+    let before = state
+        .before_incident
+        .clone()
+        .unwrap_or_else(|| ctx.obs.config.outlier_detection.clone());
+    propose(ctx, &eps, incident, &before, Origin::Planner)
 }
 
 /// `ejectOutliers`: the incident setting, whatever the models say.
@@ -228,13 +371,20 @@ pub fn eject_outliers(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Chan
         });
         return None;
     };
-    propose(ctx, &eps, true, Origin::Planner)
+    let cur = ctx.obs.config.outlier_detection.clone();
+    propose(ctx, &eps, true, &cur, Origin::Planner)
 }
 
-fn propose(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool, origin: Origin) -> Option<Change> {
+fn propose(
+    ctx: &Ctx<'_>,
+    eps: &Endpoints,
+    incident: bool,
+    before: &OutlierConfig,
+    origin: Origin,
+) -> Option<Change> {
     let od = &ctx.spec.controls.outlier_detection;
     let cur = ctx.obs.config.outlier_detection.clone();
-    let next = settings(ctx, eps, incident);
+    let next = settings(ctx, eps, incident, before);
     if next == cur {
         return None;
     }
@@ -244,9 +394,8 @@ fn propose(ctx: &Ctx<'_>, eps: &Endpoints, incident: bool, origin: Origin) -> Op
         } else {
             1.0
         };
-    let posture = if next.consecutive_5xx_errors < cur.consecutive_5xx_errors
-        || (incident && next.consecutive_5xx_errors == cur.consecutive_5xx_errors)
-    {
+    // Protection answers an incident; anything else is tuning from the calm base rate, slow.
+    let posture = if incident {
         Posture::Protect
     } else {
         Posture::Relax
@@ -308,5 +457,17 @@ mod tests {
         // The policy's bounds win: never below 5, and 2 is the ceiling if nothing fits.
         assert_eq!(threshold(10.0, 0.01, 0.1, 5, 20), 5);
         assert_eq!(threshold(10.0, 0.5, 0.1, 1, 2), 2);
+    }
+
+    #[test]
+    fn upper_bound_of_zero_errors_is_the_rule_of_three() {
+        // 0 errors in n: Beta(1, n) has CDF 1 − (1 − p)^n = 0.95 ⇒ p = 1 − 0.05^(1/n);
+        // n = 100: 1 − e^(ln 0.05 / 100) = 0.029513 (≈ 3/n, the rule of three).
+        let u = rate_upper_bound(0.0, 100.0, 0.95);
+        assert!((u - (1.0 - 0.05f64.powf(0.01))).abs() < 1e-6, "{u}");
+        assert!((u - 0.029513).abs() < 1e-5);
+        // More errors, higher bound; no data, no knowledge.
+        assert!(rate_upper_bound(5.0, 100.0, 0.95) > 0.05);
+        assert_eq!(rate_upper_bound(0.0, 0.0, 0.95), 1.0);
     }
 }

@@ -133,6 +133,40 @@ impl KnobValue {
     }
 }
 
+impl fmt::Display for KnobValue {
+    /// The setting in words for people (reports, Events, the CLI): the adapters print this and
+    /// never format knob values themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KnobValue::Weights(m) => {
+                let parts: Vec<String> = m.iter().map(|(k, w)| format!("{k} {w}%")).collect();
+                f.write_str(&parts.join(", "))
+            }
+            KnobValue::OutlierDetection(o) => write!(
+                f,
+                "eject after {} consecutive 5xx, sweep every {}, base ejection {} (at most {}), at most {}% of endpoints",
+                o.consecutive_5xx_errors,
+                o.interval,
+                o.base_ejection_time,
+                o.max_ejection_time,
+                o.max_ejection_percent
+            ),
+            KnobValue::Retries(r) => {
+                write!(f, "{} retries on {}", r.attempts, r.retry_on)?;
+                match r.per_try_timeout {
+                    Some(t) => write!(f, ", per-try timeout {t}"),
+                    None => f.write_str(", no per-try timeout"),
+                }
+            }
+            KnobValue::Autoscaling(h) => write!(
+                f,
+                "HPA target {}%, {}..{} replicas",
+                h.target_utilization_percent, h.min_replicas, h.max_replicas
+            ),
+        }
+    }
+}
+
 /// Whether a change makes the service safer now (fast) or gives back what protection cost
 /// (slow, behind hysteresis): cutting a canary, tightening ejection, cutting retries and adding
 /// capacity protect; the reverse relaxes.
@@ -193,6 +227,9 @@ pub enum Hold {
     Freeze { until: Option<i64> },
     /// Relaxing needs `needed` consecutive runs asking for it; this is run `seen`.
     Hysteresis { seen: u32, needed: u32 },
+    /// Calm-time tuning waits until the service has had usable data for one policy lookback
+    /// (`telemetry.lookback`): the history the policy says its models judge on.
+    Warmup { remaining_seconds: i64 },
     /// The knob is disabled in the policy (`controls.<knob>.enabled: false`).
     Disabled,
 }
@@ -219,6 +256,10 @@ impl fmt::Display for Hold {
                 "waiting for the signal to stay clear ({seen} of {needed} runs) before relaxing"
             ),
             Hold::Disabled => write!(f, "this control is disabled in the policy"),
+            Hold::Warmup { remaining_seconds } => write!(
+                f,
+                "still learning the service's normal: {remaining_seconds}s until one lookback of data"
+            ),
         }
     }
 }

@@ -119,11 +119,12 @@ fn change(
     confidence: f64,
     expected_effect: String,
 ) -> Option<Change> {
-    // Whatever the reason for a change, what it proposes stays within the policy's bounds.
+    // Whatever the reason for a change, what it proposes is what gets applied: within the
+    // policy's bounds, and no per-try timeout that could not fire before the route's own.
     let cur = &ctx.obs.config.retries;
     let r = &ctx.spec.controls.retries;
     next.attempts = next.attempts.min(r.max_attempts);
-    next.per_try_timeout = r.per_try_timeout.clamp(next.per_try_timeout);
+    next.per_try_timeout = bounded_per_try(ctx, next.per_try_timeout);
     (next != *cur).then(|| Change {
         knob: Knob::Retries,
         current: KnobValue::Retries(cur.clone()),
@@ -136,6 +137,18 @@ fn change(
         expected_effect,
         held_by: None,
     })
+}
+
+/// A per-try timeout within the policy's bounds, or none when it is not under the route timeout:
+/// Envoy's route timeout covers every try, so a per-try timeout at or above it never fires first
+/// and only states something false (Istio: "perTryTimeout … must be less than the route
+/// timeout" for a retry to happen).
+pub fn bounded_per_try(ctx: &Ctx<'_>, t: Option<Duration>) -> Option<Duration> {
+    let t = ctx.spec.controls.retries.per_try_timeout.clamp(t?);
+    match ctx.obs.config.route_timeout {
+        Some(route) if route > Duration::ZERO && t >= route => None,
+        _ => Some(t),
+    }
 }
 
 /// The retries planner (one run of the control loop).
@@ -236,7 +249,7 @@ pub fn plan(
         if n > cur.attempts {
             let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT);
             let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| {
-                r.per_try_timeout.clamp(Duration::from_secs_f64(2.0 * p))
+                Some(Duration::from_secs_f64(2.0 * p))
             });
             return change(
                 ctx,

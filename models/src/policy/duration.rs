@@ -32,6 +32,16 @@ impl Duration {
         Self(std::time::Duration::from_millis(ms))
     }
 
+    /// From nanoseconds, the data plane's unit ([`homeostat_dataplane::time::Nanos`]).
+    pub const fn from_nanos(ns: u64) -> Self {
+        Self(std::time::Duration::from_nanos(ns))
+    }
+
+    /// Nanoseconds, the data plane's unit; saturates at `u64::MAX` (584 years).
+    pub fn as_nanos(&self) -> u64 {
+        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// From seconds; negative or non-finite becomes zero, huge values saturate.
     pub fn from_secs_f64(s: f64) -> Self {
         if !s.is_finite() || s <= 0.0 {

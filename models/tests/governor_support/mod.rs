@@ -104,6 +104,7 @@ pub fn weights(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
 
 pub fn config(weights: BTreeMap<String, u32>) -> MeshConfig {
     MeshConfig {
+        route_timeout: None,
         weights,
         outlier_detection: OutlierConfig::default(),
         retries: RetryConfig::default(),
@@ -117,6 +118,7 @@ pub fn hpa(min: u32, max: u32, target: u32, current: u32) -> HpaConfig {
         max_replicas: max,
         target_utilization_percent: target,
         current_replicas: current,
+        replica_cap: None,
     }
 }
 

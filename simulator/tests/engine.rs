@@ -164,7 +164,13 @@ fn every_request_ends_exactly_once_under_crashes_timeouts_and_retries() {
 #[test]
 fn conservation_holds_for_every_run_kind() {
     let s = Scenario::parse("messy.yaml", MESSY).expect("parses");
-    for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+    for kind in [
+        RunKind::Istio,
+        RunKind::Tuned,
+        RunKind::Hpa(70),
+        RunKind::Flagger,
+        RunKind::Homeostat,
+    ] {
         let r = runs::run(&s, kind).expect("runs");
         let t = r.tally;
         assert_eq!(t.success + t.failure + t.timeout, t.started, "{kind:?}");
@@ -205,7 +211,13 @@ fn every_builtin_scenario_runs_under_every_run_kind() {
         };
         // A twentieth of the timeline (a 1 h scenario in 3 simulated minutes).
         let s = s.scaled(0.05);
-        for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+        for kind in [
+            RunKind::Istio,
+            RunKind::Tuned,
+            RunKind::Hpa(70),
+            RunKind::Flagger,
+            RunKind::Homeostat,
+        ] {
             let r = runs::run(&s, kind).unwrap_or_else(|e| panic!("{} {kind:?}: {e}", s.name));
             let t = r.tally;
             assert!(t.started > 0, "{} {kind:?}", s.name);
@@ -451,4 +463,66 @@ fn each_sidecar_has_its_own_retry_limit() {
     let two = retry_cap(2);
     assert!((50..=61).contains(&one), "one sidecar: {one}");
     assert!((100..=122).contains(&two), "two sidecars: {two}");
+}
+
+fn canary(fault_at: &str) -> Scenario {
+    let yaml = format!(
+        r#"
+name: canary
+duration: 12m
+seed: 4
+topology:
+  services:
+    - name: shop
+      subsets: [{{ name: stable, pods: 3, weight: 90 }}, {{ name: canary, pods: 1, weight: 10 }}]
+      serviceTime: {{ lognormal: {{ median: 10ms, sigma: 0.3 }} }}
+traffic:
+  entries: [{{ service: shop }}]
+  profile: {{ constant: {{ rate: 100 }} }}
+faults:
+  - {{ at: {fault_at}, service: shop, subset: canary, errorRate: 0.5, errorCode: 500 }}
+"#
+    );
+    Scenario::parse("canary.yaml", &yaml).expect("canary scenario parses")
+}
+
+#[test]
+fn flagger_rolls_back_a_canary_failing_from_the_start() {
+    // The canary fails half its requests from t = 0: success ≈ 50 % < 99 %. Analysis runs at
+    // 60, 120, ..., 300 s (5 failed checks = threshold, weight held at 10 %) and rolls back at
+    // 360 s. With the 15 s telemetry lag the check at t sees data up to t − 15 s, still failing.
+    let r = runs::run(&canary("0s"), RunKind::Flagger).expect("runs");
+    let acts: Vec<_> = r
+        .metrics
+        .actions
+        .iter()
+        .filter(|a| a.knob == "canary")
+        .collect();
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(acts[0].t_s, 360.0);
+    assert!(acts[0].summary.contains("rolled back"), "{acts:?}");
+    // Istio keeps sending 10 % to the canary all along: about 100·0.1·0.5 = 5 failures a
+    // second for 720 s ≈ 3600; Flagger stops them at 361.5 s (after the push): about half.
+    let istio = runs::run(&canary("0s"), RunKind::Istio).expect("runs");
+    let (f, i) = (r.metrics.failures, istio.metrics.failures);
+    assert!((3_200..=4_000).contains(&i), "istio {i}");
+    assert!(f * 10 < i * 6 && f * 10 > i * 4, "flagger {f} vs istio {i}");
+}
+
+#[test]
+fn flagger_promotes_a_healthy_canary_and_its_later_fault_hits_the_primary() {
+    // Healthy until 10 m: passes at 60..240 s take 10 % → 50 %, the pass at 300 s promotes.
+    // From 10 m every pod runs the canary's version, so its fault hits all the traffic: about
+    // 100·0.5 = 50 failures a second for 120 s ≈ 6000 — Flagger's analysis is over by then.
+    let r = runs::run(&canary("10m"), RunKind::Flagger).expect("runs");
+    let times: Vec<f64> = r
+        .metrics
+        .actions
+        .iter()
+        .filter(|a| a.knob == "canary")
+        .map(|a| a.t_s)
+        .collect();
+    assert_eq!(times, vec![60.0, 120.0, 180.0, 240.0, 300.0]);
+    let f = r.metrics.failures;
+    assert!((5_500..=6_500).contains(&f), "flagger {f}");
 }

@@ -26,12 +26,14 @@
 //! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
 //!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
+//! * [`compare`] — homeostat against the best baseline and the HPA sweep's cost/SLO frontier.
 //! * [`report`] — the self-contained `report.html` (inline SVG) and per-run CSV series.
 //! * [`traces`] — loaders for real traces: Azure LLM arrivals, NAB request-rate series,
 //!   DeathStarBench spans (call probabilities, empirical durations).
 #![forbid(unsafe_code)]
 
 pub mod autoscale;
+pub mod compare;
 pub mod baseline;
 pub mod duration;
 pub mod engine;

@@ -151,7 +151,11 @@ mod tests {
     #[test]
     fn the_frontier_is_the_best_slo_the_sweep_buys_at_no_more_cost() {
         // Sweep: 40 % → 30 rh / 0 min, 70 % → 20 rh / 4 min, 90 % → 15 rh / 12 min.
-        let sweep = [p("hpa-90", 12, 15.0), p("hpa-40", 0, 30.0), p("hpa-70", 4, 20.0)];
+        let sweep = [
+            p("hpa-90", 12, 15.0),
+            p("hpa-40", 0, 30.0),
+            p("hpa-70", 4, 20.0),
+        ];
         let with = |h: Point| {
             let mut v = sweep.to_vec();
             v.push(h);
@@ -162,7 +166,10 @@ mod tests {
         assert_eq!(c.frontier_at_cost, Some(4));
         assert_eq!(c.below_frontier, Some(true));
         assert_eq!(
-            c.frontier.iter().map(|x| x.run.as_str()).collect::<Vec<_>>(),
+            c.frontier
+                .iter()
+                .map(|x| x.run.as_str())
+                .collect::<Vec<_>>(),
             vec!["hpa-90", "hpa-70", "hpa-40"]
         );
         // Best baseline hpa-40 (0 min) at 30 rh: 5× cannot hold with 3 min, the frontier does.

@@ -33,8 +33,8 @@
 #![forbid(unsafe_code)]
 
 pub mod autoscale;
-pub mod compare;
 pub mod baseline;
+pub mod compare;
 pub mod duration;
 pub mod engine;
 pub mod faults;

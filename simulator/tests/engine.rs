@@ -321,7 +321,7 @@ impl Observer for Recorder {
         vec![
             Change::Weights {
                 service: 1,
-                weights: if n % 2 == 0 {
+                weights: if n.is_multiple_of(2) {
                     vec![10.0, 90.0]
                 } else {
                     vec![90.0, 10.0]

@@ -232,6 +232,9 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
     let configured = kind.scenario(s);
     let s = &configured;
     let mut engine = Engine::new(s)?;
+    if kind == RunKind::Tuned {
+        crate::tuned::configure_routes(&mut engine);
+    }
     let controller: Option<Box<dyn Controller>> = match kind {
         RunKind::Istio => None,
         RunKind::Tuned | RunKind::Hpa(_) => Some(Box::new(crate::baseline::HpaController::new(

@@ -11,7 +11,7 @@
 //! | `outlierDetection.baseEjectionTime` | 30 s | Istio/Envoy default |
 //! | `outlierDetection.maxEjectionPercent` | 50 | raised from the 10 % default: with 10 %, a service of fewer than 10 pods can never eject one (Envoy rounds the cap down unless `always_eject_one_host`), which Istio's own circuit-breaking task shows by raising it; 50 keeps half the hosts whatever happens |
 //! | `retries.attempts` | 3 | Istio VirtualService reference example (`HTTPRetry`) |
-//! | `retries.perTryTimeout` | 2 s | Istio VirtualService reference example |
+//! | `retries.perTryTimeout` | route timeout ÷ (attempts + 1), per service | the route timeout bounds all tries together (Istio's timeouts and retries docs), so each of the 4 tries gets an equal share of it; a fixed value (the reference example's 2 s) would cut every try of a service whose requests take longer — LLM inference in `azure-trace` |
 //! | `retries.retryOn` | `5xx,gateway-error,connect-failure,refused-stream` | Envoy router `x-envoy-retry-on` conditions for server errors plus Istio's connection conditions |
 //! | retry budget | 20 %, at least 3 concurrent | Envoy `RetryBudget` defaults (Istio needs an EnvoyFilter for it) |
 //! | balancer | `LEAST_REQUEST` | Istio's default, kept |
@@ -20,6 +20,7 @@
 use homeostat_dataplane::config::{OutlierConfig, RetryLimit, RetryOn, RetryPolicy};
 use homeostat_dataplane::time::SECOND;
 
+use crate::engine::Engine;
 use crate::scenario::Scenario;
 
 /// The outlier detection of the tuned DestinationRule (see the module docs).
@@ -30,24 +31,34 @@ pub fn outlier() -> OutlierConfig {
     }
 }
 
-/// The retry policy of the tuned VirtualService (see the module docs).
-pub fn retries() -> RetryPolicy {
+/// The retry policy of the tuned VirtualService for a route with this timeout (ns; see the
+/// module docs).
+pub fn retries(route_timeout: u64) -> RetryPolicy {
+    const ATTEMPTS: u32 = 3;
     RetryPolicy {
-        attempts: 3,
-        per_try_timeout: Some(2 * SECOND),
+        attempts: ATTEMPTS,
+        per_try_timeout: Some((route_timeout / u64::from(ATTEMPTS + 1)).max(1)),
         retry_on: RetryOn::parse("5xx,gateway-error,connect-failure,refused-stream")
             .unwrap_or_default(),
         ..RetryPolicy::default()
     }
 }
 
-/// The scenario with the tuned mesh configuration in place of its own.
+/// The scenario with the tuned DestinationRule in place of its own mesh block; the
+/// VirtualService's per-route retries come from [`configure_routes`].
 pub fn apply(s: &Scenario) -> Scenario {
     let mut s = s.clone();
     s.mesh.outlier_detection = Some(outlier());
-    s.mesh.retries = retries();
+    s.mesh.retries = retries(15 * SECOND);
     s.mesh.retry_limit = RetryLimit::envoy_budget();
     s
+}
+
+/// Each service's route gets the tuned retry policy sized to its own timeout.
+pub fn configure_routes(engine: &mut Engine) {
+    for (i, svc) in engine.topo.services.iter().enumerate() {
+        engine.config[i].retries = retries(svc.timeout);
+    }
 }
 
 #[cfg(test)]
@@ -63,8 +74,9 @@ mod tests {
             (5, 50, 10 * SECOND)
         );
         assert!(o.validate().is_ok());
-        let r = retries();
-        assert_eq!((r.attempts, r.per_try_timeout), (3, Some(2 * SECOND)));
+        // A 15 s route: 4 tries of 15 / 4 = 3.75 s each.
+        let r = retries(15 * SECOND);
+        assert_eq!((r.attempts, r.per_try_timeout), (3, Some(3_750_000_000)));
         // A plain 500 is retried (5xx), unlike Istio's default.
         assert!(r.retry_on.contains(RetryCondition::FiveXx));
         assert!(r.validate().is_ok());

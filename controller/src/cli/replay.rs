@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use homeostat_simulator::runs::{RunKind, RunResult};
 use homeostat_simulator::scenario::Scenario;
-use homeostat_simulator::suite;
+use homeostat_simulator::{compare, suite};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -45,6 +45,9 @@ struct ScenarioReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
     runs: Vec<RunResult>,
+    /// homeostat against the best baseline and the HPA frontier (absent without both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparison: Option<compare::Comparison>,
     #[serde(skip)]
     objectives: Option<homeostat_simulator::record::Objectives>,
 }
@@ -157,10 +160,19 @@ pub fn run(args: Args) -> Result<()> {
             }
             bar.inc(1);
         }
+        let points: Vec<compare::Point> = runs
+            .iter()
+            .map(|r| compare::Point {
+                run: r.kind.name(),
+                slo_violation_minutes: r.metrics.slo_violation_minutes,
+                replica_hours: r.metrics.replica_hours,
+            })
+            .collect();
         reports.push(ScenarioReport {
             scenario: s.name.clone(),
             description: s.description.clone(),
             notes,
+            comparison: compare::compare(&points),
             runs,
             objectives: Some(homeostat_simulator::runs::objectives(&s)),
         });
@@ -265,6 +277,27 @@ fn print_table(doc: &Document) {
                 m.actions.len() - scales,
                 scales,
                 ttx
+            );
+        }
+        if let Some(c) = &r.comparison {
+            println!(
+                "  homeostat {} SLO-min / {:.1} rep-h vs best baseline {} {} / {:.1}: {}{}; target {}",
+                c.homeostat.slo_violation_minutes,
+                c.homeostat.replica_hours,
+                c.best_baseline.run,
+                c.best_baseline.slo_violation_minutes,
+                c.best_baseline.replica_hours,
+                match c.slo_ratio {
+                    Some(x) => format!("{x:.1}× fewer"),
+                    None if c.best_baseline.slo_violation_minutes == 0 => "both have none".into(),
+                    None => "homeostat has none".into(),
+                },
+                match c.below_frontier {
+                    Some(true) => ", below the HPA frontier",
+                    Some(false) => ", not below the HPA frontier",
+                    None => "",
+                },
+                if c.target_met { "met" } else { "not met" }
             );
         }
         for n in &r.notes {

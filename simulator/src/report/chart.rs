@@ -17,10 +17,13 @@ pub(super) const SUBSET_COLOURS: [&str; 8] = [
 /// Colour of a run: well-known names keep their colour across scenarios.
 pub(super) fn run_colour(name: &str, index: usize) -> &'static str {
     match name {
-        "static" => RUN_COLOURS[0],
-        "hpa" => RUN_COLOURS[1],
+        "istio" => RUN_COLOURS[0],
         "homeostat" => RUN_COLOURS[2],
-        _ => RUN_COLOURS[3 + index % 3],
+        "tuned" => RUN_COLOURS[3],
+        "flagger" => RUN_COLOURS[4],
+        // The HPA sweep shares one colour: it is one baseline at several targets.
+        n if n.starts_with("hpa") => RUN_COLOURS[1],
+        _ => RUN_COLOURS[5 - index % 2],
     }
 }
 

@@ -210,10 +210,14 @@ mod tests {
         let v = verdict(&s).unwrap();
         // Both violate 1 minute: 1 < 5 · 1 → ✗; 0.10 vs 0.13 replica-hours = −25 % → ✓.
         assert!(
-            v.contains("✗ SLO-violation minutes: homeostat 1 vs best baseline static 1"),
+            v.contains(
+                "✗ SLO-violation minutes: homeostat 1 vs best baseline static 1 (1.0× fewer"
+            ),
             "{v}"
         );
-        assert!(v.contains("✓ replica-hours: 0.10 vs 0.13 (-25.0 %)"), "{v}");
+        assert!(v.contains("replica-hours: 0.10 vs 0.13 (-25.0 %)"), "{v}");
+        // No hpa-N run: no frontier line.
+        assert!(!v.contains("frontier"), "{v}");
         // The action at 31 s is the first detection: 31 − 30 = 1 s; windows 3 (30–40 s)
         // violates, 4, 5, 6 are clean → TTM = 40 − 30 = 10 s.
         assert!(v.contains("✓ TTD 1.0 s / ✓ TTM 10.0 s"), "{v}");

@@ -32,6 +32,7 @@ pub(super) fn scenario_section(s: &ScenarioResult, index: usize) -> String {
         h.push_str(&v);
     }
     h.push_str(&summary_table(s));
+    h.push_str(&super::frontier::frontier_svg(&points(s)));
 
     let specs = [
         RowSpec {

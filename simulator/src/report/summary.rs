@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::chart::run_colour;
 use super::{RunResult, ScenarioResult, esc};
+use crate::compare::{Point, compare};
 use crate::record::RunMetrics;
 
 pub(super) fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -164,53 +165,56 @@ pub(super) fn summary_rows(s: &ScenarioResult) -> Vec<Row> {
     rows
 }
 
-/// homeostat against the targets, in words: ≥ 5× fewer SLO-violation minutes than the
-/// best baseline, no more replica-hours than that baseline, TTD ≤ 30 s and TTM ≤ 45 s per fault.
-/// `None` unless there is a run named `homeostat` and at least one other run.
-pub(super) fn verdict(s: &ScenarioResult) -> Option<String> {
-    let home = s.runs.iter().find(|r| r.name == "homeostat")?;
-    let best = s
-        .runs
+/// The runs of a scenario on the cost/SLO plane.
+pub(super) fn points(s: &ScenarioResult) -> Vec<Point> {
+    s.runs
         .iter()
-        .filter(|r| r.name != "homeostat")
-        .min_by(|a, b| {
-            a.metrics
-                .slo_violation_minutes
-                .cmp(&b.metrics.slo_violation_minutes)
-                .then(a.metrics.replica_hours.total_cmp(&b.metrics.replica_hours))
-        })?;
+        .map(|r| Point {
+            run: r.name.clone(),
+            slo_violation_minutes: r.metrics.slo_violation_minutes,
+            replica_hours: r.metrics.replica_hours,
+        })
+        .collect()
+}
+
+/// homeostat against the targets, in words (the numbers of [`crate::compare`]): ≥ 5×
+/// fewer SLO-violation minutes than the best baseline at no more replica-hours, or strictly
+/// below the HPA sweep's frontier; and TTD ≤ 30 s, TTM ≤ 45 s per fault. `None` unless there
+/// is a run named `homeostat` and at least one other run.
+pub(super) fn verdict(s: &ScenarioResult) -> Option<String> {
+    let c = compare(&points(s))?;
+    let home = s.runs.iter().find(|r| r.name == "homeostat")?;
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
     let (h, b) = (
-        home.metrics.slo_violation_minutes,
-        best.metrics.slo_violation_minutes,
+        c.homeostat.slo_violation_minutes,
+        c.best_baseline.slo_violation_minutes,
     );
-    let slo_ok = if h == 0 { true } else { b >= 5 * h };
-    let ratio = if h == 0 {
-        if b == 0 {
-            "both have none".to_string()
-        } else {
-            "homeostat has none".to_string()
-        }
-    } else {
-        format!("{:.1}× fewer", b as f64 / h as f64)
+    let ratio = match c.slo_ratio {
+        Some(r) => format!("{r:.1}× fewer"),
+        None if b == 0 => "both have none".to_string(),
+        None => "homeostat has none".to_string(),
     };
-    let (hr, br) = (home.metrics.replica_hours, best.metrics.replica_hours);
+    let (hr, br) = (c.homeostat.replica_hours, c.best_baseline.replica_hours);
     let mut parts = vec![
         format!(
-            "{} SLO-violation minutes: homeostat {h} vs best baseline {} {b} ({ratio}; target ≥ 5×)",
-            mark(slo_ok),
-            esc(&best.name)
+            "{} SLO-violation minutes: homeostat {h} vs best baseline {} {b} ({ratio}; target ≥ 5× at no more replica-hours)",
+            mark(c.five_x_at_no_more_cost),
+            esc(&c.best_baseline.run)
         ),
         format!(
-            "{} replica-hours: {hr:.2} vs {br:.2} ({:+.1} %)",
-            mark(hr <= br * (1.0 + 1e-9)),
-            if br > 0.0 {
-                (hr / br - 1.0) * 100.0
-            } else {
-                0.0
-            }
+            "replica-hours: {hr:.2} vs {br:.2} ({:+.1} %)",
+            c.cost_ratio.map_or(0.0, |r| (r - 1.0) * 100.0)
         ),
     ];
+    if let Some(below) = c.below_frontier {
+        parts.push(format!(
+            "{} {} the HPA frontier ({} min at ≤ {hr:.2} replica-hours)",
+            mark(below),
+            if below { "below" } else { "not below" },
+            c.frontier_at_cost
+                .map_or("none of the sweep".to_string(), |f| f.to_string())
+        ));
+    }
     for f in &home.metrics.faults {
         let ttd_ok = f.ttd_s.is_some_and(|t| t <= 30.0);
         let ttm_ok = f.ttm_s.is_some_and(|t| t <= 45.0);

@@ -137,11 +137,21 @@ impl Cluster {
             (slot @ None, Some(c)) => *slot = Some(OutlierDetector::new_at(c, self.ids.len(), now)),
             (slot, None) => {
                 *slot = None;
-                for i in 0..self.ids.len() {
-                    self.balancer.set_healthy(i, true);
-                }
+                self.all_healthy();
             }
         }
+        self.apply_balancer_config();
+    }
+
+    /// Every endpoint back in the balancer's healthy set.
+    fn all_healthy(&mut self) {
+        for i in 0..self.ids.len() {
+            self.balancer.set_healthy(i, true);
+        }
+    }
+
+    /// The balancer's configuration with the panic threshold the outlier config implies.
+    fn apply_balancer_config(&mut self) {
         let effective = effective_balancer(
             &self.balancer_cfg,
             self.outlier.as_ref().map(|o| o.config()),
@@ -163,14 +173,8 @@ impl Cluster {
                 None => d,
             }
         });
-        for i in 0..self.ids.len() {
-            self.balancer.set_healthy(i, true);
-        }
-        let effective = effective_balancer(
-            &self.balancer_cfg,
-            self.outlier.as_ref().map(|o| o.config()),
-        );
-        self.balancer.set_config(effective);
+        self.all_healthy();
+        self.apply_balancer_config();
         self.budget.set_limit(limit);
     }
 

@@ -22,7 +22,7 @@
 //! 1 m. The canary starts at the scenario's route weight, as if the rollout had reached it.
 //! The scenario's HPA, if any, keeps running at its stock target (Flagger's `autoscalerRef`).
 
-use crate::autoscale::Autoscaler;
+use crate::baseline::HpaController;
 use crate::engine::{Change, View};
 use crate::runs::{Action, Controller, TickOutput};
 use crate::scenario::Scenario;
@@ -133,7 +133,7 @@ struct Target {
 /// Flagger on every multi-subset service, with the scenario's HPAs at their stock target.
 pub struct FlaggerController {
     targets: Vec<Target>,
-    autoscalers: Vec<Autoscaler>,
+    hpa: HpaController,
 }
 
 /// Whether Flagger has anything to do in this topology (a service with a canary subset).
@@ -172,21 +172,14 @@ impl FlaggerController {
             .collect();
         FlaggerController {
             targets,
-            autoscalers: Autoscaler::from_scenario(s, topo),
+            hpa: HpaController::new(s, topo),
         }
     }
 }
 
 impl Controller for FlaggerController {
     fn tick(&mut self, view: &View<'_>) -> TickOutput {
-        let mut out = TickOutput {
-            actions: self
-                .autoscalers
-                .iter_mut()
-                .filter_map(|a| a.sync(view))
-                .collect(),
-            findings: Vec::new(),
-        };
+        let mut out = self.hpa.tick(view);
         for t in &mut self.targets {
             if view.now < t.next_check {
                 continue;

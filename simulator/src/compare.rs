@@ -47,6 +47,24 @@ pub struct Comparison {
     pub target_met: bool,
 }
 
+impl Comparison {
+    /// The SLO-minute ratio in words: "5.0× fewer", "3 vs 0 (baseline has none)", "both have
+    /// none", "homeostat has none".
+    pub fn ratio_text(&self) -> String {
+        let (h, b) = (
+            self.homeostat.slo_violation_minutes,
+            self.best_baseline.slo_violation_minutes,
+        );
+        match self.slo_ratio {
+            Some(_) if b == 0 => format!("{h} vs 0: the baseline has none"),
+            Some(r) if r >= 1.0 => format!("{r:.1}× fewer"),
+            Some(r) => format!("{:.1}× more", 1.0 / r),
+            None if b == 0 => "both have none".to_string(),
+            None => "homeostat has none".to_string(),
+        }
+    }
+}
+
 /// Runs whose name starts with this are the HPA sweep.
 pub const SWEEP_PREFIX: &str = "hpa-";
 
@@ -124,12 +142,19 @@ mod tests {
         .expect("comparable");
         assert_eq!(c.best_baseline.run, "tuned");
         assert_eq!(c.slo_ratio, Some(5.0));
+        assert_eq!(c.ratio_text(), "5.0× fewer");
         assert_eq!(c.cost_ratio, Some(1.0));
         assert!(c.five_x_at_no_more_cost && c.target_met);
         assert_eq!(c.below_frontier, None);
         // 3 min is only 3.3×; 2 min at 5.1 rh costs more.
         let c = compare(&[p("tuned", 10, 5.0), p("homeostat", 3, 5.0)]).expect("comparable");
         assert!(!c.target_met);
+        // 10 / 3 = 3.3×; 3 vs 6 is 2× more; 1 vs 0 has no ratio to print.
+        assert_eq!(c.ratio_text(), "3.3× fewer");
+        let c = compare(&[p("tuned", 3, 5.0), p("homeostat", 6, 5.0)]).expect("comparable");
+        assert_eq!(c.ratio_text(), "2.0× more");
+        let c = compare(&[p("tuned", 0, 5.0), p("homeostat", 1, 5.0)]).expect("comparable");
+        assert_eq!(c.ratio_text(), "1 vs 0: the baseline has none");
         let c = compare(&[p("tuned", 10, 5.0), p("homeostat", 2, 5.1)]).expect("comparable");
         assert!(!c.target_met);
     }
@@ -144,6 +169,7 @@ mod tests {
         .expect("comparable");
         assert_eq!(c.best_baseline.run, "hpa-70");
         assert_eq!(c.slo_ratio, None);
+        assert_eq!(c.ratio_text(), "both have none");
         // 0 vs 0 at equal cost meets the 5× criterion.
         assert!(c.five_x_at_no_more_cost);
     }

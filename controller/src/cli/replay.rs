@@ -287,11 +287,7 @@ fn print_table(doc: &Document) {
                 c.best_baseline.run,
                 c.best_baseline.slo_violation_minutes,
                 c.best_baseline.replica_hours,
-                match c.slo_ratio {
-                    Some(x) => format!("{x:.1}× fewer"),
-                    None if c.best_baseline.slo_violation_minutes == 0 => "both have none".into(),
-                    None => "homeostat has none".into(),
-                },
+                c.ratio_text(),
                 match c.below_frontier {
                     Some(true) => ", below the HPA frontier",
                     Some(false) => ", not below the HPA frontier",

@@ -189,11 +189,7 @@ pub(super) fn verdict(s: &ScenarioResult) -> Option<String> {
         c.homeostat.slo_violation_minutes,
         c.best_baseline.slo_violation_minutes,
     );
-    let ratio = match c.slo_ratio {
-        Some(r) => format!("{r:.1}× fewer"),
-        None if b == 0 => "both have none".to_string(),
-        None => "homeostat has none".to_string(),
-    };
+    let ratio = c.ratio_text();
     let (hr, br) = (c.homeostat.replica_hours, c.best_baseline.replica_hours);
     let mut parts = vec![
         format!(

@@ -36,7 +36,7 @@ fn replay_writes_report_and_csvs() {
         "replay",
         file.to_str().expect("utf-8 path"),
         "--baseline",
-        "static",
+        "istio,flagger,hpa",
         "--format",
         "json",
         "--out",
@@ -46,14 +46,31 @@ fn replay_writes_report_and_csvs() {
     run(cli).expect("replay runs");
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html written");
     assert!(html.contains("cli-canary"));
-    assert!(out.join("cli-canary_static.csv").exists());
+    assert!(out.join("cli-canary_istio.csv").exists());
+    assert!(out.join("cli-canary_flagger.csv").exists());
     assert!(out.join("cli-canary_homeostat.csv").exists());
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
             .expect("summary is JSON");
     let runs = summary[0]["runs"].as_array().expect("runs");
     let kinds: Vec<&str> = runs.iter().filter_map(|r| r["kind"].as_str()).collect();
-    assert_eq!(kinds, ["static", "homeostat"]);
+    // No HPA in the scenario: the hpa sweep is not run, and a note says so.
+    assert_eq!(kinds, ["istio", "flagger", "homeostat"]);
+    let notes = summary[0]["notes"].to_string();
+    assert!(notes.contains("hpa: not run"), "{notes}");
+    // The comparison names a best baseline among the runs.
+    let best = summary[0]["comparison"]["best_baseline"]["run"]
+        .as_str()
+        .expect("a best baseline");
+    assert!(["istio", "flagger"].contains(&best), "{best}");
+}
+
+#[test]
+fn an_unknown_baseline_is_an_error_listing_the_runs() {
+    let cli = Cli::try_parse_from(["homeostat", "replay", "--baseline", "static"])
+        .expect("arguments parse");
+    let err = format!("{:#}", run(cli).expect_err("static is gone"));
+    assert!(err.contains("static") && err.contains("istio"), "{err}");
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn request_cycle(c: &mut Criterion) {
                 };
                 let mut balancer = Balancer::new(cfg, &[1; ENDPOINTS]);
                 let mut outlier = OutlierDetector::new(OutlierConfig::default(), ENDPOINTS);
-                let budget = RetryBudget::new(RetryLimit::default());
+                let budget = RetryBudget::new(RetryLimit::envoy_budget());
                 let split = WeightedSplit::new(&[90, 10]).expect("valid split");
                 let mut rng = ChaCha8Rng::seed_from_u64(42);
                 let mut now = 0u64;
@@ -95,7 +95,7 @@ fn cluster_cycle(c: &mut Criterion) {
                     0,
                     cfg,
                     Some(OutlierConfig::default()),
-                    RetryLimit::default(),
+                    RetryLimit::envoy_budget(),
                 );
                 let pods: Vec<(u32, u32)> = (100..100 + ENDPOINTS as u32).map(|p| (p, 1)).collect();
                 cluster.set_endpoints(0, &pods);

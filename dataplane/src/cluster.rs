@@ -38,6 +38,8 @@ pub struct Cluster {
     balancer_cfg: BalancerConfig,
     balancer: Balancer,
     outlier: Option<OutlierDetector>,
+    /// Seed of the outlier detector's RNG, kept for a detector rebuilt by a CDS update.
+    seed: Option<u64>,
     budget: RetryBudget,
     active_requests: u64,
     active_retries: u64,
@@ -66,6 +68,7 @@ impl Cluster {
             balancer_cfg: balancer,
             balancer: Balancer::new(effective, &[]),
             outlier: outlier.map(|cfg| OutlierDetector::new_at(cfg, 0, now)),
+            seed: None,
             budget: RetryBudget::new(limit),
             active_requests: 0,
             active_retries: 0,
@@ -75,6 +78,7 @@ impl Cluster {
     /// Seeds the outlier detector's RNG (used only for `enforcing_*` < 100 and jitter).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.outlier = self.outlier.map(|o| o.with_seed(seed));
+        self.seed = Some(seed);
         self
     }
 
@@ -133,16 +137,45 @@ impl Cluster {
             (slot @ None, Some(c)) => *slot = Some(OutlierDetector::new_at(c, self.ids.len(), now)),
             (slot, None) => {
                 *slot = None;
-                for i in 0..self.ids.len() {
-                    self.balancer.set_healthy(i, true);
-                }
+                self.all_healthy();
             }
         }
+        self.apply_balancer_config();
+    }
+
+    /// Every endpoint back in the balancer's healthy set.
+    fn all_healthy(&mut self) {
+        for i in 0..self.ids.len() {
+            self.balancer.set_healthy(i, true);
+        }
+    }
+
+    /// The balancer's configuration with the panic threshold the outlier config implies.
+    fn apply_balancer_config(&mut self) {
         let effective = effective_balancer(
             &self.balancer_cfg,
             self.outlier.as_ref().map(|o| o.config()),
         );
         self.balancer.set_config(effective);
+    }
+
+    /// A CDS update of this cluster (a DestinationRule change): Envoy builds a new cluster and
+    /// swaps it in, so the outlier detector starts empty — every endpoint healthy, no ejection
+    /// multiplier, first sweep at `now + interval` — and the new circuit-breaker limit applies.
+    /// (Unlike [`Cluster::set_outlier_config`], which keeps ejection state.) Endpoints, their
+    /// balancer state and the counts of attempts and retries in flight carry over: requests
+    /// already sent finish and release what they hold.
+    pub fn rebuild(&mut self, now: Nanos, outlier: Option<OutlierConfig>, limit: RetryLimit) {
+        self.outlier = outlier.map(|cfg| {
+            let d = OutlierDetector::new_at(cfg, self.ids.len(), now);
+            match self.seed {
+                Some(seed) => d.with_seed(seed),
+                None => d,
+            }
+        });
+        self.all_healthy();
+        self.apply_balancer_config();
+        self.budget.set_limit(limit);
     }
 
     /// Replaces the retry limit (budget or `maxRetries`).
@@ -333,7 +366,7 @@ mod tests {
             0,
             rr(),
             Some(OutlierConfig::default()),
-            RetryLimit::default(),
+            RetryLimit::envoy_budget(),
         );
         c.set_endpoints(0, &pods(10..20));
         let (id, e) = fail(&mut c, 0, 13, 5).expect("5th 503 ejects pod 13");
@@ -354,13 +387,52 @@ mod tests {
     }
 
     #[test]
+    fn a_cds_update_forgets_ejections_but_keeps_endpoints_and_counters() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let cfg = OutlierConfig {
+            max_ejection_percent: 50,
+            ..OutlierConfig::default()
+        };
+        let mut c = Cluster::new(0, rr(), Some(cfg.clone()), RetryLimit::envoy_budget());
+        c.set_endpoints(0, &pods(0..4));
+        // 5 consecutive 503s eject pod 2 (1 of 4 = 25 % ≤ 50 %) for 30 s.
+        assert!(fail(&mut c, 0, 2, 5).is_some());
+        let p = c.pick(0, &mut rng).expect("pod");
+        assert_eq!(c.active_requests(), 1);
+        // The update at 1 s: pod 2 is healthy again at once, though its 30 s had not run out.
+        let tighter = OutlierConfig {
+            consecutive_5xx: 2,
+            ..cfg
+        };
+        c.rebuild(SECOND, Some(tighter), RetryLimit::envoy());
+        assert!(!c.is_ejected(2));
+        assert_eq!((c.ejected_count(), c.len()), (0, 4));
+        // Round robin over 4 healthy pods reaches pod 2 within 4 picks.
+        let picks: Vec<_> = (0..4)
+            .map(|_| c.pick(SECOND, &mut rng).expect("pod"))
+            .collect();
+        assert!(picks.contains(&2), "{picks:?}");
+        // The in-flight attempt from before still ends against the new cluster's counters.
+        assert_eq!(c.active_requests(), 5);
+        c.end_attempt(SECOND, p, MILLISECOND, Outcome::Success, false);
+        assert_eq!(c.active_requests(), 4);
+        // The new detector counts afresh with the new threshold: 2 failures eject pod 1.
+        assert!(fail(&mut c, SECOND, 1, 2).is_some());
+        // Envoy's plain circuit breaker now: 3 concurrent retries, whatever the load.
+        for _ in 0..3 {
+            assert!(c.try_begin_retry());
+        }
+        assert!(!c.try_begin_retry());
+    }
+
+    #[test]
     fn retries_are_counted_from_grant_to_end() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut c = Cluster::new(
             0,
             rr(),
             Some(OutlierConfig::default()),
-            RetryLimit::default(),
+            RetryLimit::envoy_budget(),
         );
         c.set_endpoints(0, &pods(0..3));
         let policy = RetryPolicy::default();
@@ -389,7 +461,7 @@ mod tests {
     #[test]
     fn a_retry_with_no_endpoint_is_released() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::envoy_budget());
         assert!(c.try_begin_retry());
         assert_eq!(
             c.pick_retry(0, &mut rng, &[], &RetryPolicy::default()),
@@ -401,7 +473,7 @@ mod tests {
     #[test]
     fn a_cancelled_retry_frees_its_budget_slot() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::envoy_budget());
         c.set_endpoints(0, &pods(0..2));
         let policy = RetryPolicy::default();
         // No requests in flight: ⌊0.2·0⌋ = 0 → the floor of 3 concurrent retries applies.
@@ -425,7 +497,7 @@ mod tests {
 
     #[test]
     fn without_outlier_detection_nothing_is_ejected() {
-        let mut c = Cluster::new(0, rr(), None, RetryLimit::default());
+        let mut c = Cluster::new(0, rr(), None, RetryLimit::envoy_budget());
         c.set_endpoints(0, &pods(0..10));
         assert_eq!(fail(&mut c, 0, 3, 50), None);
         assert_eq!(c.ejected_count(), 0);
@@ -441,7 +513,7 @@ mod tests {
             min_health_percent: 60,
             ..OutlierConfig::default()
         };
-        let mut c = Cluster::new(0, rr(), Some(outlier), RetryLimit::default());
+        let mut c = Cluster::new(0, rr(), Some(outlier), RetryLimit::envoy_budget());
         c.set_endpoints(0, &pods([7, 8]));
         // 100·1/2 = 50 ≤ 50 → pod 7 may be ejected; then 1 of 2 healthy = 50 % < 60 % → panic.
         assert!(fail(&mut c, 0, 7, 5).is_some());
@@ -464,7 +536,7 @@ mod tests {
             0,
             rr(),
             Some(OutlierConfig::default()),
-            RetryLimit::default(),
+            RetryLimit::envoy_budget(),
         );
         c.set_endpoints(0, &pods(0..10));
         let p = c.pick(0, &mut rng).expect("pod");
@@ -517,7 +589,7 @@ mod tests {
         ) {
             let outlier = OutlierConfig { max_ejection_percent: max_pct, ..OutlierConfig::default() };
             let bal = BalancerConfig { kind, ..BalancerConfig::default() };
-            let mut c = Cluster::new(0, bal, Some(outlier), RetryLimit::default());
+            let mut c = Cluster::new(0, bal, Some(outlier), RetryLimit::envoy_budget());
             c.set_endpoints(0, &pods(0..10));
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let policy = RetryPolicy::default();

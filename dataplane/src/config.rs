@@ -3,7 +3,12 @@
 //! `Default` impls so that an empty block means "what a stock Istio mesh does".
 //!
 //! Sources for every default are cited on the field. Where Envoy's and Istio's defaults differ the
-//! Istio one wins, because the simulator's `static` baseline models a stock Istio mesh.
+//! Istio one wins, because the simulator's `istio` baseline models a stock Istio mesh.
+//!
+//! What a stock Istio mesh has *without* a DestinationRule is not always what an empty block of
+//! the same name means: with no `outlierDetection` in any DestinationRule, Istio programs no
+//! outlier detection at all (see [`OutlierConfig::off`]); an empty `outlierDetection: {}` turns
+//! it on with the defaults below.
 
 use crate::time::{Nanos, SECOND};
 use schemars::JsonSchema;
@@ -120,6 +125,24 @@ impl Default for OutlierConfig {
 }
 
 impl OutlierConfig {
+    /// No outlier detection: what Istio programs when no DestinationRule sets
+    /// `trafficPolicy.outlierDetection` (Istio's DestinationRule reference: outlier detection is
+    /// only configured when the block is present). Both consecutive-error detectors are off, so
+    /// nothing is ever ejected; the other fields keep their defaults so that turning one
+    /// detector on later (`consecutive5xxErrors: N`) gives Istio's values for the rest.
+    pub fn off() -> Self {
+        OutlierConfig {
+            consecutive_5xx: 0,
+            consecutive_gateway_errors: 0,
+            ..OutlierConfig::default()
+        }
+    }
+
+    /// Whether no detector can eject anything (both consecutive-error counts are 0).
+    pub fn is_off(&self) -> bool {
+        self.consecutive_5xx == 0 && self.consecutive_gateway_errors == 0
+    }
+
     /// Rejects values Envoy would reject (zero interval, `maxEjectionTime < baseEjectionTime`,
     /// percentages above 100).
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -371,13 +394,18 @@ impl RetryPolicy {
 }
 
 /// Envoy `CircuitBreakers.Thresholds.RetryBudget`: concurrent retries are limited to a share of
-/// the cluster's active requests, with a floor.
+/// the cluster's active requests, with a floor. Opt-in: Envoy applies a budget only when the
+/// cluster's circuit-breaker thresholds contain a `retry_budget` message, and Istio never sets
+/// one (its `DestinationRule` has no field for it); the values below are Envoy's defaults for
+/// the fields *of* a budget message that leaves them unset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryBudgetConfig {
-    /// Share of active (+ pending) requests that may be retries at once. Envoy default 20 %.
+    /// Share of active (+ pending) requests that may be retries at once. Envoy default (when a
+    /// budget is configured without `budget_percent`) 20 %.
     pub budget_percent: f64,
-    /// The limit never goes below this many concurrent retries. Envoy default 3.
+    /// The limit never goes below this many concurrent retries. Envoy default (when a budget is
+    /// configured without `min_retry_concurrency`) 3.
     pub min_retry_concurrency: u32,
 }
 
@@ -390,30 +418,52 @@ impl Default for RetryBudgetConfig {
     }
 }
 
-/// What limits concurrent retries across a cluster: Envoy's `CircuitBreakers.Thresholds`
-/// `retry_budget` and `max_retries`. When a budget is present it is used and `maxRetries` is
-/// ignored, as in Envoy.
+/// What limits concurrent retries across one proxy's cluster: Envoy's
+/// `CircuitBreakers.Thresholds` `retry_budget` and `max_retries`. When a budget is present it is
+/// used and `maxRetries` is ignored, as in Envoy. Each sidecar holds its own (circuit breakers
+/// are per Envoy, per cluster).
+///
+/// The default is Istio's: no budget, `maxRetries` 2^32 − 1 (unlimited). Plain Envoy differs:
+/// without a budget its `max_retries` threshold defaults to 3 ([`RetryLimit::envoy`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RetryLimit {
-    /// The retry budget; the scenario default is Envoy's 20 % / min 3. Set it to `null` to
-    /// fall back to `maxRetries`.
+    /// The retry budget, opt-in as in Envoy (Istio exposes none): absent or `null` means no
+    /// budget, and `maxRetries` limits concurrent retries.
     pub budget: Option<RetryBudgetConfig>,
-    /// The classic circuit-breaker cap on concurrent retries. Envoy's default is 3; Istio's
-    /// `connectionPool.http.maxRetries` default is 2^32 − 1 (unlimited), which we use.
+    /// The classic circuit-breaker cap on concurrent retries. Istio programs
+    /// `connectionPool.http.maxRetries`, whose default is 2^32 − 1 (unlimited; Istio's
+    /// DestinationRule reference), which is the default here. Envoy's own default is 3.
     pub max_retries: u32,
 }
 
 impl Default for RetryLimit {
     fn default() -> Self {
         RetryLimit {
-            budget: Some(RetryBudgetConfig::default()),
+            budget: None,
             max_retries: u32::MAX,
         }
     }
 }
 
 impl RetryLimit {
+    /// Plain Envoy's default circuit breaker: no budget, at most 3 concurrent retries
+    /// (`envoy.config.cluster.v3.CircuitBreakers.Thresholds.max_retries`, default 3).
+    pub fn envoy() -> Self {
+        RetryLimit {
+            budget: None,
+            max_retries: 3,
+        }
+    }
+
+    /// A retry budget with Envoy's defaults for its fields (20 %, at least 3 concurrent).
+    pub fn envoy_budget() -> Self {
+        RetryLimit {
+            budget: Some(RetryBudgetConfig::default()),
+            max_retries: u32::MAX,
+        }
+    }
+
     /// Rejects a budget percentage outside 0..=100.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match &self.budget {
@@ -521,6 +571,15 @@ mod tests {
         assert_eq!(r.retry_on.status_codes(), &[503]);
         assert!(r.retry_on.contains(RetryCondition::ConnectFailure));
         assert!(!r.retry_on.contains(RetryCondition::FiveXx));
+
+        // Istio: no retry budget, maxRetries 2^32 − 1.
+        let l: RetryLimit = serde_yaml::from_str("{}").expect("empty retry limit");
+        assert_eq!(l.budget, None);
+        assert_eq!(l.max_retries, u32::MAX);
+        // No DestinationRule: nothing can be ejected, other fields as an empty block's.
+        let off = OutlierConfig::off();
+        assert!(off.is_off() && !o.is_off());
+        assert_eq!(off.max_ejection_percent, 10);
 
         let b: BalancerConfig = serde_yaml::from_str("{}").expect("empty balancer block");
         assert_eq!(b.kind, BalancerKind::LeastRequest);

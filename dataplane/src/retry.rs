@@ -243,8 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn istio_default_limit_is_unbounded_and_envoy_default_is_three() {
+        // Istio: no budget, maxRetries 2^32 − 1, so even 10^6 concurrent retries with 1 request
+        // in flight are allowed.
+        let istio = RetryBudget::new(RetryLimit::default());
+        assert!(istio.try_acquire(1, 1_000_000));
+        // Plain Envoy: max_retries 3 whatever the load — retries 0, 1, 2 may add one, 3 may not.
+        let envoy = RetryBudget::new(RetryLimit::envoy());
+        assert!(envoy.try_acquire(1000, 2));
+        assert!(!envoy.try_acquire(1000, 3));
+    }
+
+    #[test]
     fn retry_budget_allows_min_three_then_twenty_percent() {
-        let b = RetryBudget::new(RetryLimit::default());
+        let b = RetryBudget::new(RetryLimit::envoy_budget());
         // 10 active: ⌊0.2·10⌋ = 2 < 3 → limit 3: retries 0, 1, 2 in flight may add one; 3 may not.
         assert_eq!(b.max_active_retries(10), 3);
         assert!(b.try_acquire(10, 2));

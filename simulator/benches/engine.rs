@@ -1,11 +1,11 @@
 //! Simulator throughput, as a bench binary (`cargo bench -p homeostat-simulator --bench engine`).
 //!
 //! 1. `single-hop`: one service, 4 pods, Poisson arrivals at 2,000 req/s for 1 simulated hour
-//!    (7.2 M entry requests, one hop each), `static` run: simulated requests per second of wall
+//!    (7.2 M entry requests, one hop each), `istio` run: simulated requests per second of wall
 //!    time on one core (the engine is single-threaded).
 //! 2. `mesh-20`: 24 simulated hours at 1,000 req/s across 20 services (an entry service fanning
 //!    out to 4 mid-tier services, each calling 3–4 of 15 leaf services with probability 0.3),
-//!    `static` run: wall time for the day, entry requests and hops per second.
+//!    `istio` run: wall time for the day, entry requests and hops per second.
 //!
 //! Pass `quick` to run 1/10 of each timeline.
 
@@ -85,7 +85,7 @@ topology:
 
 fn measure(s: &Scenario) {
     let t0 = Instant::now();
-    let r = runs::run(s, RunKind::Static).expect("bench run");
+    let r = runs::run(s, RunKind::Istio).expect("bench run");
     let secs = t0.elapsed().as_secs_f64();
     let t = r.tally;
     let hops = t.started + t.calls;

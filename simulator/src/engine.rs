@@ -1,23 +1,36 @@
 //! The discrete-event engine: one event per thing that happens to a request, in (time, seq)
-//! order from a binary heap, all randomness from one seeded ChaCha8 stream, so the same
-//! scenario and seed give byte-identical results.
+//! order from a binary heap, so the same scenario and seed give byte-identical results.
+//!
+//! Randomness comes from four ChaCha8 streams of the scenario's seed, one per concern, so what
+//! the *world* does cannot depend on what the *mesh or its controller* does:
+//!
+//! * `arrivals` — arrival times and the entry service of each arrival;
+//! * `work` — each try's own service time and which optional child calls it makes;
+//! * `faults` — whether a try on a faulty pod fails;
+//! * `mesh` — the proxies' choices (route split, balancer picks, retry back-off jitter).
+//!
+//! Every run of a scenario therefore sees the same arrivals whatever its controller does (a
+//! retry or an extra pick cannot shift them), and the k-th service time and the k-th fault draw
+//! are the same numbers in every run. (Which try gets the k-th draw still depends on routing.)
 //!
 //! ```text
-//!  arrival ─► Call(ingress → service) ─► pick subset by route weight ─► cluster(caller, subset)
+//!  arrival ─► Call(ingress → service) ─► pick subset by route weight ─► cluster(proxy, subset)
 //!               ▲  retry after back-off        │ pick pod (balancer, ejections)
 //!               │                              ▼
 //!          result ◄── Try at pod: queue ─► own work ─► child Calls (sequential | parallel)
 //! ```
 //!
 //! A *call* is what a caller's proxy sees (route timeout, retries); a *try* is one attempt on one
-//! pod. A call that times out abandons its try, which keeps the pod busy until it finishes —
+//! pod. Every calling pod has its own sidecar, so its own clusters (balancer, outlier detector,
+//! retry limit) — per-proxy state, as in Envoy; the ingress gateway is one proxy. A call that times out abandons its try, which keeps the pod busy until it finishes —
 //! wasted work, as in a real mesh. Every entry request ends exactly once (success, failure or
 //! timeout); after the last arrival the engine drains until none is in flight.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-use homeostat_dataplane::config::{OutlierConfig, RetryLimit, RetryPolicy};
+use homeostat_dataplane::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
+use homeostat_dataplane::split::WeightedSplit;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -51,7 +64,10 @@ enum Ev {
     CallTimeouts(u32),
     PerTryTimeout(Key),
     Retry(Key),
+    /// Prometheus scrapes every pod.
     Tick,
+    /// The oldest scrape not yet visible becomes visible to controllers, which then run.
+    Publish,
     Sweep,
     FaultStart(u32),
     FaultEnd(u32),
@@ -117,6 +133,7 @@ const MAX_TRIED: usize = 8;
 struct Call {
     parent: Parent,
     service: u32,
+    /// The calling proxy's cluster for the chosen subset.
     cluster: u32,
     started: u64,
     /// The try in flight (NO_CALL while backing off).
@@ -178,6 +195,13 @@ pub enum Change {
         policy: RetryPolicy,
         limit: RetryLimit,
     },
+    /// A canary promotion (Flagger): the primary subset `to` now runs the version of `from`
+    /// (faults aimed at `from`'s version hit it too), and takes all the traffic.
+    Promote {
+        service: usize,
+        from: usize,
+        to: usize,
+    },
 }
 
 /// Ground-truth tallies, kept by the engine itself to check conservation.
@@ -203,6 +227,8 @@ pub trait Observer {
     fn request_done(&mut self, t: u64, latency: u64, end: End, entry_subset: usize);
     fn retry(&mut self, _t: u64) {}
     fn ejection(&mut self, _t: u64, _pod: &str) {}
+    /// An entry request arrived at `service` (for tests of the arrival stream).
+    fn arrival(&mut self, _t: u64, _service: usize) {}
     /// Every telemetry interval, after the scrape: return changes to make.
     fn tick(&mut self, _t: u64, _view: &View<'_>) -> Vec<Change> {
         Vec::new()
@@ -229,6 +255,21 @@ pub struct View<'a> {
     pub now: u64,
 }
 
+/// Route weights as Envoy holds them (integers); the config carries them as `f64` for its
+/// readers. Negative or non-finite weights count as 0.
+fn integer_weights(weights: &[f64]) -> Vec<u32> {
+    weights
+        .iter()
+        .map(|&w| {
+            if w.is_finite() && w > 0.0 {
+                w.round().min(f64::from(u32::MAX)) as u32
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
 impl View<'_> {
     /// Pods of a subset that exist (ready or starting) — what the run pays for.
     pub fn replicas(&self, subset: usize) -> u32 {
@@ -247,21 +288,49 @@ struct TimerQueue {
     q: VecDeque<(u64, Key)>,
 }
 
+/// Stream numbers of the scenario seed's ChaCha8 generator (see the module docs).
+const STREAM_MESH: u64 = 0;
+const STREAM_ARRIVALS: u64 = 1;
+const STREAM_WORK: u64 = 2;
+const STREAM_FAULTS: u64 = 3;
+
+fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(n);
+    r
+}
+
 pub struct Engine {
     pub now: u64,
     seq: u64,
     end: u64,
     heap: BinaryHeap<Event>,
+    /// The proxies' random choices (route split, balancer, back-off jitter).
     rng: ChaCha8Rng,
+    arrival_rng: ChaCha8Rng,
+    work_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    seed: u64,
     pub topo: Topology,
     pub pods: Vec<Pod>,
     /// Ready pods per subset (the EDS endpoint set).
     endpoints: Vec<Vec<u32>>,
     pub desired: Vec<u32>,
     pub config: Vec<ServiceConfig>,
+    /// The route split per service, in Envoy's integer semantics.
+    splits: Vec<WeightedSplit>,
+    /// The version each subset's pods run (a subset index): itself, until a promotion.
+    version_of: Vec<usize>,
+    balancer: BalancerConfig,
     clusters: Vec<Cluster>,
-    /// cluster index by caller (0 = ingress, 1 + service) × subset; u32::MAX when unused.
+    /// Cluster index by calling proxy (0 = the ingress gateway, 1 + p = pod p's sidecar) ×
+    /// subset; u32::MAX where that proxy never calls that subset.
     cluster_of: Vec<u32>,
+    /// Subsets each service calls (the subsets of its callees), for building a new pod's proxy.
+    callee_subsets: Vec<Vec<usize>>,
+    /// Scrapes taken and not yet visible to controllers (telemetry lag).
+    unpublished: VecDeque<(u64, Vec<PodSample>)>,
+    telemetry_lag: u64,
     calls: Slab<Call>,
     tries: Slab<Try>,
     timers: Vec<TimerQueue>,
@@ -287,6 +356,7 @@ impl Engine {
         topo.notes = notes;
         let faults = faults::compile(s, &topo);
         let surges = faults::surges(&faults);
+        let outlier = s.mesh.outlier();
         let config: Vec<ServiceConfig> = topo
             .services
             .iter()
@@ -298,63 +368,59 @@ impl Engine {
                     .collect(),
                 retries: s.mesh.retries.clone(),
                 retry_limit: s.mesh.retry_limit.clone(),
-                outlier: s.mesh.outlier_detection.clone(),
+                outlier: outlier.clone(),
             })
             .collect();
+        let splits = config
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                WeightedSplit::new(&integer_weights(&c.weights))
+                    .map_err(|e| format!("service {:?}: {e}", topo.services[i].name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let nsub = topo.subsets.len();
-        let callers = topo.services.len() + 1;
-        let mut cluster_of = vec![u32::MAX; callers * nsub];
-        let mut clusters = Vec::new();
-        let mut add = |caller: usize, callee: usize, clusters: &mut Vec<Cluster>| {
-            for &sub in &topo.services[callee].subsets {
-                let slot = &mut cluster_of[caller * nsub + sub];
-                if *slot == u32::MAX {
-                    *slot = clusters.len() as u32;
-                    clusters.push(
-                        Cluster::new(
-                            0,
-                            s.mesh.balancer.clone(),
-                            Some(s.mesh.outlier_detection.clone()),
-                            s.mesh.retry_limit.clone(),
-                        )
-                        .with_seed(s.seed ^ (clusters.len() as u64 + 1)),
-                    );
-                }
-            }
-        };
-        for &(e, _) in &topo.entries {
-            add(0, e, &mut clusters);
-        }
-        for (i, svc) in topo.services.iter().enumerate() {
-            for &(c, _) in &svc.calls {
-                add(i + 1, c, &mut clusters);
-            }
-        }
-        let mut timers: Vec<TimerQueue> = Vec::new();
-        for svc in &topo.services {
-            if !timers.iter().any(|t| t.delay == svc.timeout) {
-                timers.push(TimerQueue {
-                    delay: svc.timeout,
-                    q: VecDeque::new(),
-                });
-            }
-        }
+        let callee_subsets: Vec<Vec<usize>> = topo
+            .services
+            .iter()
+            .map(|svc| {
+                let mut v: Vec<usize> = svc
+                    .calls
+                    .iter()
+                    .flat_map(|&(c, _)| topo.services[c].subsets.iter().copied())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
         let interval = s.telemetry_interval.nanos();
+        let telemetry_lag = s.control_plane.telemetry_lag(interval);
         let mut e = Engine {
             now: 0,
             seq: 0,
             end: s.duration.nanos(),
             heap: BinaryHeap::new(),
-            rng: ChaCha8Rng::seed_from_u64(s.seed),
+            rng: stream(s.seed, STREAM_MESH),
+            arrival_rng: stream(s.seed, STREAM_ARRIVALS),
+            work_rng: stream(s.seed, STREAM_WORK),
+            fault_rng: stream(s.seed, STREAM_FAULTS),
+            seed: s.seed,
             pods: Vec::new(),
             endpoints: vec![Vec::new(); nsub],
             desired: topo.subsets.iter().map(|x| x.initial_pods).collect(),
             config,
-            clusters,
-            cluster_of,
+            splits,
+            version_of: (0..nsub).collect(),
+            balancer: s.mesh.balancer.clone(),
+            clusters: Vec::new(),
+            cluster_of: vec![u32::MAX; nsub],
+            callee_subsets,
+            unpublished: VecDeque::new(),
+            telemetry_lag,
             calls: Slab::default(),
             tries: Slab::default(),
-            timers,
+            timers: Vec::new(),
             arrivals,
             surges,
             faults,
@@ -370,11 +436,33 @@ impl Engine {
             roots_in_flight: 0,
             topo,
         };
+        // The ingress gateway (proxy 0) calls the entry services.
+        let entry_subsets: Vec<usize> = e
+            .topo
+            .entries
+            .iter()
+            .flat_map(|&(svc, _)| e.topo.services[svc].subsets.clone())
+            .collect();
+        for sub in entry_subsets {
+            if e.cluster_of[sub] == u32::MAX {
+                e.cluster_of[sub] = e.new_cluster(sub);
+            }
+        }
+        for svc in &e.topo.services {
+            if !e.timers.iter().any(|t| t.delay == svc.timeout) {
+                e.timers.push(TimerQueue {
+                    delay: svc.timeout,
+                    q: VecDeque::new(),
+                });
+            }
+        }
         for sub in 0..nsub {
             for _ in 0..e.topo.subsets[sub].initial_pods {
                 let p = e.new_pod(sub);
                 e.pods[p as usize].state = PodState::Ready;
             }
+        }
+        for sub in 0..nsub {
             e.refresh_endpoints(sub);
         }
         for i in 0..e.faults.len() {
@@ -388,6 +476,26 @@ impl Engine {
         e.schedule(0, Ev::Sweep);
         e.next_arrival();
         Ok(e)
+    }
+
+    /// A fresh cluster for a calling proxy towards `subset`, with its service's current
+    /// configuration and endpoints. Its outlier detector's RNG (used only when enforcement is
+    /// below 100 % or with jitter) is seeded from the scenario seed and the cluster's index.
+    fn new_cluster(&mut self, subset: usize) -> u32 {
+        let svc = self.topo.subsets[subset].service;
+        let cfg = &self.config[svc];
+        let idx = self.clusters.len() as u32;
+        let mut c = Cluster::new(
+            self.now,
+            self.balancer.clone(),
+            (!cfg.outlier.is_off()).then(|| cfg.outlier.clone()),
+            cfg.retry_limit.clone(),
+        )
+        .with_seed(self.seed ^ (u64::from(idx) + 1));
+        let weighted: Vec<(u32, u32)> = self.endpoints[subset].iter().map(|&p| (p, 1)).collect();
+        c.set_endpoints(self.now, &weighted);
+        self.clusters.push(c);
+        idx
     }
 
     pub fn notes(&self) -> &[String] {
@@ -424,7 +532,28 @@ impl Engine {
             queue: VecDeque::new(),
             counters: Counters::default(),
         });
-        (self.pods.len() - 1) as u32
+        let p = (self.pods.len() - 1) as u32;
+        // The pod's sidecar: one cluster per subset its service calls.
+        let nsub = self.topo.subsets.len();
+        self.cluster_of
+            .resize(self.cluster_of.len() + nsub, u32::MAX);
+        let service = self.topo.subsets[subset].service;
+        for callee in self.callee_subsets[service].clone() {
+            let c = self.new_cluster(callee);
+            self.cluster_of[(1 + p as usize) * nsub + callee] = c;
+        }
+        p
+    }
+
+    /// The clusters (over every calling proxy) towards `subset`.
+    fn clusters_to(&self, subset: usize) -> impl Iterator<Item = usize> + '_ {
+        let nsub = self.topo.subsets.len();
+        self.cluster_of
+            .iter()
+            .skip(subset)
+            .step_by(nsub)
+            .filter(|&&c| c != u32::MAX)
+            .map(|&c| c as usize)
     }
 
     /// EDS: the endpoint set of a subset is its ready and crashed-but-not-yet-removed pods.
@@ -436,13 +565,10 @@ impl Engine {
                     && matches!(pod.state, PodState::Ready | PodState::Crashed)
             })
             .collect();
-        let nsub = self.topo.subsets.len();
         let weighted: Vec<(u32, u32)> = eps.iter().map(|&p| (p, 1)).collect();
-        for caller in 0..=self.topo.services.len() {
-            let c = self.cluster_of[caller * nsub + subset];
-            if c != u32::MAX {
-                self.clusters[c as usize].set_endpoints(self.now, &weighted);
-            }
+        let targets: Vec<usize> = self.clusters_to(subset).collect();
+        for c in targets {
+            self.clusters[c].set_endpoints(self.now, &weighted);
         }
         self.endpoints[subset] = eps;
     }
@@ -458,7 +584,12 @@ impl Engine {
             return false;
         };
         // After the end only in-flight work drains: no ticks, no faults.
-        if t >= self.end && matches!(ev, Ev::Tick | Ev::Sweep | Ev::FaultStart(_) | Ev::Apply(_)) {
+        if t >= self.end
+            && matches!(
+                ev,
+                Ev::Tick | Ev::Publish | Ev::Sweep | Ev::FaultStart(_) | Ev::Apply(_)
+            )
+        {
             return !self.heap.is_empty();
         }
         self.now = t;
@@ -469,7 +600,8 @@ impl Engine {
             Ev::CallTimeouts(q) => self.on_call_timeouts(q as usize, obs),
             Ev::PerTryTimeout(tr) => self.on_per_try_timeout(tr, obs),
             Ev::Retry(call) => self.send_try(call, obs),
-            Ev::Tick => self.on_tick(obs),
+            Ev::Tick => self.on_scrape(),
+            Ev::Publish => self.on_publish(obs),
             Ev::Sweep => {
                 for c in &mut self.clusters {
                     c.tick(t);
@@ -513,7 +645,10 @@ impl Engine {
     }
 
     fn next_arrival(&mut self) {
-        if let Some(t) = self.arrivals.next(&mut self.rng, &self.surges, self.end) {
+        if let Some(t) = self
+            .arrivals
+            .next(&mut self.arrival_rng, &self.surges, self.end)
+        {
             self.schedule(t, Ev::Arrival);
         }
     }
@@ -523,13 +658,14 @@ impl Engine {
         let service = if self.topo.entries.len() == 1 {
             self.topo.entries[0].0
         } else {
-            let u: f64 = self.rng.random();
+            let u: f64 = self.arrival_rng.random();
             self.topo
                 .entries
                 .iter()
                 .find(|e| u < e.1)
                 .map_or(self.topo.entries[self.topo.entries.len() - 1].0, |e| e.0)
         };
+        obs.arrival(self.now, service);
         self.tally.started += 1;
         self.roots_in_flight += 1;
         self.start_call(
@@ -542,7 +678,8 @@ impl Engine {
         );
     }
 
-    /// Picks a subset by route weight and opens a call to it.
+    /// Picks a subset by route weight and opens a call to it from the calling proxy `caller`
+    /// (0 = the ingress gateway, 1 + p = pod p's sidecar).
     fn start_call(
         &mut self,
         parent: Parent,
@@ -551,18 +688,10 @@ impl Engine {
         obs: &mut dyn Observer,
     ) {
         let subs = &self.topo.services[service].subsets;
-        let weights = &self.config[service].weights;
         let pick = if subs.len() == 1 {
             0
         } else {
-            let total: f64 = weights.iter().sum();
-            let mut u = self.rng.random::<f64>() * total;
-            let mut i = 0;
-            while i + 1 < subs.len() && u >= weights[i] {
-                u -= weights[i];
-                i += 1;
-            }
-            i
+            self.splits[service].pick(self.rng.next_u64())
         };
         let subset = subs[pick];
         let parent = match parent {
@@ -687,14 +816,16 @@ impl Engine {
         };
         let mut work = self.topo.services[service]
             .service_time
-            .sample(&mut self.rng);
+            .sample(&mut self.work_rng);
         let mut error = 0u16;
+        // A promoted primary runs the canary's version: faults of that version hit it.
+        let version = self.version_of[subset];
         for &f in &self.active_faults {
             let f = &self.faults[f as usize];
-            if f.hits(service, subset, index) {
+            if f.hits(service, version, index) {
                 let (err, slow) = f.effect(self.now);
                 work = (work as f64 * slow) as u64;
-                if err > 0.0 && self.rng.random::<f64>() < err {
+                if err > 0.0 && self.fault_rng.random::<f64>() < err {
                     error = f.error_code;
                 }
             }
@@ -725,12 +856,12 @@ impl Engine {
             let mut issued = 0;
             for i in 0..n {
                 let (callee, prob) = self.topo.services[service].calls[i];
-                if prob >= 1.0 || self.rng.random::<f64>() < prob {
+                if prob >= 1.0 || self.work_rng.random::<f64>() < prob {
                     issued += 1;
                     if let Some(tr) = self.tries.get_mut(tk) {
                         tr.pending += 1;
                     }
-                    self.start_call(Parent::Try(tk), service + 1, callee, obs);
+                    self.start_call(Parent::Try(tk), 1 + pod, callee, obs);
                     if self.tries.get(tk).is_none() {
                         return;
                     }
@@ -749,18 +880,19 @@ impl Engine {
         let Some(tr) = self.tries.get(tk) else {
             return;
         };
-        let service = self.pods[tr.pod as usize].service as usize;
+        let pod = tr.pod as usize;
+        let service = self.pods[pod].service as usize;
         let mut i = tr.next_edge as usize;
         let n = self.topo.services[service].calls.len();
         while i < n {
             let (callee, prob) = self.topo.services[service].calls[i];
             i += 1;
-            if prob >= 1.0 || self.rng.random::<f64>() < prob {
+            if prob >= 1.0 || self.work_rng.random::<f64>() < prob {
                 if let Some(tr) = self.tries.get_mut(tk) {
                     tr.next_edge = i as u32;
                     tr.pending = 1;
                 }
-                self.start_call(Parent::Try(tk), service + 1, callee, obs);
+                self.start_call(Parent::Try(tk), 1 + pod, callee, obs);
                 return;
             }
         }
@@ -986,7 +1118,9 @@ impl Engine {
         self.schedule(self.now + self.endpoint_removal, Ev::EndpointGone(p));
     }
 
-    fn on_tick(&mut self, obs: &mut dyn Observer) {
+    /// Prometheus scrapes every pod; the scrape becomes visible to controllers only after the
+    /// telemetry lag (scrape offset + rule/query delay), at [`Ev::Publish`].
+    fn on_scrape(&mut self) {
         let samples: Vec<PodSample> = self
             .pods
             .iter()
@@ -998,7 +1132,18 @@ impl Engine {
                 counters: p.counters,
             })
             .collect();
-        self.scrapes.push(self.now, samples);
+        self.unpublished.push_back((self.now, samples));
+        self.schedule(self.now + self.telemetry_lag, Ev::Publish);
+        let next = self.now + self.interval;
+        self.schedule(next, Ev::Tick);
+    }
+
+    /// The oldest pending scrape becomes queryable; the controllers run on what they can see.
+    fn on_publish(&mut self, obs: &mut dyn Observer) {
+        let Some((t, samples)) = self.unpublished.pop_front() else {
+            return;
+        };
+        self.scrapes.push(t, samples);
         let changes = {
             let view = View {
                 topology: &self.topo,
@@ -1022,8 +1167,6 @@ impl Engine {
                 }
             }
         }
-        let next = self.now + self.interval;
-        self.schedule(next, Ev::Tick);
     }
 
     fn apply(&mut self, c: Change) {
@@ -1068,39 +1211,66 @@ impl Engine {
                 }
             }
             Change::Weights { service, weights } => {
+                // Istio's validation rejects a route whose weights cannot be used (wrong count,
+                // all zero); the proxies keep the route they have.
                 if weights.len() == self.config[service].weights.len()
-                    && weights.iter().sum::<f64>() > 0.0
+                    && let Ok(split) = WeightedSplit::new(&integer_weights(&weights))
                 {
                     self.config[service].weights = weights;
+                    self.splits[service] = split;
                 }
             }
             Change::Outlier { service, config } => {
-                self.config[service].outlier = config.clone();
-                for sub in self.topo.services[service].subsets.clone() {
-                    for caller in 0..=self.topo.services.len() {
-                        let c = self.cluster_of[caller * self.topo.subsets.len() + sub];
-                        if c != u32::MAX {
-                            self.clusters[c as usize]
-                                .set_outlier_config(self.now, Some(config.clone()));
-                        }
-                    }
-                }
+                let limit = self.config[service].retry_limit.clone();
+                self.update_clusters(service, config, limit);
             }
             Change::Retries {
                 service,
                 policy,
                 limit,
             } => {
+                // The route's retry policy is RDS (VirtualService): no cluster is touched. The
+                // retry limit is the cluster's circuit breaker (DestinationRule → CDS).
                 self.config[service].retries = policy;
-                self.config[service].retry_limit = limit.clone();
-                for sub in self.topo.services[service].subsets.clone() {
-                    for caller in 0..=self.topo.services.len() {
-                        let c = self.cluster_of[caller * self.topo.subsets.len() + sub];
-                        if c != u32::MAX {
-                            self.clusters[c as usize].set_retry_limit(limit.clone());
-                        }
-                    }
-                }
+                let outlier = self.config[service].outlier.clone();
+                self.update_clusters(service, outlier, limit);
+            }
+            Change::Promote { service, from, to } => {
+                let subs = &self.topo.services[service].subsets;
+                let (Some(_), Some(to_i)) = (
+                    subs.iter().position(|&x| x == from),
+                    subs.iter().position(|&x| x == to),
+                ) else {
+                    return;
+                };
+                self.version_of[to] = self.version_of[from];
+                let weights: Vec<f64> = (0..subs.len())
+                    .map(|i| if i == to_i { 100.0 } else { 0.0 })
+                    .collect();
+                self.apply(Change::Weights { service, weights });
+            }
+        }
+    }
+
+    /// A DestinationRule change reaches the proxies as a CDS update of every cluster of the
+    /// service. Envoy does not patch a cluster in place: an updated cluster is a new cluster,
+    /// warmed and swapped in (Envoy's xDS protocol notes: "Clusters are warmed when
+    /// adding/removing/updating clusters", envoyproxy/envoy#4040), so its outlier detector
+    /// starts empty and every host is healthy again — ejections are lost. An update whose
+    /// config is unchanged is skipped by Envoy (the cluster's hash is equal: "add/update
+    /// cluster ... skipped" in its CDS log), and so here.
+    fn update_clusters(&mut self, service: usize, outlier: OutlierConfig, limit: RetryLimit) {
+        let cfg = &self.config[service];
+        if cfg.outlier == outlier && cfg.retry_limit == limit {
+            return;
+        }
+        self.config[service].outlier = outlier.clone();
+        self.config[service].retry_limit = limit.clone();
+        let detector = (!outlier.is_off()).then_some(outlier);
+        for sub in self.topo.services[service].subsets.clone() {
+            let targets: Vec<usize> = self.clusters_to(sub).collect();
+            for c in targets {
+                self.clusters[c].rebuild(self.now, detector.clone(), limit.clone());
             }
         }
     }

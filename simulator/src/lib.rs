@@ -17,12 +17,16 @@
 //! * [`observe`] — scraped telemetry → the Governor's `Observation`.
 //! * [`autoscale`] — HorizontalPodAutoscalers of the simulated cluster (the HPA algorithm on
 //!   scraped CPU).
-//! * [`baseline`] — the `hpa` baseline controller.
+//! * [`baseline`] — the stock HPA controller (the `hpa-N` runs, and `tuned`'s autoscaling).
+//! * [`tuned`] — the `tuned` baseline's DestinationRule/VirtualService, each value sourced.
+//! * [`flagger`] — the `flagger` baseline: Flagger's canary analysis as a state machine.
 //! * [`governed`] — the `homeostat` run: `Governor::step` each interval, plans applied.
-//! * [`runs`] — one scenario under one run (static, hpa, homeostat), fed to the recorder.
+//! * [`runs`] — the run kinds (istio, tuned, hpa-N, flagger, homeostat) and one scenario
+//!   under one of them, fed to the recorder.
 //! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
 //!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
+//! * [`compare`] — homeostat against the best baseline and the HPA sweep's cost/SLO frontier.
 //! * [`report`] — the self-contained `report.html` (inline SVG) and per-run CSV series.
 //! * [`traces`] — loaders for real traces: Azure LLM arrivals, NAB request-rate series,
 //!   DeathStarBench spans (call probabilities, empirical durations).
@@ -30,9 +34,11 @@
 
 pub mod autoscale;
 pub mod baseline;
+pub mod compare;
 pub mod duration;
 pub mod engine;
 pub mod faults;
+pub mod flagger;
 pub mod governed;
 pub mod observe;
 pub mod policy_doc;
@@ -45,6 +51,7 @@ pub mod telemetry;
 pub mod topology;
 pub mod traces_adapter;
 pub mod traffic;
+pub mod tuned;
 
 // Ground truth, baselines, trace loaders and the report (helper "simreport").
 pub mod hpa;

@@ -1,6 +1,16 @@
-//! The runs compared on every scenario — `static` (mesh defaults, fixed replicas), `hpa` (the
-//! Kubernetes HPA algorithm), `homeostat` (the Governor in Enforce mode) — and the built-in
-//! suite embedded in the binary.
+//! The runs compared on every scenario, all on the same arrivals (see [`crate::engine`]):
+//!
+//! * `istio` — Istio's defaults as the scenario's `mesh` block leaves them (no outlier
+//!   detection, least request, 2 retries on connect-failure/refused-stream/unavailable/
+//!   cancelled/503, no per-try timeout, no retry budget), fixed replicas;
+//! * `tuned` — a careful SRE's static DestinationRule/VirtualService ([`crate::tuned`]), stock
+//!   HPA where the scenario has one;
+//! * `hpa-N` — Istio's defaults plus the Kubernetes HPA at an N % CPU target (70 is the
+//!   default; the sweep draws the cost/SLO frontier), where the scenario has an HPA;
+//! * `flagger` — Istio's defaults plus Flagger's canary analysis ([`crate::flagger`]), where a
+//!   service has a canary subset, stock HPA where the scenario has one;
+//! * `homeostat` — the Governor in the loop ([`crate::governed`]), starting from the same
+//!   Istio defaults.
 
 use std::collections::BTreeMap;
 
@@ -12,29 +22,94 @@ use crate::record::{
 };
 use crate::scenario::Scenario;
 
+/// The stock HPA target (Kubernetes' HPA walkthrough; `controlPlane.hpaTargetUtilization`).
+pub const HPA_DEFAULT_TARGET: u32 = 70;
+/// Targets of the HPA sweep: 40–90 % in steps of 10, the range HPA targets are set in.
+pub const HPA_SWEEP: [u32; 6] = [40, 50, 60, 70, 80, 90];
+
 /// Which controller drives the mesh during a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RunKind {
-    Static,
-    Hpa,
+    Istio,
+    Tuned,
+    /// The Kubernetes HPA at this CPU target (percent).
+    Hpa(u32),
+    Flagger,
     Homeostat,
 }
 
+impl Serialize for RunKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
 impl RunKind {
-    pub fn name(self) -> &'static str {
+    /// The baselines run when none are named: all of them, the HPA with its sweep.
+    pub fn default_baselines() -> Vec<RunKind> {
+        let mut v = vec![RunKind::Istio, RunKind::Tuned, RunKind::Flagger];
+        v.extend(HPA_SWEEP.iter().map(|&t| RunKind::Hpa(t)));
+        v.sort();
+        v
+    }
+
+    pub fn name(self) -> String {
         match self {
-            RunKind::Static => "static",
-            RunKind::Hpa => "hpa",
-            RunKind::Homeostat => "homeostat",
+            RunKind::Istio => "istio".into(),
+            RunKind::Tuned => "tuned".into(),
+            RunKind::Hpa(t) => format!("hpa-{t}"),
+            RunKind::Flagger => "flagger".into(),
+            RunKind::Homeostat => "homeostat".into(),
         }
     }
-    pub fn parse(s: &str) -> Option<RunKind> {
-        match s.trim() {
-            "static" => Some(RunKind::Static),
-            "hpa" => Some(RunKind::Hpa),
-            "homeostat" => Some(RunKind::Homeostat),
+
+    /// One `--baseline` item: `istio`, `tuned`, `flagger`, `homeostat`, `hpa` (the default
+    /// target and the sweep) or `hpa-N` (one target, 1..=100).
+    pub fn parse(s: &str) -> Result<Vec<RunKind>, String> {
+        let s = s.trim();
+        let one = match s {
+            "istio" => RunKind::Istio,
+            "tuned" => RunKind::Tuned,
+            "flagger" => RunKind::Flagger,
+            "homeostat" => RunKind::Homeostat,
+            "hpa" => return Ok(HPA_SWEEP.iter().map(|&t| RunKind::Hpa(t)).collect()),
+            _ => match s.strip_prefix("hpa-").map(str::parse::<u32>) {
+                Some(Ok(t)) if (1..=100).contains(&t) => RunKind::Hpa(t),
+                _ => {
+                    return Err(format!(
+                        "unknown run {s:?}: use istio, tuned, hpa, hpa-N (N in 1..=100), flagger"
+                    ));
+                }
+            },
+        };
+        Ok(vec![one])
+    }
+
+    /// Why this run does not apply to the scenario (None: it does).
+    pub fn not_applicable(self, s: &Scenario) -> Option<String> {
+        let has_hpa = s
+            .policies
+            .iter()
+            .any(|p| p.spec.target.horizontal_pod_autoscaler.is_some());
+        match self {
+            RunKind::Hpa(_) if !has_hpa => Some("no HorizontalPodAutoscaler".into()),
+            RunKind::Flagger if !s.topology.services.iter().any(|x| x.subsets.len() > 1) => {
+                Some("no service with a canary subset".into())
+            }
             _ => None,
+        }
+    }
+
+    /// The scenario as this run configures the mesh.
+    pub fn scenario(self, s: &Scenario) -> Scenario {
+        match self {
+            RunKind::Tuned => crate::tuned::apply(s),
+            RunKind::Hpa(t) => {
+                let mut s = s.clone();
+                s.control_plane.hpa_target_utilization = t;
+                s
+            }
+            _ => s.clone(),
         }
     }
 }
@@ -154,10 +229,19 @@ pub fn objectives(s: &Scenario) -> Objectives {
 
 /// Runs one scenario under one controller.
 pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
+    let configured = kind.scenario(s);
+    let s = &configured;
     let mut engine = Engine::new(s)?;
+    if kind == RunKind::Tuned {
+        crate::tuned::configure_routes(&mut engine);
+    }
     let controller: Option<Box<dyn Controller>> = match kind {
-        RunKind::Static => None,
-        RunKind::Hpa => Some(Box::new(crate::baseline::HpaController::new(
+        RunKind::Istio => None,
+        RunKind::Tuned | RunKind::Hpa(_) => Some(Box::new(crate::baseline::HpaController::new(
+            s,
+            &engine.topo,
+        ))),
+        RunKind::Flagger => Some(Box::new(crate::flagger::FlaggerController::new(
             s,
             &engine.topo,
         ))),

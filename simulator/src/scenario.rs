@@ -269,19 +269,32 @@ pub struct MeshSpec {
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
     pub balancer: BalancerConfig,
-    /// Passive health checking (Istio default: 5 consecutive 5xx, 10 s interval, 30 s base
+    /// Passive health checking, as a DestinationRule's `trafficPolicy.outlierDetection`.
+    /// Absent (Istio without a DestinationRule): no outlier detection at all. Present, its
+    /// absent fields take Istio's defaults (5 consecutive 5xx, 10 s interval, 30 s base
     /// ejection, at most 10 % of hosts).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
-    pub outlier_detection: OutlierConfig,
-    /// Route retry policy (Istio default: 2 retries on connect failures and 503).
+    pub outlier_detection: Option<OutlierConfig>,
+    /// Route retry policy (Istio default: 2 retries on connect-failure, refused-stream,
+    /// unavailable, cancelled and 503; no per-try timeout).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
     pub retries: RetryPolicy,
-    /// What limits concurrent retries (Envoy default: retry budget 20 %, at least 3).
+    /// What limits concurrent retries in each sidecar (Istio default: no retry budget,
+    /// `maxRetries` 2^32 − 1).
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
     pub retry_limit: RetryLimit,
+}
+
+impl MeshSpec {
+    /// The outlier configuration the proxies run ([`OutlierConfig::off`] without one).
+    pub fn outlier(&self) -> OutlierConfig {
+        self.outlier_detection
+            .clone()
+            .unwrap_or_else(OutlierConfig::off)
+    }
 }
 
 /// Delays of the control plane: how long before a decision takes effect.
@@ -303,6 +316,29 @@ pub struct ControlPlaneSpec {
     /// is `concurrency` workers' worth.
     #[serde(default = "default_hpa_target")]
     pub hpa_target_utilization: u32,
+    /// Age of the newest scrape when a controller reads it, from the scrape itself: Prometheus
+    /// scrapes each target at its own fixed offset within the interval (a hash of the target),
+    /// so relative to a controller's loop the newest sample is uniformly 0..interval old.
+    /// Default: half the telemetry interval, the mean of that.
+    #[serde(default)]
+    pub scrape_offset: Option<Duration>,
+    /// Further delay before a scrape can be queried through the rules the adapter reads: a
+    /// recording rule evaluated every `evaluation_interval` is on average half of it behind.
+    /// Default: half the telemetry interval (rules evaluated as often as targets are scraped,
+    /// as kube-prometheus-stack configures both).
+    #[serde(default)]
+    pub rule_delay: Option<Duration>,
+}
+
+impl ControlPlaneSpec {
+    /// How long after a scrape the controllers (the HPA and the policies alike) see it, in
+    /// nanoseconds, for a telemetry interval of `interval` nanoseconds.
+    pub fn telemetry_lag(&self, interval: u64) -> u64 {
+        let half = interval / 2;
+        let offset = self.scrape_offset.map_or(half, |d| d.nanos());
+        let rule = self.rule_delay.map_or(half, |d| d.nanos());
+        offset.saturating_add(rule)
+    }
 }
 
 fn default_hpa_target() -> u32 {
@@ -316,6 +352,8 @@ impl Default for ControlPlaneSpec {
             pod_startup: default_startup(),
             endpoint_removal: default_endpoint_removal(),
             hpa_target_utilization: default_hpa_target(),
+            scrape_offset: None,
+            rule_delay: None,
         }
     }
 }
@@ -459,6 +497,21 @@ impl Scenario {
         }
         if self.telemetry_interval.nanos() == 0 {
             return Err(bad("telemetryInterval".into(), "must be positive".into()));
+        }
+        // A lag of a day or more is a typo (and would never let a controller see anything).
+        let day = 86_400 * 1_000_000_000u64;
+        for (field, d) in [
+            (
+                "controlPlane.scrapeOffset",
+                self.control_plane.scrape_offset,
+            ),
+            ("controlPlane.ruleDelay", self.control_plane.rule_delay),
+        ] {
+            if let Some(d) = d
+                && d.nanos() >= day
+            {
+                return Err(bad(field.into(), "must be shorter than a day".into()));
+            }
         }
         if self.topology.services.is_empty() {
             return Err(bad(
@@ -652,7 +705,10 @@ impl Scenario {
         }
         let mesh = [
             self.mesh.balancer.validate(),
-            self.mesh.outlier_detection.validate(),
+            self.mesh
+                .outlier_detection
+                .as_ref()
+                .map_or(Ok(()), OutlierConfig::validate),
             self.mesh.retries.validate(),
             self.mesh.retry_limit.validate(),
         ];

@@ -164,7 +164,13 @@ fn every_request_ends_exactly_once_under_crashes_timeouts_and_retries() {
 #[test]
 fn conservation_holds_for_every_run_kind() {
     let s = Scenario::parse("messy.yaml", MESSY).expect("parses");
-    for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+    for kind in [
+        RunKind::Istio,
+        RunKind::Tuned,
+        RunKind::Hpa(70),
+        RunKind::Flagger,
+        RunKind::Homeostat,
+    ] {
         let r = runs::run(&s, kind).expect("runs");
         let t = r.tally;
         assert_eq!(t.success + t.failure + t.timeout, t.started, "{kind:?}");
@@ -205,7 +211,13 @@ fn every_builtin_scenario_runs_under_every_run_kind() {
         };
         // A twentieth of the timeline (a 1 h scenario in 3 simulated minutes).
         let s = s.scaled(0.05);
-        for kind in [RunKind::Static, RunKind::Hpa, RunKind::Homeostat] {
+        for kind in [
+            RunKind::Istio,
+            RunKind::Tuned,
+            RunKind::Hpa(70),
+            RunKind::Flagger,
+            RunKind::Homeostat,
+        ] {
             let r = runs::run(&s, kind).unwrap_or_else(|e| panic!("{} {kind:?}: {e}", s.name));
             let t = r.tally;
             assert!(t.started > 0, "{} {kind:?}", s.name);
@@ -279,4 +291,238 @@ faults:
     assert_eq!(e.pods[0].counters.requests, n + t.retries, "{t:?}");
     assert_eq!(e.active_retries(), 0, "budget slots all released: {t:?}");
     assert_eq!(e.in_flight(), 0);
+}
+
+/// Records arrivals and, when `meddle` is set, pushes a config change at every telemetry tick.
+struct Recorder {
+    arrivals: Vec<(u64, usize)>,
+    meddle: bool,
+    ticks: Vec<(u64, Option<u64>)>,
+}
+
+impl Observer for Recorder {
+    fn request_done(&mut self, _t: u64, _latency: u64, _end: End, _entry_subset: usize) {}
+    fn arrival(&mut self, t: u64, service: usize) {
+        self.arrivals.push((t, service));
+    }
+    fn tick(
+        &mut self,
+        t: u64,
+        view: &homeostat_simulator::engine::View<'_>,
+    ) -> Vec<homeostat_simulator::engine::Change> {
+        use homeostat_dataplane::config::OutlierConfig;
+        use homeostat_simulator::engine::Change;
+        self.ticks.push((t, view.scrapes.last_time()));
+        if !self.meddle {
+            return Vec::new();
+        }
+        // Flip the split and toggle outlier detection every tick: a controller that moves a lot.
+        let n = self.ticks.len();
+        vec![
+            Change::Weights {
+                service: 1,
+                weights: if n.is_multiple_of(2) {
+                    vec![10.0, 90.0]
+                } else {
+                    vec![90.0, 10.0]
+                },
+            },
+            Change::Outlier {
+                service: 1,
+                config: OutlierConfig {
+                    consecutive_5xx: (n % 3) as u32,
+                    max_ejection_percent: 100,
+                    ..OutlierConfig::default()
+                },
+            },
+        ]
+    }
+}
+
+fn two_entries() -> Scenario {
+    Scenario::parse(
+        "two.yaml",
+        r#"
+name: two
+duration: 5m
+seed: 9
+topology:
+  services:
+    - name: web
+      subsets: [{ name: v1, pods: 2 }]
+      serviceTime: { lognormal: { median: 2ms, sigma: 0.3 } }
+      calls: [{ service: api, probability: 0.7 }]
+    - name: api
+      subsets: [{ name: a, pods: 2 }, { name: b, pods: 2, weight: 50 }]
+      serviceTime: { gamma: { mean: 10ms, shape: 2 } }
+    - name: admin
+      subsets: [{ name: v1, pods: 1 }]
+      serviceTime: { lognormal: { median: 2ms, sigma: 0.3 } }
+traffic:
+  entries: [{ service: web, share: 3 }, { service: admin }]
+  profile: { constant: { rate: 50 } }
+faults:
+  - { at: 1m, service: api, subset: b, pod: 0, errorRate: 0.5, errorCode: 503 }
+"#,
+    )
+    .expect("two-entry scenario parses")
+}
+
+#[test]
+fn arrivals_do_not_depend_on_what_the_controller_does() {
+    let s = two_entries();
+    let run = |meddle| {
+        let mut e = Engine::new(&s).expect("engine builds");
+        let mut r = Recorder {
+            arrivals: Vec::new(),
+            meddle,
+            ticks: Vec::new(),
+        };
+        e.run(&mut r);
+        (r.arrivals, e.tally)
+    };
+    let (quiet, quiet_tally) = run(false);
+    let (busy, busy_tally) = run(true);
+    // 50 req/s for 300 s: about 15,000 arrivals (Poisson: ± 3σ ≈ ± 370).
+    assert!((14_600..=15_400).contains(&quiet.len()), "{}", quiet.len());
+    // Both entries get arrivals (shares 3 : 1).
+    let admin = quiet.iter().filter(|a| a.1 == 2).count();
+    assert!(
+        admin > quiet.len() / 5 && admin < quiet.len() / 3,
+        "{admin}"
+    );
+    // The meddling controller changed what happened to requests (routing, ejections, hence
+    // retries and events) ...
+    assert_ne!(quiet_tally.events, busy_tally.events);
+    // ... but not one arrival time or entry service.
+    assert_eq!(quiet, busy);
+}
+
+#[test]
+fn controllers_see_each_scrape_one_telemetry_lag_late() {
+    // Defaults: 15 s scrapes, lag = 7.5 s scrape offset + 7.5 s rule delay = 15 s. The scrape
+    // taken at 0 becomes visible at 15 s; at that instant the scrape of 15 s is taken but is
+    // not yet visible. So controllers run at 15, 30, ... and always see the scrape of t − 15 s.
+    let s = two_entries();
+    let mut e = Engine::new(&s).expect("engine builds");
+    let mut r = Recorder {
+        arrivals: Vec::new(),
+        meddle: false,
+        ticks: Vec::new(),
+    };
+    e.run(&mut r);
+    const S: u64 = 1_000_000_000;
+    assert_eq!(r.ticks[0], (15 * S, Some(0)));
+    assert_eq!(r.ticks[1], (30 * S, Some(15 * S)));
+    // 300 s: scrapes at 0..=285 s visible at 15..=285 s (a publish at 300 s is the end).
+    assert_eq!(r.ticks.len(), 19);
+    assert!(r.ticks.iter().all(|&(t, last)| last == Some(t - 15 * S)));
+}
+
+fn retry_cap(frontend_pods: u32) -> u64 {
+    let yaml = format!(
+        r#"
+name: cap
+duration: 1m
+seed: 3
+topology:
+  services:
+    - name: front
+      subsets: [{{ name: v1, pods: {frontend_pods} }}]
+      concurrency: 1000
+      queue: 0
+      serviceTime: {{ empirical: {{ samples: [1ms] }} }}
+      calls: [{{ service: api }}]
+    - name: api
+      subsets: [{{ name: v1, pods: 1 }}]
+      concurrency: 1000
+      queue: 0
+      serviceTime: {{ empirical: {{ samples: [1s] }} }}
+traffic:
+  entries: [{{ service: front }}]
+  profile: {{ constant: {{ rate: 20 }} }}
+faults:
+  - {{ at: 0s, service: api, errorRate: 1.0, errorCode: 503 }}
+mesh:
+  retryLimit: {{ maxRetries: 1 }}
+"#
+    );
+    let s = Scenario::parse("cap.yaml", &yaml).expect("cap scenario parses");
+    run_engine(&s).0.tally.retries
+}
+
+#[test]
+fn each_sidecar_has_its_own_retry_limit() {
+    // api answers every try with 503 after exactly 1 s, and 20 first tries a second fail: a
+    // retry slot is re-granted as soon as it frees. maxRetries 1 holds one retry in flight per
+    // calling proxy, from its grant (back-off < 250 ms) to the end of its 1 s attempt, so one
+    // front sidecar sends at most 60 s / 1 s + 1 = 61 retries in a minute and about 60 / 1.01
+    // ≈ 59 (mean first back-off 12.5 ms). Two front pods have two sidecars, hence twice the
+    // retries; a limit shared by the service would keep them at one sidecar's.
+    let one = retry_cap(1);
+    let two = retry_cap(2);
+    assert!((50..=61).contains(&one), "one sidecar: {one}");
+    assert!((100..=122).contains(&two), "two sidecars: {two}");
+}
+
+fn canary(fault_at: &str) -> Scenario {
+    let yaml = format!(
+        r#"
+name: canary
+duration: 12m
+seed: 4
+topology:
+  services:
+    - name: shop
+      subsets: [{{ name: stable, pods: 3, weight: 90 }}, {{ name: canary, pods: 1, weight: 10 }}]
+      serviceTime: {{ lognormal: {{ median: 10ms, sigma: 0.3 }} }}
+traffic:
+  entries: [{{ service: shop }}]
+  profile: {{ constant: {{ rate: 100 }} }}
+faults:
+  - {{ at: {fault_at}, service: shop, subset: canary, errorRate: 0.5, errorCode: 500 }}
+"#
+    );
+    Scenario::parse("canary.yaml", &yaml).expect("canary scenario parses")
+}
+
+#[test]
+fn flagger_rolls_back_a_canary_failing_from_the_start() {
+    // The canary fails half its requests from t = 0: success ≈ 50 % < 99 %. Analysis runs at
+    // 60, 120, ..., 300 s (5 failed checks = threshold, weight held at 10 %) and rolls back at
+    // 360 s. With the 15 s telemetry lag the check at t sees data up to t − 15 s, still failing.
+    let r = runs::run(&canary("0s"), RunKind::Flagger).expect("runs");
+    let acts: Vec<_> = r
+        .metrics
+        .actions
+        .iter()
+        .filter(|a| a.knob == "canary")
+        .collect();
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(acts[0].t_s, 360.0);
+    assert!(acts[0].summary.contains("rolled back"), "{acts:?}");
+    // Istio keeps sending 10 % to the canary all along: about 100·0.1·0.5 = 5 failures a
+    // second for 720 s ≈ 3600; Flagger stops them at 361.5 s (after the push): about half.
+    let istio = runs::run(&canary("0s"), RunKind::Istio).expect("runs");
+    let (f, i) = (r.metrics.failures, istio.metrics.failures);
+    assert!((3_200..=4_000).contains(&i), "istio {i}");
+    assert!(f * 10 < i * 6 && f * 10 > i * 4, "flagger {f} vs istio {i}");
+}
+
+#[test]
+fn flagger_promotes_a_healthy_canary_and_its_later_fault_hits_the_primary() {
+    // Healthy until 10 m: passes at 60..240 s take 10 % → 50 %, the pass at 300 s promotes.
+    // From 10 m every pod runs the canary's version, so its fault hits all the traffic: about
+    // 100·0.5 = 50 failures a second for 120 s ≈ 6000 — Flagger's analysis is over by then.
+    let r = runs::run(&canary("10m"), RunKind::Flagger).expect("runs");
+    let times: Vec<f64> = r
+        .metrics
+        .actions
+        .iter()
+        .filter(|a| a.knob == "canary")
+        .map(|a| a.t_s)
+        .collect();
+    assert_eq!(times, vec![60.0, 120.0, 180.0, 240.0, 300.0]);
+    let f = r.metrics.failures;
+    assert!((5_500..=6_500).contains(&f), "flagger {f}");
 }

@@ -87,10 +87,38 @@ fn mesh_blocks_use_the_dataplane_types() {
         &format!("{GOOD}mesh:\n  outlierDetection: {{ maxEjectionPercent: 50 }}\n"),
     )
     .expect("parses");
-    assert_eq!(s.mesh.outlier_detection.max_ejection_percent, 50);
+    let od = s.mesh.outlier_detection.as_ref().expect("block present");
+    assert_eq!(od.max_ejection_percent, 50);
     // Unset fields keep Istio's defaults.
-    assert_eq!(s.mesh.outlier_detection.consecutive_5xx, 5);
+    assert_eq!(od.consecutive_5xx, 5);
     assert_eq!(s.mesh.retries.attempts, 2);
+    // Without the block: no outlier detection (Istio without a DestinationRule), and the
+    // retry limit is Istio's (no budget, maxRetries unlimited).
+    let s = Scenario::parse("m.yaml", GOOD).expect("parses");
+    assert!(s.mesh.outlier_detection.is_none() && s.mesh.outlier().is_off());
+    assert_eq!(s.mesh.retry_limit.budget, None);
+    assert_eq!(s.mesh.retry_limit.max_retries, u32::MAX);
+}
+
+#[test]
+fn telemetry_lag_defaults_to_one_interval_and_bad_values_name_the_field() {
+    // Defaults: half of the 15 s interval for the scrape offset + half for the rule delay.
+    let s = Scenario::parse("m.yaml", GOOD).expect("parses");
+    assert_eq!(
+        s.control_plane.telemetry_lag(15_000_000_000),
+        15_000_000_000
+    );
+    let s = Scenario::parse(
+        "m.yaml",
+        &format!("{GOOD}controlPlane: {{ scrapeOffset: 2s, ruleDelay: 30s }}\n"),
+    )
+    .expect("parses");
+    assert_eq!(
+        s.control_plane.telemetry_lag(15_000_000_000),
+        32_000_000_000
+    );
+    let e = err(&format!("{GOOD}controlPlane: {{ ruleDelay: 48h }}\n"));
+    assert!(e.contains("controlPlane.ruleDelay"), "{e}");
 }
 
 #[test]

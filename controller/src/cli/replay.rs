@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use homeostat_simulator::runs::{RunKind, RunResult};
 use homeostat_simulator::scenario::Scenario;
-use homeostat_simulator::suite;
+use homeostat_simulator::{compare, suite};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -17,8 +17,9 @@ use super::Format;
 pub struct Args {
     /// Scenario files; none runs the built-in suite embedded in the binary.
     pub scenarios: Vec<PathBuf>,
-    /// Baselines to run beside homeostat, comma separated (static, hpa).
-    #[arg(long, default_value = "static,hpa", value_delimiter = ',')]
+    /// Baselines to run beside homeostat, comma separated: istio, tuned, hpa (the 70 % default
+    /// and the 40–90 % sweep), hpa-N (one target), flagger.
+    #[arg(long, default_value = "istio,tuned,hpa,flagger", value_delimiter = ',')]
     pub baseline: Vec<String>,
     /// Override every scenario's seed.
     #[arg(long)]
@@ -44,6 +45,9 @@ struct ScenarioReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
     runs: Vec<RunResult>,
+    /// homeostat against the best baseline and the HPA frontier (absent without both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparison: Option<compare::Comparison>,
     #[serde(skip)]
     objectives: Option<homeostat_simulator::record::Objectives>,
 }
@@ -73,10 +77,11 @@ pub fn run(args: Args) -> Result<()> {
         if b.trim().is_empty() {
             continue;
         }
-        let k = RunKind::parse(b)
-            .with_context(|| format!("--baseline: unknown run {b:?} (use static, hpa)"))?;
-        if !kinds.contains(&k) {
-            kinds.push(k);
+        let ks = RunKind::parse(b).map_err(|e| anyhow::anyhow!("--baseline: {e}"))?;
+        for k in ks {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
         }
     }
     kinds.push(RunKind::Homeostat);
@@ -126,8 +131,22 @@ pub fn run(args: Args) -> Result<()> {
         }
         let mut runs = Vec::new();
         let mut notes = notes;
+        let mut not_applicable: Vec<String> = Vec::new();
         for &k in &kinds {
             bar.set_message(format!("{} / {}", s.name, k.name()));
+            if let Some(why) = k.not_applicable(&s) {
+                // One note per kind of run (the hpa sweep shares one).
+                let what = match k {
+                    RunKind::Hpa(_) => "hpa".to_string(),
+                    other => other.name(),
+                };
+                if !not_applicable.contains(&what) {
+                    notes.push(format!("{what}: not run ({why})"));
+                    not_applicable.push(what);
+                }
+                bar.inc(1);
+                continue;
+            }
             match homeostat_simulator::runs::run(&s, k) {
                 Ok(r) => {
                     for n in &r.notes {
@@ -141,10 +160,19 @@ pub fn run(args: Args) -> Result<()> {
             }
             bar.inc(1);
         }
+        let points: Vec<compare::Point> = runs
+            .iter()
+            .map(|r| compare::Point {
+                run: r.kind.name(),
+                slo_violation_minutes: r.metrics.slo_violation_minutes,
+                replica_hours: r.metrics.replica_hours,
+            })
+            .collect();
         reports.push(ScenarioReport {
             scenario: s.name.clone(),
             description: s.description.clone(),
             notes,
+            comparison: compare::compare(&points),
             runs,
             objectives: Some(homeostat_simulator::runs::objectives(&s)),
         });
@@ -182,7 +210,7 @@ fn write_outputs(dir: &std::path::Path, reports: &[ScenarioReport]) -> Result<()
                     .runs
                     .iter()
                     .map(|run| report::RunResult {
-                        name: run.kind.name().to_string(),
+                        name: run.kind.name(),
                         record: run.record.clone(),
                         metrics: run.metrics.clone(),
                     })
@@ -249,6 +277,23 @@ fn print_table(doc: &Document) {
                 m.actions.len() - scales,
                 scales,
                 ttx
+            );
+        }
+        if let Some(c) = &r.comparison {
+            println!(
+                "  homeostat {} SLO-min / {:.1} rep-h vs best baseline {} {} / {:.1}: {}{}; target {}",
+                c.homeostat.slo_violation_minutes,
+                c.homeostat.replica_hours,
+                c.best_baseline.run,
+                c.best_baseline.slo_violation_minutes,
+                c.best_baseline.replica_hours,
+                c.ratio_text(),
+                match c.below_frontier {
+                    Some(true) => ", below the HPA frontier",
+                    Some(false) => ", not below the HPA frontier",
+                    None => "",
+                },
+                if c.target_met { "met" } else { "not met" }
             );
         }
         for n in &r.notes {

@@ -13,5 +13,5 @@
 
 pub mod cli;
 pub mod corpus;
-pub mod telemetry;
 mod parallel;
+pub mod telemetry;

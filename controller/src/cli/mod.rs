@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
+pub mod recommend;
 pub mod replay;
 
 /// homeostat keeps a service mesh healthy on its own.
@@ -23,6 +24,8 @@ pub enum Command {
     Evaluate(Evaluate),
     /// Replay traffic through the simulated mesh with the real Governor, against baselines.
     Replay(replay::Args),
+    /// Print what the Governor would change for a policy, judged on a Prometheus (dry run).
+    Recommend(recommend::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Recommend(args) => recommend::run(args),
     }
 }

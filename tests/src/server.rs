@@ -21,22 +21,31 @@ pub struct PrometheusServer {
 impl PrometheusServer {
     /// Backfills a TSDB from `openmetrics` with promtool, then serves it.
     pub fn backfilled(tools: &Tools, openmetrics: &str) -> Result<PrometheusServer> {
+        Self::backfilled_all(tools, &[openmetrics])
+    }
+
+    /// Backfills one TSDB from several OpenMetrics documents (one promtool run each, into the
+    /// same directory: Prometheus merges overlapping blocks), then serves it.
+    pub fn backfilled_all(tools: &Tools, documents: &[&str]) -> Result<PrometheusServer> {
         let dir = tempfile::tempdir().context("temporary directory")?;
-        let om = dir.path().join("incident.om");
-        std::fs::write(&om, openmetrics).context("writing the OpenMetrics file")?;
         let tsdb = dir.path().join("tsdb");
-        let out = Command::new(&tools.promtool)
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&om)
-            .arg(&tsdb)
-            .output()
-            .context("running promtool")?;
-        if !out.status.success() {
-            bail!(
-                "promtool tsdb create-blocks-from openmetrics failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for (i, text) in documents.iter().enumerate() {
+            let om = dir.path().join(format!("incident-{i}.om"));
+            std::fs::write(&om, text).context("writing the OpenMetrics file")?;
+            let out = Command::new(&tools.promtool)
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&om)
+                .arg(&tsdb)
+                .output()
+                .context("running promtool")?;
+            if !out.status.success() {
+                bail!(
+                    "promtool tsdb create-blocks-from openmetrics {} failed: {}{}",
+                    om.display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
         Self::start(tools, dir, &tsdb)
     }

@@ -279,6 +279,132 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// Takes `other`'s services (fetched whole, on this batch's grid) into this batch.
+    pub fn absorb(&mut self, other: Batch) {
+        self.asked.extend(other.asked);
+        self.services.extend(other.services);
+    }
+
+    /// Forgets every service not in `keys`.
+    pub fn keep(&mut self, keys: &BTreeSet<ServiceKey>) {
+        self.asked.retain(|k| keys.contains(k));
+        self.services.retain(|k, _| keys.contains(k));
+    }
+
+    /// Moves this batch forward to `newer`'s end: every window drops its oldest
+    /// `newer.grid.points` points and takes `newer`'s (NaN for a service, subset or pod `newer`
+    /// has no series for). Entities with nothing known left in the window are dropped. Services
+    /// `newer` was asked for and this batch was not are taken whole from `newer` (their older
+    /// points NaN). This is how a batched source fetches one step per interval instead of the
+    /// whole lookback. `newer` must end a whole number of steps (fewer than the window) later.
+    pub fn advance(&mut self, newer: &Batch) -> Result<(), TelemetryError> {
+        let k = newer.grid.points;
+        let later = newer.grid.end - self.grid.end;
+        if newer.grid.step != self.grid.step
+            || later != k as i64 * self.grid.step
+            || k >= self.grid.points
+        {
+            return Err(TelemetryError::Malformed(format!(
+                "cannot advance a batch ending at {} by {} points ending at {} (step {} vs {})",
+                self.grid.end, k, newer.grid.end, self.grid.step, newer.grid.step
+            )));
+        }
+        let n = self.grid.points;
+        let empty = ServiceWindows::default();
+        let keys: BTreeSet<ServiceKey> = self
+            .services
+            .keys()
+            .chain(newer.services.keys())
+            .cloned()
+            .collect();
+        for key in keys {
+            let new = newer.services.get(&key).unwrap_or(&empty);
+            let w = self.services.entry(key).or_default();
+            shift(&mut w.service, Some(&new.service), k, n);
+            let names: BTreeSet<String> = w
+                .subsets
+                .keys()
+                .chain(new.subsets.keys())
+                .cloned()
+                .collect();
+            for name in names {
+                shift(
+                    w.subsets.entry(name.clone()).or_default(),
+                    new.subsets.get(&name),
+                    k,
+                    n,
+                );
+            }
+            let pods: BTreeSet<String> = w.pods.keys().chain(new.pods.keys()).cloned().collect();
+            for pod in pods {
+                let np = new.pods.get(&pod);
+                let p = w.pods.entry(pod).or_default();
+                if let Some(np) = np {
+                    p.subset = np.subset.clone();
+                }
+                shift(&mut p.signals, np.map(|x| &x.signals), k, n);
+            }
+            w.subsets.retain(|_, s| known(s));
+            w.pods.retain(|_, p| known(&p.signals));
+        }
+        self.services
+            .retain(|_, w| known(&w.service) || !w.pods.is_empty());
+        self.asked.extend(newer.asked.iter().cloned());
+        self.grid.end = newer.grid.end;
+        Ok(())
+    }
+}
+
+/// Drops the oldest `k` points of every window of `old` (a missing window counts as NaN) and
+/// appends `new`'s `k` points (NaN when absent), keeping `n` points.
+fn shift(old: &mut Signals, new: Option<&Signals>, k: usize, n: usize) {
+    let nan = vec![f64::NAN; k];
+    let pick = |f: fn(&Signals) -> &Vec<f64>| -> &[f64] {
+        match new.map(f) {
+            Some(v) if v.len() == k => v,
+            _ => &nan,
+        }
+    };
+    let news = [
+        pick(|s| &s.request_rate).to_vec(),
+        pick(|s| &s.success_rate).to_vec(),
+        pick(|s| &s.latency_p50).to_vec(),
+        pick(|s| &s.latency_p90).to_vec(),
+        pick(|s| &s.latency_p99).to_vec(),
+        pick(|s| &s.utilization).to_vec(),
+    ];
+    let olds = [
+        &mut old.request_rate,
+        &mut old.success_rate,
+        &mut old.latency_p50,
+        &mut old.latency_p90,
+        &mut old.latency_p99,
+        &mut old.utilization,
+    ];
+    for (o, add) in olds.into_iter().zip(news) {
+        if o.len() != n {
+            *o = vec![f64::NAN; n];
+        }
+        o.drain(..k);
+        o.extend(add);
+    }
+}
+
+/// Whether any point of any window is known.
+fn known(s: &Signals) -> bool {
+    [
+        &s.request_rate,
+        &s.success_rate,
+        &s.latency_p50,
+        &s.latency_p90,
+        &s.latency_p99,
+        &s.utilization,
+    ]
+    .iter()
+    .any(|v| v.iter().any(|x| x.is_finite()))
+}
+
 fn slot(s: &mut Signals, signal: Signal) -> &mut Vec<f64> {
     match signal {
         Signal::RequestRate => &mut s.request_rate,

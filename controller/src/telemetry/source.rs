@@ -52,16 +52,24 @@ impl ObservationSource for PrometheusSource {
     }
 }
 
-type Shared = Arc<Result<Batch, TelemetryError>>;
-type Slot = Arc<tokio::sync::Mutex<Option<(Grid, Shared)>>>;
+type Shared = Result<Arc<Batch>, TelemetryError>;
+
+/// What a batched source remembers for one (step, points).
+#[derive(Default)]
+struct Slot {
+    /// The interval last answered, and its answer (shared by every policy of the interval).
+    current: Option<(Grid, Shared)>,
+    /// The newest good batch, moved forward a step at a time.
+    good: Option<Arc<Batch>>,
+}
 
 /// Many policies, one batch per interval and grid.
 pub struct BatchedSource {
     prom: Prometheus,
     registered: Mutex<BTreeSet<ServiceKey>>,
-    /// Newest batch per (step, points); one async lock per grid so concurrent callers of the
-    /// same interval wait for one fetch instead of starting their own.
-    batches: Mutex<HashMap<(i64, usize), Slot>>,
+    /// One async lock per grid, so concurrent callers of the same interval wait for one fetch
+    /// instead of starting their own.
+    slots: Mutex<HashMap<(i64, usize), Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
 impl BatchedSource {
@@ -69,7 +77,7 @@ impl BatchedSource {
         Self {
             prom,
             registered: Mutex::new(BTreeSet::new()),
-            batches: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,21 +102,67 @@ impl BatchedSource {
             .clone()
     }
 
-    /// The batch for `grid`, fetching it when this interval has none yet.
+    /// The batch for `grid`. The first interval fetches the whole lookback (warming every
+    /// policy's models); later intervals fetch only the steps since the newest good batch and
+    /// move it forward; services registered since are fetched whole, on their own.
     async fn batch(&self, grid: Grid) -> Shared {
         let slot = {
-            let mut b = self.batches.lock().unwrap_or_else(|p| p.into_inner());
+            let mut b = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             b.entry((grid.step, grid.points)).or_default().clone()
         };
-        let mut held = slot.lock().await;
-        if let Some((g, b)) = held.as_ref()
+        let mut slot = slot.lock().await;
+        if let Some((g, b)) = &slot.current
             && *g == grid
         {
             return b.clone();
         }
-        let fresh: Shared = Arc::new(self.prom.fetch(self.registered(), grid).await);
-        *held = Some((grid, fresh.clone()));
-        fresh
+        // Let go of the previous interval's answer so the good batch can be moved, not copied.
+        slot.current = None;
+        let registered = self.registered();
+        let result = match slot.good.take() {
+            Some(good)
+                if grid.end > good.grid.end
+                    && (grid.end - good.grid.end) % grid.step == 0
+                    && ((grid.end - good.grid.end) / grid.step) < grid.points as i64 =>
+            {
+                let steps = ((grid.end - good.grid.end) / grid.step) as usize;
+                let mut batch = Arc::try_unwrap(good).unwrap_or_else(|a| (*a).clone());
+                let newcomers: BTreeSet<ServiceKey> =
+                    registered.difference(&batch.asked).cloned().collect();
+                // Deleted policies' services leave the batch here.
+                batch.keep(&registered);
+                let known: BTreeSet<ServiceKey> = batch.asked.clone();
+                let recent = Grid {
+                    end: grid.end,
+                    step: grid.step,
+                    points: steps,
+                };
+                let step = async {
+                    let newer = self.prom.fetch(known, recent).await?;
+                    batch.advance(&newer)?;
+                    if !newcomers.is_empty() {
+                        let whole = self.prom.fetch(newcomers, grid).await?;
+                        batch.absorb(whole);
+                    }
+                    Ok::<_, TelemetryError>(())
+                }
+                .await;
+                match step {
+                    Ok(()) => Ok(Arc::new(batch)),
+                    Err(e) => {
+                        // Keep the good batch: the next interval fetches the missed steps too.
+                        slot.good = Some(Arc::new(batch));
+                        Err(e)
+                    }
+                }
+            }
+            _ => self.prom.fetch(registered, grid).await.map(Arc::new),
+        };
+        if let Ok(b) = &result {
+            slot.good = Some(b.clone());
+        }
+        slot.current = Some((grid, result.clone()));
+        result
     }
 }
 
@@ -118,7 +172,7 @@ impl ObservationSource for BatchedSource {
         let grid = grid_of(req, req.end - req.end.rem_euclid(step));
         let key = ServiceKey::of(req);
         let batch = self.batch(grid).await;
-        match batch.as_ref() {
+        match &batch {
             Err(e) => Err(e.clone()),
             Ok(b) if b.asked.contains(&key) => b.observation(req),
             Ok(_) => {

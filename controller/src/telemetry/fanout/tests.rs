@@ -237,3 +237,97 @@ fn non_matrix_and_off_grid_answers_are_malformed_and_name_the_query() {
     let bad = r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"fast"]]}]}"#;
     assert!(serde_json::from_str::<Data>(bad).is_err());
 }
+
+fn rate_answer(level: Level, rows: &[(&str, &[(i64, f64)])]) -> Answer {
+    Answer {
+        signal: Signal::RequestRate,
+        level,
+        query: "<rate>".into(),
+        series: rows
+            .iter()
+            .map(|(pod, pts)| Series {
+                labels: HashMap::from([
+                    (SERVICE_NAMESPACE.to_string(), "shop".to_string()),
+                    (SERVICE_NAME.to_string(), "checkout".to_string()),
+                    ("pod".to_string(), pod.to_string()),
+                ]),
+                samples: pts.iter().map(|(t, v)| (*t as f64, *v)).collect(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn advancing_a_batch_shifts_every_window_and_forgets_what_left() {
+    let asked = BTreeSet::from([key("shop", "checkout")]);
+    let labels = Labels::default();
+    // Grid 0, 15, 30 (3 points ending at 30).
+    let g = Grid {
+        end: 30,
+        step: 15,
+        points: 3,
+    };
+    let svc = |pts: &[(i64, f64)]| rate_answer(Level::Service, &[("", pts)]);
+    let mut b = Batch::build(
+        g,
+        asked.clone(),
+        &[
+            svc(&[(0, 1.0), (15, 2.0), (30, 3.0)]),
+            rate_answer(Level::Pod, &[("p", &[(15, 5.0), (30, 6.0)])]),
+        ],
+        &labels,
+    )
+    .unwrap();
+    // One new step at 45: the service has 4, pod p is gone, pod q appears with 7.
+    let step = |end: i64, rows: &[(&str, &[(i64, f64)])], rate: f64| {
+        Batch::build(
+            Grid {
+                end,
+                step: 15,
+                points: 1,
+            },
+            asked.clone(),
+            &[svc(&[(end, rate)]), rate_answer(Level::Pod, rows)],
+            &labels,
+        )
+        .unwrap()
+    };
+    b.advance(&step(45, &[("q", &[(45, 7.0)])], 4.0)).unwrap();
+    let req = ObserveRequest {
+        end: 45,
+        ..request("shop", "checkout", &[])
+    };
+    let o = b.observation(&req).unwrap();
+    assert_eq!(o.end, 45);
+    // [1, 2, 3] drops 1 and takes 4.
+    assert!(same(&o.service_signals.request_rate, &[2.0, 3.0, 4.0]));
+    let pods: Vec<&str> = o.endpoints.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(pods, ["p", "q"]);
+    // p: [NaN, 5, 6] → [5, 6, NaN]; q is new: [NaN, NaN, 7].
+    assert!(same(&o.endpoints[0].signals.request_rate, &[5.0, 6.0, NAN]));
+    assert!(same(&o.endpoints[1].signals.request_rate, &[NAN, NAN, 7.0]));
+    // Two more steps without p: its 5 and 6 leave the window and so does p.
+    b.advance(&step(60, &[("q", &[(60, 8.0)])], 5.0)).unwrap();
+    b.advance(&step(75, &[("q", &[(75, 9.0)])], 6.0)).unwrap();
+    let o = b
+        .observation(&ObserveRequest {
+            end: 75,
+            ..request("shop", "checkout", &[])
+        })
+        .unwrap();
+    assert_eq!(o.endpoints.len(), 1);
+    assert!(same(&o.endpoints[0].signals.request_rate, &[7.0, 8.0, 9.0]));
+    // A batch that does not end a whole number of steps later cannot be appended.
+    let odd = Batch::build(
+        Grid {
+            end: 80,
+            step: 15,
+            points: 1,
+        },
+        asked.clone(),
+        &[],
+        &labels,
+    )
+    .unwrap();
+    assert!(matches!(b.advance(&odd), Err(TelemetryError::Malformed(_))));
+}

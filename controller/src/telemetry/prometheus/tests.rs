@@ -15,6 +15,15 @@ use crate::telemetry::{ObservationSource, ObserveRequest};
 /// Serves `response` (status line, content type, body) to every connection; `None` accepts and
 /// holds connections without answering. Returns the base URL.
 fn serve(response: Option<(&'static str, &'static str, &'static str)>) -> String {
+    serve_logged(response).0
+}
+
+/// [`serve`], also keeping every request (head and body) it answered.
+fn serve_logged(
+    response: Option<(&'static str, &'static str, &'static str)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -49,6 +58,9 @@ fn serve(response: Option<(&'static str, &'static str, &'static str)>) -> String
                     }
                 }
             }
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).into_owned());
             let _ = write!(
                 c,
                 "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -56,7 +68,7 @@ fn serve(response: Option<(&'static str, &'static str, &'static str)>) -> String
             );
         }
     });
-    url
+    (url, log)
 }
 
 fn request() -> ObserveRequest {
@@ -184,5 +196,70 @@ fn a_batch_sends_one_query_per_signal_and_level() {
     assert!(
         q[0].2.contains("svc999"),
         "every service is in the one query"
+    );
+}
+
+#[tokio::test]
+async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
+    use crate::telemetry::source::BatchedSource;
+    let (url, log) = serve_logged(Some((
+        "200 OK",
+        "application/json",
+        r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+    )));
+    let mut cfg = PrometheusConfig::new(&url);
+    cfg.timeout = Duration::from_secs(5);
+    let src = BatchedSource::new(Prometheus::new(cfg).unwrap());
+    let mut reqs: Vec<ObserveRequest> = ["a", "b", "c"]
+        .iter()
+        .map(|s| {
+            let mut r = request();
+            r.spec.target.service = s.to_string();
+            r
+        })
+        .collect();
+    src.register(reqs.iter().map(ServiceKey::of));
+    let count = || log.lock().unwrap().len();
+    // Three policies, one interval: one batch of 17 queries (each answers "no series": the
+    // policies are told Insufficient, not Unavailable).
+    for r in &reqs {
+        let e = src.observe(r).await.unwrap_err();
+        assert!(matches!(e, TelemetryError::Insufficient(_)), "{e}");
+    }
+    assert_eq!(count(), 17);
+    let first = log.lock().unwrap()[0].clone();
+    // `end` 1_700_000_030 is aligned down to a multiple of the 15 s step: 1_700_000_025
+    // (= 15 · 113_333_335). The lookback of 60 s at 15 s is 4 points: start 1_700_000_025 −
+    // 3·15 = 1_699_999_980.
+    assert!(
+        first.contains("start=1699999980") && first.contains("end=1700000025"),
+        "{first}"
+    );
+    // The 15 Istio queries each name all three services (`=~"a|b|c"`, form-encoded).
+    let naming_all = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("destination_service_name%3D%7E%22a%7Cb%7Cc%22"))
+        .count();
+    assert_eq!(naming_all, 15);
+    // A request 7 s later (…037) in the same interval: aligned down to …025 again, no query.
+    for r in reqs.iter_mut() {
+        r.end += 7;
+    }
+    let _ = src.observe(&reqs[0]).await;
+    assert_eq!(count(), 17);
+    // The next interval (…045, aligned to …040): 17 queries for the one new point only.
+    for r in reqs.iter_mut() {
+        r.end += 8;
+    }
+    for r in &reqs {
+        let _ = src.observe(r).await;
+    }
+    assert_eq!(count(), 34);
+    let last = log.lock().unwrap()[33].clone();
+    assert!(
+        last.contains("start=1700000040") && last.contains("end=1700000040"),
+        "{last}"
     );
 }

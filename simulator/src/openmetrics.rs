@@ -37,11 +37,11 @@ struct Row {
 
 /// Names and requests of a pod (fixed for the run).
 #[derive(Debug, Clone)]
-struct PodMeta {
-    service: String,
-    version: String,
-    name: String,
-    cpu_cores: u32,
+pub struct PodMeta {
+    pub service: String,
+    pub version: String,
+    pub name: String,
+    pub cpu_cores: u32,
 }
 
 /// Records scrapes while the engine runs, then writes them as OpenMetrics.
@@ -78,6 +78,25 @@ impl Exporter {
         &self.observations
     }
 
+    /// Records one scrape of pods not driven by the engine (synthetic load for benchmarks):
+    /// `(pod id, labels, cumulative counters, ready)`, ids increasing.
+    pub fn record(&mut self, unix: i64, pods: Vec<(u32, PodMeta, Counters, bool)>) {
+        let mut rows = Vec::with_capacity(pods.len());
+        for (id, meta, counters, ready) in pods {
+            let i = id as usize;
+            if self.pods.len() <= i {
+                self.pods.resize(i + 1, None);
+            }
+            self.pods[i].get_or_insert(meta);
+            rows.push(Row {
+                pod: id,
+                counters,
+                ready,
+            });
+        }
+        self.scrapes.push((unix, rows));
+    }
+
     /// Unix seconds of the newest scrape.
     pub fn last_scrape(&self) -> Option<i64> {
         self.scrapes.last().map(|(t, _)| *t)
@@ -104,7 +123,12 @@ impl Exporter {
         let series = |pod: u32| {
             self.scrapes
                 .iter()
-                .filter_map(move |(t, rows)| rows.iter().find(|r| r.pod == pod).map(|r| (*t, r)))
+                // Rows are in pod order (engine order, or `record`'s increasing ids).
+                .filter_map(move |(t, rows)| {
+                    rows.binary_search_by_key(&pod, |r| r.pod)
+                        .ok()
+                        .map(|i| (*t, &rows[i]))
+                })
         };
 
         out.push_str("# TYPE istio_requests counter\n");

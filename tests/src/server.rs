@@ -28,13 +28,26 @@ impl PrometheusServer {
     /// same directory: Prometheus merges overlapping blocks), then serves it.
     pub fn backfilled_all(tools: &Tools, documents: &[&str]) -> Result<PrometheusServer> {
         let dir = tempfile::tempdir().context("temporary directory")?;
-        let tsdb = dir.path().join("tsdb");
+        let mut files = Vec::new();
         for (i, text) in documents.iter().enumerate() {
             let om = dir.path().join(format!("incident-{i}.om"));
             std::fs::write(&om, text).context("writing the OpenMetrics file")?;
+            files.push(om);
+        }
+        Self::backfilled_files(tools, dir, &files)
+    }
+
+    /// Backfills a TSDB in `dir` from OpenMetrics files, then serves it.
+    pub fn backfilled_files(
+        tools: &Tools,
+        dir: tempfile::TempDir,
+        files: &[std::path::PathBuf],
+    ) -> Result<PrometheusServer> {
+        let tsdb = dir.path().join("tsdb");
+        for om in files {
             let out = Command::new(&tools.promtool)
                 .args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&om)
+                .arg(om)
                 .arg(&tsdb)
                 .output()
                 .context("running promtool")?;
@@ -48,6 +61,11 @@ impl PrometheusServer {
             }
         }
         Self::start(tools, dir, &tsdb)
+    }
+
+    /// The Prometheus process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     fn start(tools: &Tools, dir: tempfile::TempDir, tsdb: &Path) -> Result<PrometheusServer> {

@@ -54,6 +54,9 @@ impl ObservationSource for PrometheusSource {
 
 type Shared = Result<Arc<Batch>, TelemetryError>;
 
+/// (step seconds, points): policies with the same interval and lookback share batches.
+type GridShape = (i64, usize);
+
 /// What a batched source remembers for one (step, points).
 #[derive(Default)]
 struct Slot {
@@ -69,7 +72,7 @@ pub struct BatchedSource {
     registered: Mutex<BTreeSet<ServiceKey>>,
     /// One async lock per grid, so concurrent callers of the same interval wait for one fetch
     /// instead of starting their own.
-    slots: Mutex<HashMap<(i64, usize), Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<HashMap<GridShape, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
 impl BatchedSource {

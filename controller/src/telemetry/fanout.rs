@@ -66,14 +66,15 @@ impl Answer {
     ) -> Result<Answer, TelemetryError> {
         let Data::Matrix(vectors) = data else {
             return Err(TelemetryError::Malformed(format!(
-                "{} by {}: expected a matrix from a range query, got {} (query: {query})",
+                "{} by {}: expected a matrix from a range query, got {} (query: {})",
                 signal.name(),
                 level.name(),
                 match data {
                     Data::Vector(_) => "a vector",
                     Data::Scalar(_) => "a scalar",
                     Data::Matrix(_) => "a matrix",
-                }
+                },
+                super::promql::abbreviated(&query)
             )));
         };
         let series = vectors
@@ -99,7 +100,7 @@ impl Answer {
             "{} by {} (query: {})",
             self.signal.name(),
             self.level.name(),
-            self.query
+            super::promql::abbreviated(&self.query)
         )
     }
 }

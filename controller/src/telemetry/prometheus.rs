@@ -139,8 +139,10 @@ impl Prometheus {
         let answer = match tokio::time::timeout(self.cfg.timeout, call).await {
             Err(_) => {
                 return Err(TelemetryError::Unavailable(format!(
-                    "{what}: no answer from {} within {:?} (query: {query})",
-                    self.cfg.url, self.cfg.timeout
+                    "{what}: no answer from {} within {:?} (query: {})",
+                    self.cfg.url,
+                    self.cfg.timeout,
+                    promql::abbreviated(&query)
                 )));
             }
             Ok(r) => r.map_err(|e| classify(&e, &what, &self.cfg.url, &query))?,
@@ -151,7 +153,11 @@ impl Prometheus {
 
 /// Sorts a client error into the seam's three kinds.
 pub fn classify(e: &Error, what: &str, url: &str, query: &str) -> TelemetryError {
-    let msg = format!("{what} from {url}: {e}{} (query: {query})", source_chain(e));
+    let msg = format!(
+        "{what} from {url}: {e}{} (query: {})",
+        source_chain(e),
+        promql::abbreviated(query)
+    );
     match e {
         Error::Prometheus(p) if p.is_bad_data() => TelemetryError::Malformed(msg),
         Error::Prometheus(_) => TelemetryError::Unavailable(msg),

@@ -242,6 +242,15 @@ fn push_set(m: &mut String, label: &str, values: &[String]) {
     }
 }
 
+/// A query for an error message: a batch's set of 10,000 service names would drown the reason.
+pub fn abbreviated(query: &str) -> String {
+    const KEEP: usize = 300;
+    match query.char_indices().nth(KEEP) {
+        Some((i, _)) => format!("{}… ({} bytes)", &query[..i], query.len()),
+        None => query.to_string(),
+    }
+}
+
 /// A PromQL double-quoted string literal's body.
 fn escape_string(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"")
@@ -268,6 +277,17 @@ mod tests {
             namespaces: vec!["shop".into()],
             services: vec!["checkout".into()],
         }
+    }
+
+    #[test]
+    fn long_queries_are_abbreviated_in_errors() {
+        assert_eq!(abbreviated("up"), "up");
+        // 1000 × "a" keeps 300 characters and says how long it was.
+        let long = "a".repeat(1000);
+        assert_eq!(
+            abbreviated(&long),
+            format!("{}… (1000 bytes)", "a".repeat(300))
+        );
     }
 
     #[test]

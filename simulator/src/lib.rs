@@ -15,6 +15,8 @@
 //! * [`slab`] — the generation-tagged arena holding calls and tries.
 //! * [`suite`] — the built-in scenarios, embedded, with their data looked up beside the repo.
 //! * [`observe`] — scraped telemetry → the Governor's `Observation`.
+//! * [`openmetrics`] — the scrapes as OpenMetrics text (Istio, cAdvisor, kube-state-metrics
+//!   series) for backfilling a real Prometheus with a simulated incident.
 //! * [`autoscale`] — HorizontalPodAutoscalers of the simulated cluster (the HPA algorithm on
 //!   scraped CPU).
 //! * [`baseline`] — the stock HPA controller (the `hpa-N` runs, and `tuned`'s autoscaling).
@@ -41,6 +43,7 @@ pub mod faults;
 pub mod flagger;
 pub mod governed;
 pub mod observe;
+pub mod openmetrics;
 pub mod policy_doc;
 pub mod proxy;
 pub mod runs;

@@ -9,6 +9,7 @@ pub mod crd;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
 pub mod install;
+pub mod recommend;
 pub mod replay;
 pub mod rules;
 pub mod run;
@@ -40,6 +41,8 @@ pub enum Command {
     Install(install::Args),
     /// Run the controller against the current Kubernetes cluster.
     Run(run::Args),
+    /// Print what the Governor would change for a policy, judged on a Prometheus (dry run).
+    Recommend(recommend::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Crd(args) => crd::run(args),
         Command::Install(args) => install::run(args),
         Command::Run(args) => run::run(args),
+        Command::Recommend(args) => recommend::run(args),
     }
 }

@@ -9,6 +9,22 @@
 //! an action: too little traffic is [`TelemetryError::Insufficient`] (`InsufficientData`), a
 //! store that cannot be reached or answers nonsense is [`TelemetryError::Unavailable`] /
 //! [`TelemetryError::Malformed`] (`TelemetryUnavailable`).
+//!
+//! # Layout
+//!
+//! * [`promql`] — every PromQL query homeostat sends (Istio's standard metrics, CPU for the
+//!   HPA), with why each label and window was chosen.
+//! * [`grid`] — the Observation's time grid; a range-query series placed on it (NaN where absent).
+//! * [`fanout`] — one batch's answers filed per service / subset / pod, and a policy's
+//!   Observation built from them.
+//! * [`prometheus`] — the HTTP client: range queries on the grid, failures told apart.
+//! * [`source`] — the [`ObservationSource`]s: one policy at a time, or batched across policies.
+
+pub mod fanout;
+pub mod grid;
+pub mod prometheus;
+pub mod promql;
+pub mod source;
 
 use std::future::Future;
 
@@ -41,6 +57,10 @@ pub enum TelemetryError {
     #[error("malformed telemetry: {0}")]
     Malformed(String),
 }
+
+pub use fanout::ServiceKey;
+pub use prometheus::{Prometheus, PrometheusConfig};
+pub use source::{BatchedSource, PrometheusSource};
 
 /// A source of Observations. Implementations may batch across policies behind this call (one
 /// query per signal per interval, fanned out), so the call is cheap per policy.

@@ -27,12 +27,12 @@
 
 pub mod cli;
 pub mod corpus;
-mod parallel;
-pub mod rules;
-pub mod telemetry;
-pub mod webhook;
 pub mod crd;
 pub mod http;
 pub mod mesh;
+mod parallel;
 pub mod reconcile;
+pub mod rules;
+pub mod telemetry;
+pub mod webhook;
 pub mod xds;

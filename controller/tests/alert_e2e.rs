@@ -115,6 +115,7 @@ remediation:
     let spec: PolicySpec = serde_yaml::from_str(&yaml).expect("policy");
     spec.validate().expect("valid");
     let config = MeshConfig {
+        route_timeout: None,
         weights: [("stable".to_string(), 70), ("canary".to_string(), 30)].into(),
         outlier_detection: OutlierConfig::default(),
         retries: RetryConfig::default(),

@@ -68,8 +68,8 @@ fn the_governed_route_is_the_last_one_sending_everything_to_the_service() {
         r.retries,
         Some(RetryConfig {
             attempts: 3,
-            per_try_timeout: Duration::from_millis(500),
-            retry_on: "5xx,reset".into()
+            per_try_timeout: Some(Duration::from_millis(500)),
+            retry_on: homeostat_models::governor::RetryOn::parse("5xx,reset").expect("retryOn")
         })
     );
 }
@@ -103,6 +103,7 @@ fn found_fields_become_the_mesh_config_with_defaults_where_unset() {
         weights: w(&[("stable", 100)]),
         outlier: None,
         retries: None,
+        route_timeout: None,
         hpa: None,
     };
     let c = found.mesh_config();
@@ -159,7 +160,8 @@ fn an_hpa_is_read_from_its_cpu_utilization_target() {
             min_replicas: 2,
             max_replicas: 20,
             target_utilization_percent: 60,
-            current_replicas: 5
+            current_replicas: 5,
+            replica_cap: None,
         }
     );
     let h: HorizontalPodAutoscaler = serde_json::from_value(hpa_json(None)).unwrap();
@@ -196,6 +198,7 @@ fn the_outlier_body_carries_only_the_four_owned_fields() {
         interval: Duration::from_millis(2500),
         base_ejection_time: Duration::from_secs(90),
         max_ejection_percent: 33,
+        max_ejection_time: OutlierConfig::default().max_ejection_time,
     };
     assert_eq!(
         istio::outlier_apply_body("checkout", Some(&o)),
@@ -257,8 +260,9 @@ fn a_retries_edit_keeps_a_persons_other_retry_fields_and_removal_drops_retries()
     let live = canary_vs();
     let rc = RetryConfig {
         attempts: 1,
-        per_try_timeout: Duration::from_millis(250),
-        retry_on: "connect-failure,reset".into(),
+        per_try_timeout: Some(Duration::from_millis(250)),
+        retry_on: homeostat_models::governor::RetryOn::parse("connect-failure,reset")
+            .expect("retryOn"),
     };
     let body =
         istio::route_apply_body(&live, "checkout", "shop", &RouteEdit::Retries(&rc)).unwrap();
@@ -281,6 +285,7 @@ fn the_hpa_body_sets_bounds_and_the_cpu_target_and_keeps_other_metrics() {
         max_replicas: 30,
         target_utilization_percent: 55,
         current_replicas: 5,
+        replica_cap: None,
     };
     assert_eq!(
         hpa::apply_body(&h, &v).unwrap(),
@@ -376,6 +381,7 @@ fn every_body_the_translator_can_produce_validates_against_istios_crds() {
             interval: Duration::from_millis(interval),
             base_ejection_time: Duration::from_millis(base),
             max_ejection_percent: 100,
+            max_ejection_time: OutlierConfig::default().max_ejection_time,
         };
         assert_valid(
             &dr_schema,
@@ -395,8 +401,8 @@ fn every_body_the_translator_can_produce_validates_against_istios_crds() {
     let rcs = [
         RetryConfig {
             attempts: 0,
-            per_try_timeout: Duration::from_millis(1),
-            retry_on: "5xx".into(),
+            per_try_timeout: Some(Duration::from_millis(1)),
+            retry_on: homeostat_models::governor::RetryOn::parse("5xx").expect("retryOn"),
         },
         RetryConfig::default(),
     ];

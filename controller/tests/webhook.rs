@@ -48,6 +48,7 @@ remediation:
 
 fn config() -> MeshConfig {
     MeshConfig {
+        route_timeout: None,
         weights: [("stable".to_string(), 70), ("canary".to_string(), 30)].into(),
         outlier_detection: OutlierConfig::default(),
         retries: RetryConfig::default(),

@@ -10,9 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use homeostat_models::governor::{
-    Change, Governor, HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig,
-};
+use homeostat_models::governor::{Change, Governor, HpaConfig, MeshConfig, Observation};
 use homeostat_models::policy::PolicySpec;
 use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
@@ -218,18 +216,8 @@ fn policy(v: serde_yaml::Value) -> Result<KnownPolicy> {
 /// named HPA at the policy's bounds with `minReplicas` running. Printed, so nobody mistakes it
 /// for the cluster's.
 fn assumed_config(spec: &PolicySpec) -> MeshConfig {
-    let subsets = &spec.target.subsets;
-    let mut weights = BTreeMap::new();
-    if let Some(n) = u32::try_from(subsets.len()).ok().filter(|n| *n > 0) {
-        for (i, s) in subsets.iter().enumerate() {
-            weights.insert(s.clone(), 100 / n + if i == 0 { 100 % n } else { 0 });
-        }
-    }
     let a = &spec.controls.autoscaling;
     MeshConfig {
-        weights,
-        outlier_detection: OutlierConfig::default(),
-        retries: RetryConfig::default(),
         hpa: spec
             .target
             .horizontal_pod_autoscaler
@@ -239,7 +227,9 @@ fn assumed_config(spec: &PolicySpec) -> MeshConfig {
                 max_replicas: a.max_replicas,
                 target_utilization_percent: a.target_utilization.max,
                 current_replicas: a.min_replicas,
+                replica_cap: None,
             }),
+        ..super::recommend::istio_defaults(spec)
     }
 }
 

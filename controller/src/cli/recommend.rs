@@ -218,6 +218,7 @@ pub fn istio_defaults(spec: &PolicySpec) -> MeshConfig {
         }
     }
     MeshConfig {
+        route_timeout: None,
         weights,
         outlier_detection: OutlierConfig::default(),
         retries: RetryConfig::default(),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use homeostat_models::governor::{
     Change, Decision, Evidence, Finding, HpaConfig, Knob, KnobValue, Origin, OutlierConfig,
-    Posture, RetryConfig,
+    Posture, RetryConfig, RetryOn,
 };
 use homeostat_models::policy::Duration;
 
@@ -171,7 +171,10 @@ pub struct OutlierSetting {
 #[serde(rename_all = "camelCase")]
 pub struct RetrySetting {
     pub attempts: u32,
-    pub per_try_timeout: Duration,
+    /// Absent when the route has no per-try timeout (Istio's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<Duration>,
+    /// Istio's `retryOn` text, as the Governor's typed value renders it.
     pub retry_on: String,
 }
 
@@ -253,7 +256,7 @@ impl KnobSetting {
                 s.retries = Some(RetrySetting {
                     attempts: r.attempts,
                     per_try_timeout: r.per_try_timeout,
-                    retry_on: r.retry_on.clone(),
+                    retry_on: r.retry_on.to_string(),
                 })
             }
             KnobValue::Autoscaling(h) => {
@@ -277,14 +280,18 @@ impl KnobSetting {
                     interval: o.interval,
                     base_ejection_time: o.base_ejection_time,
                     max_ejection_percent: o.max_ejection_percent,
+                    // Istio does not expose Envoy's `max_ejection_time`: Envoy's default holds.
+                    max_ejection_time: OutlierConfig::default().max_ejection_time,
                 })
             }),
-            Knob::Retries => self.retries.as_ref().map(|r| {
-                KnobValue::Retries(RetryConfig {
+            // A stored `retryOn` that no longer parses holds no usable value.
+            Knob::Retries => self.retries.as_ref().and_then(|r| {
+                let retry_on = RetryOn::parse(&r.retry_on).ok()?;
+                Some(KnobValue::Retries(RetryConfig {
                     attempts: r.attempts,
                     per_try_timeout: r.per_try_timeout,
-                    retry_on: r.retry_on.clone(),
-                })
+                    retry_on,
+                }))
             }),
             Knob::Autoscaling => self.autoscaling.as_ref().map(|h| {
                 KnobValue::Autoscaling(HpaConfig {
@@ -292,6 +299,7 @@ impl KnobSetting {
                     max_replicas: h.max_replicas,
                     target_utilization_percent: h.target_utilization_percent,
                     current_replicas: 0,
+                    replica_cap: None,
                 })
             }),
         }

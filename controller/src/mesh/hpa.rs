@@ -76,6 +76,8 @@ pub fn read(hpa: &HorizontalPodAutoscaler) -> Result<HpaConfig, MeshError> {
             target,
         )?,
         current_replicas: non_negative(&obj, "status.currentReplicas", current)?,
+        // The HPA does not know the cluster's quota; unknown here.
+        replica_cap: None,
     })
 }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use kube::discovery::ApiResource;
 use serde_json::{Map, Value, json};
 
-use homeostat_models::governor::{OutlierConfig, RetryConfig};
+use homeostat_models::governor::{OutlierConfig, RetryConfig, RetryOn};
 use homeostat_models::policy::Duration;
 
 use super::MeshError;
@@ -123,6 +123,8 @@ pub fn read_outlier(dr: &Value) -> Result<Option<OutlierConfig>, MeshError> {
             &format!("{p}.baseEjectionTime"),
         )?
         .unwrap_or(d.base_ejection_time),
+        // Istio does not expose Envoy's `max_ejection_time`: Envoy's default holds.
+        max_ejection_time: d.max_ejection_time,
         max_ejection_percent: u32_at(
             &obj,
             get("maxEjectionPercent"),
@@ -165,6 +167,8 @@ pub struct Route {
     pub weights: BTreeMap<String, u32>,
     /// `retries`, if the route sets it (unset fields take Istio's defaults).
     pub retries: Option<RetryConfig>,
+    /// The route's `timeout`, if set (Istio's default is none).
+    pub timeout: Option<Duration>,
 }
 
 fn http_routes<'a>(obj: &str, vs: &'a Value) -> Result<&'a Vec<Value>, MeshError> {
@@ -241,10 +245,11 @@ pub fn read_route(vs: &Value, service: &str, namespace: &str) -> Result<Route, M
                     get("perTryTimeout"),
                     &format!("{p}.perTryTimeout"),
                 )?
-                .unwrap_or(d.per_try_timeout),
+                .or(d.per_try_timeout),
                 retry_on: match get("retryOn") {
                     Value::Null => d.retry_on,
-                    Value::String(s) => s.clone(),
+                    Value::String(s) => RetryOn::parse(s)
+                        .map_err(|e| MeshError::new(&obj, format!("{p}.retryOn"), e))?,
                     other => {
                         return Err(MeshError::new(
                             &obj,
@@ -256,10 +261,16 @@ pub fn read_route(vs: &Value, service: &str, namespace: &str) -> Result<Route, M
             })
         }
     };
+    let timeout = duration_at(
+        &obj,
+        route.get("timeout").unwrap_or(&Value::Null),
+        &format!("{base}.timeout"),
+    )?;
     Ok(Route {
         index,
         weights,
         retries,
+        timeout,
     })
 }
 
@@ -335,8 +346,16 @@ pub fn route_apply_body(
                 *entry = Value::Object(Map::new());
             }
             entry["attempts"] = json!(rc.attempts);
-            entry["perTryTimeout"] = json!(rc.per_try_timeout.to_string());
-            entry["retryOn"] = json!(rc.retry_on);
+            // No per-try timeout: the field goes, and each try may use the route's timeout.
+            match rc.per_try_timeout {
+                Some(t) => entry["perTryTimeout"] = json!(t.to_string()),
+                None => {
+                    if let Some(m) = entry.as_object_mut() {
+                        m.remove("perTryTimeout");
+                    }
+                }
+            }
+            entry["retryOn"] = json!(rc.retry_on.to_string());
         }
         RouteEdit::RemoveRetries => {
             r.remove("retries");

@@ -58,6 +58,8 @@ pub struct Found {
     pub outlier: Option<OutlierConfig>,
     /// The governed route's `retries`, if set.
     pub retries: Option<RetryConfig>,
+    /// The governed route's `timeout`, if set.
+    pub route_timeout: Option<homeostat_models::policy::Duration>,
     /// The HPA, if the policy names one.
     pub hpa: Option<homeostat_models::governor::HpaConfig>,
 }
@@ -67,6 +69,7 @@ impl Found {
     /// the proxies run with).
     pub fn mesh_config(&self) -> MeshConfig {
         MeshConfig {
+            route_timeout: self.route_timeout,
             weights: self.weights.clone(),
             outlier_detection: self.outlier.clone().unwrap_or_default(),
             retries: self.retries.clone().unwrap_or_default(),

@@ -93,6 +93,7 @@ async fn read_live<S>(
         Ok(r) => {
             found.weights = r.weights;
             found.retries = r.retries;
+            found.route_timeout = r.timeout;
         }
         Err(e) => return Ok(Err(unreadable(e))),
     }

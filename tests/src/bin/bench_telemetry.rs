@@ -84,6 +84,7 @@ fn request(i: usize, end: i64, lookback_s: u64) -> ObserveRequest {
         spec,
         end,
         config: MeshConfig {
+            route_timeout: None,
             weights: Default::default(),
             outlier_detection: OutlierConfig::default(),
             retries: RetryConfig::default(),

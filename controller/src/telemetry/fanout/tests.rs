@@ -34,6 +34,7 @@ fn request(ns: &str, svc: &str, subsets: &[&str]) -> ObserveRequest {
         spec,
         end: GRID.end,
         config: MeshConfig {
+            route_timeout: None,
             weights: Default::default(),
             outlier_detection: Default::default(),
             retries: Default::default(),

@@ -80,6 +80,7 @@ fn request() -> ObserveRequest {
         spec,
         end: 1_700_000_030,
         config: MeshConfig {
+            route_timeout: None,
             weights: Default::default(),
             outlier_detection: OutlierConfig::default(),
             retries: RetryConfig::default(),

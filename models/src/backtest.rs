@@ -53,6 +53,9 @@ pub struct Scored {
     pub forecast: f64,
     pub actual: f64,
     pub scaled_error: f64,
+    /// The forecast's interval at the asked coverage (infinite when it has none).
+    pub lower: f64,
+    pub upper: f64,
 }
 
 /// Runs the backtest of `forecaster` (fresh) over `values` at horizon `h` (≥ 1) steps. The first
@@ -128,6 +131,8 @@ pub fn run_detailed(
             forecast: f.mean,
             actual,
             scaled_error,
+            lower: f.lower,
+            upper: f.upper,
         });
     }
     out

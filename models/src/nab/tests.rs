@@ -346,14 +346,14 @@ mod sweep_matches_brute_force {
 fn leave_one_category_out_scores_each_category_at_thresholds_chosen_without_it() {
     let ts = timestamps();
     let windows = [(10, 14)];
-    let mut a = vec![0.0; N];
+    let mut a = [0.0; N];
     a[10] = 0.3;
-    let mut b = vec![0.0; N];
+    let mut b = [0.0; N];
     b[10] = 0.9;
     b[4] = 0.3;
     b[5] = 0.3;
     b[6] = 0.3;
-    let mut c = vec![0.0; N];
+    let mut c = [0.0; N];
     c[10] = 0.9;
     let file = |name, category, scores| FileInput {
         name,

@@ -285,8 +285,8 @@ fn write_series(path: &Path, grid: &TimeSeries, h: usize, scored: &[Vec<Scored>]
                 grid.time_at(s.origin + h),
                 cell(s.actual),
                 cell(s.forecast),
-                cell(s.lower),
-                cell(s.upper)
+                cell(s.interval.map_or(f64::NAN, |i| i.0)),
+                cell(s.interval.map_or(f64::NAN, |i| i.1))
             );
         }
     }

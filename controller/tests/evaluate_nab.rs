@@ -347,3 +347,125 @@ fn detector_mode_runs_the_default_detector_deterministically() {
     let (_, second, _) = homeostat(&args);
     assert_eq!(first, second, "same corpus, same detector: same output");
 }
+
+/// Three categories (`a`, `b`, `c`), one 20-row file each at 5-minute steps, one window on rows
+/// 10..=14 (00:50–01:10). Probation is floor(0.15·20) = 3 rows; a detection at row 10 earns
+/// the full reward 1 and a false positive before the window costs A_FP = 0.11. Scores: `a` 0.3
+/// at row 10; `b` 0.9 at row 10 and 0.3 at rows 4–6; `c` 0.9 at row 10.
+///
+/// In sample: at 0.9 the total is −1 + 1 + 1 = 1, at 0.3 it is 3 − 0.33 = 2.67 → threshold 0.3,
+/// 100·(2.67 + 3)/6 = 94.50.
+/// Held out: a → chosen on b, c: 2 at 0.9 beats 1.67 at 0.3, so a is missed (−1);
+/// b → chosen on a, c: 2 at 0.3 beats 0 at 0.9, b scores 1 − 0.33 = 0.67;
+/// c → chosen on a, b: 1.67 at 0.3 beats 0 at 0.9, c scores 1.
+/// Total 0.67 → 100·(0.67 + 3)/6 = 61.17; a alone: 100·(−1 + 1)/2 = 0, b 83.5, c 100.
+fn three_category_corpus(dir: &Path) {
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let stamp = |row: usize| format!("2014-01-01 {:02}:{:02}:00", row * 5 / 60, row * 5 % 60);
+    let mut labels = Vec::new();
+    for (category, hits) in [
+        ("a", vec![(10, 0.3)]),
+        ("b", vec![(10, 0.9), (4, 0.3), (5, 0.3), (6, 0.3)]),
+        ("c", vec![(10, 0.9)]),
+    ] {
+        let (mut data, mut results) = (
+            String::from("timestamp,value\n"),
+            String::from("timestamp,value,anomaly_score\n"),
+        );
+        for row in 0..20 {
+            let score = hits
+                .iter()
+                .find(|(r, _)| *r == row)
+                .map_or(0.0, |(_, s)| *s);
+            data += &format!("{},1\n", stamp(row));
+            results += &format!("{},1,{score}\n", stamp(row));
+        }
+        write(&format!("corpus/data/{category}/f.csv"), &data);
+        write(&format!("det/{category}/det_f.csv"), &results);
+        labels.push(format!(
+            r#""{category}/f.csv": [["{}.000000", "{}.000000"]]"#,
+            stamp(10),
+            stamp(14)
+        ));
+    }
+    write(
+        "corpus/labels/combined_windows.json",
+        &format!("{{{}}}", labels.join(", ")),
+    );
+    write(
+        "corpus/config/profiles.json",
+        r#"{"standard": {"CostMatrix": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11}}}"#,
+    );
+}
+
+#[test]
+fn leave_one_category_out_scores_each_category_at_the_others_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    three_category_corpus(dir.path());
+    let corpus = dir.path().join("corpus");
+    let det = dir.path().join("det");
+    let (ok, stdout, stderr) = homeostat(&[
+        "evaluate",
+        "nab",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--results",
+        det.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let near = |v: &serde_json::Value, expected: f64| {
+        let got = v.as_f64().unwrap_or(f64::NAN);
+        assert!((got - expected).abs() < 1e-9, "{got} ≠ {expected}");
+    };
+    near(&doc["standard"], 100.0 * 5.67 / 6.0);
+    near(&doc["thresholds"]["standard"], 0.3);
+    let loco = &doc["leave_one_category_out"]["standard"];
+    near(&loco["normalised"], 100.0 * 3.67 / 6.0);
+    near(&loco["raw"], 0.67);
+    assert_eq!(loco["windows"], 3);
+    assert_eq!(loco["detected"], 2);
+    assert_eq!(loco["false_positives"], 3);
+    for (category, threshold, normalised) in [
+        ("a", 0.9, 0.0),
+        ("b", 0.3, 100.0 * 1.67 / 2.0),
+        ("c", 0.3, 100.0),
+    ] {
+        let held = &loco["categories"][category];
+        near(&held["threshold"], threshold);
+        near(&held["normalised"], normalised);
+        assert_eq!(held["windows"], 1);
+    }
+
+    // The table shows the same figures.
+    let (ok, table, stderr) = homeostat(&[
+        "evaluate",
+        "nab",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--results",
+        det.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let section = table
+        .split("leave-one-category-out")
+        .nth(1)
+        .expect("a leave-one-category-out section");
+    let line = |start: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in {table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("standard")[1..], ["61.17", "0.670", "2/3", "3"]);
+    assert_eq!(line("a ")[1..], ["1", "0.00", "(0.900000)"]);
+    assert_eq!(line("b ")[1..], ["1", "83.50", "(0.300000)"]);
+}

@@ -53,6 +53,9 @@ pub struct Scored {
     pub forecast: f64,
     pub actual: f64,
     pub scaled_error: f64,
+    /// The forecast's interval `(lower, upper)` at the asked coverage, when it has finite
+    /// bounds (the ones counted for coverage).
+    pub interval: Option<(f64, f64)>,
 }
 
 /// Runs the backtest of `forecaster` (fresh) over `values` at horizon `h` (≥ 1) steps. The first
@@ -128,6 +131,7 @@ pub fn run_detailed(
             forecast: f.mean,
             actual,
             scaled_error,
+            interval: (f.lower.is_finite() && f.upper.is_finite()).then_some((f.lower, f.upper)),
         });
     }
     out

@@ -7,16 +7,22 @@
 //! [`homeostat_models::backtest`] (no peeking; MASE scale from the training part only). A series
 //! whose step is longer than the horizon cannot be forecast "one horizon ahead" and is skipped
 //! with a note.
+//!
+//! `--series-out DIR` also writes every scored forecast, for plotting (`notebooks/`):
+//! `DIR/<category>/<file>.csv` (the corpus' own layout) with columns
+//! `method,origin_s,target_s,actual,forecast,lower,upper` — unix seconds of the forecast's
+//! origin (the last point seen) and of its target, the target's value, the forecast and its
+//! interval at `--coverage` (empty when the method gives none).
 
 use super::Format;
 use crate::parallel::parallel_map;
 use anyhow::{Context, Result, bail};
-use homeostat_models::backtest::{self, Backtest};
+use homeostat_models::backtest::{self, Backtest, Scored};
 use homeostat_models::forecast;
 use homeostat_models::series::TimeSeries;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,6 +37,10 @@ pub struct Args {
     pub coverage: f64,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Also write every scored forecast with its interval and the actual value to
+    /// DIR/<category>/<file>.csv (columns: method,origin_s,target_s,actual,forecast,lower,upper).
+    #[arg(long, value_name = "DIR")]
+    pub series_out: Option<PathBuf>,
 }
 
 /// Parses a Go-style duration ("1h", "30m", "90s", "1h30m", "1.5h") into whole seconds > 0,
@@ -159,8 +169,13 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     // jobs are in series order and parallel_map keeps input order, so output is deterministic.
+    let detailed = args.series_out.is_some();
     let done = parallel_map("backtesting", &jobs, |(i, grid, h)| {
-        Ok((*i, backtest_all(grid, *h, args.coverage)))
+        let (results, scored) = backtest_all(grid, *h, args.coverage, detailed);
+        if let Some(dir) = &args.series_out {
+            write_series(&dir.join(&corpus.series[*i].name), grid, *h, &scored)?;
+        }
+        Ok((*i, results))
     })?;
     let rows: Vec<SeriesResult> = done
         .into_iter()
@@ -224,7 +239,14 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn backtest_all(grid: &TimeSeries, h: usize, coverage: f64) -> Vec<Backtest> {
+/// Every method's backtest, in [`forecast::NAMES`] order; with `detailed`, also every scored
+/// forecast per method (otherwise those lists are empty).
+fn backtest_all(
+    grid: &TimeSeries,
+    h: usize,
+    coverage: f64,
+    detailed: bool,
+) -> (Vec<Backtest>, Vec<Vec<Scored>>) {
     // Warm-up: two horizons and at least 24 points, so every method (the baselines read a 1 h
     // range) has something to say at the first scored origin and all share the same origins.
     let warmup = (2 * h).max(24);
@@ -233,9 +255,46 @@ fn backtest_all(grid: &TimeSeries, h: usize, coverage: f64) -> Vec<Backtest> {
         .map(|&name| {
             let mut f = forecast::by_name(name, grid.step())
                 .unwrap_or_else(|| unreachable!("NAMES lists only buildable forecasters"));
-            backtest::run(f.as_mut(), grid.values(), h, warmup, coverage)
+            let mut scored = Vec::new();
+            let result =
+                backtest::run_detailed(f.as_mut(), grid.values(), h, warmup, coverage, |s| {
+                    if detailed {
+                        scored.push(s);
+                    }
+                });
+            (result, scored)
         })
-        .collect()
+        .unzip()
+}
+
+/// Writes one series' scored forecasts (see the module docs for the columns).
+fn write_series(path: &Path, grid: &TimeSeries, h: usize, scored: &[Vec<Scored>]) -> Result<()> {
+    let cell = |v: f64| {
+        if v.is_finite() {
+            v.to_string()
+        } else {
+            String::new()
+        }
+    };
+    let mut out = String::from("method,origin_s,target_s,actual,forecast,lower,upper\n");
+    for (method, rows) in forecast::NAMES.iter().zip(scored) {
+        for s in rows {
+            out += &format!(
+                "{method},{},{},{},{},{},{}\n",
+                grid.time_at(s.origin),
+                grid.time_at(s.origin + h),
+                cell(s.actual),
+                cell(s.forecast),
+                cell(s.interval.map_or(f64::NAN, |i| i.0)),
+                cell(s.interval.map_or(f64::NAN, |i| i.1))
+            );
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
 fn fmt(v: Option<f64>, pct: bool) -> String {
@@ -350,6 +409,7 @@ mod corpus_tests {
             horizon: parse_horizon(horizon).unwrap(),
             coverage: 0.8,
             format: Format::Json,
+            series_out: None,
         }
     }
 
@@ -358,6 +418,49 @@ mod corpus_tests {
         let dir = tempfile::tempdir().unwrap();
         write_corpus(dir.path(), 300, 200);
         run(args(dir.path(), "1h")).unwrap();
+    }
+
+    /// 200 points at 5-minute steps, value 10 + (i mod 7); horizon 1 h = 12 steps, warm-up
+    /// max(2·12, 24) = 24 points, so origins run from row 23 to row 187 (the last with a target,
+    /// 187 + 12 = 199) and every row's actual is the value 12 steps after its origin.
+    #[test]
+    fn series_out_writes_each_scored_forecast_against_its_actual() {
+        let dir = tempfile::tempdir().unwrap();
+        write_corpus(dir.path(), 300, 200);
+        let out = dir.path().join("forecasts");
+        let mut a = args(dir.path(), "1h");
+        a.series_out = Some(out.clone());
+        run(a).unwrap();
+        let text = std::fs::read_to_string(out.join("synthetic").join("a.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("method,origin_s,target_s,actual,forecast,lower,upper")
+        );
+        let start = 1_400_000_000_i64;
+        let mut per_method: BTreeMap<String, usize> = BTreeMap::new();
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 7, "{line}");
+            assert!(forecast::NAMES.contains(&f[0]), "{line}");
+            let origin: i64 = f[1].parse().unwrap();
+            let target: i64 = f[2].parse().unwrap();
+            assert_eq!(target - origin, 3600, "{line}");
+            let row = (origin - start) / 300;
+            assert!((23..=187).contains(&row), "{line}");
+            let actual: f64 = f[3].parse().unwrap();
+            assert_eq!(actual, 10.0 + ((row + 12) % 7) as f64, "{line}");
+            if !f[5].is_empty() {
+                let (lower, upper): (f64, f64) = (f[5].parse().unwrap(), f[6].parse().unwrap());
+                assert!(lower <= upper, "{line}");
+            }
+            *per_method.entry(f[0].to_string()).or_default() += 1;
+        }
+        // At most one forecast per origin and method: 187 − 23 + 1 = 165.
+        assert!(!per_method.is_empty());
+        assert!(per_method.values().all(|&n| n <= 165), "{per_method:?}");
+        // The naive seasonal methods and the baselines answer from the first origin on.
+        assert_eq!(per_method.values().max(), Some(&165), "{per_method:?}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!
 //! * [`rules`] — probation, windows as row ranges, the value of one detection at each row.
 //! * [`sweep`] — the exact corpus-wide threshold search.
+//! * [`score_leave_one_category_out`] — the same search made honest: each category scored at
+//!   thresholds chosen on the other categories only.
 //!
 //! Pure: callers pass timestamps, scores and windows; nothing here touches the filesystem.
 
@@ -177,19 +179,7 @@ pub fn score_corpus(
     files: &[FileInput<'_>],
     profiles: &[CostProfile],
 ) -> Result<Vec<ProfileResult>, NabError> {
-    let prepared = files
-        .iter()
-        .map(|f| {
-            if f.timestamps.len() != f.scores.len() {
-                return Err(NabError::LengthMismatch {
-                    file: f.name.to_string(),
-                    timestamps: f.timestamps.len(),
-                    scores: f.scores.len(),
-                });
-            }
-            PreparedFile::new(f.name, f.timestamps, f.windows)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = prepare(files)?;
     let scores: Vec<&[f64]> = files.iter().map(|f| f.scores).collect();
     let thresholds = sweep::best_thresholds(&prepared, &scores, profiles);
     Ok(profiles
@@ -220,6 +210,97 @@ pub fn score_corpus(
             }
         })
         .collect())
+}
+
+/// Checks lengths and maps every file's windows onto its rows.
+fn prepare(files: &[FileInput<'_>]) -> Result<Vec<PreparedFile>, NabError> {
+    files
+        .iter()
+        .map(|f| {
+            if f.timestamps.len() != f.scores.len() {
+                return Err(NabError::LengthMismatch {
+                    file: f.name.to_string(),
+                    timestamps: f.timestamps.len(),
+                    scores: f.scores.len(),
+                });
+            }
+            PreparedFile::new(f.name, f.timestamps, f.windows)
+        })
+        .collect()
+}
+
+/// One category scored at the threshold chosen without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldOut {
+    pub category: String,
+    /// The threshold that maximises the profile's total over every *other* category's files
+    /// (`None`: detecting nothing scores best there, or there are no other categories).
+    pub threshold: Option<f64>,
+    /// The held-out category's files scored at that threshold.
+    pub tally: Tally,
+}
+
+/// One profile's leave-one-category-out result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaveOneOutResult {
+    pub profile: CostProfile,
+    /// Sum of the held-out tallies: every window and false positive is counted once, each at a
+    /// threshold chosen without its own category.
+    pub total: Tally,
+    /// Per held-out category, sorted by name.
+    pub categories: Vec<HeldOut>,
+}
+
+/// Leave-one-category-out scoring. The only setting NAB's scoring chooses from the labels is the
+/// detection threshold per profile ([`sweep::best_thresholds`]); here, for each category, that
+/// threshold is chosen on the files of all other categories and the category's own files are
+/// scored with it. The held-out tallies add up to a corpus total whose normalised score is an
+/// out-of-sample estimate: the in-sample [`score_corpus`] total is never below it, since the
+/// in-sample threshold maximises the very same sum.
+///
+/// Settings a detector fixes before it sees the corpus (its window lengths, fire levels) are
+/// not re-chosen here; a tuning loop that picks them by corpus score must hold them out itself.
+pub fn score_leave_one_category_out(
+    files: &[FileInput<'_>],
+    profiles: &[CostProfile],
+) -> Result<Vec<LeaveOneOutResult>, NabError> {
+    let prepared = prepare(files)?;
+    let mut categories: Vec<&str> = files.iter().map(|f| f.category).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let mut results: Vec<LeaveOneOutResult> = profiles
+        .iter()
+        .map(|p| LeaveOneOutResult {
+            profile: p.clone(),
+            total: Tally::default(),
+            categories: Vec::with_capacity(categories.len()),
+        })
+        .collect();
+    for &held_out in &categories {
+        let (mut train_files, mut train_scores) = (Vec::new(), Vec::new());
+        for (f, p) in files.iter().zip(&prepared) {
+            if f.category != held_out {
+                train_files.push(p.clone());
+                train_scores.push(f.scores);
+            }
+        }
+        let thresholds = sweep::best_thresholds(&train_files, &train_scores, profiles);
+        for (result, threshold) in results.iter_mut().zip(thresholds) {
+            let mut tally = Tally::default();
+            for (f, p) in files.iter().zip(&prepared) {
+                if f.category == held_out {
+                    tally.add(&score_file(p, f.scores, &result.profile, threshold).tally);
+                }
+            }
+            result.total.add(&tally);
+            result.categories.push(HeldOut {
+                category: held_out.to_string(),
+                threshold,
+                tally,
+            });
+        }
+    }
+    Ok(results)
 }
 
 #[cfg(test)]

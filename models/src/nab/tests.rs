@@ -329,3 +329,118 @@ mod sweep_matches_brute_force {
         }
     }
 }
+
+/// Three categories, one file each, one window on rows 10..=14 (a detection at row 10 earns the
+/// full reward 1). `a` sees its anomaly only weakly (0.3 at row 10); `b` sees its anomaly
+/// strongly (0.9 at row 10) but also scores 0.3 on rows 4, 5 and 6 (before any window: each
+/// costs A_FP·1 = 0.11); `c` sees its anomaly strongly (0.9 at row 10).
+///
+/// Standard profile, totals over the training categories at the two candidate thresholds:
+/// * hold out a: b+c at 0.9 = 1 + 1 = 2; at 0.3 = 2 − 0.33 = 1.67 → 0.9; a at 0.9 misses: −1.
+/// * hold out b: a+c at 0.9 = −1 + 1 = 0; at 0.3 = 2 → 0.3; b at 0.3: 1 − 0.33 = 0.67.
+/// * hold out c: a+b at 0.9 = −1 + 1 = 0; at 0.3 = 1 + 0.67 = 1.67 → 0.3; c at 0.3: +1.
+///
+/// Held-out total 0.67 over W = 3: 100·(0.67 + 3)/6 = 61.1667. In sample the corpus threshold is
+/// 0.3 (2.67 against 1 at 0.9): 100·(2.67 + 3)/6 = 94.5.
+#[test]
+fn leave_one_category_out_scores_each_category_at_thresholds_chosen_without_it() {
+    let ts = timestamps();
+    let windows = [(10, 14)];
+    let mut a = [0.0; N];
+    a[10] = 0.3;
+    let mut b = [0.0; N];
+    b[10] = 0.9;
+    b[4] = 0.3;
+    b[5] = 0.3;
+    b[6] = 0.3;
+    let mut c = [0.0; N];
+    c[10] = 0.9;
+    let file = |name, category, scores| FileInput {
+        name,
+        category,
+        timestamps: &ts,
+        scores,
+        windows: &windows,
+    };
+    // Input order differs from category order: results come sorted by category.
+    let files = [
+        file("c/1.csv", "c", &c[..]),
+        file("a/1.csv", "a", &a[..]),
+        file("b/1.csv", "b", &b[..]),
+    ];
+    let profiles = [standard(), low_fn()];
+    let loco = score_leave_one_category_out(&files, &profiles).unwrap();
+    let in_sample = score_corpus(&files, &profiles).unwrap();
+
+    let std = &loco[0];
+    let held: Vec<(&str, Option<f64>)> = std
+        .categories
+        .iter()
+        .map(|h| (h.category.as_str(), h.threshold))
+        .collect();
+    assert_eq!(held, [("a", Some(0.9)), ("b", Some(0.3)), ("c", Some(0.3))]);
+    let raws: Vec<f64> = std.categories.iter().map(|h| h.tally.raw).collect();
+    assert!(close(raws[0], -1.0) && close(raws[1], 0.67) && close(raws[2], 1.0));
+    assert_eq!(
+        (
+            std.total.windows,
+            std.total.detected,
+            std.total.false_positives
+        ),
+        (3, 2, 3)
+    );
+    assert!(close(std.total.raw, 0.67));
+    assert!(close(
+        std.total.normalised(&standard()).unwrap(),
+        100.0 * 3.67 / 6.0
+    ));
+    assert_eq!(in_sample[0].threshold, Some(0.3));
+    assert!(close(
+        in_sample[0].total.normalised(&standard()).unwrap(),
+        94.5
+    ));
+
+    // Low FN (A_FN = 2): a held out → 0.9 (2 against 1.67), a missed: −2; b held out → 0.3
+    // (2 against −1): 0.67; c held out → 0.3: +1. Total −0.33, normalised
+    // 100·(−0.33 + 6)/9 = 63.0.
+    let low = &loco[1];
+    let thresholds: Vec<Option<f64>> = low.categories.iter().map(|h| h.threshold).collect();
+    assert_eq!(thresholds, [Some(0.9), Some(0.3), Some(0.3)]);
+    assert!(close(low.total.raw, -0.33));
+    assert!(close(low.total.normalised(&low_fn()).unwrap(), 63.0));
+}
+
+/// With one category nothing is left to choose a threshold on: nothing is detected, every
+/// window is missed and the held-out score is 0.
+#[test]
+fn leave_one_category_out_with_one_category_detects_nothing() {
+    let ts = timestamps();
+    let mut scores = vec![0.0; N];
+    scores[10] = 1.0;
+    let files = [FileInput {
+        name: "only/1.csv",
+        category: "only",
+        timestamps: &ts,
+        scores: &scores,
+        windows: &[(10, 14)],
+    }];
+    let loco = score_leave_one_category_out(&files, &[standard()]).unwrap();
+    assert_eq!(loco[0].categories[0].threshold, None);
+    assert_eq!(loco[0].total.detected, 0);
+    assert!(close(loco[0].total.raw, -1.0));
+    assert_eq!(loco[0].total.normalised(&standard()), Some(0.0));
+}
+
+#[test]
+fn leave_one_category_out_names_a_bad_file() {
+    let ts = timestamps();
+    let files = [FileInput {
+        name: "x/short.csv",
+        category: "x",
+        timestamps: &ts,
+        scores: &[0.0; 3],
+        windows: &[],
+    }];
+    let err = score_leave_one_category_out(&files, &[standard()]).unwrap_err();
+    assert!(err.to_string().starts_with("x/short.csv:"), "{err}");
+}

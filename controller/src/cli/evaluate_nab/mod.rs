@@ -3,6 +3,12 @@
 //! Either runs one of our detectors over every series (`--detector`), or reads another
 //! detector's per-row output in NAB's results layout (`--results`), then hands timestamps,
 //! scores and label windows to the pure scorer in [`homeostat_models::nab`].
+//!
+//! Besides the corpus score (one threshold per profile chosen on the whole corpus, NAB's rule,
+//! an in-sample figure) it reports a leave-one-category-out score: each category (top-level
+//! folder under `data/`) is scored at the threshold chosen on the other categories
+//! ([`nab::score_leave_one_category_out`]). The threshold is the only setting chosen here; a
+//! detector's own parameters are fixed before the corpus is read.
 
 use super::Format;
 
@@ -10,7 +16,9 @@ use crate::corpus::{Corpus, CorpusSeries, read_column};
 use crate::parallel::parallel_map;
 use anyhow::{Context, Result, anyhow, bail};
 use homeostat_models::detect;
-use homeostat_models::nab::{self, CostProfile, FileInput, ProfileResult, Tally};
+use homeostat_models::nab::{
+    self, CostProfile, FileInput, LeaveOneOutResult, ProfileResult, Tally,
+};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +48,9 @@ pub struct Evaluation {
     pub windows: usize,
     /// One per profile, `standard` first.
     pub profiles: Vec<ProfileResult>,
+    /// Leave-one-category-out, in `profiles` order: each category scored at the threshold
+    /// chosen on the other categories.
+    pub leave_one_out: Vec<LeaveOneOutResult>,
     /// The highest score and how many rows have it: a detector that saturates (thousands of
     /// rows at exactly 1.0) cannot be thresholded finely, which explains many poor scores.
     pub top_score: Option<(f64, usize)>,
@@ -153,6 +164,8 @@ pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<E
         })
         .collect();
     let labels = corpus.root.join("labels").join("combined_windows.json");
+    let leave_one_out = nab::score_leave_one_category_out(&inputs, &profiles)
+        .with_context(|| format!("scoring against {}", labels.display()))?;
     let profiles = nab::score_corpus(&inputs, &profiles)
         .with_context(|| format!("scoring against {}", labels.display()))?;
     let top = scores
@@ -167,6 +180,7 @@ pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<E
         files: corpus.series.len(),
         windows: corpus.window_count(),
         profiles,
+        leave_one_out,
         top_score,
     })
 }
@@ -281,6 +295,39 @@ fn read_results(
     Ok(scores)
 }
 
+/// `{"<profile>": {"normalised", "raw", "detected", "false_positives", "categories":
+/// {"<category>": {"threshold", "windows", "normalised", "raw", "detected", "false_positives"}}}}`.
+fn leave_one_out_json(e: &Evaluation) -> Value {
+    let tally = |t: &Tally, profile: &CostProfile| {
+        let mut m = Map::new();
+        m.insert("windows".into(), json!(t.windows));
+        m.insert("normalised".into(), json!(t.normalised(profile)));
+        m.insert("raw".into(), json!(t.raw));
+        m.insert("detected".into(), json!(t.detected));
+        m.insert("false_positives".into(), json!(t.false_positives));
+        m
+    };
+    Value::Object(
+        e.leave_one_out
+            .iter()
+            .map(|l| {
+                let mut entry = tally(&l.total, &l.profile);
+                let categories: Map<String, Value> = l
+                    .categories
+                    .iter()
+                    .map(|h| {
+                        let mut c = tally(&h.tally, &l.profile);
+                        c.insert("threshold".into(), json!(h.threshold));
+                        (h.category.clone(), Value::Object(c))
+                    })
+                    .collect();
+                entry.insert("categories".into(), Value::Object(categories));
+                (l.profile.name.clone(), Value::Object(entry))
+            })
+            .collect(),
+    )
+}
+
 fn threshold_text(t: Option<f64>) -> String {
     t.map_or_else(
         || "none (above every score)".to_string(),
@@ -337,9 +384,53 @@ pub fn render_table(e: &Evaluation) -> String {
             no_windows |= tally.windows == 0;
         }
     }
+    out += &render_leave_one_out(e);
     if no_windows {
         out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be\n\
                 normalised; shown is its raw score, the (non-positive) cost of its false positives.\n";
+    }
+    out
+}
+
+/// The leave-one-category-out section of the table: per profile the held-out total, then per
+/// category the threshold chosen without it and the category's score at that threshold.
+fn render_leave_one_out(e: &Evaluation) -> String {
+    let mut out = String::from(
+        "\nleave-one-category-out: each category scored at the threshold chosen on the others\n",
+    );
+    out += &format!(
+        "{:<22} {:>8} {:>10} {:>9} {:>8}\n",
+        "profile", "score", "raw", "detected", "FP"
+    );
+    for l in &e.leave_one_out {
+        out += &format!(
+            "{:<22} {:>8} {:>10.3} {:>9} {:>8}\n",
+            l.profile.name,
+            normalised_text(&l.total, &l.profile),
+            l.total.raw,
+            format!("{}/{}", l.total.detected, l.total.windows),
+            l.total.false_positives
+        );
+    }
+    out += &format!("{:<24} {:>7}", "held-out category", "windows");
+    for l in &e.leave_one_out {
+        out += &format!(" {:>32}", format!("{} (threshold)", l.profile.name));
+    }
+    out += "\n";
+    if let Some(first) = e.leave_one_out.first() {
+        for (k, held) in first.categories.iter().enumerate() {
+            out += &format!("{:<24} {:>7}", held.category, held.tally.windows);
+            for l in &e.leave_one_out {
+                let cell = l.categories.get(k).map_or(String::new(), |h| {
+                    let t = h
+                        .threshold
+                        .map_or("none".to_string(), |t| format!("{t:.6}"));
+                    format!("{} ({t})", normalised_text(&h.tally, &l.profile))
+                });
+                out += &format!(" {cell:>32}");
+            }
+            out += "\n";
+        }
     }
     out
 }
@@ -388,6 +479,7 @@ pub fn render_json(e: &Evaluation) -> Value {
         }
     }
     doc.insert("categories".into(), Value::Object(categories));
+    doc.insert("leave_one_category_out".into(), leave_one_out_json(e));
     doc.insert("detector".into(), json!(e.detector));
     doc.insert("windows".into(), json!(e.windows));
     doc.insert("files".into(), json!(e.files));

@@ -11,6 +11,8 @@ use anyhow::{Context as _, Result};
 use crate::http::{self, Metrics};
 use crate::reconcile::{self, Context, Shard, leader};
 use crate::telemetry::ObservationSource;
+use crate::telemetry::prometheus::{Prometheus, PrometheusConfig};
+use crate::telemetry::source::PrometheusSource;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -30,16 +32,22 @@ pub struct Args {
     /// Namespace of the Lease (defaults to $POD_NAMESPACE, then `default`).
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
+    /// The Prometheus (or Thanos / Mimir query frontend) holding Istio's standard metrics.
+    #[arg(long, env = "HOMEOSTAT_PROMETHEUS")]
+    pub prometheus: String,
 }
 
-/// `homeostat run` as built today: the reconciler needs a telemetry source, and the Prometheus
-/// adapter lives in `crate::telemetry` (issue 9, telemetry half). Until it is plugged in here
-/// with `serve(args, source)`, this says so instead of running blind.
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!(
-        "homeostat run: this build has no telemetry adapter wired in (crate::telemetry); \
-         the controller would have no observations, and homeostat never acts without telemetry"
-    )
+/// `homeostat run`: the reconciler over the Prometheus adapter (one query set per policy and
+/// interval; the batched source is not wired in yet).
+pub fn run(args: Args) -> Result<()> {
+    let prom = Prometheus::new(PrometheusConfig::new(&args.prometheus))
+        .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
+    let source = PrometheusSource::new(prom);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(args, source))
 }
 
 /// Runs the controller with `source` until a termination signal.

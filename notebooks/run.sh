@@ -24,8 +24,10 @@ if ! "$venv/bin/python" -c 'import nbconvert, nbclient, ipykernel, matplotlib, p
 fi
 py=$venv/bin/python
 
-cargo build --release --quiet -p homeostat
-homeostat=${CARGO_TARGET_DIR:-$repo/target}/release/homeostat
+# scripts/test passes its own profile so the binary its tests built is reused.
+profile=${HOMEOSTAT_CARGO_PROFILE:-release}
+cargo build --profile "$profile" --quiet -p homeostat
+homeostat=${CARGO_TARGET_DIR:-$repo/target}/$profile/homeostat
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -268,7 +268,10 @@ fn a_retries_edit_keeps_a_persons_other_retry_fields_and_removal_drops_retries()
         istio::route_apply_body(&live, "checkout", "shop", &RouteEdit::Retries(&rc)).unwrap();
     assert_eq!(
         body["spec"]["http"][2]["retries"],
-        json!({"attempts": 1, "perTryTimeout": "250ms", "retryOn": "connect-failure,reset", "retryRemoteLocalities": true})
+        // retryOn is a set of conditions: written in the typed value's canonical order (the
+        // order of Envoy's condition table in dataplane::config), `reset` before
+        // `connect-failure`, whatever order it was parsed from.
+        json!({"attempts": 1, "perTryTimeout": "250ms", "retryOn": "reset,connect-failure", "retryRemoteLocalities": true})
     );
     assert_eq!(body["spec"]["http"][0], live["spec"]["http"][0]);
     let body =

@@ -27,6 +27,13 @@ pub fn simulate(file: &str, minutes: u64, namespace: &str) -> Result<Incident> {
         .ok_or_else(|| anyhow!("no built-in scenario {file}"))?;
     let mut scenario = Scenario::parse(file, text).map_err(|e| anyhow!("parsing {file}: {e}"))?;
     scenario.duration = Duration::from_secs(minutes * 60);
+    // The exporter is an engine Observer: it records what a controller sees at each tick and
+    // stamps it with the tick's time. With the simulator's telemetry lag (scrape offset + rule
+    // delay) that time is later than the scrape, which would shift every backfilled sample by
+    // the lag; here the samples must carry their scrape times, so the lag is zero. (The lag is
+    // what a controller experiences, not a property of the series Prometheus stores.)
+    scenario.control_plane.scrape_offset = Some(Duration::from_secs(0));
+    scenario.control_plane.rule_delay = Some(Duration::from_secs(0));
     let spec = scenario
         .policies
         .first()

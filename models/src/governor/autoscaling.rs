@@ -385,7 +385,14 @@ fn raised_target(
         return None;
     }
     let growth = state.growth.iter().fold(1.0f64, |m, g| m.max(*g));
-    let floor = hpa.min_replicas.max(a.min_replicas).max(1);
+    // Only pod counts the policy allows are judged: an HPA whose minReplicas is above the
+    // policy's maxReplicas (bad input) must not make the M/M/c model run over billions of
+    // servers (Erlang C is O(c)), which stalled the loop on such input.
+    let floor = hpa
+        .min_replicas
+        .max(a.min_replicas)
+        .max(1)
+        .min(a.max_replicas.max(1));
     let ceiling = hpa.max_replicas.min(a.max_replicas).max(floor);
     let holds = |t: u32| {
         let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;

@@ -34,7 +34,7 @@
 //! The base rate p is pooled over the endpoints that are not outliers, with half an error added
 //! (p = (errors + ½)/(requests + 1)) so that zero observed errors does not mean "never fails".
 
-use statrs::distribution::{Beta, Binomial, ContinuousCDF, Discrete};
+use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
 use super::observation::OutlierConfig;
@@ -52,21 +52,46 @@ const CALM_MARGIN: f64 = 4.0;
 /// endpoints rarely fail, not on a noisy dip of the estimate.
 const CALM_CONFIDENCE: f64 = 0.95;
 
+/// More requests than any window can hold: 10¹² in a ten-minute window is 1.7·10⁹ requests a
+/// second, three orders of magnitude above the largest public services. Above it the counts are
+/// wild input, and are scaled down to it keeping their ratio (fewer trials at the same rate give
+/// a wider, so more cautious, bound), which also keeps the bisection below within f64's reach.
+const MAX_REQUESTS: f64 = 1e12;
+/// Bisection steps: 64 halvings of [0, 1] reach 2⁻⁶⁴ ≈ 5.4·10⁻²⁰, below any bound 10¹² requests
+/// can support (the rule of three gives 3·10⁻¹²).
+const BISECTION_STEPS: u32 = 64;
+
 /// The one-sided Clopper–Pearson upper bound on a rate from `errors` of `requests`:
 /// the `confidence` quantile of Beta(errors + 1, requests − errors).
+///
+/// Found by bisection on the regularised incomplete beta function (statrs' `beta_reg`, whose
+/// continued fraction is capped at 140 terms) rather than with statrs' `inverse_cdf`: that
+/// Newton iteration (AS 109) has no iteration cap and never returns for some large counts
+/// (10⁷ requests with none failed ran for minutes), and the loop must answer on any input.
+/// Bounded: 64 evaluations, tens of microseconds.
 pub fn rate_upper_bound(errors: f64, requests: f64, confidence: f64) -> f64 {
-    if !(requests > 0.0 && errors.is_finite()) {
+    if !(requests > 0.0 && requests.is_finite() && errors.is_finite() && confidence.is_finite()) {
         return 1.0;
     }
     let x = errors.clamp(0.0, requests);
     if requests - x <= 0.0 {
         return 1.0;
     }
-    Beta::new(x + 1.0, requests - x)
-        .map(|b| b.inverse_cdf(confidence))
-        .ok()
-        .filter(|p| p.is_finite())
-        .map_or(1.0, |p| p.clamp(0.0, 1.0))
+    let scale = (MAX_REQUESTS / requests).min(1.0);
+    let (a, b) = (x * scale + 1.0, (requests - x) * scale);
+    let c = confidence.clamp(0.0, 1.0);
+    // The Beta CDF rises with p: keep `hi` at a p whose CDF has reached the confidence.
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..BISECTION_STEPS {
+        let mid = 0.5 * (lo + hi);
+        match statrs::function::beta::checked_beta_reg(a, b, mid) {
+            Ok(cdf) if cdf < c => lo = mid,
+            Ok(_) => hi = mid,
+            // Unreachable for a, b > 0 and mid in (0, 1); if it ever fails, know nothing.
+            Err(_) => return 1.0,
+        }
+    }
+    hi
 }
 
 /// Chance ejections per hour of one healthy endpoint at threshold `k`.
@@ -469,5 +494,27 @@ mod tests {
         // More errors, higher bound; no data, no knowledge.
         assert!(rate_upper_bound(5.0, 100.0, 0.95) > 0.05);
         assert_eq!(rate_upper_bound(0.0, 0.0, 0.95), 1.0);
+    }
+
+    #[test]
+    fn upper_bound_answers_for_counts_that_stalled_statrs() {
+        // 0 of 10⁷: 1 − 0.05^(10⁻⁷) = 1 − e^(−2.995732·10⁻⁷) = 2.995732·10⁻⁷ (statrs'
+        // inverse_cdf never returned here).
+        let u = rate_upper_bound(0.0, 1e7, 0.95);
+        assert!((u / 2.995732e-7 - 1.0).abs() < 1e-5, "{u}");
+        // 3·10⁶ of 10⁷: the normal approximation is exact enough here, p̂ + z·√(p̂(1−p̂)/n) =
+        // 0.3 + 1.644854·√(0.21/10⁷) = 0.3 + 1.644854 · 1.449138·10⁻⁴ = 0.3002384.
+        let u = rate_upper_bound(3e6, 1e7, 0.95);
+        assert!((u - 0.3002384).abs() < 1e-6, "{u}");
+        // Absurd counts are scaled to 10¹² at the same ratio: the bound is the one 10¹²
+        // requests support, never a falsely tight one. 0 of 10¹² → 2.995732·10⁻¹².
+        for n in [1e15, 1e100, 1e300, f64::MAX] {
+            let u = rate_upper_bound(0.0, n, 0.95);
+            assert!((u / 2.995732e-12 - 1.0).abs() < 1e-3, "{n}: {u}");
+            let u = rate_upper_bound(0.3 * n, n, 0.95);
+            assert!((0.3..0.30001).contains(&u), "{n}: {u}");
+        }
+        assert_eq!(rate_upper_bound(0.0, f64::INFINITY, 0.95), 1.0);
+        assert_eq!(rate_upper_bound(f64::NAN, 10.0, 0.95), 1.0);
     }
 }

@@ -509,7 +509,7 @@ proptest! {
     /// configs), the Governor answers instead of panicking.
     #[test]
     // It also proves the Governor answers at all: statrs' Beta `inverse_cdf` (an uncapped
-    // Newton iteration) once made `step` run for minutes on a window of 10⁷ requests; the
+    // Newton iteration) once made `step` run for more than a minute on 10⁷ requests; the
     // Clopper–Pearson bound is now a bounded bisection (outlier.rs).
     fn wild_input_never_panics(obs in wild_observation(), later in wild_observation()) {
         let spec = policy();

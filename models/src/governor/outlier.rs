@@ -67,7 +67,8 @@ const BISECTION_STEPS: u32 = 64;
 /// Found by bisection on the regularised incomplete beta function (statrs' `beta_reg`, whose
 /// continued fraction is capped at 140 terms) rather than with statrs' `inverse_cdf`: that
 /// Newton iteration (AS 109) has no iteration cap and never returns for some large counts
-/// (10⁷ requests with none failed ran for minutes), and the loop must answer on any input.
+/// (10⁷ requests with none failed ran for more than a minute), and the loop must answer on any
+/// input.
 /// Bounded: 64 evaluations, tens of microseconds.
 pub fn rate_upper_bound(errors: f64, requests: f64, confidence: f64) -> f64 {
     if !(requests > 0.0 && requests.is_finite() && errors.is_finite() && confidence.is_finite()) {

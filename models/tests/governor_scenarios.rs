@@ -1274,6 +1274,10 @@ fn calm_outlier_tuning_only_raises_k_when_chance_ejections_break_the_budget() {
     // 1.1·10⁻¹⁰ ≪ 0.1/h), but 5 is left alone. (Before: 5 → 2 an hour in.)
     let changes = calm_pods(&spec, 5, 0.0, 480);
     assert!(changes.is_empty(), "{changes:#?}");
+    // Detection off (k = 0, Istio's default) stays off on a clean service. (Before: 0 → 2 an
+    // hour in, the diurnal replay's first action.)
+    let changes = calm_pods(&spec, 0, 0.0, 480);
+    assert!(changes.is_empty(), "{changes:#?}");
 
     // 1% errors on every pod, within a 5% budget (successRate 0.95), with k = 2 in force:
     // p = (480 + ½)/48,001 = 1.001%; k = 2 gives 72,000 · 1.002·10⁻⁴ · 0.99 = 7.14 chance

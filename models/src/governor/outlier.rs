@@ -58,7 +58,8 @@
 //! now, a harm observed. Lowering k in calm answers nothing observed — no endpoint is failing —
 //! and buys at most one loop interval at the start of some future incident, since the incident
 //! path lowers k at the first run that sees an outlier; on a clean service it is a change
-//! with no justification (the diurnal replay made it, 5 → 2, an hour in). Because calm k is
+//! with no justification (the diurnal replay made it, off → 2, an hour in). Detection that is
+//! off (k = 0, Istio's default) stays off in calm for the same reason. Because calm k is
 //! monotone, noise in the estimated p cannot make it flap. Calm-time raises are tuning and not
 //! protection: they relax, behind the warm-up and hysteresis guardrails (a k derived from 30 s
 //! of data is not a base rate).
@@ -254,11 +255,18 @@ fn settings(
         )
         .min(od.consecutive_errors.clamp(cur.consecutive_5xx_errors))
     } else {
-        // Up to what the calm budget needs, never down (see the header).
-        let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
-        od.consecutive_errors
-            .clamp(cur.consecutive_5xx_errors)
-            .max(needed)
+        // Up to what the calm budget needs, never down (see the header). k = 0 is detection
+        // off (Istio's default: no outlierDetection; `consecutive5xxErrors: 0` disables it):
+        // turning it on answers no failure, so calm leaves it off and only an incident turns
+        // it on (the diurnal replay turned it on, 0 → 2, an hour into a clean day).
+        if cur.consecutive_5xx_errors == 0 {
+            0
+        } else {
+            let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
+            od.consecutive_errors
+                .clamp(cur.consecutive_5xx_errors)
+                .max(needed)
+        }
     };
     let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
     let max_ejection_percent = if incident {

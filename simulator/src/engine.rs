@@ -234,7 +234,11 @@ pub trait Observer {
     fn ejection(&mut self, _t: u64, _pod: &str) {}
     /// An entry request arrived at `service` (for tests of the arrival stream).
     fn arrival(&mut self, _t: u64, _service: usize) {}
-    /// Every telemetry interval, after the scrape: return changes to make.
+    /// Prometheus scrapes every pod at `t`: the mesh as that scrape sees it, at the instant it
+    /// sees it (before the telemetry lag; `view.scrapes` holds only what is already visible).
+    fn scrape(&mut self, _t: u64, _view: &View<'_>) {}
+    /// Every telemetry interval, once a scrape has become visible (after the telemetry lag):
+    /// return changes to make.
     fn tick(&mut self, _t: u64, _view: &View<'_>) -> Vec<Change> {
         Vec::new()
     }
@@ -605,7 +609,7 @@ impl Engine {
             Ev::CallTimeouts(q) => self.on_call_timeouts(q as usize, obs),
             Ev::PerTryTimeout(tr) => self.on_per_try_timeout(tr, obs),
             Ev::Retry(call) => self.send_try(call, obs),
-            Ev::Tick => self.on_scrape(),
+            Ev::Tick => self.on_scrape(obs),
             Ev::Publish => self.on_publish(obs),
             Ev::Sweep => {
                 for c in &mut self.clusters {
@@ -1125,7 +1129,18 @@ impl Engine {
 
     /// Prometheus scrapes every pod; the scrape becomes visible to controllers only after the
     /// telemetry lag (scrape offset + rule/query delay), at [`Ev::Publish`].
-    fn on_scrape(&mut self) {
+    fn on_scrape(&mut self, obs: &mut dyn Observer) {
+        obs.scrape(
+            self.now,
+            &View {
+                topology: &self.topo,
+                config: &self.config,
+                pods: &self.pods,
+                scrapes: &self.scrapes,
+                desired: &self.desired,
+                now: self.now,
+            },
+        );
         let samples: Vec<PodSample> = self
             .pods
             .iter()

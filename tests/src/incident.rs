@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, anyhow};
 use homeostat_models::policy::{Duration, PolicySpec};
+use homeostat_simulator::duration::Nanos;
 use homeostat_simulator::engine::Engine;
 use homeostat_simulator::openmetrics::Exporter;
 use homeostat_simulator::scenario::Scenario;

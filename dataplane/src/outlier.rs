@@ -773,6 +773,13 @@ mod tests {
         }
     }
 
+    /// One interval's traffic: host `i` answers `ok[i]` of 100 requests (see [`results`]).
+    fn interval(d: &mut OutlierDetector, now: Nanos, ok: &[u64]) {
+        for (idx, &ok) in ok.iter().enumerate() {
+            results(d, now, idx, 100, ok);
+        }
+    }
+
     #[test]
     fn success_rate_threshold_is_envoys_worked_example() {
         // Envoy's comment in successRateEjectionThreshold: {50, 100, 100, 100, 100} → sum 450,
@@ -792,10 +799,7 @@ mod tests {
         // Interval [0, 10 s): hosts 0..3 answer 100 of 100, host 4 50 of 100 (alternating, so
         // consecutive 5xx never reaches 5). Rates {100, 100, 100, 100, 50} → threshold 52
         // (Envoy's example above): host 4 is an outlier.
-        for idx in 0..4 {
-            results(&mut d, SECOND, idx, 100, 100);
-        }
-        results(&mut d, SECOND, 4, 100, 50);
+        interval(&mut d, SECOND, &[100, 100, 100, 100, 50]);
         assert!(!d.is_ejected(4), "nothing happens between sweeps");
         let events = d.sweep_until(10 * SECOND);
         assert_eq!(
@@ -824,10 +828,7 @@ mod tests {
         // ((4d/5)² + 4(d/5)²)/5 = 4d²/25, stdev 2d/5, threshold 100 − d/5 − 1.9·2d/5
         // = 100 − 0.96·d > 100 − d. So even 99 of 100 (d = 1, threshold 99.04) is ejected.
         let mut d = OutlierDetector::new(success_rate_on(100), 5);
-        for idx in 0..4 {
-            results(&mut d, 0, idx, 100, 100);
-        }
-        results(&mut d, 0, 4, 100, 99);
+        interval(&mut d, 0, &[100, 100, 100, 100, 99]);
         let events = d.sweep_until(10 * SECOND);
         assert!(
             matches!(
@@ -843,11 +844,7 @@ mod tests {
         // Rates {100, 100, 100, 90, 90}: mean 96, deviations 4, 4, 4, −6, −6, variance
         // (3·16 + 2·36)/5 = 24, stdev √24 ≈ 4.899, threshold 96 − 1.9·4.899 ≈ 86.69 < 90.
         let mut d = OutlierDetector::new(success_rate_on(100), 5);
-        for idx in 0..3 {
-            results(&mut d, 0, idx, 100, 100);
-        }
-        results(&mut d, 0, 3, 100, 90);
-        results(&mut d, 0, 4, 100, 90);
+        interval(&mut d, 0, &[100, 100, 100, 90, 90]);
         assert!(d.sweep_until(10 * SECOND).is_empty());
         assert_eq!(d.stats().success_rate_detected, 0);
     }
@@ -873,10 +870,7 @@ mod tests {
         assert!(d.sweep_until(20 * SECOND).is_empty());
         // Without the detector configured the buckets are kept empty too.
         let mut d = OutlierDetector::new(OutlierConfig::default(), 5);
-        for idx in 0..4 {
-            results(&mut d, 0, idx, 100, 100);
-        }
-        results(&mut d, 0, 4, 100, 50);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
         assert!(d.sweep_until(10 * SECOND).is_empty());
         // Turned on after that sweep: the old interval is forgotten, the empty one judges nobody.
         d.set_config(success_rate_on(100));
@@ -887,10 +881,7 @@ mod tests {
     fn success_rate_ejection_obeys_max_ejection_percent_and_enforcing() {
         // Default 10 % of 5 hosts: 100·1/5 = 20 > 10 → detected, refused as overflow.
         let mut d = OutlierDetector::new(success_rate_on(10), 5);
-        for idx in 0..4 {
-            results(&mut d, 0, idx, 100, 100);
-        }
-        results(&mut d, 0, 4, 100, 50);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
         assert!(d.sweep_until(10 * SECOND).is_empty());
         assert_eq!(d.stats().success_rate_detected, 1);
         assert_eq!(d.stats().ejections_overflow, 1);
@@ -903,10 +894,7 @@ mod tests {
         });
         assert!(!cfg.is_off(), "consecutive 5xx is still on");
         let mut d = OutlierDetector::new(cfg, 5);
-        for idx in 0..4 {
-            results(&mut d, 0, idx, 100, 100);
-        }
-        results(&mut d, 0, 4, 100, 50);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
         assert!(d.sweep_until(10 * SECOND).is_empty());
         assert_eq!(d.stats().ejections_not_enforced, 1);
     }
@@ -921,10 +909,7 @@ mod tests {
         let mut d = OutlierDetector::new(success_rate_on(100), 6);
         assert!(fail_n(&mut d, SECOND, 5, 5).is_some());
         fail_n(&mut d, SECOND, 5, 95);
-        for idx in 0..4 {
-            results(&mut d, SECOND, idx, 100, 100);
-        }
-        results(&mut d, SECOND, 4, 100, 50);
+        interval(&mut d, SECOND, &[100, 100, 100, 100, 50]);
         let events = d.sweep_until(10 * SECOND);
         assert!(
             matches!(

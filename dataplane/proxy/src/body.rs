@@ -50,17 +50,24 @@ pub struct Metered<B> {
     inner: B,
     bytes: u64,
     on_end: Option<OnEnd>,
+    /// The body had nothing to send to begin with (a 204, a `Content-Length: 0`): hyper may
+    /// drop it without polling it, and that is a complete end too.
+    empty: bool,
 }
 
-impl<B> Metered<B> {
+impl<B: Body> Metered<B> {
     pub fn new(inner: B, on_end: OnEnd) -> Self {
+        let empty = inner.is_end_stream();
         Metered {
             inner,
             bytes: 0,
             on_end: Some(on_end),
+            empty,
         }
     }
+}
 
+impl<B> Metered<B> {
     fn finish(&mut self, complete: bool) {
         if let Some(f) = self.on_end.take() {
             f(self.bytes, complete);
@@ -111,7 +118,8 @@ where
 
 impl<B> Drop for Metered<B> {
     fn drop(&mut self) {
-        self.finish(false);
+        let complete = self.empty;
+        self.finish(complete);
     }
 }
 
@@ -142,6 +150,20 @@ mod tests {
             1,
             "end of stream and drop report once"
         );
+    }
+
+    #[test]
+    fn an_empty_body_dropped_unpolled_is_complete() {
+        let done = Arc::new(AtomicU64::new(0));
+        let d = done.clone();
+        drop(Metered::new(
+            Full::new(Bytes::new()),
+            Box::new(move |n, complete| {
+                assert_eq!((n, complete), (0, true));
+                d.fetch_add(1, Ordering::SeqCst);
+            }),
+        ));
+        assert_eq!(done.load(Ordering::SeqCst), 1);
     }
 
     #[test]

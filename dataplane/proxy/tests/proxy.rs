@@ -379,3 +379,30 @@ async fn a_client_that_hangs_up_mid_attempt_is_neither_success_nor_failure() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let up = upstream::start("up", any_port(), Behavior::default()).await;
+    let p = proxy(&bootstrap(
+        "      - name: all
+        domains: ['*']
+        routes: [{ prefix: /, weightedClusters: [{ cluster: c }] }]",
+        &format!(
+            "  - {{ name: c, endpoints: [{{ address: '{}' }}] }}",
+            up.addr
+        ),
+    ))
+    .await;
+    let c = client();
+    // One at a time, each response read to its end before the next request: the connection
+    // goes back to the pool when the body ends, and the next attempt takes it, so the
+    // upstream sees 20 requests on exactly one connection.
+    for _ in 0..20 {
+        assert_eq!(
+            get(&c, p.listeners[0], "x", "/").await,
+            (200, String::new(), "up\n".into())
+        );
+    }
+    assert_eq!((up.hits(), up.connections()), (20, 1));
+    p.shutdown().await;
+}

@@ -98,12 +98,12 @@ pub fn threshold(rate_rps: f64, p: f64, budget: f64, lo: u32, hi: u32) -> u32 {
 #[derive(Default)]
 pub struct OutlierState {
     /// The newest run (unix seconds) at which the incident condition held.
-    last_incident: Option<i64>,
+    pub(super) last_incident: Option<i64>,
     /// The setting in force when the incident began: the incident setting derives from it.
-    before_incident: Option<OutlierConfig>,
+    pub(super) before_incident: Option<OutlierConfig>,
     /// When a calm-time tuning (a relaxing change) of outlier detection was last applied: the
     /// next one needs a fresh lookback of evidence under the setting now in force.
-    last_tuned: Option<i64>,
+    pub(super) last_tuned: Option<i64>,
 }
 
 impl OutlierState {

@@ -232,7 +232,13 @@ spec:
 
     #[test]
     fn objects_of_another_namespace_or_name_are_not_read() {
-        let e = read(MANIFESTS, &spec(false), "payments").unwrap_err();
+        // Every governed object placed in shop explicitly: none is in payments.
+        let placed = MANIFESTS.replace(
+            "metadata: {name: checkout}\nspec:\n  hosts",
+            "metadata: {name: checkout, namespace: shop}\nspec:\n  hosts",
+        );
+        assert_ne!(placed, MANIFESTS);
+        let e = read(&placed, &spec(false), "payments").unwrap_err();
         assert_eq!(
             e,
             ManifestError::Nothing {
@@ -268,7 +274,8 @@ spec:
 
     #[test]
     fn a_bad_field_names_the_document_and_the_path() {
-        let text = MANIFESTS.replace("weight: 20", "weight: 30");
+        // A negative weight is not a u32 (Istio's schema: `weight: integer`, uint32 in the proto).
+        let text = MANIFESTS.replace("weight: 20", "weight: -20");
         let e = read(&text, &spec(false), "shop").unwrap_err().to_string();
         assert!(
             e.starts_with("document 3: VirtualService checkout: spec.http"),

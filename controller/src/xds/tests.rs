@@ -151,6 +151,22 @@ async fn wait_for(
     .expect("event within 5 s")
 }
 
+/// Waits until the proxy has ACKed `version` of every type in `types`, in whatever order the
+/// ACKs come (RDS is subscribed with CDS; EDS only once CDS names its clusters, so an RDS ACK
+/// can come before the endpoints exist).
+async fn wait_for_acks(events: &mut broadcast::Receiver<XdsEvent>, types: &[&str], version: &str) {
+    let mut missing: Vec<&str> = types.to_vec();
+    while !missing.is_empty() {
+        let e = wait_for(events, |e| {
+            matches!(e, XdsEvent::Ack { type_url, version: v, .. } if v == version && missing.contains(&type_url.as_str()))
+        })
+        .await;
+        if let XdsEvent::Ack { type_url, .. } = e {
+            missing.retain(|t| *t != type_url);
+        }
+    }
+}
+
 /// (start, status, body) of every request of the background load.
 type Log = Arc<Mutex<Vec<(Instant, u16, String)>>>;
 
@@ -193,9 +209,7 @@ listeners: [{{ name: http, address: '127.0.0.1:0', routeConfig: main }}]"
         .expect("proxy starts");
     let addr = proxy.listeners[0];
     // The proxy ACKs version 1 of every type; then it routes everything to v1.
-    for t in [ROUTES, ENDPOINTS] {
-        wait_for(&mut events, |e| matches!(e, XdsEvent::Ack { type_url, version, .. } if type_url == t && version == "1")).await;
-    }
+    wait_for_acks(&mut events, &[ROUTES, ENDPOINTS], "1").await;
     let c = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     assert_eq!(get(&c, addr).await, (200, "v1\n".into()));
 
@@ -323,7 +337,7 @@ listeners: [{{ name: http, address: '127.0.0.1:0', routeConfig: main }}]"
     let proxy = homeostat_proxy::start(bootstrap)
         .await
         .expect("proxy starts");
-    wait_for(&mut events, |e| matches!(e, XdsEvent::Ack { type_url, version, .. } if type_url == ROUTES && version == "1")).await;
+    wait_for_acks(&mut events, &[ROUTES, ENDPOINTS], "1").await;
     let c = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     assert_eq!(get(&c, proxy.listeners[0]).await, (200, "v1\n".into()));
     // The control plane becomes unreachable; a new version is published meanwhile.

@@ -15,10 +15,10 @@
 //! the record itself lives in the sink (the policy's status), so it survives a restart and is
 //! shared by replicas.
 //!
-//! Resolve: the Governor has no API to revert an alert's remediation, and none is invented here.
-//! A resolved alert is recorded; the protective changes it caused are relaxed by the Governor's
-//! own loop (`Governor::step`), behind cooldown and hysteresis, once the telemetry is clear — so
-//! "after the cooldown, unless the loop says otherwise" is the loop's call. A `freeze` runs its
+//! Resolve: the occurrence is recorded as resolved (the sink keeps the knobs it changed as
+//! pending a revert). Whether and when to give them back is `Governor::on_resolved`'s decision
+//! (after the cooldown, unless the value changed since or the objectives are still missed),
+//! taken by the controller's revert pass (`remediation::revert`), not here. A `freeze` runs its
 //! `freezeDuration`.
 
 use std::collections::BTreeMap;

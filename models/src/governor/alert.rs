@@ -76,7 +76,7 @@ pub struct RemediationRecord {
 )]
 pub enum RevertVerdict {
     /// Give the knob back: this relaxing change returns it to its value before the remediation.
-    Revert { change: Change },
+    Revert { change: Box<Change> },
     /// Not now; ask again later (at `until` when a time is known).
     NotYet { reason: String, until: Option<i64> },
     /// Leave the knob as it is for good: the value in force is no longer the remediation's.
@@ -205,7 +205,7 @@ fn verdict(
         (before, _) => before.clone(),
     };
     RevertVerdict::Revert {
-        change: Change {
+        change: Box::new(Change {
             knob: c.knob,
             current: in_force,
             proposed,
@@ -229,7 +229,7 @@ fn verdict(
                 c.knob, record.alertname
             ),
             held_by: None,
-        },
+        }),
     }
 }
 
@@ -283,7 +283,7 @@ impl Governor {
         let proposals = verdicts
             .iter()
             .filter_map(|(_, v)| match v {
-                RevertVerdict::Revert { change } => Some(change.clone()),
+                RevertVerdict::Revert { change } => Some((**change).clone()),
                 _ => None,
             })
             .collect();

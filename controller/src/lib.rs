@@ -11,6 +11,8 @@
 //!   strict structural-schema checker.
 //! * [`reconcile`] — the kube-runtime controller: thin `reconcile` wiring, the per-policy logic
 //!   (`policy`), conditions, leader election.
+//! * [`remediation`] — the webhook's seams over the cluster (policies, the loop's Governors,
+//!   status-first actuation, Events, metrics), the reverts after a resolve, and serving it.
 //! * [`http`] — `/metrics`, `/healthz`, `/readyz` (axum, prometheus-client).
 //! * [`corpus`] — reads a NAB-format corpus (CSV series, label windows, cost profiles) from disk,
 //!   with errors that name the file and line.
@@ -32,6 +34,7 @@ pub mod http;
 pub mod mesh;
 mod parallel;
 pub mod reconcile;
+pub mod remediation;
 pub mod rules;
 pub mod telemetry;
 pub mod webhook;

@@ -1,10 +1,14 @@
 //! `homeostat run`: the controller. Watches AdaptivePolicies (all namespaces, or one shard),
-//! serves `/metrics`, `/healthz` and `/readyz`, competes for the leader Lease when asked, and
-//! stops gracefully on SIGTERM / Ctrl-C (in-flight reconciles finish, the Lease is released).
+//! serves `/metrics`, `/healthz` and `/readyz`, serves the Alertmanager webhook when
+//! `--webhook-listen` is given (with the reverts after a resolve), competes for the leader Lease
+//! when asked, and stops gracefully on SIGTERM / Ctrl-C (in-flight reconciles finish, the Lease
+//! is released).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
@@ -14,8 +18,10 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
 use crate::crd::AdaptivePolicy;
+use crate::remediation::{self, WebhookConfig};
 use crate::telemetry::prometheus::{Prometheus, PrometheusConfig};
 use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
+use crate::webhook::{BearerToken, DEFAULT_MAX_BODY_BYTES};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -38,7 +44,41 @@ pub struct Args {
     /// The Prometheus (or Thanos / Mimir query frontend) holding Istio's standard metrics.
     #[arg(long, env = "HOMEOSTAT_PROMETHEUS")]
     pub prometheus: String,
+    /// Serve Alertmanager's webhook (`POST /alertmanager`) on this address; not served without.
+    #[arg(long, requires = "webhook_token_file")]
+    pub webhook_listen: Option<SocketAddr>,
+    /// File holding the bearer token Alertmanager sends (a mounted Secret's key).
+    #[arg(long, env = "HOMEOSTAT_WEBHOOK_TOKEN_FILE")]
+    pub webhook_token_file: Option<PathBuf>,
+    /// Certificate (PEM) to serve the webhook over TLS; needs --webhook-tls-key.
+    #[arg(long, requires = "webhook_tls_key")]
+    pub webhook_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --webhook-tls-cert.
+    #[arg(long, requires = "webhook_tls_cert")]
+    pub webhook_tls_key: Option<PathBuf>,
+    /// Largest webhook body accepted (413 above).
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub webhook_max_body_bytes: usize,
 }
+
+impl Args {
+    /// The webhook's configuration, if it is to be served.
+    fn webhook(&self) -> Option<WebhookConfig> {
+        Some(WebhookConfig {
+            listen: self.webhook_listen?,
+            token_file: self.webhook_token_file.clone()?,
+            tls: self
+                .webhook_tls_cert
+                .clone()
+                .zip(self.webhook_tls_key.clone()),
+            max_body_bytes: self.webhook_max_body_bytes,
+        })
+    }
+}
+
+/// How often the leader looks for resolved alerts whose changes may be given back: a few
+/// times within the default 2-minute cooldown, so a revert lands within seconds of being due.
+const REVERT_EVERY: Duration = Duration::from_secs(15);
 
 /// `homeostat run`: the reconciler over one batched Prometheus source — one range query per
 /// signal and level per interval for every policy (they share the Prometheus of `--prometheus`),
@@ -118,13 +158,40 @@ pub async fn serve<S: ObservationSource>(args: Args, source: S) -> Result<()> {
     ));
     let router = http::router(metrics, ready.clone());
     let server = tokio::spawn(http::serve(args.metrics_addr, router, shutdown_signal()));
-    ready.store(true, std::sync::atomic::Ordering::Relaxed);
     let shard = Shard {
-        namespace: args.namespace,
-        label_selector: args.label_selector,
+        namespace: args.namespace.clone(),
+        label_selector: args.label_selector.clone(),
     };
+    let mut background = Vec::new();
+    if let Some(config) = args.webhook() {
+        // Read before anything is served: a bad token file or certificate stops the start.
+        let token = BearerToken::from_file(&config.token_file)?;
+        if let Some((cert, key)) = &config.tls {
+            crate::webhook::server_config(cert, key)?;
+        }
+        let (store, watch) = remediation::watch_policies(ctx.client.clone(), &shard);
+        let hook = remediation::build(ctx.clone(), store.clone(), token, config.max_body_bytes);
+        background.push(watch);
+        background.push(tokio::spawn(async move {
+            if let Err(e) = remediation::serve(&config, hook, shutdown_signal()).await {
+                tracing::error!(error = %e, "the webhook stopped");
+            }
+        }));
+        let governors = remediation::LoopGovernors::new(ctx.clone(), store.clone());
+        background.push(tokio::spawn(remediation::run_reverts(
+            ctx.clone(),
+            governors,
+            store,
+            REVERT_EVERY,
+            shutdown_signal(),
+        )));
+    }
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
     reconcile::run(ctx, shard, shutdown_signal()).await;
     server.abort();
+    for task in background {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use homeostat_models::policy::PolicySpec;
 
 pub use status::{
-    AdaptivePolicyStatus, AppliedChange, ConditionType, KnobSetting, Recommendation, StatusFinding,
+    AdaptivePolicyStatus, AlertRemediation, AppliedChange, ConditionType, KnobSetting,
+    Recommendation, StatusFinding,
 };
 
 /// The finalizer that lets homeostat return owned fields before a policy goes away.

@@ -55,6 +55,45 @@ pub struct AdaptivePolicyStatus {
     /// leader restores so that it decides as the one that never stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub governor_memory: Option<String>,
+    /// Alert occurrences the webhook acted on, written only by the webhook (its own field
+    /// manager): the idempotency record that survives restarts and is shared by replicas, and
+    /// what a resolve gives back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_remediations: Vec<AlertRemediation>,
+}
+
+/// One occurrence of an Alertmanager alert (fingerprint + startsAt) and what homeostat did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRemediation {
+    pub alertname: String,
+    /// Alertmanager's fingerprint of the alert's label set.
+    pub fingerprint: String,
+    /// The occurrence's `startsAt`, unix seconds.
+    pub starts_at: i64,
+    /// Unix seconds the webhook handled it at.
+    pub handled_at: i64,
+    /// Enforce or DryRun, as the policy was then.
+    pub mode: String,
+    /// The Governor's plan for it: admitted changes (`applied` when Enforce applied them) and
+    /// held ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommendations: Vec<Recommendation>,
+    /// The changes applied (also in `appliedChanges`): what a resolve gives back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied: Vec<AppliedChange>,
+    /// Changes that could not be applied, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    /// Unix seconds Alertmanager reported it resolved at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<i64>,
+    /// Knobs still to be given back (or kept) after the resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_revert: Vec<String>,
+    /// What became of each knob after the resolve (reverted, or kept and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<String>,
 }
 
 /// The condition types homeostat sets.

@@ -19,6 +19,16 @@ struct ChangeLabels {
     outcome: String,
 }
 
+/// Labels of `homeostat_remediations_total` (docs/remediation.md): the policy, its target and
+/// the outcome (applied, recommended, held, failed, reverted, kept).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemediationLabels {
+    policy_namespace: String,
+    policy: String,
+    target_service: String,
+    outcome: String,
+}
+
 /// Every metric, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -27,6 +37,7 @@ pub struct Metrics {
     pub decisions: Counter,
     changes: Family<ChangeLabels, Counter>,
     pub telemetry_seconds: Histogram,
+    remediations: Family<RemediationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -59,7 +70,14 @@ impl Default for Metrics {
             "Time to obtain one policy's observation",
             telemetry_seconds.clone(),
         );
+        let remediations = Family::<RemediationLabels, Counter>::default();
+        registry.register(
+            "remediations",
+            "Changes of alert-triggered remediations, by policy and outcome",
+            remediations.clone(),
+        );
         Self {
+            remediations,
             registry,
             reconciles,
             failures,
@@ -83,6 +101,18 @@ impl Metrics {
         self.changes
             .get_or_create(&ChangeLabels {
                 knob: knob.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// One change of an alert-triggered remediation (or of its revert) and what became of it.
+    pub fn remediation(&self, namespace: &str, policy: &str, service: &str, outcome: &str) {
+        self.remediations
+            .get_or_create(&RemediationLabels {
+                policy_namespace: namespace.into(),
+                policy: policy.into(),
+                target_service: service.into(),
                 outcome: outcome.into(),
             })
             .inc();

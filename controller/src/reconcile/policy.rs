@@ -42,15 +42,15 @@ fn ssa() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-fn time(unix: i64) -> Time {
+pub(crate) fn time(unix: i64) -> Time {
     Time(jiff::Timestamp::from_second(unix).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
 }
 
 /// The governed objects as read.
-struct Live {
-    vs: Value,
-    hpa: Option<HorizontalPodAutoscaler>,
-    found: Found,
+pub(crate) struct Live {
+    pub(crate) vs: Value,
+    pub(crate) hpa: Option<HorizontalPodAutoscaler>,
+    pub(crate) found: Found,
 }
 
 fn as_value(o: &DynamicObject) -> Value {
@@ -59,7 +59,7 @@ fn as_value(o: &DynamicObject) -> Value {
 
 /// Reads the DestinationRule, VirtualService and HPA. `Err(outcome)` names what is missing or
 /// unreadable (a condition, not a failure: retrying will not help until someone fixes it).
-async fn read_live<S>(
+pub(crate) async fn read_live<S>(
     spec: &PolicySpec,
     ns: &str,
     ctx: &Context<S>,
@@ -123,7 +123,7 @@ fn restore(g: &mut Governor, service: &str, status: &AdaptivePolicyStatus, now: 
 
 /// Replays the applied changes of the last two hours into a fresh Governor, oldest first, so
 /// its cooldowns, hourly budget and retry memory are what they were before a restart.
-fn replay(g: &mut Governor, service: &str, applied: &[AppliedChange], now: i64) {
+pub(crate) fn replay(g: &mut Governor, service: &str, applied: &[AppliedChange], now: i64) {
     for a in applied.iter().filter(|a| a.at > now - MEMORY_SECONDS) {
         match a.to_change() {
             Ok(c) => g.applied(a.at, service, &c),
@@ -149,7 +149,7 @@ fn prune(applied: &mut Vec<AppliedChange>, now: i64) {
 
 /// Writes one change as a server-side apply of the owned fields; `live` is updated so a second
 /// change to the same object in this run builds on the first.
-async fn write_change<S>(
+pub(crate) async fn write_change<S>(
     c: &Change,
     live: &mut Live,
     spec: &PolicySpec,
@@ -195,7 +195,18 @@ async fn patch_vs<S>(body: &Value, name: &str, ns: &str, ctx: &Context<S>) -> Re
     Ok(())
 }
 
-fn describe(c: &Change) -> String {
+/// The knob as found before homeostat first changed it: carried over from its newest applied
+/// change, else as read now.
+pub(crate) fn original(applied: &[AppliedChange], found: &Found, knob: Knob) -> KnobSetting {
+    applied
+        .iter()
+        .rev()
+        .find(|a| a.knob == knob_name(knob))
+        .map(|a| a.original.clone())
+        .unwrap_or_else(|| found.original().only(knob))
+}
+
+pub(crate) fn describe(c: &Change) -> String {
     let show = |v: &KnobValue| serde_json::to_string(&KnobSetting::of(v)).unwrap_or_default();
     format!(
         "{}: {} → {}: {}",
@@ -206,7 +217,7 @@ fn describe(c: &Change) -> String {
     )
 }
 
-async fn event<S>(
+pub(crate) async fn event<S>(
     p: &AdaptivePolicy,
     ctx: &Context<S>,
     type_: EventType,
@@ -386,13 +397,7 @@ async fn evaluate<S: ObservationSource>(
             .await;
             continue;
         }
-        let original = status
-            .applied_changes
-            .iter()
-            .rev()
-            .find(|a| a.knob == knob_name(c.knob))
-            .map(|a| a.original.clone())
-            .unwrap_or_else(|| live.found.original().only(c.knob));
+        let original = original(&status.applied_changes, &live.found, c.knob);
         if let Err(e) = write_change(c, &mut live, spec, &ns, ctx).await {
             // Record what was applied before the failure, then fail the run.
             failure = Some(e);

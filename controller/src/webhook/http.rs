@@ -29,6 +29,7 @@ use serde_json::json;
 
 use super::auth::BearerToken;
 use super::directory::PolicyDirectory;
+use super::governors::Governors;
 use super::payload;
 use super::remediate::Remediator;
 use super::sink::RemediationSink;
@@ -46,6 +47,11 @@ impl Leadership {
         Self(Arc::new(AtomicBool::new(leader)))
     }
 
+    /// Follows the flag the leader election sets (the reconciler reads the same one).
+    pub fn following(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
+
     pub fn set(&self, leader: bool) {
         self.0.store(leader, Ordering::SeqCst);
     }
@@ -56,33 +62,34 @@ impl Leadership {
 }
 
 /// Everything the route needs.
-pub struct Webhook<D, O, S> {
-    pub remediator: Remediator<D, O, S>,
+pub struct Webhook<D, O, S, G = Arc<tokio::sync::Mutex<homeostat_models::governor::Governor>>> {
+    pub remediator: Remediator<D, O, S, G>,
     pub token: BearerToken,
     pub leadership: Leadership,
     pub max_body_bytes: usize,
 }
 
 /// The router serving `POST /alertmanager`.
-pub fn router<D, O, S>(webhook: Arc<Webhook<D, O, S>>) -> Router
+pub fn router<D, O, S, G>(webhook: Arc<Webhook<D, O, S, G>>) -> Router
 where
     D: PolicyDirectory,
     O: ObservationSource,
     S: RemediationSink,
+    G: Governors,
 {
     let limit = webhook.max_body_bytes;
     Router::new()
-        .route("/alertmanager", post(receive::<D, O, S>))
+        .route("/alertmanager", post(receive::<D, O, S, G>))
         .route_layer(middleware::from_fn_with_state(
             webhook.clone(),
-            authenticate::<D, O, S>,
+            authenticate::<D, O, S, G>,
         ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(webhook)
 }
 
-async fn authenticate<D, O, S>(
-    State(w): State<Arc<Webhook<D, O, S>>>,
+async fn authenticate<D, O, S, G>(
+    State(w): State<Arc<Webhook<D, O, S, G>>>,
     req: Request,
     next: Next,
 ) -> Response
@@ -90,6 +97,7 @@ where
     D: PolicyDirectory,
     O: ObservationSource,
     S: RemediationSink,
+    G: Governors,
 {
     let auth = req
         .headers()
@@ -108,11 +116,12 @@ where
     next.run(req).await
 }
 
-async fn receive<D, O, S>(State(w): State<Arc<Webhook<D, O, S>>>, body: Bytes) -> Response
+async fn receive<D, O, S, G>(State(w): State<Arc<Webhook<D, O, S, G>>>, body: Bytes) -> Response
 where
     D: PolicyDirectory,
     O: ObservationSource,
     S: RemediationSink,
+    G: Governors,
 {
     let payload = match payload::parse(&body) {
         Ok(p) => p,

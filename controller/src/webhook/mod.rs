@@ -19,6 +19,7 @@
 //! * [`payload`] — Alertmanager's webhook payload (version 4) and its validation.
 //! * [`auth`] — the bearer token from a file, compared in constant time.
 //! * [`directory`] — seam: known policies and their configuration in force; in-memory version.
+//! * [`governors`] — seam: the loop's Governor of a policy; one shared Governor in memory.
 //! * [`sink`] — seam: where decisions go (apply / recommend / record); in-memory version.
 //! * [`observations`] — fixed telemetry for tests and `homeostat alert test`.
 //! * [`remediate`] — the translation from alerts to `Governor::on_alert` and the sink.
@@ -27,6 +28,7 @@
 
 pub mod auth;
 pub mod directory;
+pub mod governors;
 pub mod http;
 pub mod observations;
 pub mod payload;
@@ -36,6 +38,7 @@ pub mod tls;
 
 pub use auth::BearerToken;
 pub use directory::{InMemoryDirectory, KnownPolicy, PolicyDirectory, PolicyKey};
+pub use governors::Governors;
 pub use http::{DEFAULT_MAX_BODY_BYTES, Leadership, Webhook, router};
 pub use observations::FixedObservations;
 pub use payload::{AlertStatus, Payload, PayloadAlert, PayloadError};

@@ -15,10 +15,10 @@
 //! the record itself lives in the sink (the policy's status), so it survives a restart and is
 //! shared by replicas.
 //!
-//! Resolve: the Governor has no API to revert an alert's remediation, and none is invented here.
-//! A resolved alert is recorded; the protective changes it caused are relaxed by the Governor's
-//! own loop (`Governor::step`), behind cooldown and hysteresis, once the telemetry is clear — so
-//! "after the cooldown, unless the loop says otherwise" is the loop's call. A `freeze` runs its
+//! Resolve: the occurrence is recorded as resolved (the sink keeps the knobs it changed as
+//! pending a revert). Whether and when to give them back is `Governor::on_resolved`'s decision
+//! (after the cooldown, unless the value changed since or the objectives are still missed),
+//! taken by the controller's revert pass (`remediation::revert`), not here. A `freeze` runs its
 //! `freezeDuration`.
 
 use std::collections::BTreeMap;
@@ -28,6 +28,8 @@ use homeostat_models::governor::{Alert, Decision, Governor, Observation, matchin
 use homeostat_models::policy::Mode;
 use serde::Serialize;
 use tokio::sync::Mutex;
+
+use super::governors::Governors;
 
 use super::SeamError;
 use super::directory::{KnownPolicy, PolicyDirectory, PolicyKey};
@@ -86,25 +88,21 @@ pub enum Outcome {
 }
 
 /// The webhook's core, without HTTP.
-pub struct Remediator<D, O, S> {
+pub struct Remediator<D, O, S, G = Arc<Mutex<Governor>>> {
     directory: D,
     telemetry: O,
     sink: S,
     /// Shared with the reconciler's loop: the same guardrail memory for both paths.
-    governor: Arc<Mutex<Governor>>,
+    governor: G,
     clock: Clock,
     /// One alert at a time: makes "handled? then hand over" atomic in this process.
     serial: Mutex<()>,
 }
 
-impl<D: PolicyDirectory, O: ObservationSource, S: RemediationSink> Remediator<D, O, S> {
-    pub fn new(
-        directory: D,
-        telemetry: O,
-        sink: S,
-        governor: Arc<Mutex<Governor>>,
-        clock: Clock,
-    ) -> Self {
+impl<D: PolicyDirectory, O: ObservationSource, S: RemediationSink, G: Governors>
+    Remediator<D, O, S, G>
+{
+    pub fn new(directory: D, telemetry: O, sink: S, governor: G, clock: Clock) -> Self {
         Self {
             directory,
             telemetry,
@@ -205,8 +203,13 @@ impl<D: PolicyDirectory, O: ObservationSource, S: RemediationSink> Remediator<D,
                 Some(e.to_string()),
             ),
         };
-        let mut governor = self.governor.lock().await;
-        let decision = governor.on_alert(now, alert, &obs, &p.spec);
+        // The decision and the report of what was applied are two steps on the loop's
+        // Governor; between them the loop may run once for this policy (its changes then meet
+        // this decision's in the guardrails of the next run, not of this one).
+        let decision = self
+            .governor
+            .with(p, |g| g.on_alert(now, alert, &obs, &p.spec))
+            .await;
         let remediation = Remediation {
             policy: p.key.clone(),
             mode: p.spec.mode,
@@ -217,9 +220,15 @@ impl<D: PolicyDirectory, O: ObservationSource, S: RemediationSink> Remediator<D,
             telemetry_error,
         };
         let handed = self.sink.hand_over(&remediation).await?;
-        for c in &handed.applied {
-            governor.applied(now, &obs.service, c);
-        }
+        let service = obs.service.clone();
+        let applied = handed.applied.clone();
+        self.governor
+            .with(p, move |g| {
+                for c in &applied {
+                    g.applied(now, &service, c);
+                }
+            })
+            .await;
         Ok(Some(Outcome::Remediated {
             policy: remediation.policy,
             alertname: remediation.alertname,

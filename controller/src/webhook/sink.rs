@@ -72,8 +72,10 @@ pub trait RemediationSink: Send + Sync + 'static {
         remediation: &Remediation,
     ) -> impl Future<Output = Result<HandOver, SeamError>> + Send;
 
-    /// The alert occurrence resolved at `at` (unix seconds): record it. Reverting is not asked
-    /// for here: the Governor's own loop relaxes protective changes once its signals clear.
+    /// The alert occurrence resolved at `at` (unix seconds): record it, with the knobs it changed
+    /// as pending a revert. The revert itself is decided later by `Governor::on_resolved` (after
+    /// the cooldown, unless the loop says otherwise) — in the controller, by
+    /// `remediation::run_reverts`.
     fn resolved(
         &self,
         policy: &PolicyKey,

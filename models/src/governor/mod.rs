@@ -34,7 +34,7 @@ mod window;
 
 use std::collections::BTreeMap;
 
-pub use alert::{Alert, matching_actions};
+pub use alert::{Alert, RemediationRecord, RevertVerdict, matching_actions, revert_verdicts};
 pub use guardrails::Snapshot;
 /// The typed `retryOn` of [`RetryConfig`], from the one home of Envoy's semantics.
 pub use homeostat_dataplane::config::RetryOn;

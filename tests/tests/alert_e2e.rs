@@ -1,9 +1,12 @@
 //! End to end with the real parts: a real Prometheus (Debian's `prometheus`) scrapes Istio-shaped
 //! metrics from a fake mesh exporter and evaluates the shipped `rules/`; a real Alertmanager
 //! (Debian's `prometheus-alertmanager`), configured from `deploy/alertmanager/alertmanager.yml`,
-//! routes the alerts to homeostat's webhook on loopback, over TLS, with the bearer token; the
-//! webhook asks
-//! the Governor, and the in-memory sink records the remediation.
+//! routes the alerts to homeostat's webhook on loopback, over TLS, with the bearer token. The
+//! webhook is the controller's own (`remediation::build`: the policies of a watch cache, the
+//! reconciler's Governor and telemetry, the KubeSink) in front of a stateful mock Kubernetes API
+//! server (`homeostat_e2e::fake_api`), whose write log is asserted: the exact server-side apply
+//! of the VirtualService for Enforce, no mesh write at all for DryRun, and a replayed delivery
+//! that acts no further.
 //!
 //! The mesh (all in namespace shop, objective 99.9%, so an error budget of 0.1%):
 //! * checkout — 10% errors (100x burn), policy in Enforce;
@@ -15,8 +18,9 @@
 //! denominator are extrapolated alike). The policies act on `severity: page` (the 1h and 6h
 //! pairs): two distinct alerts per service. Expected, worked out from the policy:
 //! * checkout (Enforce): weights stable 70 / canary 30 → 90 / 10 (maxStepPercent 20) and retries
-//!   2 → 0, applied once; the second page alert is held by the 2m cooldown — two changes applied
-//!   in all, however often Alertmanager delivers;
+//!   2 → 0 (Istio's default of 2 attempts, retries unset on the route), applied once — two
+//!   server-side applies of the VirtualService in all; the second page alert's changes are held
+//!   by the 2m cooldown, however often Alertmanager delivers;
 //! * cart (DryRun): the same two changes recommended for each page alert, nothing applied;
 //! * the ticket alerts (1d, 3d) match no remediation entry: no record.
 //!
@@ -35,14 +39,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use homeostat::webhook::{
-    BearerToken, FixedObservations, InMemoryDirectory, InMemorySink, KnownPolicy, Leadership,
-    PolicyKey, Remediator, TlsListener, Webhook, router, server_config, system_clock,
-};
-use homeostat_models::governor::{
-    Governor, Hold, Knob, KnobValue, MeshConfig, OutlierConfig, RetryConfig,
-};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use homeostat::crd::{AdaptivePolicy, AdaptivePolicySpec};
+use homeostat::http::Metrics;
+use homeostat::reconcile::{self, Context};
+use homeostat::remediation;
+use homeostat::webhook::{BearerToken, FixedObservations, TlsListener, router, server_config};
+use homeostat_e2e::fake_api::FakeApi;
+use homeostat_models::governor::RetryConfig;
 use homeostat_models::policy::PolicySpec;
+use kube::runtime::{reflector, watcher};
+use serde_json::{Value, json};
 
 const TOKEN: &str = "e2e-token-5f3a";
 const RATE: f64 = 100_000.0;
@@ -103,7 +112,7 @@ impl Proc {
     }
 }
 
-fn policy(service: &str, mode: &str) -> (KnownPolicy, MeshConfig) {
+fn policy(service: &str, mode: &str) -> AdaptivePolicy {
     let yaml = format!(
         "mode: {mode}
 target: {{service: {service}, subsets: [stable, canary]}}
@@ -114,18 +123,56 @@ remediation:
     );
     let spec: PolicySpec = serde_yaml::from_str(&yaml).expect("policy");
     spec.validate().expect("valid");
-    let config = MeshConfig {
-        route_timeout: None,
-        weights: [("stable".to_string(), 70), ("canary".to_string(), 30)].into(),
-        outlier_detection: OutlierConfig::default(),
-        retries: RetryConfig::default(),
-        hpa: None,
-    };
-    let key = PolicyKey {
-        namespace: "shop".into(),
-        name: service.into(),
-    };
-    (KnownPolicy { key, spec }, config)
+    let mut p = AdaptivePolicy::new(service, AdaptivePolicySpec(spec));
+    p.metadata.namespace = Some("shop".into());
+    p.metadata.resource_version = Some("1".into());
+    p
+}
+
+fn path(kind: &str, name: &str) -> String {
+    match kind {
+        "adaptivepolicies" => format!("/apis/homeostat.dev/v1alpha1/namespaces/shop/{kind}/{name}"),
+        _ => format!("/apis/networking.istio.io/v1/namespaces/shop/{kind}/{name}"),
+    }
+}
+
+/// The default route of `svc` at stable / canary, with `retries` if given.
+fn routes(svc: &str, stable: u32, canary: u32, retries: Option<Value>) -> Value {
+    let mut r = json!({"name": "default", "route": [
+        {"destination": {"host": svc, "subset": "stable"}, "weight": stable},
+        {"destination": {"host": svc, "subset": "canary"}, "weight": canary}]});
+    if let Some(x) = retries {
+        r["retries"] = x;
+    }
+    json!([r])
+}
+
+/// The three policies with their DestinationRules and VirtualServices (70 / 30, no retries).
+fn cluster() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (svc, mode) in [
+        ("checkout", "Enforce"),
+        ("cart", "DryRun"),
+        ("payments", "DryRun"),
+    ] {
+        let p = serde_json::to_value(policy(svc, mode)).unwrap();
+        out.push((path("adaptivepolicies", svc), p));
+        out.push((
+            path("destinationrules", svc),
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                   "metadata": {"name": svc, "namespace": "shop", "resourceVersion": "1"},
+                   "spec": {"host": svc, "subsets": [
+                       {"name": "stable", "labels": {"version": "v1"}},
+                       {"name": "canary", "labels": {"version": "v2"}}]}}),
+        ));
+        out.push((
+            path("virtualservices", svc),
+            json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                   "metadata": {"name": svc, "namespace": "shop", "resourceVersion": "1"},
+                   "spec": {"hosts": [svc], "http": routes(svc, 70, 30, None)}}),
+        ));
+    }
+    out
 }
 
 /// Istio's counters and homeostat's policy gauges, as Prometheus' text format, `secs` after the
@@ -170,25 +217,53 @@ async fn an_alert_from_real_prometheus_via_real_alertmanager_remediates_once() {
     let exporter_addr = exporter_listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(exporter_listener, exporter).await });
 
-    // homeostat's webhook with in-memory seams.
-    let directory = InMemoryDirectory::new(vec![
-        policy("checkout", "Enforce"),
-        policy("cart", "DryRun"),
-        policy("payments", "DryRun"),
-    ]);
-    let hook = Arc::new(Webhook {
-        remediator: Remediator::new(
-            directory,
-            FixedObservations::default(),
-            InMemorySink::new(),
-            Arc::new(tokio::sync::Mutex::new(Governor::new())),
-            system_clock(),
-        ),
-        token: BearerToken::new(TOKEN).unwrap(),
+    // homeostat's webhook as `homeostat run` builds it, over the mock API server.
+    let api = FakeApi::new(cluster());
+    let leader = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Context::new(
+        api.client(),
+        // No telemetry: the Governor decides on the configuration in force.
+        FixedObservations::default(),
+        Arc::new(Metrics::default()),
+        reconcile::system_clock(),
         // Not the leader at first: the alerts must not be lost (see below).
-        leadership: Leadership::new(false),
-        max_body_bytes: homeostat::webhook::DEFAULT_MAX_BODY_BYTES,
-    });
+        leader.clone(),
+    ));
+    let (store, mut writer) = reflector::store();
+    for svc in ["checkout", "cart", "payments"] {
+        let mode = if svc == "checkout" {
+            "Enforce"
+        } else {
+            "DryRun"
+        };
+        writer.apply_watcher_event(&watcher::Event::Apply(policy(svc, mode)));
+    }
+    let hook = remediation::build(
+        ctx,
+        store,
+        BearerToken::new(TOKEN).unwrap(),
+        homeostat::webhook::DEFAULT_MAX_BODY_BYTES,
+    );
+    // Every delivery answered 200 is kept, to replay one later.
+    let delivered: Arc<Mutex<Vec<axum::body::Bytes>>> = Arc::default();
+    let keep = delivered.clone();
+    let app = router(hook).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let keep = keep.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                let req = axum::extract::Request::from_parts(parts, bytes.clone().into());
+                let resp = next.run(req).await;
+                if resp.status() == 200 {
+                    keep.lock().unwrap().push(bytes);
+                }
+                resp
+            }
+        },
+    ));
     // Served over TLS with a certificate for 127.0.0.1, which Alertmanager is told to trust.
     let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
     std::fs::write(d.join("tls.crt"), ck.cert.pem()).unwrap();
@@ -197,7 +272,7 @@ async fn an_alert_from_real_prometheus_via_real_alertmanager_remediates_once() {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_addr: SocketAddr = tcp.local_addr().unwrap();
     let hook_listener = TlsListener::new(tcp, tls).unwrap();
-    let app = router(hook.clone());
+    let replay = app.clone();
     tokio::spawn(async move { axum::serve(hook_listener, app).await });
 
     // Alertmanager, from the shipped example: only the address, the token file and the timings
@@ -282,101 +357,123 @@ scrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: ['{ex
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(hook.remediator.sink().log().remediations.is_empty());
-    hook.leadership.set(true);
+    assert!(api.writes().is_empty(), "{:?}", api.writes());
+    leader.store(true, Ordering::SeqCst);
 
-    // Wait for both remediations (at most 90 s), then 5 s more for any redelivery.
+    // Wait for the four page-alert records (at most 90 s), then 5 s more for any redelivery.
+    let records = |svc: &str| -> Vec<Value> {
+        api.object(&path("adaptivepolicies", svc))
+            .and_then(|p| p["status"]["alertRemediations"].as_array().cloned())
+            .unwrap_or_default()
+    };
     let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let log = hook.remediator.sink().log();
-        let policies: std::collections::BTreeSet<String> = log
-            .remediations
-            .iter()
-            .map(|r| r.policy.name.clone())
-            .collect();
-        let page_alerts = log.remediations.len();
-        if policies.len() == 2 && page_alerts >= 4 {
-            break;
-        }
+    while records("checkout").len() < 2 || records("cart").len() < 2 {
         assert!(
             Instant::now() < deadline,
             "no remediation after 90 s: {:?}\n--- prometheus ---\n{}\n--- alertmanager ---\n{}",
-            log.remediations,
+            api.writes(),
             prom.log(),
             am.log()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let log = hook.remediator.sink().log();
 
-    // Only page alerts, only for the burning services: 2 per service, each acted on once.
-    let mut seen: Vec<(String, String)> = log
-        .remediations
-        .iter()
-        .map(|r| (r.policy.name.clone(), r.labels["long_window"].clone()))
-        .collect();
-    seen.sort();
-    let want: Vec<(String, String)> = [
-        ("cart", "1h"),
-        ("cart", "6h"),
-        ("checkout", "1h"),
-        ("checkout", "6h"),
-    ]
-    .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
-    assert_eq!(seen, want);
-    for r in &log.remediations {
-        assert_eq!(r.labels["severity"], "page");
-        assert_eq!(r.labels["namespace"], "shop");
+    // Only page alerts (1h and 6h pairs), each occurrence recorded once per burning service.
+    for svc in ["checkout", "cart"] {
+        let recs = records(svc);
+        assert_eq!(recs.len(), 2, "{svc}: {recs:?}");
+        assert!(recs.iter().all(|r| r["alertname"] == "ErrorBudgetBurn"));
     }
-
-    // checkout, Enforce: weights and retries applied once; the other page alert held.
-    let applied: Vec<(String, Knob, KnobValue)> = log
-        .applied
+    assert!(records("payments").is_empty());
+    let writes = api.writes();
+    let mesh: Vec<_> = writes
         .iter()
-        .map(|(p, c)| (p.name.clone(), c.knob, c.proposed.clone()))
+        .filter(|w| !w.path.contains("/adaptivepolicies/") && !w.path.contains("/events"))
         .collect();
-    let KnobValue::Retries(no_retries) = &applied
-        .iter()
-        .find(|a| a.1 == Knob::Retries)
-        .expect("retries applied")
-        .2
-    else {
-        panic!("retries")
+    // checkout, Enforce: exactly two server-side applies of its VirtualService, as homeostat,
+    // forced: 90 / 10, then retries off on top (attempts 0, retryOn as in force).
+    let retry_on = RetryConfig::default().retry_on.to_string();
+    let vs = |stable, canary, retries| {
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+               "metadata": {"name": "checkout"},
+               "spec": {"http": routes("checkout", stable, canary, retries)}})
     };
-    assert_eq!(no_retries.attempts, 0);
-    assert_eq!(applied.len(), 2, "{applied:?}");
-    assert!(applied.iter().all(|a| a.0 == "checkout"));
-    assert!(applied.contains(&(
-        "checkout".to_string(),
-        Knob::Weights,
-        KnobValue::Weights([("stable".to_string(), 90), ("canary".to_string(), 10)].into())
-    )));
-    let held: Vec<&Option<Hold>> = log
-        .remediations
-        .iter()
-        .filter(|r| r.policy.name == "checkout")
-        .flat_map(|r| r.decision.plan.held.iter().map(|c| &c.held_by))
-        .collect();
+    assert_eq!(mesh.len(), 2, "{mesh:#?}");
+    for w in &mesh {
+        assert_eq!(
+            (w.method.as_str(), w.path.as_str()),
+            ("PATCH", path("virtualservices", "checkout").as_str())
+        );
+        assert!(w.query.contains("fieldManager=homeostat") && w.query.contains("force=true"));
+    }
+    assert_eq!(mesh[0].body, vs(90, 10, None));
     assert_eq!(
-        held.len(),
-        2,
-        "the second page alert's two changes: {held:?}"
+        mesh[1].body,
+        vs(90, 10, Some(json!({"attempts": 0, "retryOn": retry_on})))
     );
+    // Its second page alert: recorded, its changes held by the cooldown, nothing applied.
+    let recs = records("checkout");
+    let (first, second) = if recs[0]["applied"].is_array() {
+        (&recs[0], &recs[1])
+    } else {
+        (&recs[1], &recs[0])
+    };
+    assert_eq!(
+        first["applied"].as_array().map(Vec::len),
+        Some(2),
+        "{first}"
+    );
+    assert!(second["applied"].is_null(), "{second}");
+    let held = second["recommendations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!held.is_empty(), "{second}");
     assert!(
         held.iter()
-            .all(|h| matches!(h, Some(Hold::Cooldown { .. })))
+            .all(|r| r["heldBy"].as_str().is_some_and(|h| h.contains("cooldown"))),
+        "{held:?}"
     );
+    // cart, DryRun: both records recommend both changes; no write to its mesh objects above.
+    for r in records("cart") {
+        assert_eq!(r["mode"], "DryRun");
+        let knobs: Vec<&str> = r["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["knob"].as_str().unwrap())
+            .collect();
+        assert_eq!(knobs, ["weights", "retries"], "{r}");
+        assert!(r["applied"].is_null());
+    }
 
-    // cart, DryRun: both page alerts recommend both changes; nothing applied.
-    let cart: Vec<Knob> = log
-        .recommended
-        .iter()
-        .filter(|(p, _)| p.name == "cart")
-        .map(|(_, c)| c.knob)
-        .collect();
-    assert_eq!(cart.len(), 4, "{cart:?}");
-    assert!(log.remediations.iter().all(|r| r.policy.name != "payments"));
+    // A replayed delivery (the first one answered 200, sent again verbatim) acts no further.
+    let body = delivered.lock().unwrap()[0].clone();
+    let before = api.writes().len();
+    let req = axum::extract::Request::post("/alertmanager")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(replay, req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let outcomes = answer["outcomes"].as_array().unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o["outcome"] == "duplicate" || o["outcome"] == "unmatched"),
+        "{answer}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o["outcome"] == "duplicate"),
+        "{answer}"
+    );
+    assert_eq!(api.writes().len(), before, "the replay wrote something");
 }

@@ -217,6 +217,14 @@ pub(crate) fn describe(c: &Change) -> String {
     )
 }
 
+/// An Event's `action` for a change to one knob, e.g. `Apply weights`. kube's Recorder folds
+/// Events with the same type, reason, action and object into one series (a PATCH of the first
+/// Event, whose note it keeps), so two knobs changed in one run need two actions to leave two
+/// Events with their own notes.
+pub(crate) fn knob_action(verb: &str, knob: Knob) -> String {
+    format!("{verb} {}", knob_name(knob))
+}
+
 pub(crate) async fn event<S>(
     p: &AdaptivePolicy,
     ctx: &Context<S>,
@@ -391,7 +399,7 @@ async fn evaluate<S: ObservationSource>(
                 ctx,
                 EventType::Normal,
                 "Recommended",
-                "Recommend",
+                &knob_action("Recommend", c.knob),
                 describe(c),
             )
             .await;
@@ -415,7 +423,15 @@ async fn evaluate<S: ObservationSource>(
             "applied"
         };
         ctx.metrics.change(knob_name(c.knob), outcome);
-        event(p, ctx, EventType::Normal, "Applied", "Apply", describe(c)).await;
+        event(
+            p,
+            ctx,
+            EventType::Normal,
+            "Applied",
+            &knob_action("Apply", c.knob),
+            describe(c),
+        )
+        .await;
     }
     prune(&mut status.applied_changes, now);
     status.findings = decision.findings.iter().map(StatusFinding::of).collect();

@@ -23,7 +23,7 @@ use super::status::{self, Carry};
 use crate::crd::status::knob_name;
 use crate::crd::{AdaptivePolicy, AppliedChange};
 use crate::reconcile::Context;
-use crate::reconcile::policy::{describe, event, original, read_live};
+use crate::reconcile::policy::{describe, event, knob_action, original, read_live};
 use crate::telemetry::{ObservationSource, ObserveRequest};
 use crate::webhook::{AlertKey, Governors, SeamError};
 
@@ -167,7 +167,8 @@ pub async fn revert_due<S: ObservationSource, G: Governors>(
             metric("reverted");
             ctx.metrics.change(knob_name(c.knob), "applied");
             let note = format!("alert {} resolved: {}", rec.alertname, describe(c));
-            event(&current, ctx, EventType::Normal, "Reverted", "Revert", note).await;
+            let action = knob_action("Revert", c.knob);
+            event(&current, ctx, EventType::Normal, "Reverted", &action, note).await;
         }
         for (c, why) in &failed {
             metric("failed");
@@ -177,7 +178,7 @@ pub async fn revert_due<S: ObservationSource, G: Governors>(
                 ctx,
                 EventType::Warning,
                 "RevertFailed",
-                "Revert",
+                &knob_action("Revert", c.knob),
                 note,
             )
             .await;
@@ -196,7 +197,7 @@ pub async fn revert_due<S: ObservationSource, G: Governors>(
                 ctx,
                 EventType::Normal,
                 "RevertKept",
-                "Revert",
+                &format!("Revert {knob}"),
                 note,
             )
             .await;

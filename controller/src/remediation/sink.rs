@@ -29,7 +29,9 @@ use super::status::{self, Carry};
 use crate::crd::status::knob_name;
 use crate::crd::{AdaptivePolicy, AlertRemediation, AppliedChange, Recommendation};
 use crate::reconcile::Context;
-use crate::reconcile::policy::{Live, describe, event, original, read_live, write_change};
+use crate::reconcile::policy::{
+    Live, describe, event, knob_action, original, read_live, write_change,
+};
 use crate::telemetry::ObservationSource;
 use crate::webhook::{AlertKey, HandOver, PolicyKey, Remediation, RemediationSink, SeamError};
 
@@ -195,7 +197,8 @@ impl<S: ObservationSource> RemediationSink for KubeSink<S> {
             labels("applied");
             ctx.metrics.change(knob_name(c.knob), "applied");
             let note = format!("alert {alert}: {}", describe(c));
-            event(&p, ctx, EventType::Normal, "Remediated", "Remediate", note).await;
+            let action = knob_action("Remediate", c.knob);
+            event(&p, ctx, EventType::Normal, "Remediated", &action, note).await;
         }
         for (c, why) in &out.failed {
             labels("failed");
@@ -205,7 +208,7 @@ impl<S: ObservationSource> RemediationSink for KubeSink<S> {
                 ctx,
                 EventType::Warning,
                 "RemediationFailed",
-                "Remediate",
+                &knob_action("Remediate", c.knob),
                 note,
             )
             .await;
@@ -220,7 +223,7 @@ impl<S: ObservationSource> RemediationSink for KubeSink<S> {
                     ctx,
                     EventType::Normal,
                     "RemediationRecommended",
-                    "Recommend",
+                    &knob_action("Recommend", c.knob),
                     note,
                 )
                 .await;
@@ -239,7 +242,7 @@ impl<S: ObservationSource> RemediationSink for KubeSink<S> {
                 ctx,
                 EventType::Normal,
                 "RemediationHeld",
-                "Remediate",
+                &knob_action("Remediate", c.knob),
                 note,
             )
             .await;

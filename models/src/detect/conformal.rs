@@ -1,4 +1,4 @@
-//! `conformal` (the default): a spike statistic and a changepoint statistic, each turned into a
+//! `conformal`: a spike statistic and a changepoint statistic, each turned into a
 //! p-value by conformal calibration on the series' own past, combined, with a restart at every
 //! detected change. O(1) time and a few hundred bytes per series.
 //!

@@ -1004,3 +1004,172 @@ async fn rbac_covers_every_recorded_request_and_nothing_more() {
         .collect();
     assert!(extra.is_empty(), "grants no request needs: {extra:?}");
 }
+
+// ---- restart memory and status writes ----
+
+/// A reconciler whose clock the test moves.
+fn context_at(
+    service: tower_test::mock::Mock<Request<Body>, Response<Body>>,
+    source: Fake,
+    clock: Arc<std::sync::atomic::AtomicI64>,
+) -> Arc<Context<Fake>> {
+    Arc::new(Context::new(
+        Client::new(service, NS),
+        source,
+        Arc::new(Metrics::default()),
+        Arc::new(move || clock.load(Ordering::SeqCst)),
+        Arc::new(AtomicBool::new(true)),
+    ))
+}
+
+/// The world at the reconciler's clock: the canary with `bad` failing newest points.
+fn canary_now(bad: usize) -> Fake {
+    Fake::new(move |req| {
+        let mut o = canary_obs(req.config.clone(), bad);
+        o.end = req.end;
+        Ok(o)
+    })
+}
+
+/// A status PATCH whose status the test keeps (what the watch would hand the next reconcile).
+fn keep_status(into: Arc<Mutex<Option<AdaptivePolicyStatus>>>, ans: Value) -> Step {
+    Step::apply_with(
+        format!("{POLICY}/status"),
+        move |b| {
+            let s: AdaptivePolicyStatus =
+                serde_json::from_value(status_of(b).clone()).expect("a status");
+            *into.lock().unwrap() = Some(s);
+        },
+        ans,
+    )
+}
+
+/// A healthy service, nothing to change. The first run writes status; a run one interval later
+/// that finds the same (only the quoted numbers could move) sends no status PATCH at all; at
+/// the heartbeat (300 s after the write) status is written again, to refresh the numbers.
+#[tokio::test]
+async fn status_is_written_when_it_changed_or_at_the_heartbeat_only() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(T));
+    let source = canary_now(0);
+    let ctx = context_at(service, source.clone(), clock.clone());
+    let p = policy(spec("Enforce", ""), true, None);
+    let stored = Arc::new(Mutex::new(None));
+    let first = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(70, 30, None)),
+        keep_status(stored.clone(), answer(&p)),
+    ];
+    let (res, ()) = tokio::join!(
+        reconcile::reconcile(Arc::new(p.clone()), ctx.clone()),
+        verify(&mut handle, first, Log::default())
+    );
+    res.expect("ok");
+    let status = stored.lock().unwrap().clone().expect("status written");
+    assert_eq!(status.phase.as_deref(), Some("Ready"));
+    assert!(
+        status.governor_memory.is_some(),
+        "the Governor's memory is in status"
+    );
+    let p = policy(spec("Enforce", ""), true, Some(status));
+
+    // One interval later: the mesh is read and the Governor runs, but no PATCH is sent (the
+    // verifier fails on any request after the two GETs).
+    clock.store(T + 15, Ordering::SeqCst);
+    let quiet = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(70, 30, None)),
+    ];
+    let (res, ()) = tokio::join!(
+        reconcile::reconcile(Arc::new(p.clone()), ctx.clone()),
+        verify(&mut handle, quiet, Log::default())
+    );
+    res.expect("ok");
+    assert_eq!(source.calls.load(Ordering::SeqCst), 2, "the Governor ran");
+
+    // At T + 300 s the stored status (written at T) is one heartbeat old: written again.
+    clock.store(T + 300, Ordering::SeqCst);
+    let heartbeat = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(70, 30, None)),
+        Step::apply_with(
+            format!("{POLICY}/status"),
+            |b| assert_eq!(status_of(b)["lastEvaluated"], "2023-11-14T22:18:20Z"),
+            answer(&p),
+        ),
+    ];
+    let (res, ()) = tokio::join!(
+        reconcile::reconcile(Arc::new(p), ctx),
+        verify(&mut handle, heartbeat, Log::default())
+    );
+    res.expect("ok");
+}
+
+/// The canary fails; the leader cuts it 70/30 → 90/10 at T and writes status; then it is
+/// restarted (a new process: a new Context, nothing in memory). At T + 15 s the canary still
+/// fails and the restored Governor would cut again (90/10 → 100/0), but it remembers the cut of
+/// 15 s ago from status: the 2 min cooldown holds it for 120 − 15 = 105 s more. No PATCH of the
+/// VirtualService; status says why.
+#[tokio::test]
+async fn a_restarted_reconciler_does_not_reapply_a_change_made_before_the_restart() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(T));
+    let before = context_at(service, canary_now(4), clock.clone());
+    let p = policy(spec("Enforce", ""), true, None);
+    let stored = Arc::new(Mutex::new(None));
+    let first = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(70, 30, None)),
+        Step::apply(VS, vs_apply(90, 10, None), None),
+        Step::event(NS, "Normal", "Applied", &["weights"]),
+        keep_status(stored.clone(), answer(&p)),
+    ];
+    let (res, ()) = tokio::join!(
+        reconcile::reconcile(Arc::new(p), before.clone()),
+        verify(&mut handle, first, Log::default())
+    );
+    res.expect("ok");
+    drop(before);
+    let status = stored.lock().unwrap().clone().expect("status written");
+    let memory = status.governor_memory.clone().expect("memory in status");
+    assert!(memory.contains("\"applied\""), "{memory}");
+
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    clock.store(T + 15, Ordering::SeqCst);
+    let source = canary_now(4);
+    let after = context_at(service, source.clone(), clock);
+    let p = policy(spec("Enforce", ""), true, Some(status));
+    let steps = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(90, 10, None)),
+        Step::apply_with(
+            format!("{POLICY}/status"),
+            |b| {
+                let s = status_of(b);
+                let rec = s["recommendations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["knob"] == "weights")
+                    .expect("weights held");
+                assert_eq!(rec["applied"], false);
+                assert_eq!(rec["proposed"], weights(100, 0));
+                assert!(
+                    rec["heldBy"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("cooldown: 105s left"),
+                    "{rec}"
+                );
+                assert_eq!(s["appliedChanges"].as_array().unwrap().len(), 1);
+            },
+            answer(&p),
+        ),
+    ];
+    let (res, ()) = tokio::join!(
+        reconcile::reconcile(Arc::new(p), after),
+        verify(&mut handle, steps, Log::default())
+    );
+    res.expect("ok");
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+}

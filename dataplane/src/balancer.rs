@@ -324,6 +324,18 @@ impl Balancer {
         }
     }
 
+    /// A request to `idx` was abandoned (the caller went away): its active count is released
+    /// but no latency is observed. The time it ran is only a lower bound of the endpoint's
+    /// latency (the answer never came), so feeding it to peak EWMA would pull a slow
+    /// endpoint's estimate down whenever clients give up on it. (tower's `PeakEwma` records
+    /// the elapsed time when its handle drops; we do not.)
+    #[inline]
+    pub fn on_request_abandoned(&mut self, idx: usize) {
+        if let Some(e) = self.endpoints.get_mut(idx) {
+            e.active = e.active.saturating_sub(1);
+        }
+    }
+
     fn rebuild(&mut self) {
         let live = self.endpoints.iter().filter(|e| e.weight > 0).count();
         let healthy = self

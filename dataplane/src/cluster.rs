@@ -19,10 +19,17 @@
 //!   before being sent ([`Cluster::cancel_retry`]: the request ended during the back-off; in
 //!   Envoy the request's `RetryStateImpl` is destroyed with its back-off timer armed and
 //!   `resetRetry` returns the retry to the resource manager).
+//! * **Abandoned attempts** ([`Cluster::abandon_attempt`]): an attempt cut short for a reason
+//!   that says nothing about the endpoint — the downstream went away — releases what it holds
+//!   (active request, retry, the balancer's active count) and is reported to no detector, as
+//!   Envoy's router resets its upstream requests on a downstream reset without a
+//!   `putResult`. Timeouts are not abandonment: Envoy reports a per-try or route timeout to
+//!   outlier detection as a local-origin timeout, and so does the caller here
+//!   ([`Outcome::LocalOriginFailure`]).
 
 use crate::balancer::Balancer;
 use crate::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
-use crate::outlier::{Ejection, Outcome, OutlierDetector, OutlierStats};
+use crate::outlier::{Ejection, Outcome, OutlierDetector, OutlierStats, SweepEvent};
 use crate::retry::RetryBudget;
 use crate::time::Nanos;
 use rand::RngCore;
@@ -183,16 +190,37 @@ impl Cluster {
         self.budget.set_limit(limit);
     }
 
-    /// Runs the outlier sweeps due by `now`; returns the endpoints returned to service.
+    /// Runs the outlier sweeps due by `now` (mirroring success-rate ejections into the
+    /// balancer too); returns the endpoints returned to service.
     pub fn tick(&mut self, now: Nanos) -> Vec<EndpointId> {
+        self.sweep(now)
+            .into_iter()
+            .filter_map(|(id, e)| matches!(e, SweepEvent::Returned(_)).then_some(id))
+            .collect()
+    }
+
+    /// Runs the outlier sweeps due by `now`, mirrors what they did into the balancer, and
+    /// returns it in order with the endpoint ids (the `usize` inside each event is the
+    /// detector's index, which callers can ignore).
+    pub fn sweep(&mut self, now: Nanos) -> Vec<(EndpointId, SweepEvent)> {
         let Some(o) = &mut self.outlier else {
             return Vec::new();
         };
-        let back = o.tick(now);
-        back.into_iter()
-            .map(|i| {
-                self.balancer.set_healthy(i, true);
-                self.ids[i]
+        let events = o.sweep_until(now);
+        events
+            .into_iter()
+            .map(|e| {
+                let i = match e {
+                    SweepEvent::Returned(i) => {
+                        self.balancer.set_healthy(i, true);
+                        i
+                    }
+                    SweepEvent::Ejected(ej) => {
+                        self.balancer.set_healthy(ej.endpoint, false);
+                        ej.endpoint
+                    }
+                };
+                (self.ids[i], e)
             })
             .collect()
     }
@@ -280,6 +308,19 @@ impl Cluster {
         Some((id, ejection))
     }
 
+    /// An attempt on `id` was abandoned (see the module docs): it releases its active request,
+    /// its retry when `was_retry`, and the balancer's active count, and counts as neither a
+    /// success nor a failure. Unknown ids (removed pods) only release the cluster's counters.
+    pub fn abandon_attempt(&mut self, id: EndpointId, was_retry: bool) {
+        self.active_requests = self.active_requests.saturating_sub(1);
+        if was_retry {
+            self.active_retries = self.active_retries.saturating_sub(1);
+        }
+        if let Some(i) = self.index(id) {
+            self.balancer.on_request_abandoned(i);
+        }
+    }
+
     /// Whether `id` is ejected (false for unknown ids or without outlier detection).
     pub fn is_ejected(&self, id: EndpointId) -> bool {
         match (self.index(id), &self.outlier) {
@@ -331,7 +372,8 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BalancerKind;
+    use crate::config::{BalancerKind, SuccessRateConfig};
+    use crate::outlier::EjectionKind;
     use crate::time::{HOUR, MILLISECOND, SECOND};
     use proptest::prelude::*;
     use rand::SeedableRng;
@@ -496,6 +538,109 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_attempt_releases_everything_and_judges_nothing() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let lr = BalancerConfig {
+            kind: BalancerKind::LeastRequest,
+            ..BalancerConfig::default()
+        };
+        let outlier = OutlierConfig {
+            max_ejection_percent: 100,
+            ..OutlierConfig::default()
+        };
+        let mut c = Cluster::new(0, lr, Some(outlier), RetryLimit::envoy_budget());
+        c.set_endpoints(0, &pods([7]));
+        // Four 503s on pod 7: one short of the consecutive-5xx threshold of 5.
+        for _ in 0..4 {
+            let p = c.pick(0, &mut rng).expect("pod");
+            assert!(
+                c.end_attempt(0, p, MILLISECOND, Outcome::GatewayError, false)
+                    .is_none()
+            );
+        }
+        // A first try and a granted retry in flight; both abandoned (the client hung up).
+        let p = c.pick(0, &mut rng).expect("pod");
+        assert!(c.try_begin_retry());
+        let r = c
+            .pick_retry(0, &mut rng, &[], &RetryPolicy::default())
+            .expect("pod");
+        assert_eq!((c.active_requests(), c.active_retries()), (2, 1));
+        assert_eq!(c.balancer.active(0), 2);
+        c.abandon_attempt(p, false);
+        c.abandon_attempt(r, true);
+        assert_eq!((c.active_requests(), c.active_retries()), (0, 0));
+        assert_eq!(c.balancer.active(0), 0, "the balancer's count is released");
+        // Neither abandonment was a success (which would have reset the streak of 4): the
+        // next 503 is the 5th in a row and ejects.
+        let p = c.pick(0, &mut rng).expect("pod");
+        let (id, e) = c
+            .end_attempt(0, p, MILLISECOND, Outcome::GatewayError, false)
+            .expect("5th consecutive 503");
+        assert_eq!((id, e.kind), (7, EjectionKind::Consecutive5xx));
+        // An abandoned attempt on a pod that left the set only releases the cluster's count.
+        c.set_endpoints(0, &pods([8]));
+        let p = c.pick(0, &mut rng).expect("pod 8");
+        c.set_endpoints(0, &pods([9]));
+        c.abandon_attempt(p, false);
+        assert_eq!(c.active_requests(), 0);
+    }
+
+    #[test]
+    fn success_rate_ejections_are_mirrored_into_the_balancer() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let outlier = OutlierConfig {
+            max_ejection_percent: 100,
+            success_rate: Some(SuccessRateConfig::default()),
+            ..OutlierConfig::default()
+        };
+        let mut c = Cluster::new(0, rr(), Some(outlier), RetryLimit::envoy_budget());
+        c.set_endpoints(0, &pods(10..15));
+        // 500 round-robin picks in [0, 10 s): 100 per pod. Pod 14 fails every other time it is
+        // picked (50 of 100, never twice in a row); the others always succeed. Rates
+        // {100, 100, 100, 100, 50} → threshold 52 (Envoy's worked example): pod 14 goes.
+        let mut seen14 = 0;
+        for _ in 0..500 {
+            let p = c.pick(SECOND, &mut rng).expect("pod");
+            let outcome = if p == 14 {
+                seen14 += 1;
+                if seen14 % 2 == 0 {
+                    Outcome::ServerError
+                } else {
+                    Outcome::Success
+                }
+            } else {
+                Outcome::Success
+            };
+            assert!(
+                c.end_attempt(SECOND, p, MILLISECOND, outcome, false)
+                    .is_none()
+            );
+        }
+        assert_eq!(seen14, 100);
+        let events = c.sweep(10 * SECOND);
+        assert!(
+            matches!(
+                events[..],
+                [(
+                    14,
+                    SweepEvent::Ejected(Ejection {
+                        kind: EjectionKind::SuccessRate,
+                        ..
+                    })
+                )]
+            ),
+            "{events:?}"
+        );
+        assert!(c.is_ejected(14));
+        for _ in 0..8 {
+            assert_ne!(c.pick(10 * SECOND, &mut rng), Some(14));
+        }
+        // `tick` mirrors the same way: back at the 40 s sweep, with no traffic meanwhile.
+        assert_eq!(c.tick(40 * SECOND), vec![14]);
+        assert!(!c.is_ejected(14));
+    }
+
+    #[test]
     fn without_outlier_detection_nothing_is_ejected() {
         let mut c = Cluster::new(0, rr(), None, RetryLimit::envoy_budget());
         c.set_endpoints(0, &pods(0..10));
@@ -560,6 +705,10 @@ mod tests {
         },
         /// A retry is granted and then cancelled during its back-off.
         Cancel,
+        /// An attempt in flight is abandoned (its client went away).
+        Abandon {
+            slot: usize,
+        },
         Scale {
             pods: u32,
         },
@@ -574,6 +723,7 @@ mod tests {
             4 => (any::<usize>(), prop::bool::weighted(0.6)).prop_map(|(slot, fail)| Op::End { slot, fail }),
             1 => any::<usize>().prop_map(|slot| Op::Retry { slot }),
             1 => Just(Op::Cancel),
+            1 => any::<usize>().prop_map(|slot| Op::Abandon { slot }),
             1 => (1u32..25).prop_map(|pods| Op::Scale { pods }),
             1 => (1u64..40).prop_map(|secs| Op::Advance { secs }),
         ]
@@ -629,6 +779,13 @@ mod tests {
                     Op::Cancel => {
                         if c.try_begin_retry() {
                             c.cancel_retry();
+                        }
+                    }
+                    Op::Abandon { slot } => {
+                        if !flying.is_empty() {
+                            let (p, retry) = flying.swap_remove(slot % flying.len());
+                            c.abandon_attempt(p, retry);
+                            if retry { retries_granted -= 1; }
                         }
                     }
                     Op::Scale { pods: n } => c.set_endpoints(now, &pods(0..n)),

@@ -55,8 +55,9 @@ fn check_percent_f64(field: &'static str, value: f64) -> Result<(), ConfigError>
 }
 
 /// Passive health checking: Envoy `config.cluster.v3.OutlierDetection` as Istio's
-/// `DestinationRule.trafficPolicy.outlierDetection` exposes it (consecutive-error detectors
-/// only; the success-rate and failure-percentage detectors are not modelled).
+/// `DestinationRule.trafficPolicy.outlierDetection` exposes it, plus Envoy's success-rate
+/// detector (off unless `successRate` is given; Istio never turns it on). The
+/// failure-percentage detector is not modelled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct OutlierConfig {
@@ -104,6 +105,47 @@ pub struct OutlierConfig {
     /// Istio `minHealthPercent`, default 0 = panic mode off (Envoy's own default is 50).
     /// The detector does not use it; it is handed to the balancer.
     pub min_health_percent: u32,
+    /// Envoy's success-rate detector; absent = off. Absent is what an Istio mesh runs: Istio's
+    /// DestinationRule translation (pilot `applyOutlierDetection`) always sets
+    /// `enforcing_success_rate: 0` ("SuccessRate based outlier detection should be
+    /// disabled"), so Envoy's own default of 100 never applies there. `successRate: {}` turns
+    /// it on with Envoy's defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<SuccessRateConfig>,
+}
+
+/// Envoy's success-rate outlier detector (`outlier_detection.success_rate_minimum_hosts`,
+/// `success_rate_request_volume`, `success_rate_stdev_factor`, `enforcing_success_rate`), with
+/// Envoy's defaults (`config/cluster/v3/outlier_detection.proto`). At every interval sweep the
+/// hosts that saw at least `requestVolume` requests in the interval are compared; see
+/// [`crate::outlier`] for the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SuccessRateConfig {
+    /// Hosts with enough volume needed before anyone is judged. Envoy
+    /// `success_rate_minimum_hosts`, default 5.
+    pub minimum_hosts: u32,
+    /// Requests a host needs in one interval to be judged (and to count towards the mean).
+    /// Envoy `success_rate_request_volume`, default 100.
+    pub request_volume: u32,
+    /// Thousandths of a standard deviation: a host is an outlier below
+    /// `mean − stdevFactor/1000 × stdev`. Envoy `success_rate_stdev_factor`, default 1900
+    /// (1.9 standard deviations).
+    pub stdev_factor: u32,
+    /// Percent chance that a detected success-rate outlier is ejected. Envoy
+    /// `enforcing_success_rate`, default 100.
+    pub enforcing: u32,
+}
+
+impl Default for SuccessRateConfig {
+    fn default() -> Self {
+        SuccessRateConfig {
+            minimum_hosts: 5,
+            request_volume: 100,
+            stdev_factor: 1900,
+            enforcing: 100,
+        }
+    }
 }
 
 impl Default for OutlierConfig {
@@ -120,6 +162,7 @@ impl Default for OutlierConfig {
             enforcing_consecutive_5xx: 100,
             enforcing_consecutive_gateway_errors: 100,
             min_health_percent: 0,
+            success_rate: None,
         }
     }
 }
@@ -138,9 +181,12 @@ impl OutlierConfig {
         }
     }
 
-    /// Whether no detector can eject anything (both consecutive-error counts are 0).
+    /// Whether no detector can eject anything (both consecutive-error counts are 0 and the
+    /// success-rate detector is absent or never enforced).
     pub fn is_off(&self) -> bool {
-        self.consecutive_5xx == 0 && self.consecutive_gateway_errors == 0
+        self.consecutive_5xx == 0
+            && self.consecutive_gateway_errors == 0
+            && self.success_rate.as_ref().is_none_or(|s| s.enforcing == 0)
     }
 
     /// Rejects values Envoy would reject (zero interval, `maxEjectionTime < baseEjectionTime`,
@@ -164,6 +210,9 @@ impl OutlierConfig {
             "enforcingConsecutiveGatewayErrors",
             self.enforcing_consecutive_gateway_errors,
         )?;
+        if let Some(sr) = &self.success_rate {
+            check_percent("successRate.enforcing", sr.enforcing)?;
+        }
         check_percent("minHealthPercent", self.min_health_percent)
     }
 }

@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! * [`time`] — virtual time (`Nanos`) and the `"10s"` duration format of scenario files.
-//! * [`config`] — serde configuration with Envoy/Istio defaults: `OutlierConfig`, `RetryPolicy`,
+//! * [`config`] — serde configuration with Envoy/Istio defaults: `OutlierConfig` (with
+//!   `SuccessRateConfig`), `RetryPolicy`,
 //!   `RetryLimit` / `RetryBudgetConfig`, `BalancerConfig` / `BalancerKind`.
 //! * [`balancer`] — endpoint selection: EDF weighted round robin, least request (P2C / weighted
 //!   EDF), Linkerd peak EWMA; health filtering and Envoy's panic threshold.
@@ -17,8 +18,9 @@
 //! * [`cluster`] — one upstream cluster keyed by pod id: balancer + outlier detector + retry
 //!   budget kept consistent (health mirroring, EDS updates, retry accounting).
 //! * [`split`] — route-level weighted split across subsets (RDS `weighted_clusters`).
-//! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection: inline ejection,
-//!   max ejection percent, growing ejection time, un-ejection at interval sweeps.
+//! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection (inline ejection)
+//!   and success-rate detection (at interval sweeps): max ejection percent, growing ejection
+//!   time, un-ejection at interval sweeps.
 //!
 //! # Wiring, per request
 //!

@@ -1,5 +1,5 @@
-//! Passive health checking: Envoy's consecutive-error outlier detection, as a plain state
-//! machine on virtual time.
+//! Passive health checking: Envoy's consecutive-error and success-rate outlier detection, as a
+//! plain state machine on virtual time.
 //!
 //! # Semantics (Envoy `source/common/upstream/outlier_detection_impl.cc`, arch overview
 //! "Outlier detection → Ejection algorithm", Istio `DestinationRule.OutlierDetection`)
@@ -31,9 +31,20 @@
 //!   least one interval ago has its multiplier decremented (down to 0). Envoy does not check
 //!   for errors during that interval: "healthy" means "not ejected".
 //! * **Counters reset on un-ejection**, so a returning host needs a full fresh run of errors.
+//! * **Success rate** (only with [`SuccessRateConfig`] given; Istio never enables it). Every
+//!   result also counts in the host's interval bucket (requests, successes; a failure is what
+//!   the consecutive-5xx detector counts). At each sweep, after un-ejections and multiplier
+//!   decay, every host not ejected with at least `requestVolume` requests in the interval just
+//!   ended is *valid*, with success rate `100 × successes / requests`. With at least
+//!   `minimumHosts` valid hosts, the threshold is `mean − stdevFactor/1000 × stdev` over the
+//!   valid hosts (population standard deviation, Envoy `successRateEjectionThreshold`), and
+//!   each valid host strictly below it is ejected through the same path as the consecutive
+//!   detectors (max ejection percent, `enforcing`, multiplier), in endpoint order. Buckets
+//!   restart empty at every sweep. Envoy's worked example: rates {50, 100, 100, 100, 100} →
+//!   mean 90, variance 400, stdev 20, threshold 90 − 1.9 × 20 = 52 → the host at 50 goes.
 //!
-//! Not modelled: success-rate and failure-percentage detectors, split local/external errors,
-//! active health checks. [`OutlierDetector::set_config`] keeps the detector's state, like an
+//! Not modelled: the failure-percentage detector, split local/external errors, active health
+//! checks. [`OutlierDetector::set_config`] keeps the detector's state, like an
 //! Envoy runtime override; a real CDS update that changes `outlier_detection` rebuilds the
 //! cluster's detector from scratch.
 //!
@@ -88,6 +99,17 @@ pub enum EjectionKind {
     Consecutive5xx,
     /// `consecutiveGatewayErrors` reached.
     ConsecutiveGatewayFailure,
+    /// Success rate below the cluster's threshold at an interval sweep.
+    SuccessRate,
+}
+
+/// What an interval sweep did to one endpoint, in the order it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepEvent {
+    /// The endpoint's ejection ran out: back in service.
+    Returned(usize),
+    /// The success-rate detector ejected it.
+    Ejected(Ejection),
 }
 
 /// An ejection that just happened.
@@ -117,6 +139,8 @@ pub struct OutlierStats {
     pub ejections_not_enforced: u64,
     /// Hosts returned to service.
     pub unejections: u64,
+    /// Success-rate outliers detected (`ejections_detected_success_rate`), enforced or not.
+    pub success_rate_detected: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -129,6 +153,10 @@ struct HostState {
     jitter: Nanos,
     ejected_at: Nanos,
     unejected_at: Option<Nanos>,
+    /// Results in the current interval (the success-rate detector's bucket).
+    interval_requests: u64,
+    /// Of which successes.
+    interval_successes: u64,
 }
 
 /// Envoy's consecutive-error outlier detector for one cluster (see the module docs).
@@ -265,7 +293,9 @@ impl OutlierDetector {
         let cfg_5xx = self.cfg.consecutive_5xx;
         let cfg_gw = self.cfg.consecutive_gateway_errors;
         let host = self.hosts.get_mut(endpoint)?;
+        host.interval_requests = host.interval_requests.saturating_add(1);
         if !outcome.counts_as_5xx() {
+            host.interval_successes = host.interval_successes.saturating_add(1);
             host.consecutive_5xx = 0;
             host.consecutive_gateway = 0;
             return None;
@@ -300,6 +330,8 @@ impl OutlierDetector {
         match kind {
             EjectionKind::Consecutive5xx => host.consecutive_5xx = 0,
             EjectionKind::ConsecutiveGatewayFailure => host.consecutive_gateway = 0,
+            // Detected only at sweeps, never through this inline path.
+            EjectionKind::SuccessRate => {}
         }
         ejection
     }
@@ -318,6 +350,7 @@ impl OutlierDetector {
             EjectionKind::ConsecutiveGatewayFailure => {
                 self.cfg.enforcing_consecutive_gateway_errors
             }
+            EjectionKind::SuccessRate => self.cfg.success_rate.as_ref().map_or(0, |s| s.enforcing),
         };
         if percent >= 100 {
             return true;
@@ -364,17 +397,34 @@ impl OutlierDetector {
 
     /// Runs every interval sweep due at or before `now`; returns the endpoints un-ejected, in
     /// index order per sweep. Calling it again at the same `now` does nothing.
+    ///
+    /// With the success-rate detector on, sweeps also eject, and this form does not say whom:
+    /// a caller mirroring health into a balancer uses [`OutlierDetector::sweep_until`] (as
+    /// [`crate::cluster::Cluster`] does).
     pub fn tick(&mut self, now: Nanos) -> Vec<usize> {
-        let mut unejected = Vec::new();
-        while self.next_sweep <= now {
-            let at = self.next_sweep;
-            self.sweep(at, &mut unejected);
-            self.next_sweep = at.saturating_add(self.cfg.interval.max(1));
-        }
-        unejected
+        self.sweep_until(now)
+            .into_iter()
+            .filter_map(|e| match e {
+                SweepEvent::Returned(idx) => Some(idx),
+                SweepEvent::Ejected(_) => None,
+            })
+            .collect()
     }
 
-    fn sweep(&mut self, at: Nanos, unejected: &mut Vec<usize>) {
+    /// Runs every interval sweep due at or before `now`; returns what they did, in order
+    /// (per sweep: un-ejections in index order, then success-rate ejections in index order).
+    /// Calling it again at the same `now` does nothing.
+    pub fn sweep_until(&mut self, now: Nanos) -> Vec<SweepEvent> {
+        let mut events = Vec::new();
+        while self.next_sweep <= now {
+            let at = self.next_sweep;
+            self.sweep(at, &mut events);
+            self.next_sweep = at.saturating_add(self.cfg.interval.max(1));
+        }
+        events
+    }
+
+    fn sweep(&mut self, at: Nanos, events: &mut Vec<SweepEvent>) {
         let base = self.cfg.base_ejection_time;
         let max = self.cfg.max_ejection_time;
         let interval = self.cfg.interval;
@@ -388,7 +438,7 @@ impl OutlierDetector {
                     host.unejected_at = Some(at);
                     self.ejected -= 1;
                     self.stats.unejections += 1;
-                    unejected.push(idx);
+                    events.push(SweepEvent::Returned(idx));
                 }
             }
         }
@@ -400,7 +450,55 @@ impl OutlierDetector {
                 host.multiplier -= 1;
             }
         }
+        self.success_rate_sweep(at, events);
     }
+
+    /// The success-rate half of a sweep (see the module docs). Envoy's order: un-ejection and
+    /// decay first, then success rate, so a host returned at this sweep can be judged on
+    /// results that arrived while it was out (in-flight attempts).
+    fn success_rate_sweep(&mut self, at: Nanos, events: &mut Vec<SweepEvent>) {
+        // The interval's buckets are emptied whether or not the detector is on, so turning it
+        // on later judges one fresh interval, never stale counts.
+        let sr = self.cfg.success_rate.clone();
+        // Envoy skips hosts with no requests whatever the configured volume.
+        let volume = sr
+            .as_ref()
+            .map_or(u64::MAX, |s| u64::from(s.request_volume).max(1));
+        let mut valid: Vec<(usize, f64)> = Vec::new();
+        for (idx, h) in self.hosts.iter_mut().enumerate() {
+            let requests = std::mem::take(&mut h.interval_requests);
+            let successes = std::mem::take(&mut h.interval_successes);
+            if !h.ejected && requests >= volume {
+                valid.push((idx, successes as f64 * 100.0 / requests as f64));
+            }
+        }
+        let Some(sr) = sr else {
+            return;
+        };
+        if valid.is_empty() || valid.len() < sr.minimum_hosts as usize {
+            return;
+        }
+        let rates: Vec<f64> = valid.iter().map(|&(_, r)| r).collect();
+        let threshold = success_rate_threshold(&rates, sr.stdev_factor);
+        for (idx, rate) in valid {
+            if rate < threshold {
+                self.stats.success_rate_detected += 1;
+                if let Some(e) = self.try_eject(at, idx, EjectionKind::SuccessRate) {
+                    events.push(SweepEvent::Ejected(e));
+                }
+            }
+        }
+    }
+}
+
+/// Envoy's success-rate ejection threshold (`DetectorImpl::successRateEjectionThreshold`):
+/// `mean − stdev_factor/1000 × stdev` of `rates` (percentages), with the population standard
+/// deviation (variance divided by the number of hosts, not n − 1). `NaN` for no rates.
+pub fn success_rate_threshold(rates: &[f64], stdev_factor: u32) -> f64 {
+    let n = rates.len() as f64;
+    let mean = rates.iter().sum::<f64>() / n;
+    let variance = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+    mean - f64::from(stdev_factor) / 1000.0 * variance.sqrt()
 }
 
 fn ejection_time(base: Nanos, max: Nanos, multiplier: u32) -> Nanos {
@@ -410,6 +508,7 @@ fn ejection_time(base: Nanos, max: Nanos, multiplier: u32) -> Nanos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SuccessRateConfig;
     use crate::time::SECOND;
 
     fn fail_n(d: &mut OutlierDetector, now: Nanos, idx: usize, n: u32) -> Option<Ejection> {
@@ -653,6 +752,176 @@ mod tests {
         let a = run(1);
         assert!((30 * SECOND..=35 * SECOND).contains(&a), "{a}");
         assert_eq!(a, run(1), "same seed, same jitter");
+    }
+
+    fn success_rate_on(max_ejection_percent: u32) -> OutlierConfig {
+        OutlierConfig {
+            max_ejection_percent,
+            success_rate: Some(SuccessRateConfig::default()),
+            ..OutlierConfig::default()
+        }
+    }
+
+    /// `n` results on `idx` at `now`, `ok` of them successes, interleaved (success first) so
+    /// that no run of failures is longer than the gaps allow: with `ok ≥ n − ok` no two
+    /// failures are adjacent and the consecutive-5xx detector (5) never fires.
+    fn results(d: &mut OutlierDetector, now: Nanos, idx: usize, n: u64, ok: u64) {
+        let fail = n - ok;
+        for k in 0..n {
+            let success = k >= 2 * fail || k % 2 == 0;
+            assert!(d.on_result(now, idx, success).is_none());
+        }
+    }
+
+    /// One interval's traffic: host `i` answers `ok[i]` of 100 requests (see [`results`]).
+    fn interval(d: &mut OutlierDetector, now: Nanos, ok: &[u64]) {
+        for (idx, &ok) in ok.iter().enumerate() {
+            results(d, now, idx, 100, ok);
+        }
+    }
+
+    #[test]
+    fn success_rate_threshold_is_envoys_worked_example() {
+        // Envoy's comment in successRateEjectionThreshold: {50, 100, 100, 100, 100} → sum 450,
+        // mean 90, variance (40² + 4·10²)/5 = 400, stdev 20, threshold 90 − 1.9·20 = 52.
+        let t = success_rate_threshold(&[50.0, 100.0, 100.0, 100.0, 100.0], 1900);
+        assert!((t - 52.0).abs() < 1e-9, "{t}");
+        // Factor 1000 (one stdev): 90 − 20 = 70.
+        let t = success_rate_threshold(&[50.0, 100.0, 100.0, 100.0, 100.0], 1000);
+        assert!((t - 70.0).abs() < 1e-9, "{t}");
+        // All equal: stdev 0, threshold = mean, nobody is strictly below it.
+        assert_eq!(success_rate_threshold(&[97.0; 6], 1900), 97.0);
+    }
+
+    #[test]
+    fn success_rate_ejects_the_host_below_mean_minus_1_9_stdev_at_the_sweep() {
+        let mut d = OutlierDetector::new(success_rate_on(100), 5);
+        // Interval [0, 10 s): hosts 0..3 answer 100 of 100, host 4 50 of 100 (alternating, so
+        // consecutive 5xx never reaches 5). Rates {100, 100, 100, 100, 50} → threshold 52
+        // (Envoy's example above): host 4 is an outlier.
+        interval(&mut d, SECOND, &[100, 100, 100, 100, 50]);
+        assert!(!d.is_ejected(4), "nothing happens between sweeps");
+        let events = d.sweep_until(10 * SECOND);
+        assert_eq!(
+            events,
+            vec![SweepEvent::Ejected(Ejection {
+                endpoint: 4,
+                kind: EjectionKind::SuccessRate,
+                at: 10 * SECOND,
+                // First ejection: multiplier 1 × 30 s.
+                duration: 30 * SECOND,
+                times_ejected: 1,
+            })]
+        );
+        assert!(d.is_ejected(4));
+        assert_eq!(d.stats().success_rate_detected, 1);
+        assert_eq!(d.stats().ejections_enforced, 1);
+        // Back at the 40 s sweep (10 + 30); the intervals in between had no traffic, so no
+        // host is valid and nothing else happens.
+        assert!(d.sweep_until(30 * SECOND).is_empty());
+        assert_eq!(d.sweep_until(40 * SECOND), vec![SweepEvent::Returned(4)]);
+    }
+
+    #[test]
+    fn a_single_outlier_among_five_is_always_below_the_threshold() {
+        // Four hosts at 100 %, one at 100 − d: mean 100 − d/5, variance
+        // ((4d/5)² + 4(d/5)²)/5 = 4d²/25, stdev 2d/5, threshold 100 − d/5 − 1.9·2d/5
+        // = 100 − 0.96·d > 100 − d. So even 99 of 100 (d = 1, threshold 99.04) is ejected.
+        let mut d = OutlierDetector::new(success_rate_on(100), 5);
+        interval(&mut d, 0, &[100, 100, 100, 100, 99]);
+        let events = d.sweep_until(10 * SECOND);
+        assert!(
+            matches!(
+                events[..],
+                [SweepEvent::Ejected(Ejection { endpoint: 4, .. })]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn two_equal_outliers_hide_each_other() {
+        // Rates {100, 100, 100, 90, 90}: mean 96, deviations 4, 4, 4, −6, −6, variance
+        // (3·16 + 2·36)/5 = 24, stdev √24 ≈ 4.899, threshold 96 − 1.9·4.899 ≈ 86.69 < 90.
+        let mut d = OutlierDetector::new(success_rate_on(100), 5);
+        interval(&mut d, 0, &[100, 100, 100, 90, 90]);
+        assert!(d.sweep_until(10 * SECOND).is_empty());
+        assert_eq!(d.stats().success_rate_detected, 0);
+    }
+
+    #[test]
+    fn too_little_volume_or_too_few_hosts_judges_nobody() {
+        let mut d = OutlierDetector::new(success_rate_on(100), 5);
+        // Host 0 has 99 requests < the volume of 100: only 4 valid hosts < the minimum of 5,
+        // so host 4 at 50 % is not judged although it would be an outlier among the four.
+        results(&mut d, 0, 0, 99, 99);
+        for idx in 1..4 {
+            results(&mut d, 0, idx, 100, 100);
+        }
+        results(&mut d, 0, 4, 100, 50);
+        assert!(d.sweep_until(10 * SECOND).is_empty());
+        // Buckets restart at every sweep: the next interval with 1 more request on host 0 is
+        // still 1 < 100, not 100.
+        results(&mut d, 11 * SECOND, 0, 1, 1);
+        for idx in 1..4 {
+            results(&mut d, 11 * SECOND, idx, 100, 100);
+        }
+        results(&mut d, 11 * SECOND, 4, 100, 50);
+        assert!(d.sweep_until(20 * SECOND).is_empty());
+        // Without the detector configured the buckets are kept empty too.
+        let mut d = OutlierDetector::new(OutlierConfig::default(), 5);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
+        assert!(d.sweep_until(10 * SECOND).is_empty());
+        // Turned on after that sweep: the old interval is forgotten, the empty one judges nobody.
+        d.set_config(success_rate_on(100));
+        assert!(d.sweep_until(20 * SECOND).is_empty());
+    }
+
+    #[test]
+    fn success_rate_ejection_obeys_max_ejection_percent_and_enforcing() {
+        // Default 10 % of 5 hosts: 100·1/5 = 20 > 10 → detected, refused as overflow.
+        let mut d = OutlierDetector::new(success_rate_on(10), 5);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
+        assert!(d.sweep_until(10 * SECOND).is_empty());
+        assert_eq!(d.stats().success_rate_detected, 1);
+        assert_eq!(d.stats().ejections_overflow, 1);
+        assert_eq!(d.ejected_count(), 0);
+        // enforcing 0: detected, never ejected.
+        let mut cfg = success_rate_on(100);
+        cfg.success_rate = Some(SuccessRateConfig {
+            enforcing: 0,
+            ..SuccessRateConfig::default()
+        });
+        assert!(!cfg.is_off(), "consecutive 5xx is still on");
+        let mut d = OutlierDetector::new(cfg, 5);
+        interval(&mut d, 0, &[100, 100, 100, 100, 50]);
+        assert!(d.sweep_until(10 * SECOND).is_empty());
+        assert_eq!(d.stats().ejections_not_enforced, 1);
+    }
+
+    #[test]
+    fn hosts_already_ejected_are_left_out_of_the_mean() {
+        // Six hosts, max 100 %. Host 5 is ejected by consecutive 5xx at 1 s (5 failures); its
+        // results are not judged. Hosts 0..3 at 100 %, host 4 at 50 %: the five valid hosts
+        // give the worked example's threshold 52, so host 4 goes too. Had host 5's 0 % counted,
+        // rates {100 ×4, 50, 0} → mean 75, variance (4·625 + 625 + 5625)/6 = 1458.3,
+        // stdev 38.19, threshold 75 − 72.56 = 2.44: host 4 would have stayed.
+        let mut d = OutlierDetector::new(success_rate_on(100), 6);
+        assert!(fail_n(&mut d, SECOND, 5, 5).is_some());
+        fail_n(&mut d, SECOND, 5, 95);
+        interval(&mut d, SECOND, &[100, 100, 100, 100, 50]);
+        let events = d.sweep_until(10 * SECOND);
+        assert!(
+            matches!(
+                events[..],
+                [SweepEvent::Ejected(Ejection {
+                    endpoint: 4,
+                    kind: EjectionKind::SuccessRate,
+                    ..
+                })]
+            ),
+            "{events:?}"
+        );
     }
 
     #[test]

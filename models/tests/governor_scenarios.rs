@@ -1151,3 +1151,148 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
         d.findings
     );
 }
+
+/// Four pods in an overload (a 5× surge: full queues answer 503 on every pod), one of them a
+/// little worse than the others. Over the error budget is not an outlier incident: outlier
+/// detection is left alone, and a note says why.
+#[test]
+fn an_overload_does_not_tighten_outlier_detection() {
+    let spec = policy();
+    let busy = |success: f64| Point {
+        success,
+        util: 0.98,
+        p50: 0.2,
+        p99: 1.2,
+        ..Point::healthy(180.0)
+    };
+    let mut pods: Vec<Vec<Point>> = vec![vec![Point::healthy(180.0); LEN]; 4];
+    for (i, pod) in pods.iter_mut().enumerate() {
+        for p in pod.iter_mut().rev().take(4) {
+            *p = busy(if i == 3 { 0.55 } else { 0.60 });
+        }
+    }
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut b = ObsBuilder::new(T0, &service, config(Default::default()));
+    for (i, p) in pods.iter().enumerate() {
+        b = b.endpoint(&format!("pod-{i}"), p);
+    }
+    let d = Governor::new().step(T0, &b.build(), &spec);
+    // pod-3 alone is "significantly worse" than its peers: 180 req/s · 60 s = 10,800 requests at
+    // 45% errors against p₀ = 40% (σ = √(0.24/10,800) = 0.47%, 10.6 σ over, tail ≪ 10⁻⁶). But
+    // its peers fail 40% of 32,400 requests, 400× the 0.1% budget: the errors are everywhere.
+    assert!(
+        d.plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .all(|c| c.knob != Knob::OutlierDetection),
+        "{:#?}",
+        d.plan
+    );
+    assert!(
+        !d.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Anomaly && f.subject.contains("pod-3")),
+        "{:#?}",
+        d.findings
+    );
+    let note = d
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Note && f.subject == "endpoints pod-3")
+        .expect("a note on the spread errors");
+    assert!(note.summary.contains("not outliers"), "{}", note.summary);
+
+    // The same pod-3 with healthy peers is an outlier incident: tightened at once.
+    let mut pods: Vec<Vec<Point>> = vec![vec![Point::healthy(180.0); LEN]; 4];
+    for p in pods[3].iter_mut().rev().take(4) {
+        p.success = 0.55;
+    }
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let mut b = ObsBuilder::new(T0, &merge(&parts), config(Default::default()));
+    for (i, p) in pods.iter().enumerate() {
+        b = b.endpoint(&format!("pod-{i}"), p);
+    }
+    let d = Governor::new().step(T0, &b.build(), &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::OutlierDetection)
+        .expect("an outlier incident");
+    assert_eq!(c.posture, Posture::Protect);
+}
+
+/// Runs `runs` steps of `pods` identical pods at 20 req/s failing `p` of their requests, with
+/// `k` consecutive 5xx in force, and returns the admitted outlier-detection changes.
+fn calm_pods(
+    spec: &homeostat_models::policy::PolicySpec,
+    k: u32,
+    p: f64,
+    runs: usize,
+) -> Vec<(usize, homeostat_models::governor::Change)> {
+    let pod = vec![
+        Point {
+            success: 1.0 - p,
+            ..Point::healthy(20.0)
+        };
+        LEN
+    ];
+    let pods = vec![pod; 4];
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut cfg = config(Default::default());
+    cfg.outlier_detection.consecutive_5xx_errors = k;
+    let mut gov = Governor::new();
+    let mut out = Vec::new();
+    for run in 0..runs {
+        let now = T0 + run as i64 * STEP;
+        let mut b = ObsBuilder::new(now, &service, cfg.clone());
+        for (i, p) in pods.iter().enumerate() {
+            b = b.endpoint(&format!("pod-{i}"), p);
+        }
+        let d = gov.step(now, &b.build(), spec);
+        for c in &d.plan.changes {
+            apply(&mut cfg, c);
+            gov.applied(now, "checkout", c);
+            if c.knob == Knob::OutlierDetection {
+                out.push((run, c.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// On a clean service k is never lowered (no endpoint fails: nothing justifies it), but raised
+/// once, after the warm-up, when the setting in force ejects healthy pods by chance.
+#[test]
+fn calm_outlier_tuning_only_raises_k_when_chance_ejections_break_the_budget() {
+    let spec = policy();
+    // Two hours with no errors and Istio's k = 5: the base rate is (0 + ½)/(48,000 + 1) ≈
+    // 1.04·10⁻⁵ (4 pods · 20 req/s · 600 s), and k = 2 already meets the budget (72,000 ·
+    // 1.1·10⁻¹⁰ ≪ 0.1/h), but 5 is left alone. (Before: 5 → 2 an hour in.)
+    let changes = calm_pods(&spec, 5, 0.0, 480);
+    assert!(changes.is_empty(), "{changes:#?}");
+    // Detection off (k = 0, Istio's default) stays off on a clean service. (Before: 0 → 2 an
+    // hour in, the diurnal replay's first action.)
+    let changes = calm_pods(&spec, 0, 0.0, 480);
+    assert!(changes.is_empty(), "{changes:#?}");
+
+    // 1% errors on every pod, within a 5% budget (successRate 0.95), with k = 2 in force:
+    // p = (480 + ½)/48,001 = 1.001%; k = 2 gives 72,000 · 1.002·10⁻⁴ · 0.99 = 7.14 chance
+    // ejections an hour per pod, over the 0.1 budget; k = 3 gives 72,000 · 1.003·10⁻⁶ · 0.99 =
+    // 0.0715 ≤ 0.1 ⇒ 3. A relaxing (tuning) change: after the one-lookback warm-up (3600 s =
+    // 240 runs) and hysteresis, and only once in two hours.
+    let mut spec = policy();
+    spec.objectives.success_rate = 0.95;
+    let changes = calm_pods(&spec, 2, 0.01, 480);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let (run, c) = &changes[0];
+    assert!((240..=243).contains(run), "run {run}");
+    assert_eq!(c.posture, Posture::Relax);
+    let KnobValue::OutlierDetection(next) = &c.proposed else {
+        panic!()
+    };
+    assert_eq!(next.consecutive_5xx_errors, 3);
+}

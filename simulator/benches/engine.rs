@@ -7,7 +7,8 @@
 //!    out to 4 mid-tier services, each calling 3–4 of 15 leaf services with probability 0.3),
 //!    `istio` run: wall time for the day, entry requests and hops per second.
 //!
-//! Pass `quick` to run 1/10 of each timeline.
+//! Pass `quick` to run 1/10 of each timeline, or a fraction (`0.01`) to run that share of it;
+//! `mesh` runs only `mesh-20`.
 
 use std::time::Instant;
 
@@ -105,8 +106,16 @@ fn measure(s: &Scenario) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
-    let f = if quick { 0.1 } else { 1.0 };
-    measure(&single_hop(f));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let f = args
+        .iter()
+        .find_map(|a| match a.as_str() {
+            "quick" => Some(0.1),
+            a => a.parse::<f64>().ok().filter(|f| *f > 0.0 && *f <= 1.0),
+        })
+        .unwrap_or(1.0);
+    if !args.iter().any(|a| a == "mesh") {
+        measure(&single_hop(f));
+    }
     measure(&mesh_20(24.0 * f));
 }

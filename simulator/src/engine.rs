@@ -1,5 +1,8 @@
 //! The discrete-event engine: one event per thing that happens to a request, in (time, seq)
-//! order from a binary heap, so the same scenario and seed give byte-identical results.
+//! order from a priority queue, so the same scenario and seed give byte-identical results.
+//! (`seq` makes the order total, so any correct priority queue pops the same sequence; the
+//! queue is a 4-ary heap because popping is a fifth of the engine's time and a 4-ary heap is
+//! half as deep as a binary one — docs/benchmarks-sim.md.)
 //!
 //! Randomness comes from four ChaCha8 streams of the scenario's seed, one per concern, so what
 //! the *world* does cannot depend on what the *mesh or its controller* does:
@@ -27,7 +30,9 @@
 //! timeout); after the last arrival the engine drains until none is in flight.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+
+use dary_heap::QuaternaryHeap;
 
 use homeostat_dataplane::config::{BalancerConfig, OutlierConfig, RetryLimit, RetryPolicy};
 use homeostat_dataplane::split::WeightedSplit;
@@ -84,7 +89,7 @@ struct Event {
 }
 impl Ord for Event {
     fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        // Reversed: the heap is a max-heap and we want the earliest first.
         (o.t, o.seq).cmp(&(self.t, self.seq))
     }
 }
@@ -229,7 +234,11 @@ pub trait Observer {
     fn ejection(&mut self, _t: u64, _pod: &str) {}
     /// An entry request arrived at `service` (for tests of the arrival stream).
     fn arrival(&mut self, _t: u64, _service: usize) {}
-    /// Every telemetry interval, after the scrape: return changes to make.
+    /// Prometheus scrapes every pod at `t`: the mesh as that scrape sees it, at the instant it
+    /// sees it (before the telemetry lag; `view.scrapes` holds only what is already visible).
+    fn scrape(&mut self, _t: u64, _view: &View<'_>) {}
+    /// Every telemetry interval, once a scrape has become visible (after the telemetry lag):
+    /// return changes to make.
     fn tick(&mut self, _t: u64, _view: &View<'_>) -> Vec<Change> {
         Vec::new()
     }
@@ -304,7 +313,7 @@ pub struct Engine {
     pub now: u64,
     seq: u64,
     end: u64,
-    heap: BinaryHeap<Event>,
+    heap: QuaternaryHeap<Event>,
     /// The proxies' random choices (route split, balancer, back-off jitter).
     rng: ChaCha8Rng,
     arrival_rng: ChaCha8Rng,
@@ -400,7 +409,7 @@ impl Engine {
             now: 0,
             seq: 0,
             end: s.duration.nanos(),
-            heap: BinaryHeap::new(),
+            heap: QuaternaryHeap::new(),
             rng: stream(s.seed, STREAM_MESH),
             arrival_rng: stream(s.seed, STREAM_ARRIVALS),
             work_rng: stream(s.seed, STREAM_WORK),
@@ -600,7 +609,7 @@ impl Engine {
             Ev::CallTimeouts(q) => self.on_call_timeouts(q as usize, obs),
             Ev::PerTryTimeout(tr) => self.on_per_try_timeout(tr, obs),
             Ev::Retry(call) => self.send_try(call, obs),
-            Ev::Tick => self.on_scrape(),
+            Ev::Tick => self.on_scrape(obs),
             Ev::Publish => self.on_publish(obs),
             Ev::Sweep => {
                 for c in &mut self.clusters {
@@ -1120,7 +1129,18 @@ impl Engine {
 
     /// Prometheus scrapes every pod; the scrape becomes visible to controllers only after the
     /// telemetry lag (scrape offset + rule/query delay), at [`Ev::Publish`].
-    fn on_scrape(&mut self) {
+    fn on_scrape(&mut self, obs: &mut dyn Observer) {
+        obs.scrape(
+            self.now,
+            &View {
+                topology: &self.topo,
+                config: &self.config,
+                pods: &self.pods,
+                scrapes: &self.scrapes,
+                desired: &self.desired,
+                now: self.now,
+            },
+        );
         let samples: Vec<PodSample> = self
             .pods
             .iter()

@@ -3,7 +3,9 @@
 //! controller's PromQL about a simulated incident.
 //!
 //! [`Exporter`] is an engine [`Observer`] that copies each pod's cumulative counters at every
-//! scrape (the same counters [`crate::telemetry::Scrapes`] keeps) and writes them as the series
+//! scrape (the same counters [`crate::telemetry::Scrapes`] keeps), stamped with the scrape's
+//! own time — as Prometheus stores a sample at the instant it scraped it, however late a
+//! controller then reads it (the telemetry lag) — and writes them as the series
 //! an Istio sidecar, cAdvisor and kube-state-metrics would expose:
 //!
 //! * `istio_requests_total{reporter="destination", destination_service_namespace,
@@ -18,7 +20,9 @@
 //!
 //! Pods are named as the simulator's Observation names its endpoints (`service/subset-index`),
 //! so the two Observations can be compared endpoint by endpoint. It can also record the
-//! simulator's own Observation of one service at every scrape ([`Exporter::observing`]).
+//! simulator's own Observation of one service each time a scrape becomes visible to the
+//! controllers ([`Exporter::observing`]): the Observation a controller makes then, whose `end`
+//! is the newest visible scrape.
 
 use std::fmt::Write as _;
 
@@ -52,6 +56,8 @@ pub struct Exporter {
     scrapes: Vec<(i64, Vec<Row>)>,
     observe: Option<usize>,
     observations: Vec<Observation>,
+    /// Scrapes at or after this engine time (ns) are not kept.
+    before: u64,
 }
 
 impl Exporter {
@@ -64,7 +70,16 @@ impl Exporter {
             scrapes: Vec::new(),
             observe: None,
             observations: Vec::new(),
+            before: u64::MAX,
         }
+    }
+
+    /// Keep only the scrapes taken before engine time `t_ns`: what Prometheus holds of an
+    /// incident cut at `t_ns` while the run goes on long enough (one telemetry lag) for the
+    /// controllers to see the last of those scrapes.
+    pub fn scraped_before(mut self, t_ns: u64) -> Exporter {
+        self.before = t_ns;
+        self
     }
 
     /// Also keep the simulator's own Observation of service index `service` at every scrape.
@@ -202,7 +217,10 @@ impl Exporter {
 impl Observer for Exporter {
     fn request_done(&mut self, _t: u64, _latency: u64, _end: crate::engine::End, _entry: usize) {}
 
-    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<Change> {
+    fn scrape(&mut self, t: u64, view: &View<'_>) {
+        if t >= self.before {
+            return;
+        }
         let unix = self.base_unix + (t / 1_000_000_000) as i64;
         let topo = view.topology;
         let mut rows = Vec::new();
@@ -230,6 +248,9 @@ impl Observer for Exporter {
             });
         }
         self.scrapes.push((unix, rows));
+    }
+
+    fn tick(&mut self, _t: u64, view: &View<'_>) -> Vec<Change> {
         if let Some(svc) = self.observe {
             let mut o = crate::observe::observe(view, svc, None, 0);
             o.end += self.base_unix;

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, anyhow};
 use homeostat_models::policy::{Duration, PolicySpec};
+use homeostat_simulator::duration::Nanos;
 use homeostat_simulator::engine::Engine;
 use homeostat_simulator::openmetrics::Exporter;
 use homeostat_simulator::scenario::Scenario;
@@ -26,14 +27,15 @@ pub fn simulate(file: &str, minutes: u64, namespace: &str) -> Result<Incident> {
         .find(|(f, _)| *f == file)
         .ok_or_else(|| anyhow!("no built-in scenario {file}"))?;
     let mut scenario = Scenario::parse(file, text).map_err(|e| anyhow!("parsing {file}: {e}"))?;
-    scenario.duration = Duration::from_secs(minutes * 60);
-    // The exporter is an engine Observer: it records what a controller sees at each tick and
-    // stamps it with the tick's time. With the simulator's telemetry lag (scrape offset + rule
-    // delay) that time is later than the scrape, which would shift every backfilled sample by
-    // the lag; here the samples must carry their scrape times, so the lag is zero. (The lag is
-    // what a controller experiences, not a property of the series Prometheus stores.)
-    scenario.control_plane.scrape_offset = Some(Duration::from_secs(0));
-    scenario.control_plane.rule_delay = Some(Duration::from_secs(0));
+    // Prometheus stores each sample at the instant it scraped it; controllers see a scrape
+    // one telemetry lag later. The incident is the scrapes taken in its first `minutes`, and
+    // the run goes on for one lag more so that the simulator's last Observation is the one
+    // a controller makes once the last of those scrapes is visible.
+    let cut = Duration::from_secs(minutes * 60);
+    let lag = scenario
+        .control_plane
+        .telemetry_lag(scenario.telemetry_interval.nanos());
+    scenario.duration = Duration::from_nanos(cut.nanos().saturating_add(lag));
     let spec = scenario
         .policies
         .first()
@@ -51,7 +53,9 @@ pub fn simulate(file: &str, minutes: u64, namespace: &str) -> Result<Incident> {
             )
         })?;
     let mut engine = Engine::new(&scenario).map_err(|e| anyhow!("{file}: {e}"))?;
-    let mut exporter = Exporter::new(BASE_UNIX, namespace).observing(service);
+    let mut exporter = Exporter::new(BASE_UNIX, namespace)
+        .observing(service)
+        .scraped_before(cut.nanos());
     engine.run(&mut exporter);
     Ok(Incident {
         scenario,

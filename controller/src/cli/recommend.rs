@@ -17,6 +17,7 @@ use homeostat_simulator::policy_doc::PolicyDocument;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::mesh::manifests;
 use crate::telemetry::{
     ObservationSource, ObserveRequest, Prometheus, PrometheusConfig, PrometheusSource,
     TelemetryError,
@@ -38,8 +39,10 @@ pub struct Args {
     /// The AdaptivePolicy (a `homeostat.dev/v1alpha1` document, YAML).
     #[arg(short = 'f', long = "filename")]
     pub policy: PathBuf,
-    /// The configuration in force, as homeostat's `MeshConfig` in YAML (camelCase: weights,
-    /// outlierDetection, retries, hpa). Without it: Istio's defaults.
+    /// The configuration in force: your DestinationRule / VirtualService / HPA manifests
+    /// (multi-document YAML, e.g. `kubectl get dr,vs,hpa -o yaml` split into documents, or your
+    /// GitOps files), or homeostat's `MeshConfig` YAML (camelCase: weights, outlierDetection,
+    /// retries, hpa). Without it: Istio's defaults.
     #[arg(long)]
     pub current: Option<PathBuf>,
     /// Evaluation time: RFC 3339 (`2026-01-01T00:30:00Z`) or unix seconds. Default: now.
@@ -112,8 +115,13 @@ pub fn run(args: Args) -> Result<()> {
 /// (nothing can be recommended); insufficient telemetry is a finding with no change.
 pub async fn recommend(args: &Args) -> Result<Recommendation> {
     let (spec, doc_ns) = read_policy(&args.policy)?;
+    let namespace = args
+        .namespace
+        .clone()
+        .or(doc_ns)
+        .unwrap_or_else(|| "default".to_string());
     let (config, current_from) = match &args.current {
-        Some(p) => (read_current(p)?, p.display().to_string()),
+        Some(p) => current_config(p, &spec, &namespace)?,
         None => (
             istio_defaults(&spec),
             "Istio's defaults (no --current)".to_string(),
@@ -123,11 +131,6 @@ pub async fn recommend(args: &Args) -> Result<Recommendation> {
         Some(t) => parse_time(t).with_context(|| format!("--at {t:?}"))?,
         None => chrono::Utc::now().timestamp(),
     };
-    let namespace = args
-        .namespace
-        .clone()
-        .or(doc_ns)
-        .unwrap_or_else(|| "default".to_string());
     let mut cfg = PrometheusConfig::new(&args.prometheus);
     cfg.scrape_interval_seconds = args.scrape_interval;
     cfg.timeout = std::time::Duration::from_secs(args.timeout.max(1));
@@ -189,6 +192,29 @@ pub fn read_policy(path: &Path) -> Result<(PolicySpec, Option<String>)> {
         bail!("{}: invalid policy: {}", path.display(), all.join("; "));
     }
     Ok((doc.spec, doc.metadata.namespace))
+}
+
+/// The configuration in force from `--current`: the user's Istio / HPA manifests (multi-document
+/// YAML, read as the reconciler reads the cluster; Istio's defaults for what they do not set),
+/// or homeostat's `MeshConfig` YAML. With where it came from, for the report.
+pub fn current_config(
+    path: &Path,
+    spec: &PolicySpec,
+    namespace: &str,
+) -> Result<(MeshConfig, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if !manifests::looks_like_manifests(&text) {
+        return Ok((read_current(path)?, path.display().to_string()));
+    }
+    let m =
+        manifests::read(&text, spec, namespace).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let mut config = m.found.mesh_config();
+    if config.weights.is_empty() {
+        // No VirtualService (or one without subsets): Istio splits evenly.
+        config.weights = istio_defaults(spec).weights;
+    }
+    Ok((config, format!("{} ({})", path.display(), m.objects)))
 }
 
 /// The configuration in force, as the models' `MeshConfig` in YAML.

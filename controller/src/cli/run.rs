@@ -10,9 +10,12 @@ use anyhow::{Context as _, Result};
 
 use crate::http::{self, Metrics};
 use crate::reconcile::{self, Context, Shard, leader};
-use crate::telemetry::ObservationSource;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+
+use crate::crd::AdaptivePolicy;
 use crate::telemetry::prometheus::{Prometheus, PrometheusConfig};
-use crate::telemetry::source::PrometheusSource;
+use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -37,17 +40,52 @@ pub struct Args {
     pub prometheus: String,
 }
 
-/// `homeostat run`: the reconciler over the Prometheus adapter (one query set per policy and
-/// interval; the batched source is not wired in yet).
+/// `homeostat run`: the reconciler over one batched Prometheus source — one range query per
+/// signal and level per interval for every policy (they share the Prometheus of `--prometheus`),
+/// fanned out to the policies by Istio's service labels (`telemetry/source.rs`).
 pub fn run(args: Args) -> Result<()> {
     let prom = Prometheus::new(PrometheusConfig::new(&args.prometheus))
         .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
-    let source = PrometheusSource::new(prom);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(serve(args, source))
+        .block_on(async {
+            let source = BatchedSource::new(prom);
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+            // Every governed service is in the first batch: without this, each policy's first
+            // reconcile would fetch its service alone (10,000 lone fetches at start).
+            source.register(governed(&client, &args).await?);
+            serve(args, source).await
+        })
+}
+
+/// The services of the policies this replica governs (its shard), as the batch names them.
+async fn governed(client: &kube::Client, args: &Args) -> Result<Vec<ServiceKey>> {
+    let api: Api<AdaptivePolicy> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut lp = ListParams::default();
+    if let Some(sel) = &args.label_selector {
+        lp = lp.labels(sel);
+    }
+    let list = api
+        .list(&lp)
+        .await
+        .context("listing AdaptivePolicies to batch their telemetry")?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|p| {
+            Some(ServiceKey {
+                namespace: p.namespace()?,
+                service: p.spec.0.target.service.clone(),
+            })
+        })
+        .collect())
 }
 
 /// Runs the controller with `source` until a termination signal.

@@ -31,7 +31,9 @@ pub struct AdaptivePolicyStatus {
     /// `Ready`, `Degraded`, `Invalid`, `TelemetryUnavailable`, `InsufficientData`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// When the Governor last ran for this policy.
+    /// When this status was last written. The Governor runs every interval, but status is
+    /// written only when something in it changed, or at the heartbeat (five minutes) to refresh
+    /// its numbers: at scale, a write per policy per interval would load the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluated: Option<Time>,
     /// When homeostat last changed the mesh for this policy.
@@ -47,6 +49,12 @@ pub struct AdaptivePolicyStatus {
     /// deletion reverts to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_changes: Vec<AppliedChange>,
+    /// The Governor's memory (hysteresis streaks, the objectives before each change, alert
+    /// freezes, warm-up, planner baselines), as versioned compact JSON
+    /// (`homeostat_models::governor::GovernorMemory`): what a restarted controller or a new
+    /// leader restores so that it decides as the one that never stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governor_memory: Option<String>,
 }
 
 /// The condition types homeostat sets.

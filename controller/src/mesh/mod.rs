@@ -8,12 +8,14 @@
 //!
 //! Objects are located by convention: the DestinationRule and the VirtualService are named
 //! after `spec.target.service`, the HPA is `spec.target.horizontalPodAutoscaler`. [`schema`]
-//! checks bodies strictly against a CRD's structural schema (Istio's own, in tests).
+//! checks bodies strictly against a CRD's structural schema (Istio's own, in tests);
+//! [`manifests`] finds the same objects in a user's YAML files (`recommend --current`).
 //!
 //! [`MeshConfig`]: homeostat_models::governor::MeshConfig
 
 pub mod hpa;
 pub mod istio;
+pub mod manifests;
 pub mod schema;
 
 use std::fmt;
@@ -65,6 +67,31 @@ pub struct Found {
 }
 
 impl Found {
+    /// The owned fields of the governed objects as found; an absent object (`None`) sets
+    /// nothing. On error, the kind of the object that could not be read and why.
+    pub fn read(
+        service: &str,
+        namespace: &str,
+        dr: Option<&serde_json::Value>,
+        vs: Option<&serde_json::Value>,
+        hpa: Option<&k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>,
+    ) -> Result<Found, (&'static str, MeshError)> {
+        let mut found = Found::default();
+        if let Some(dr) = dr {
+            found.outlier = istio::read_outlier(dr).map_err(|e| ("DestinationRule", e))?;
+        }
+        if let Some(vs) = vs {
+            let r = istio::read_route(vs, service, namespace).map_err(|e| ("VirtualService", e))?;
+            found.weights = r.weights;
+            found.retries = r.retries;
+            found.route_timeout = r.timeout;
+        }
+        if let Some(h) = hpa {
+            found.hpa = Some(hpa::read(h).map_err(|e| ("HorizontalPodAutoscaler", e))?);
+        }
+        Ok(found)
+    }
+
     /// The configuration in force, with Istio's defaults where a field is unset (that is what
     /// the proxies run with).
     pub fn mesh_config(&self) -> MeshConfig {

@@ -14,6 +14,7 @@
 //! translates its plan and the cluster's state.
 
 pub mod conditions;
+pub mod heartbeat;
 pub mod leader;
 pub mod policy;
 
@@ -65,7 +66,7 @@ pub struct Context<S> {
 }
 
 /// What the controller keeps in memory per policy (everything that must survive a restart is
-/// in status instead).
+/// in status too: the Governor's memory and the applied changes).
 #[derive(Default)]
 struct PolicyState {
     governor: Governor,
@@ -144,6 +145,23 @@ impl<S> Context<S> {
     pub(crate) fn forget(&self, key: &str) {
         self.lock().remove(key);
     }
+
+    /// The policy's Governor memory as stored in status, if it has a Governor.
+    pub(crate) fn memory(&self, key: &str) -> Option<String> {
+        self.lock()
+            .get(key)
+            .map(|s| s.governor.export_memory().to_json())
+    }
+
+    /// Forgets every policy: a replica that is not the leader may miss runs of the one that
+    /// is, so when it leads (again) it restores each Governor from status, never from a stale
+    /// copy of its own.
+    pub(crate) fn forget_all(&self) {
+        let mut map = self.lock();
+        if !map.is_empty() {
+            map.clear();
+        }
+    }
 }
 
 /// Why a reconcile failed. Each variant is also the `reason` label of the failures metric.
@@ -180,6 +198,7 @@ pub async fn reconcile<S: ObservationSource>(
 ) -> Result<Action, Error> {
     if !ctx.leader.load(Ordering::Relaxed) {
         // A follower watches (its caches stay warm for a fast takeover) but never writes.
+        ctx.forget_all();
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     ctx.metrics.reconciles.inc();

@@ -4,8 +4,9 @@
 //! Safety rules this file keeps: an invalid spec, a missing target or failed telemetry ends the
 //! run before the Governor with a condition and no write to the mesh; DryRun never writes to
 //! the mesh; every write is a server-side apply as `homeostat` of owned fields only; the
-//! changes applied are recorded in status (and replayed into a fresh Governor after a restart)
-//! so cooldowns and the hourly limit survive restarts.
+//! changes applied and the Governor's memory are recorded in status (and restored into a fresh
+//! Governor after a restart or a change of leader) so that a restarted controller decides as
+//! the one that never stopped; status is written only when it changed, or at the heartbeat.
 
 use std::time::Duration as StdDuration;
 
@@ -18,11 +19,12 @@ use kube::runtime::events::{Event, EventType};
 use serde_json::{Value, json};
 
 use homeostat_models::governor::{
-    Change, Decision, FindingKind, Governor, Knob, KnobValue, Observation, Origin,
+    Change, Decision, FindingKind, Governor, GovernorMemory, Knob, KnobValue, Observation, Origin,
 };
 use homeostat_models::policy::{Mode, PolicySpec};
 
 use super::conditions::{Outcome, conditions};
+use super::heartbeat::must_write;
 use super::{Context, Error, FIELD_MANAGER};
 use crate::crd::status::{StatusFinding, knob_name};
 use crate::crd::{
@@ -84,36 +86,39 @@ async fn read_live<S>(
         return Ok(Err(not_found("VirtualService", svc)));
     };
     let (dr, vs) = (as_value(&dr), as_value(&vs));
-    let mut found = Found::default();
-    match istio::read_outlier(&dr) {
-        Ok(o) => found.outlier = o,
-        Err(e) => return Ok(Err(unreadable(e))),
-    }
-    match istio::read_route(&vs, svc, ns) {
-        Ok(r) => {
-            found.weights = r.weights;
-            found.retries = r.retries;
-            found.route_timeout = r.timeout;
-        }
-        Err(e) => return Ok(Err(unreadable(e))),
-    }
     let mut hpa_obj = None;
     if let Some(name) = &spec.target.horizontal_pod_autoscaler {
         let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), ns);
         let Some(h) = hpas.get_opt(name).await? else {
             return Ok(Err(not_found("HorizontalPodAutoscaler", name)));
         };
-        match hpa::read(&h) {
-            Ok(c) => found.hpa = Some(c),
-            Err(e) => return Ok(Err(unreadable(e))),
-        }
         hpa_obj = Some(h);
     }
+    let found = match Found::read(svc, ns, Some(&dr), Some(&vs), hpa_obj.as_ref()) {
+        Ok(found) => found,
+        Err((_, e)) => return Ok(Err(unreadable(e))),
+    };
     Ok(Ok(Live {
         vs,
         hpa: hpa_obj,
         found,
     }))
+}
+
+/// Restores a fresh Governor after a restart or a change of leader: from the Governor memory
+/// in status when it is there and readable, else (a status written before the memory existed,
+/// or a memory of another version) by replaying the applied changes.
+fn restore(g: &mut Governor, service: &str, status: &AdaptivePolicyStatus, now: i64) {
+    if let Some(text) = &status.governor_memory {
+        match GovernorMemory::from_json(text).and_then(|m| g.import_memory(m)) {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(
+                error = %e,
+                "status.governorMemory unusable; restoring cooldowns from status.appliedChanges"
+            ),
+        }
+    }
+    replay(g, service, &status.applied_changes, now);
 }
 
 /// Replays the applied changes of the last two hours into a fresh Governor, oldest first, so
@@ -223,6 +228,8 @@ async fn event<S>(
     }
 }
 
+/// Writes status when it changed or the heartbeat is due (`heartbeat.rs`); the Governor's
+/// memory, when the policy has a Governor, goes with it.
 async fn write_status<S>(
     p: &AdaptivePolicy,
     ctx: &Context<S>,
@@ -235,12 +242,18 @@ async fn write_status<S>(
     status.phase = Some(outcome.phase().into());
     status.conditions = conditions(outcome, p.status.as_ref(), p.metadata.generation, &t);
     status.last_evaluated = Some(t);
+    let ns = p.namespace().ok_or(Error::Missing("namespace"))?;
+    if let Some(memory) = ctx.memory(&format!("{ns}/{}", p.name_any())) {
+        status.governor_memory = Some(memory);
+    }
+    if !must_write(p.status.as_ref(), &status, now) {
+        return Ok(());
+    }
     let body = json!({
         "apiVersion": "homeostat.dev/v1alpha1",
         "kind": "AdaptivePolicy",
         "status": status,
     });
-    let ns = p.namespace().ok_or(Error::Missing("namespace"))?;
     let api: Api<AdaptivePolicy> = Api::namespaced(ctx.client.clone(), &ns);
     api.patch_status(&p.name_any(), &ssa(), &Patch::Apply(&body))
         .await?;
@@ -253,6 +266,7 @@ fn carried(p: &AdaptivePolicy) -> AdaptivePolicyStatus {
     AdaptivePolicyStatus {
         applied_changes: prev.applied_changes,
         last_change: prev.last_change,
+        governor_memory: prev.governor_memory,
         ..Default::default()
     }
 }
@@ -351,7 +365,7 @@ async fn evaluate<S: ObservationSource>(
 
     let decision: Decision = ctx.with_governor(
         key,
-        |g| replay(g, &obs.service, &status.applied_changes, now),
+        |g| restore(g, &obs.service, &status, now),
         |g| g.step(now, &obs, spec),
     );
     ctx.metrics.decisions.inc();
@@ -564,6 +578,10 @@ pub async fn cleanup<S: ObservationSource>(
         }
     }
     ctx.forget(&format!("{ns}/{}", p.name_any()));
+    ctx.source.release(&crate::telemetry::ServiceKey {
+        namespace: ns.clone(),
+        service: svc.clone(),
+    });
     if !reverted.is_empty() || !kept.is_empty() {
         let mut note = String::from("policy deleted:");
         if !reverted.is_empty() {

@@ -69,4 +69,7 @@ pub trait ObservationSource: Send + Sync + 'static {
         &self,
         req: &ObserveRequest,
     ) -> impl Future<Output = Result<Observation, TelemetryError>> + Send;
+
+    /// The policy governing `key` is gone: a batching source stops fetching it.
+    fn release(&self, _key: &ServiceKey) {}
 }

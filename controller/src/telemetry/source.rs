@@ -170,6 +170,10 @@ impl BatchedSource {
 }
 
 impl ObservationSource for BatchedSource {
+    fn release(&self, key: &ServiceKey) {
+        self.unregister(key);
+    }
+
     async fn observe(&self, req: &ObserveRequest) -> Result<Observation, TelemetryError> {
         let step = req.spec.telemetry.interval.as_secs_ceil().max(1);
         let grid = grid_of(req, req.end - req.end.rem_euclid(step));

@@ -3,9 +3,11 @@
 # same upstream, same load generator; prints throughput, the latency percentiles at a moderate
 # steady rate, and the proxy's memory. Everything listens on 127.0.0.1 only.
 #
-# One run takes about 13 × seconds-per-run.
+# One run takes about 13 × seconds-per-run (16 × with BEFORE).
 # Needs: wrk and nginx (Debian packages `wrk`, `nginx`). Usage:
 #   dataplane/proxy/bench/run.sh [seconds-per-run (default 10)]
+# BEFORE=path/to/an/older/homeostat-proxy adds that binary as a fourth target, so a before /
+# after comparison comes from one run under the same conditions.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 secs=${1:-10}
@@ -65,8 +67,34 @@ YAML
 "$target/homeostat-proxy" --bootstrap "$work/proxy.yaml" --threads 1 > "$work/proxy.log" 2>&1 &
 proxy=$!
 pids+=($proxy)
+targets="upstream:18080 nginx:18082 homeostat-proxy:18081"
+ports="18080 18081 18082 18090"
+if [ -n "${BEFORE:-}" ]; then
+  sed -e 's/18090/18091/' -e 's/18081/18083/' "$work/proxy.yaml" > "$work/before.yaml"
+  "$BEFORE" --bootstrap "$work/before.yaml" --threads 1 > "$work/before.log" 2>&1 &
+  before=$!
+  pids+=($before)
+  targets="$targets proxy-before:18083"
+  ports="$ports 18083 18091"
+fi
+nginx_worker=""
+for _ in $(seq 50); do
+  nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid" 2>/dev/null || echo 0)" nginx || true)
+  [ -n "$nginx_worker" ] && break
+  sleep 0.1
+done
+# The process serving a port, for its CPU time (nginx: its one worker).
+server_pid() {
+  case $1 in
+    nginx) echo "$nginx_worker" ;;
+    homeostat-proxy) echo "$proxy" ;;
+    proxy-before) echo "$before" ;;
+    *) echo "" ;;
+  esac
+}
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
 
-for port in 18080 18081 18082 18090; do
+for port in $ports; do
   for _ in $(seq 50); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     sleep 0.1
@@ -77,16 +105,29 @@ echo "== homeostat-proxy memory at rest: $(mem)"
 
 # Three interleaved rounds, so that load from other processes drifting over the run hits the
 # three targets alike.
+# Beside requests/s, the CPU time the serving process used over the run (utime + stime, all
+# its threads, from /proc/PID/stat) divided by the requests served: CPU per request, which
+# load from other processes disturbs much less than requests/s.
+tck=$(getconf CLK_TCK)
 for round in 1 2 3; do
-  for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
+  for name in $targets; do
     label=${name%%:*}; port=${name##*:}
+    spid=$(server_pid "$label")
     echo "== throughput round $round  $label  (wrk -t1 -c32 -d${secs}s)"
-    wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$port/" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors" || true
+    a=$(cpu_ticks "$spid")
+    out=$(wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$port/")
+    b=$(cpu_ticks "$spid")
+    echo "$out" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors" || true
+    if [ -n "$spid" ]; then
+      n=$(echo "$out" | awk '/requests in/ {print $1}')
+      awk -v a="$a" -v b="$b" -v t="$tck" -v n="$n" \
+        'BEGIN { c = (b - a) / t; printf "CPU %.2f s for %d requests = %.1f us/request\n", c, n, c * 1e6 / n }'
+    fi
   done
 done
 echo "== homeostat-proxy memory after the throughput run: $(mem)"
 
-for name in upstream:18080 nginx:18082 homeostat-proxy:18081; do
+for name in $targets; do
   label=${name%%:*}; port=${name##*:}
   echo "== steady rate  $label  (wrk -t1 -c10 -d${secs}s --latency -s delay.lua: 10 ms think time)"
   wrk -t1 -c10 -d"${secs}s" --latency -s "$here/delay.lua" "http://127.0.0.1:$port/" \

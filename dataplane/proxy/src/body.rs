@@ -40,29 +40,37 @@ pub fn local_reply(
     r
 }
 
-/// Called once with the body bytes seen when a [`Metered`] body ends (fully, by error, or by
-/// being dropped).
-pub type OnEnd = Box<dyn FnOnce(u64) + Send + Sync>;
+/// Called once with the body bytes seen when a [`Metered`] body ends, and whether it ended
+/// complete (`true`) or by an error or by being dropped unfinished (`false`): only a complete
+/// HTTP/1.1 response leaves its connection reusable.
+pub type OnEnd = Box<dyn FnOnce(u64, bool) + Send + Sync>;
 
 /// A body that counts the bytes passing through and calls [`OnEnd`] exactly once.
 pub struct Metered<B> {
     inner: B,
     bytes: u64,
     on_end: Option<OnEnd>,
+    /// The body had nothing to send to begin with (a 204, a `Content-Length: 0`): hyper may
+    /// drop it without polling it, and that is a complete end too.
+    empty: bool,
 }
 
-impl<B> Metered<B> {
+impl<B: Body> Metered<B> {
     pub fn new(inner: B, on_end: OnEnd) -> Self {
+        let empty = inner.is_end_stream();
         Metered {
             inner,
             bytes: 0,
             on_end: Some(on_end),
+            empty,
         }
     }
+}
 
-    fn finish(&mut self) {
+impl<B> Metered<B> {
+    fn finish(&mut self, complete: bool) {
         if let Some(f) = self.on_end.take() {
-            f(self.bytes);
+            f(self.bytes, complete);
         }
     }
 }
@@ -89,10 +97,11 @@ where
                 // Report as soon as the stream is known to be complete, before hyper writes the
                 // last bytes, so a client that has read the whole body sees it counted.
                 if this.inner.is_end_stream() {
-                    this.finish();
+                    this.finish(true);
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.finish(),
+            Poll::Ready(None) => this.finish(true),
+            Poll::Ready(Some(Err(_))) => this.finish(false),
             Poll::Pending => {}
         }
         polled.map(|o| o.map(|r| r.map_err(Into::into)))
@@ -109,7 +118,8 @@ where
 
 impl<B> Drop for Metered<B> {
     fn drop(&mut self) {
-        self.finish();
+        let complete = self.empty;
+        self.finish(complete);
     }
 }
 
@@ -126,7 +136,8 @@ mod tests {
         let (s, c) = (seen.clone(), calls.clone());
         let body = Metered::new(
             Full::new(Bytes::from_static(b"hello world")),
-            Box::new(move |n| {
+            Box::new(move |n, complete| {
+                assert!(complete, "read to the end");
                 s.store(n, Ordering::SeqCst);
                 c.fetch_add(1, Ordering::SeqCst);
             }),
@@ -142,12 +153,29 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_body_dropped_unpolled_is_complete() {
+        let done = Arc::new(AtomicU64::new(0));
+        let d = done.clone();
+        drop(Metered::new(
+            Full::new(Bytes::new()),
+            Box::new(move |n, complete| {
+                assert_eq!((n, complete), (0, true));
+                d.fetch_add(1, Ordering::SeqCst);
+            }),
+        ));
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
     fn a_body_dropped_unread_reports_zero() {
         let seen = Arc::new(AtomicU64::new(u64::MAX));
         let s = seen.clone();
         drop(Metered::new(
             Full::new(Bytes::from_static(b"x")),
-            Box::new(move |n| s.store(n, Ordering::SeqCst)),
+            Box::new(move |n, complete| {
+                assert!(!complete, "dropped unread");
+                s.store(n, Ordering::SeqCst);
+            }),
         ));
         assert_eq!(seen.load(Ordering::SeqCst), 0);
     }

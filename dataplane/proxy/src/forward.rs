@@ -15,6 +15,7 @@
 
 use crate::body::{Metered, ProxyBody, full, local_reply};
 use crate::config::Limits;
+use crate::pool::{Conn, SendError};
 use crate::routing::CompiledRoute;
 use crate::snapshot::SnapshotStore;
 use crate::telemetry::{RequestRecord, Telemetry, flags};
@@ -24,6 +25,7 @@ use homeostat_dataplane::cluster::EndpointId;
 use homeostat_dataplane::retry::{AttemptOutcome, RetryState, is_retriable};
 use http::header::{self, HeaderMap, HeaderName};
 use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -125,14 +127,16 @@ impl Forwarder {
             ));
         };
         let upstream = route.pick_cluster(rand::random()).clone();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        // Once per request, not per attempt: every attempt clones these headers.
+        strip_hop_by_hop(&mut parts.headers);
         let body = match read_body(body, &parts, &self.limits).await {
             Ok(b) => b,
             Err(r) => return Ok(self.local(start, Some(&upstream), protocol, 0, r)),
         };
         let request_bytes = body.len() as u64;
         match attempts(&upstream, &route, &parts, body).await {
-            Ok((mut resp, response_flags)) => {
+            Ok((mut resp, response_flags, conn)) => {
                 strip_hop_by_hop(resp.headers_mut());
                 let (parts, incoming) = resp.into_parts();
                 let telemetry = self.telemetry.clone();
@@ -140,7 +144,12 @@ impl Forwarder {
                 let code = parts.status.as_u16();
                 let metered = Metered::new(
                     incoming,
-                    Box::new(move |response_bytes| {
+                    Box::new(move |response_bytes, complete| {
+                        // The response was read to its end: its connection can serve the next
+                        // attempt (HTTP/1.1 only; an HTTP/2 stream needs no return).
+                        if complete && let Some((addr, conn)) = conn {
+                            upstream.pool().put(addr, conn);
+                        }
                         telemetry.record(&RequestRecord {
                             destination: Some(labels),
                             protocol,
@@ -223,15 +232,26 @@ async fn read_body(body: Incoming, parts: &Parts, limits: &Limits) -> Result<Byt
     }
 }
 
-/// The upstream request for one attempt.
+/// The upstream request for one attempt: absolute-form for hyper-util's HTTP/2 client, which
+/// takes the authority from it; origin-form (`/path?query`) on an HTTP/1.1 connection of our
+/// own, which writes the target as given.
 fn upstream_request(
     parts: &Parts,
     body: Bytes,
     addr: SocketAddr,
     http2: bool,
 ) -> Option<Request<ProxyBody>> {
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://{addr}{pq}").parse().ok()?;
+    let uri: Uri = if http2 {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        format!("http://{addr}{pq}").parse().ok()?
+    } else {
+        let pq = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Uri::from(pq)
+    };
     let mut req = Request::new(full(body));
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
@@ -240,14 +260,18 @@ fn upstream_request(
     } else {
         Version::HTTP_11
     };
+    // Hop-by-hop headers were stripped from `parts` when the request arrived.
     let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    if !headers.contains_key(header::HOST)
-        && let Some(a) = parts.uri.authority()
-        && let Ok(v) = a.as_str().parse()
-    {
+    if !headers.contains_key(header::HOST) {
         // An HTTP/2 client names the host in `:authority`; keep it for an HTTP/1.1 upstream.
-        headers.insert(header::HOST, v);
+        // Without either, name the endpoint, as an HTTP client does from its URL.
+        let host = match parts.uri.authority() {
+            Some(a) => a.as_str().parse().ok(),
+            None => addr.to_string().parse().ok(),
+        };
+        if let Some(v) = host {
+            headers.insert(header::HOST, v);
+        }
     }
     *req.headers_mut() = headers;
     Some(req)
@@ -301,14 +325,40 @@ impl Drop for GrantedRetry<'_> {
     }
 }
 
-/// Runs the attempts of one request (see the module docs); returns the response to forward
-/// and its response flag, or the local reply.
+/// Sends one attempt: over the pool's HTTP/1.1 connections (returning the connection with the
+/// response) or hyper-util's HTTP/2 client.
+async fn send(
+    upstream: &Upstream,
+    addr: SocketAddr,
+    req: Request<ProxyBody>,
+) -> Result<(Response<Incoming>, Option<Conn>), AttemptResult> {
+    if upstream.http2() {
+        match upstream.client().request(req).await {
+            Ok(r) => Ok((r, None)),
+            Err(e) if e.is_connect() => Err(AttemptResult::ConnectFailure),
+            Err(_) => Err(AttemptResult::Reset),
+        }
+    } else {
+        match upstream.pool().send(addr, req).await {
+            Ok((r, conn)) => Ok((r, Some(conn))),
+            Err(SendError::Connect) => Err(AttemptResult::ConnectFailure),
+            Err(SendError::Reset) => Err(AttemptResult::Reset),
+        }
+    }
+}
+
+/// What a forwarded response carries besides itself: its response flag, and the HTTP/1.1
+/// connection to return once its body has ended.
+type Forwarded = (Response<Incoming>, &'static str, Option<(SocketAddr, Conn)>);
+
+/// Runs the attempts of one request (see the module docs); returns the response to forward,
+/// its response flag and connection, or the local reply.
 async fn attempts(
     upstream: &Upstream,
     route: &CompiledRoute,
     parts: &Parts,
     body: Bytes,
-) -> Result<(Response<Incoming>, &'static str), LocalReply> {
+) -> Result<Forwarded, LocalReply> {
     let policy = &route.retries;
     let deadline =
         (route.timeout > 0).then(|| Instant::now() + crate::clock::duration(route.timeout));
@@ -345,16 +395,15 @@ async fn attempts(
                 "bad request target\n",
             ));
         };
-        let sent = upstream.client().request(req);
+        let sent = send(upstream, addr, req);
         let answer = match until {
             Some(t) => tokio::time::timeout_at(t, sent).await.ok(),
             None => Some(sent.await),
         };
         let (result, response) = match answer {
             None => (AttemptResult::Timeout, None),
-            Some(Err(e)) if e.is_connect() => (AttemptResult::ConnectFailure, None),
-            Some(Err(_)) => (AttemptResult::Reset, None),
-            Some(Ok(r)) => (AttemptResult::Status(r.status().as_u16()), Some(r)),
+            Some(Err(failed)) => (failed, None),
+            Some(Ok((r, conn))) => (AttemptResult::Status(r.status().as_u16()), Some((r, conn))),
         };
         attempt.finish(result);
         if deadline.is_some_and(|d| Instant::now() >= d) && response.is_none() {
@@ -370,17 +419,18 @@ async fn attempts(
             AttemptResult::Timeout => AttemptOutcome::PerTryTimeout,
             AttemptResult::Reset | AttemptResult::Cancelled => AttemptOutcome::Reset,
         };
-        let give_up = |response: Option<Response<Incoming>>, retry: &RetryState| {
+        let give_up = |response: Option<(Response<Incoming>, Option<Conn>)>, retry: &RetryState| {
             let exhausted =
                 retry.retries_used() >= policy.attempts && is_retriable(policy, outcome);
             match response {
-                Some(r) => Ok((
+                Some((r, conn)) => Ok((
                     r,
                     if exhausted {
                         flags::RETRY_LIMIT
                     } else {
                         flags::NONE
                     },
+                    conn.map(|c| (addr, c)),
                 )),
                 None => Err(match result {
                     AttemptResult::ConnectFailure => reply(

@@ -21,7 +21,8 @@
 //!   whole; clusters that stay keep their state.
 //! * [`routing`] — virtual hosts by host, routes by path prefix, weighted clusters.
 //! * [`upstream`] — one cluster: the dataplane `Cluster` behind a mutex, endpoint addresses,
-//!   the HTTP client, per-endpoint counters.
+//!   the HTTP clients, per-endpoint counters.
+//! * [`pool`] — idle HTTP/1.1 upstream connections per endpoint, reused when a response ends.
 //! * [`forward`] — one request end to end: body limits, attempts, retries, timeouts.
 //! * [`body`] — the boxed body type, local replies, the metered response body.
 //! * [`telemetry`] — Istio's standard metrics and the upstream counters, Prometheus text.
@@ -40,6 +41,7 @@ pub mod body;
 pub mod clock;
 pub mod config;
 pub mod forward;
+pub mod pool;
 pub mod routing;
 pub mod server;
 pub mod snapshot;

@@ -14,7 +14,7 @@ struct Args {
     /// Overrides the admin / stats address (default from the file, else 127.0.0.1:15090).
     #[arg(long)]
     admin: Option<std::net::SocketAddr>,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core; 1 runs a single event loop).
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -37,11 +37,18 @@ fn main() -> ExitCode {
     if let Some(a) = args.admin {
         bootstrap.admin.address = a;
     }
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One thread: tokio's current-thread scheduler, an event loop like one nginx worker
+    // process, without the work-stealing scheduler's cross-thread queues and wake-ups.
+    let mut rt = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all();
-    if let Some(n) = args.threads {
-        rt.worker_threads(n.max(1));
-    }
     let rt = match rt.build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -58,10 +58,16 @@ pub struct TestUpstream {
     pub name: String,
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
     behavior: Arc<Mutex<Behavior>>,
 }
 
 impl TestUpstream {
+    /// Connections accepted so far (a proxy that reuses its connections opens few).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
     /// Requests received so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
@@ -78,11 +84,13 @@ pub async fn start(name: &str, addr: SocketAddr, behavior: Behavior) -> TestUpst
     let listener = TcpListener::bind(addr).await.expect("bind upstream");
     let addr = listener.local_addr().expect("local addr");
     let hits = Arc::new(AtomicU64::new(0));
+    let connections = Arc::new(AtomicU64::new(0));
     let behavior = Arc::new(Mutex::new(behavior));
     let up = TestUpstream {
         name: name.to_owned(),
         addr,
         hits: hits.clone(),
+        connections: connections.clone(),
         behavior: behavior.clone(),
     };
     let name = Bytes::from(format!("{name}\n"));
@@ -91,6 +99,7 @@ pub async fn start(name: &str, addr: SocketAddr, behavior: Behavior) -> TestUpst
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            connections.fetch_add(1, Ordering::SeqCst);
             let _ = stream.set_nodelay(true);
             let (hits, behavior, name) = (hits.clone(), behavior.clone(), name.clone());
             tokio::spawn(async move {

@@ -10,10 +10,11 @@
 use crate::body::ProxyBody;
 use crate::clock::{Clock, duration};
 use crate::config::{ClusterConfig, Destination};
+use crate::pool::Pool;
 use crate::telemetry::DestinationLabels;
 use homeostat_dataplane::cluster::{Cluster, EndpointId};
 use homeostat_dataplane::config::RetryPolicy;
-use homeostat_dataplane::outlier::{Outcome, OutlierStats};
+use homeostat_dataplane::outlier::{Ejection, Outcome, OutlierStats, SweepEvent};
 use homeostat_dataplane::time::Nanos;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -37,16 +38,17 @@ pub enum AttemptResult {
 }
 
 impl AttemptResult {
-    /// The outlier detector's view. A cancelled attempt counts as a success: the dataplane's
-    /// `Cluster` has no "abandoned" outcome and a client hanging up says nothing bad about the
-    /// endpoint (Envoy does not count it either); the cost is that it resets a 5xx streak.
-    pub fn outcome(self) -> Outcome {
+    /// The outlier detector's view; `None` for a cancelled attempt, which is abandoned
+    /// (`Cluster::abandon_attempt`): a client hanging up says nothing about the endpoint, and
+    /// Envoy does not report it either. Timeouts do count, as Envoy reports them
+    /// (local-origin timeout).
+    pub fn outcome(self) -> Option<Outcome> {
         match self {
-            AttemptResult::Status(code) => Outcome::from_status(code),
+            AttemptResult::Status(code) => Some(Outcome::from_status(code)),
             AttemptResult::ConnectFailure | AttemptResult::Reset | AttemptResult::Timeout => {
-                Outcome::LocalOriginFailure
+                Some(Outcome::LocalOriginFailure)
             }
-            AttemptResult::Cancelled => Outcome::Success,
+            AttemptResult::Cancelled => None,
         }
     }
 }
@@ -115,7 +117,10 @@ pub struct Upstream {
     pub labels: Arc<DestinationLabels>,
     /// The configuration in force (for `/config_dump` and to tell what an update changes).
     config: Mutex<ClusterConfig>,
+    /// HTTP/2 endpoints: hyper-util's client, one multiplexed connection per endpoint.
     client: HttpClient,
+    /// HTTP/1.1 endpoints: the proxy's own connection stacks (see [`crate::pool`]).
+    pool: Pool,
     http2: bool,
     clock: Clock,
     state: Mutex<State>,
@@ -163,6 +168,7 @@ impl Upstream {
             labels: Arc::new(DestinationLabels::new(&cfg.destination)),
             config: Mutex::new(cfg.clone()),
             client: client(cfg),
+            pool: Pool::new(cfg.connect_timeout),
             http2: cfg.http2,
             clock,
             state: Mutex::new(state),
@@ -196,6 +202,7 @@ impl Upstream {
             s.cluster.set_retry_limit(cfg.retry_limit.clone());
         }
         s.set_endpoints(now, cfg);
+        self.pool.retain(|a| s.ids.contains_key(a));
         *cur = cfg.clone();
     }
 
@@ -209,9 +216,14 @@ impl Upstream {
         self.http2
     }
 
-    /// The client to send attempts with.
+    /// The client to send attempts with to HTTP/2 endpoints.
     pub fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    /// The connections to HTTP/1.1 endpoints.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Now on this cluster's clock.
@@ -223,7 +235,7 @@ impl Upstream {
     pub fn pick(&self) -> Option<(EndpointId, SocketAddr)> {
         let now = self.clock.now();
         let mut s = lock(&self.state);
-        s.cluster.tick(now);
+        s.sweep(&self.name, now);
         match s.cluster.pick(now, &mut rand::rng()) {
             Some(id) => Some((id, s.endpoints[&id].address)),
             None => {
@@ -253,7 +265,7 @@ impl Upstream {
     ) -> Option<(EndpointId, SocketAddr)> {
         let now = self.clock.now();
         let mut s = lock(&self.state);
-        s.cluster.tick(now);
+        s.sweep(&self.name, now);
         let id = s.cluster.pick_retry(now, &mut rand::rng(), tried, policy)?;
         Some((id, s.endpoints[&id].address))
     }
@@ -273,13 +285,16 @@ impl Upstream {
     ) {
         let now = self.clock.now();
         let mut s = lock(&self.state);
-        let ejection = s.cluster.end_attempt(
-            now,
-            id,
-            now.saturating_sub(started),
-            result.outcome(),
-            was_retry,
-        );
+        let ejection = match result.outcome() {
+            Some(outcome) => {
+                s.cluster
+                    .end_attempt(now, id, now.saturating_sub(started), outcome, was_retry)
+            }
+            None => {
+                s.cluster.abandon_attempt(id, was_retry);
+                None
+            }
+        };
         if let Some(ep) = s.endpoints.get_mut(&id) {
             let c = &mut ep.counters;
             match result {
@@ -295,16 +310,8 @@ impl Upstream {
                 AttemptResult::Cancelled => c.cancelled += 1,
             }
         }
-        if let Some((ejected, e)) = ejection
-            && let Some(ep) = s.endpoints.get_mut(&ejected)
-        {
-            {
-                ep.counters.ejections += 1;
-                tracing::info!(
-                    cluster = %self.name, endpoint = %ep.address, kind = ?e.kind,
-                    seconds = e.duration as f64 / 1e9, "outlier ejected"
-                );
-            }
+        if let Some((ejected, e)) = ejection {
+            s.count_ejection(&self.name, ejected, &e);
         }
     }
 
@@ -312,7 +319,7 @@ impl Upstream {
     pub fn stats(&self) -> UpstreamStats {
         let now = self.clock.now();
         let mut s = lock(&self.state);
-        s.cluster.tick(now);
+        s.sweep(&self.name, now);
         let mut endpoints: Vec<EndpointStats> = s
             .endpoints
             .iter()
@@ -339,6 +346,29 @@ impl Upstream {
 }
 
 impl State {
+    /// Runs the outlier sweeps due by `now`; success-rate ejections happen there and are
+    /// counted like the inline ones.
+    fn sweep(&mut self, cluster: &str, now: Nanos) {
+        if self.cluster.next_sweep_at().is_none_or(|at| at > now) {
+            return;
+        }
+        for (id, event) in self.cluster.sweep(now) {
+            if let SweepEvent::Ejected(e) = event {
+                self.count_ejection(cluster, id, &e);
+            }
+        }
+    }
+
+    fn count_ejection(&mut self, cluster: &str, id: EndpointId, e: &Ejection) {
+        if let Some(ep) = self.endpoints.get_mut(&id) {
+            ep.counters.ejections += 1;
+            tracing::info!(
+                cluster, endpoint = %ep.address, kind = ?e.kind,
+                seconds = e.duration as f64 / 1e9, "outlier ejected"
+            );
+        }
+    }
+
     /// EDS: endpoints are identified by address; an address keeps its id (and so its state in
     /// the dataplane cluster) for as long as it stays in the set.
     fn set_endpoints(&mut self, now: Nanos, cfg: &ClusterConfig) {
@@ -425,6 +455,43 @@ mod tests {
         assert!(c.stats().endpoints[0].ejected);
         tokio::time::advance(duration(SECOND)).await;
         assert!(!c.stats().endpoints[0].ejected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn success_rate_ejection_happens_at_the_sweep_and_is_counted() {
+        let c = Upstream::new(
+            &cfg("name: c\nbalancer: { kind: ROUND_ROBIN }\n\
+                  outlierDetection: { maxEjectionPercent: 100, successRate: {} }\n\
+                  endpoints: [{address: '127.0.0.1:1'}, {address: '127.0.0.1:2'}, \
+                  {address: '127.0.0.1:3'}, {address: '127.0.0.1:4'}, {address: '127.0.0.1:5'}]"),
+            Clock::start(),
+        );
+        // 500 round-robin attempts in the first interval: 100 per endpoint. :5 answers 503 to
+        // every other one of its 100 (50 %, never two in a row, so consecutive 5xx stays
+        // quiet); the rest answer 200. Rates {100, 100, 100, 100, 50}: mean 90, stdev 20,
+        // threshold 90 − 1.9 × 20 = 52 → :5 is ejected at the 10 s sweep, not before.
+        let mut on5 = 0;
+        for _ in 0..500 {
+            let (id, addr) = c.pick().expect("an endpoint");
+            let mut status = 200;
+            if addr.port() == 5 {
+                on5 += 1;
+                if on5 % 2 == 0 {
+                    status = 503;
+                }
+            }
+            c.end_attempt(id, c.now(), AttemptResult::Status(status), false);
+        }
+        assert_eq!(on5, 100);
+        assert!(!c.stats().endpoints[4].ejected);
+        tokio::time::advance(duration(10 * SECOND)).await;
+        let s = c.stats();
+        assert!(s.endpoints[4].ejected);
+        assert_eq!(s.endpoints[4].counters.ejections, 1);
+        assert_eq!(s.outlier.success_rate_detected, 1);
+        for _ in 0..8 {
+            assert_ne!(c.pick().map(|p| p.1.port()), Some(5));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -314,3 +314,95 @@ async fn http2_downstream_and_upstream() {
     assert_eq!(up.hits(), 2);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_attempt_is_neither_success_nor_failure() {
+    let slow = upstream::start(
+        "slow",
+        any_port(),
+        Behavior {
+            latency: Duration::from_millis(300),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    // One endpoint, ejected by a single failure (consecutive5xxErrors 1, max 100 %): were the
+    // abandoned attempt counted as a failure, the endpoint would be out and the next request
+    // would get `503 UH`.
+    let p = proxy(&bootstrap(
+        "      - name: all
+        domains: ['*']
+        routes: [{ prefix: /, retries: { attempts: 0 }, weightedClusters: [{ cluster: s }] }]",
+        &format!(
+            "  - name: s
+    outlierDetection: {{ consecutive5xxErrors: 1, maxEjectionPercent: 100 }}
+    endpoints: [{{ address: '{}' }}]",
+            slow.addr
+        ),
+    ))
+    .await;
+    let c = client();
+    // The client gives up after 50 ms, well before the upstream's 300 ms answer.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(50), get(&c, p.listeners[0], "x", "/")).await;
+    assert!(gave_up.is_err(), "the client hung up first");
+    // The proxy notices the closed connection and drops the attempt; poll until it has.
+    let bad_ep = slow.addr.to_string();
+    let mut samples = Vec::new();
+    for _ in 0..100 {
+        samples = parse_prometheus(&scrape(p.admin).await);
+        let cancelled = sum(
+            &samples,
+            "homeostat_upstream_rq_total",
+            &[("endpoint", &bad_ep), ("result", "cancelled")],
+        );
+        if cancelled == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let of = |name: &str| sum(&samples, name, &[("cluster_name", "s")]);
+    assert_eq!(
+        sum(
+            &samples,
+            "homeostat_upstream_rq_total",
+            &[("endpoint", &bad_ep), ("result", "cancelled")]
+        ),
+        1.0
+    );
+    assert_eq!(of("homeostat_upstream_rq_active"), 0.0, "released");
+    assert_eq!(of("homeostat_upstream_ejections_total"), 0.0);
+    // The endpoint still serves: not ejected, and the next request completes.
+    assert_eq!(
+        get(&c, p.listeners[0], "x", "/").await,
+        (200, String::new(), "slow\n".into())
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let up = upstream::start("up", any_port(), Behavior::default()).await;
+    let p = proxy(&bootstrap(
+        "      - name: all
+        domains: ['*']
+        routes: [{ prefix: /, weightedClusters: [{ cluster: c }] }]",
+        &format!(
+            "  - {{ name: c, endpoints: [{{ address: '{}' }}] }}",
+            up.addr
+        ),
+    ))
+    .await;
+    let c = client();
+    // One at a time, each response read to its end before the next request: the connection
+    // goes back to the pool when the body ends, and the next attempt takes it, so the
+    // upstream sees 20 requests on exactly one connection.
+    for _ in 0..20 {
+        assert_eq!(
+            get(&c, p.listeners[0], "x", "/").await,
+            (200, String::new(), "up\n".into())
+        );
+    }
+    assert_eq!((up.hits(), up.connections()), (20, 1));
+    p.shutdown().await;
+}

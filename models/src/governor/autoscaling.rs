@@ -64,19 +64,19 @@ pub struct AutoscalingState {
     tried_registry: bool,
     history: std::collections::VecDeque<f64>,
     /// The HPA setting before the Governor first added headroom: what relaxing returns to.
-    baseline: Option<HpaConfig>,
+    pub(super) baseline: Option<HpaConfig>,
     /// Pods needed per request/s over the recent runs, for the stabilisation window.
-    need_per_rps: std::collections::VecDeque<f64>,
+    pub(super) need_per_rps: std::collections::VecDeque<f64>,
     /// Forecast upper bound over demand now, over the same runs: how fast demand may rise
     /// before a new pod is ready.
-    growth: std::collections::VecDeque<f64>,
+    pub(super) growth: std::collections::VecDeque<f64>,
     /// When the last shortfall was seen (unix seconds), and the longest calm between two
     /// shortfall episodes so far: how often surges come back.
-    last_shortfall: Option<i64>,
-    longest_calm: i64,
+    pub(super) last_shortfall: Option<i64>,
+    pub(super) longest_calm: i64,
     /// Since when demand has been served without a shortfall or an incident (unix seconds):
     /// the target is raised only after `SETTLE_SECONDS` of it.
-    calm_since: Option<i64>,
+    pub(super) calm_since: Option<i64>,
 }
 
 impl AutoscalingState {

@@ -48,26 +48,26 @@ impl Snapshot {
 
 /// A change an adapter reported as applied.
 #[derive(Debug, Clone)]
-struct Applied {
-    at: i64,
-    change: Change,
-    before: Option<Snapshot>,
+pub(super) struct Applied {
+    pub(super) at: i64,
+    pub(super) change: Change,
+    pub(super) before: Option<Snapshot>,
     /// Already judged for regression (once is enough: a rollback is not itself rolled back).
-    judged: bool,
+    pub(super) judged: bool,
 }
 
 /// Per-service guardrail memory.
 #[derive(Debug, Clone, Default)]
 pub struct GuardState {
-    applied: Vec<Applied>,
-    relax_streak: BTreeMap<Knob, u32>,
-    freeze_until: Option<i64>,
-    last_snapshot: Option<Snapshot>,
+    pub(super) applied: Vec<Applied>,
+    pub(super) relax_streak: BTreeMap<Knob, u32>,
+    pub(super) freeze_until: Option<i64>,
+    pub(super) last_snapshot: Option<Snapshot>,
     /// The first run with usable data (unix seconds): the warm-up counts from here.
-    data_since: Option<i64>,
+    pub(super) data_since: Option<i64>,
     /// Whether the objectives are met now (not significantly over the error budget, p99 within
     /// its objective): only then is a relaxing change calm-time tuning, held by the warm-up.
-    calm: bool,
+    pub(super) calm: bool,
 }
 
 /// Whether the telemetry is good enough to act on; if not, the findings saying why.

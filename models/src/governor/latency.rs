@@ -73,9 +73,9 @@ const HEALTHY_SPILL: f64 = 0.01;
 pub struct SlowState {
     /// The retries setting before the Governor first proposed the timeout: what withdrawing
     /// restores.
-    before: Option<RetryConfig>,
+    pub(super) before: Option<RetryConfig>,
     /// The newest run (unix seconds) at which an endpoint was slow.
-    last_seen: Option<i64>,
+    pub(super) last_seen: Option<i64>,
 }
 
 struct Slow {

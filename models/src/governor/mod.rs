@@ -23,6 +23,7 @@ mod alert;
 mod autoscaling;
 mod guardrails;
 mod latency;
+mod memory;
 mod observation;
 mod outlier;
 mod plan;
@@ -37,6 +38,7 @@ pub use alert::{Alert, matching_actions};
 pub use guardrails::Snapshot;
 /// The typed `retryOn` of [`RetryConfig`], from the one home of Envoy's semantics.
 pub use homeostat_dataplane::config::RetryOn;
+pub use memory::{GovernorMemory, MemoryError, Readings, ServiceMemory};
 pub use observation::{
     EndpointObservation, HpaConfig, MeshConfig, Observation, OutlierConfig, RetryConfig, Signals,
     SubsetObservation,

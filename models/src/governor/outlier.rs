@@ -10,8 +10,31 @@
 //! Worked example: p = 1%, r = 10 requests/s ⇒ 36,000 requests/h.
 //! k = 2: 36,000 · 10⁻⁴ · 0.99 = 3.56/h; k = 3: 36,000 · 10⁻⁶ · 0.99 = 0.0356/h ≤ 0.1 ⇒ k = 3.
 //!
-//! Tighten during an incident (an endpoint significantly worse than the rest, or the service
-//! significantly over its error budget): the false-ejection budget is multiplied by 10 (ejecting a healthy pod
+//! An incident is errors *concentrated* on some endpoints, never "the service is over its error
+//! budget" alone. An endpoint is an outlier when (1) its recent errors would happen by chance
+//! at most `ALPHA_OUTLIER` of the time at p₀ = max(the other endpoints' rate, the budget)
+//! (binomial), and (2) the endpoints that are not outliers, pooled, are not significantly over
+//! the budget (`concentrated`): ejecting the outliers would bring the service back within its
+//! objective. In an overload every endpoint fails alike (full queues answer 503 everywhere),
+//! so (2) fails and nothing is tightened: a lower `consecutive5xxErrors` would eject healthy
+//! but busy pods, and each ejection moves its load onto the rest — less capacity in an
+//! overload, a cascade.
+//!
+//! This is Envoy's own notion. Its success-rate ejection is relative to the peers: a host is
+//! ejected when its success rate is below mean − f·stdev over the hosts (f =
+//! `success_rate_stdev_factor` / 1000, default 1.9; at least `success_rate_minimum_hosts` = 5
+//! hosts with `success_rate_request_volume` = 100 requests each), so hosts degrading together
+//! (a small stdev around a falling mean) are not outliers, however low the mean. Its exact form
+//! is not used here, for two reasons worked out from it. With one host d below n − 1 identical
+//! peers, mean = peers − d/n and stdev = d·√(n−1)/n, so the host sits √(n−1) stdevs below the
+//! mean whatever d is: f = 1.9 cannot eject anything below 5 hosts (√3 = 1.73; hence Envoy's
+//! minimum of 5), and services of 2–4 pods are common. And several bad hosts mask each other:
+//! 3 of 8 at 40% success and 5 at 100% give mean 77.5%, stdev 29.05% (over the hosts, as Envoy
+//! computes it), threshold 77.5 − 1.9·29.05 = 22.3%, and none
+//! is ejected. The leave-one-out binomial test (1) judges each host against its peers at any n,
+//! and (2) keeps Envoy's "relative to the peers" meaning: the peers must be healthy.
+//!
+//! Tighten during an incident: the false-ejection budget is multiplied by 10 (ejecting a healthy pod
 //! by mistake now costs less than keeping a bad one), the sweep interval goes to its lower bound,
 //! the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
 //! endpoints, never beyond its bound. The incident setting is derived from the setting in force
@@ -25,16 +48,25 @@
 //! at least the longest an endpoint can stay ejected (Envoy caps an ejection at
 //! `maxEjectionTime`; it is back by the next sweep) — so that a pod failing on and off, ejected
 //! and returning, cannot toggle the setting (seen: 30 → 60 → 120 → 30 → 60 → 30 s, 12 changes in
-//! 28 minutes, each undoing the last). Relaxing after: the calm budget with a 4× margin (so that
-//! noise in the estimated p cannot make k flap) and the ejection time back to its lower bound.
+//! 28 minutes, each undoing the last). Relaxing after: the ejection time back to its lower
+//! bound, k kept unless the calm budget needs it higher.
 //! A slow endpoint (`latency`) counts in the incident too: its per-try timeouts are 5xx to
 //! Envoy's detector, and only an ejection removes it.
-//! Calm-time changes, whichever way k moves, are tuning and not protection: they relax, behind
-//! the warm-up and hysteresis guardrails (a k derived from 30 s of data is not a base rate).
+//!
+//! In calm (no incident) k only ever rises, and only when the setting in force breaks the
+//! false-ejection budget at the measured base rate: healthy pods are being ejected by chance
+//! now, a harm observed. Lowering k in calm answers nothing observed — no endpoint is failing —
+//! and buys at most one loop interval at the start of some future incident, since the incident
+//! path lowers k at the first run that sees an outlier; on a clean service it is a change
+//! with no justification (the diurnal replay made it, off → 2, an hour in). Detection that is
+//! off (k = 0, Istio's default) stays off in calm for the same reason. Because calm k is
+//! monotone, noise in the estimated p cannot make it flap. Calm-time raises are tuning and not
+//! protection: they relax, behind the warm-up and hysteresis guardrails (a k derived from 30 s
+//! of data is not a base rate).
 //! The base rate p is pooled over the endpoints that are not outliers, with half an error added
 //! (p = (errors + ½)/(requests + 1)) so that zero observed errors does not mean "never fails".
 
-use statrs::distribution::{Beta, Binomial, ContinuousCDF, Discrete};
+use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
 use super::observation::OutlierConfig;
@@ -46,28 +78,6 @@ use crate::policy::Duration;
 /// at p₀ = max(the other endpoints' rate, the error budget).
 const ALPHA_OUTLIER: f64 = 1e-6;
 const INCIDENT_BUDGET_FACTOR: f64 = 10.0;
-const CALM_MARGIN: f64 = 4.0;
-/// Confidence of the upper bound on the base rate that lowering k in calm must meet: the
-/// conventional one-sided 95% (Clopper & Pearson 1934), so that k comes down on evidence that
-/// endpoints rarely fail, not on a noisy dip of the estimate.
-const CALM_CONFIDENCE: f64 = 0.95;
-
-/// The one-sided Clopper–Pearson upper bound on a rate from `errors` of `requests`:
-/// the `confidence` quantile of Beta(errors + 1, requests − errors).
-pub fn rate_upper_bound(errors: f64, requests: f64, confidence: f64) -> f64 {
-    if !(requests > 0.0 && errors.is_finite()) {
-        return 1.0;
-    }
-    let x = errors.clamp(0.0, requests);
-    if requests - x <= 0.0 {
-        return 1.0;
-    }
-    Beta::new(x + 1.0, requests - x)
-        .map(|b| b.inverse_cdf(confidence))
-        .ok()
-        .filter(|p| p.is_finite())
-        .map_or(1.0, |p| p.clamp(0.0, 1.0))
-}
 
 /// Chance ejections per hour of one healthy endpoint at threshold `k`.
 pub fn chance_ejections_per_hour(rate_rps: f64, p: f64, k: u32) -> f64 {
@@ -88,12 +98,12 @@ pub fn threshold(rate_rps: f64, p: f64, budget: f64, lo: u32, hi: u32) -> u32 {
 #[derive(Default)]
 pub struct OutlierState {
     /// The newest run (unix seconds) at which the incident condition held.
-    last_incident: Option<i64>,
+    pub(super) last_incident: Option<i64>,
     /// The setting in force when the incident began: the incident setting derives from it.
-    before_incident: Option<OutlierConfig>,
+    pub(super) before_incident: Option<OutlierConfig>,
     /// When a calm-time tuning (a relaxing change) of outlier detection was last applied: the
     /// next one needs a fresh lookback of evidence under the setting now in force.
-    last_tuned: Option<i64>,
+    pub(super) last_tuned: Option<i64>,
 }
 
 impl OutlierState {
@@ -120,9 +130,10 @@ pub fn incident_memory_seconds(ctx: &Ctx<'_>) -> i64 {
 struct Endpoints {
     count: usize,
     outliers: Vec<String>,
+    /// Endpoints significantly worse than the rest that were not counted as outliers because
+    /// the rest fail too (`concentration`), with the rest's recent error rate.
+    spread: Option<(Vec<String>, f64)>,
     base_rate: f64,
-    /// The base rate's one-sided upper bound at `CALM_CONFIDENCE`.
-    base_upper: f64,
     rate_per_endpoint: f64,
 }
 
@@ -168,6 +179,22 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             outliers.push(d.name.to_string());
         }
     }
+    // Concentration: an outlier is worse than its peers *and* its peers meet the objective.
+    let rest: Vec<(f64, f64)> = data
+        .iter()
+        .filter(|d| !outliers.iter().any(|o| o == d.name))
+        .map(|d| d.recent)
+        .collect();
+    let mut spread = None;
+    if !outliers.is_empty() && !concentrated(&rest, budget) {
+        let (e, n) = rest
+            .iter()
+            .fold((0.0, 0.0), |(e, n), (r, c)| (e + r * c, n + c));
+        spread = Some((
+            std::mem::take(&mut outliers),
+            if n > 0.0 { e / n } else { 1.0 },
+        ));
+    }
     // The base rate is a baseline: estimated over the whole window and only from endpoints that
     // are not outliers, so one bad pod does not make every healthy pod look error-prone.
     let healthy: Vec<&Ep<'_>> = data
@@ -181,10 +208,29 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     Some(Endpoints {
         count: data.len(),
         outliers,
+        spread,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
-        base_upper: rate_upper_bound(h_err, h_n, CALM_CONFIDENCE),
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
+}
+
+/// Whether errors are concentrated on the endpoints left out of `rest`: the remaining
+/// endpoints, pooled — `(recent error rate, requests)` each — are not significantly over the
+/// error budget (the same binomial test at `OVER_BUDGET_ALPHA` that judges the service), so
+/// that ejecting the others would bring the service back within its objective. Without any
+/// remaining endpoint, nothing is concentrated: there is no healthy peer to send traffic to.
+pub fn concentrated(rest: &[(f64, f64)], budget: f64) -> bool {
+    let (errors, requests) = rest
+        .iter()
+        .filter(|(r, n)| r.is_finite() && n.is_finite() && *n > 0.0)
+        .fold((0.0, 0.0), |(e, n), (r, c)| {
+            (e + r.clamp(0.0, 1.0) * c, n + c)
+        });
+    if requests <= 0.0 {
+        return false;
+    }
+    errors / requests <= budget
+        || window::binomial_tail(errors, requests, budget) > window::OVER_BUDGET_ALPHA
 }
 
 /// The setting for calm or incident conditions, from the current one (and, in an incident, the
@@ -209,21 +255,17 @@ fn settings(
         )
         .min(od.consecutive_errors.clamp(cur.consecutive_5xx_errors))
     } else {
-        let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
-        let cur_k = od.consecutive_errors.clamp(cur.consecutive_5xx_errors);
-        if cur_k < needed {
-            needed
+        // Up to what the calm budget needs, never down (see the header). k = 0 is detection
+        // off (Istio's default: no outlierDetection; `consecutive5xxErrors: 0` disables it):
+        // turning it on answers no failure, so calm leaves it off and only an incident turns
+        // it on (the diurnal replay turned it on, 0 → 2, an hour into a clean day).
+        if cur.consecutive_5xx_errors == 0 {
+            0
         } else {
-            // Only come down when clearly safe: k must meet a budget 4× tighter at the upper
-            // confidence bound of the base rate.
-            threshold(
-                r,
-                eps.base_upper.max(p),
-                od.false_ejections_per_hour / CALM_MARGIN,
-                lo,
-                hi,
-            )
-            .min(cur_k)
+            let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
+            od.consecutive_errors
+                .clamp(cur.consecutive_5xx_errors)
+                .max(needed)
         }
     };
     let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
@@ -290,9 +332,23 @@ pub fn plan(
         }
         return None;
     };
-    let budget = 1.0 - ctx.spec.objectives.success_rate;
-    let service_bad = window::over_budget(&ctx.obs.service_signals, ctx.obs.step_seconds, budget)
-        .is_some_and(|(_, _, over)| over);
+    if let Some((worse, rest_rate)) = &eps.spread {
+        findings.push(Finding {
+            kind: FindingKind::Note,
+            subject: format!("endpoints {}", worse.join(", ")),
+            summary: format!(
+                "{} of {} endpoints fail more than the rest, but the rest fail too ({:.2}% of recent requests, over the error budget): errors spread over every endpoint are an overload or a shared fault, not outliers, and ejecting would only remove capacity; outlier detection left alone",
+                worse.len(),
+                eps.count,
+                rest_rate * 100.0
+            ),
+            evidence: vec![
+                Evidence::new("endpoints", eps.count as f64),
+                Evidence::new("worse_endpoints", worse.len() as f64),
+                Evidence::new("rest_error_rate", *rest_rate),
+            ],
+        });
+    }
     if !eps.outliers.is_empty() {
         findings.push(Finding {
             kind: FindingKind::Anomaly,
@@ -316,7 +372,9 @@ pub fn plan(
             eps.outliers.push(name.clone());
         }
     }
-    let incident = !eps.outliers.is_empty() || service_bad;
+    // Only concentrated errors are an outlier incident: a service over its error budget with
+    // every endpoint failing alike is overloaded or shares a faulty dependency (see the header).
+    let incident = !eps.outliers.is_empty();
     let now = ctx.obs.end;
     if incident {
         state.last_incident = Some(now);
@@ -460,14 +518,23 @@ mod tests {
     }
 
     #[test]
-    fn upper_bound_of_zero_errors_is_the_rule_of_three() {
-        // 0 errors in n: Beta(1, n) has CDF 1 − (1 − p)^n = 0.95 ⇒ p = 1 − 0.05^(1/n);
-        // n = 100: 1 − e^(ln 0.05 / 100) = 0.029513 (≈ 3/n, the rule of three).
-        let u = rate_upper_bound(0.0, 100.0, 0.95);
-        assert!((u - (1.0 - 0.05f64.powf(0.01))).abs() < 1e-6, "{u}");
-        assert!((u - 0.029513).abs() < 1e-5);
-        // More errors, higher bound; no data, no knowledge.
-        assert!(rate_upper_bound(5.0, 100.0, 0.95) > 0.05);
-        assert_eq!(rate_upper_bound(0.0, 0.0, 0.95), 1.0);
+    fn errors_are_concentrated_only_when_the_rest_meet_the_objective() {
+        let budget = 0.001;
+        // Healthy rest: 36,000 requests at 0.05% = 18 errors, under the 0.1% budget.
+        assert!(concentrated(
+            &[(0.0005, 18_000.0), (0.0005, 18_000.0)],
+            budget
+        ));
+        // A noisy rest: 3,000 requests at 0.13% = 3.9 ≈ 4 errors against 3 expected at the
+        // budget; P(X ≥ 4 | n = 3000, p = 0.001) ≈ 0.35 > 10⁻³: not significantly over.
+        assert!(concentrated(&[(0.0013, 3_000.0)], budget));
+        // Rest over budget: 36,000 requests at 0.2% = 72 errors against 36 expected, 6
+        // standard deviations over (σ = √36 = 6): the tail is ~10⁻⁸ ≤ 10⁻³.
+        assert!(!concentrated(&[(0.002, 36_000.0)], budget));
+        // An overload: the rest fail 40% of 32,400 requests.
+        assert!(!concentrated(&[(0.4, 10_800.0); 3], budget));
+        // No rest at all, or only points without traffic: no healthy peer, not concentrated.
+        assert!(!concentrated(&[], budget));
+        assert!(!concentrated(&[(0.0, 0.0), (f64::NAN, 5.0)], budget));
     }
 }

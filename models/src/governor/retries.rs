@@ -27,7 +27,7 @@ const RESIDUAL_SHARE: f64 = 0.1;
 #[derive(Default)]
 pub struct RetriesState {
     /// The setting in force before the Governor cut retries, to restore after.
-    before_cut: Option<RetryConfig>,
+    pub(super) before_cut: Option<RetryConfig>,
 }
 
 impl RetriesState {

@@ -44,9 +44,9 @@ const LATENCY_PEER_BAD: f64 = 0.99;
 #[derive(Default)]
 pub struct WeightsState {
     /// The weights in force before the Governor first moved traffic, to return to.
-    baseline: Option<BTreeMap<String, u32>>,
+    pub(super) baseline: Option<BTreeMap<String, u32>>,
     history: BTreeMap<String, Box<dyn Detector>>,
-    history_score: BTreeMap<String, f64>,
+    pub(super) history_score: BTreeMap<String, f64>,
 }
 
 /// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector, and

@@ -21,6 +21,7 @@ use envoy_types::pb::envoy::config::route::v3::{
 use envoy_types::pb::google::protobuf::Duration;
 use homeostat_dataplane::config::{
     BalancerConfig, BalancerKind, OutlierConfig, RetryLimit, RetryOn, RetryPolicy,
+    SuccessRateConfig,
 };
 use homeostat_dataplane::time::{MILLISECOND, Nanos, SECOND};
 use std::net::{IpAddr, SocketAddr};
@@ -136,6 +137,17 @@ pub fn cluster(c: &Cluster) -> Result<ClusterConfig, String> {
                 enforcing_consecutive_gateway_errors: enforce_gateway.clamp(1, 100),
                 // Truncation is Envoy's: the threshold is compared as a whole percentage.
                 min_health_percent: panic as u32,
+                // Envoy's proto defaults: an absent `enforcing_success_rate` is 100, so the
+                // detector is on unless the control plane says 0 (Istio always does).
+                success_rate: match v(o.enforcing_success_rate.as_ref(), 100) {
+                    0 => None,
+                    enforcing => Some(SuccessRateConfig {
+                        minimum_hosts: v(o.success_rate_minimum_hosts.as_ref(), 5),
+                        request_volume: v(o.success_rate_request_volume.as_ref(), 100),
+                        stdev_factor: v(o.success_rate_stdev_factor.as_ref(), 1900),
+                        enforcing,
+                    }),
+                },
             })
         }
     };
@@ -340,7 +352,46 @@ mod tests {
             (o.min_health_percent, cfg.connect_timeout),
             (50, 5 * SECOND)
         );
+        // Envoy's success-rate defaults apply when the control plane leaves them out: on,
+        // minimum hosts 5, volume 100, factor 1900, enforcing 100.
+        assert_eq!(o.success_rate, Some(SuccessRateConfig::default()));
         assert_eq!(cfg.balancer.kind, BalancerKind::LeastRequest);
+        // What Istio sends (`enforcing_success_rate: 0`) turns it off; other values map 1:1.
+        let mut istio = c.clone();
+        if let Some(od) = istio.outlier_detection.as_mut() {
+            od.enforcing_success_rate = Some(UInt32Value { value: 0 });
+        }
+        let off = cluster(&istio).expect("istio cluster");
+        assert_eq!(off.outlier_detection.and_then(|o| o.success_rate), None);
+        let mut tuned = c.clone();
+        if let Some(od) = tuned.outlier_detection.as_mut() {
+            od.enforcing_success_rate = Some(UInt32Value { value: 50 });
+            od.success_rate_minimum_hosts = Some(UInt32Value { value: 3 });
+            od.success_rate_request_volume = Some(UInt32Value { value: 20 });
+            od.success_rate_stdev_factor = Some(UInt32Value { value: 1000 });
+        }
+        let sr = cluster(&tuned)
+            .expect("tuned cluster")
+            .outlier_detection
+            .and_then(|o| o.success_rate);
+        assert_eq!(
+            sr,
+            Some(SuccessRateConfig {
+                minimum_hosts: 3,
+                request_volume: 20,
+                stdev_factor: 1000,
+                enforcing: 50,
+            })
+        );
+        let mut bad = c.clone();
+        if let Some(od) = bad.outlier_detection.as_mut() {
+            od.enforcing_success_rate = Some(UInt32Value { value: 101 });
+        }
+        assert!(
+            cluster(&bad)
+                .expect_err("101 %")
+                .contains("successRate.enforcing"),
+        );
         assert_eq!(
             (
                 cfg.destination.service.as_str(),

@@ -62,7 +62,7 @@ impl Calibrator {
         if s.is_nan() {
             0.0
         } else {
-            s.max(0.0).min(1e300).ln_1p()
+            s.clamp(0.0, 1e300).ln_1p()
         }
     }
 

@@ -51,7 +51,7 @@ pub fn looks_like_manifests(text: &str) -> bool {
 /// Which governed object `v` is, if any: kind, name and (when set) namespace must match.
 fn pick(v: &Value, service: &str, hpa_name: Option<&str>, namespace: &str) -> Option<&'static str> {
     let field = |p: &str| v.pointer(p).and_then(Value::as_str);
-    if !field("/metadata/namespace").is_none_or(|n| n == namespace) {
+    if field("/metadata/namespace").is_some_and(|n| n != namespace) {
         return None;
     }
     let name = field("/metadata/name");

@@ -8,9 +8,10 @@
 //!   every other seed, a sinusoidal (seasonal) traffic profile; every other seed also gets a
 //!   clean twin with no fault at all, so false alarms on quiet days cost something.
 //! * **Series** ([`simulate`]): the run is played under stock Istio (no controller, so nothing
-//!   mitigates the incident and the label is the fault's own), and at every scrape the last
-//!   interval of each exported service (its policy's target and the entry services) is read
-//!   through [`crate::observe::signals`], the same translation the Governor gets.
+//!   mitigates the incident and the label is the fault's own), and each time a scrape becomes
+//!   visible the last interval of each exported service (its policy's target and the entry
+//!   services) is read through [`crate::observe::signals`], the same translation the Governor
+//!   gets, and stamped with the scrape's own time (as Prometheus stores it).
 //! * **Labels** ([`fault_labels`], [`nab_windows`]): a fault is an anomaly where users saw it —
 //!   the first 10 s ground-truth window from the fault's start (before its end) that violates the
 //!   SLO. It labels a series when the series can show it: the error ratio if a window of the
@@ -37,8 +38,9 @@ use crate::topology::Topology;
 /// "Evaluating Real-time Anomaly Detection Algorithms — the Numenta Anomaly Benchmark", §4).
 pub const WINDOW_FRACTION: f64 = 0.10;
 
-/// Length of every simulated run. At the default 15 s scrape that is 720 rows: NAB's probation
-/// (15 % = 108 rows, 27 minutes) and a detector's warm-up fit well before the earliest fault.
+/// Length of every simulated run. At the default 15 s scrape that is 718 rows (the first scrape
+/// only opens an interval; the last is not yet visible at the end): NAB's probation
+/// (15 % = 107 rows, 27 minutes) and a detector's warm-up fit well before the earliest fault.
 pub const RUN_HOURS: f64 = 3.0;
 
 /// The fault starts at a uniformly drawn share of the run in this range: after probation and
@@ -281,11 +283,14 @@ impl Observer for Probe {
         self.recorder.on_request_done(t, latency, outcome, 0);
     }
 
-    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<crate::engine::Change> {
-        if view.scrapes.points(1, |_| true).is_empty() {
+    fn tick(&mut self, _t: u64, view: &View<'_>) -> Vec<crate::engine::Change> {
+        // Each row is stamped with its scrape's own time, as Prometheus stores a sample (not the
+        // later instant the controller reads it, one telemetry lag on): the anomaly row is then
+        // the first interval that ends at or after the impact's onset, not the last one before.
+        let Some(&(scraped, _, _)) = view.scrapes.points(1, |_| true).last() else {
             return Vec::new();
-        }
-        self.t_s.push(t / 1_000_000_000);
+        };
+        self.t_s.push(scraped / 1_000_000_000);
         for (k, &svc) in self.services.iter().enumerate() {
             let map = &self.subset_service;
             let filter = |p: &PodSample| map.get(p.subset as usize) == Some(&svc);

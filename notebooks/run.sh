@@ -4,7 +4,9 @@
 #
 # 1. Python packages (notebooks/requirements.txt) are installed from PyPI into a virtual
 #    environment ($HOMEOSTAT_NOTEBOOK_VENV, default target/notebooks-venv) when missing there.
-# 2. Inputs, with the release binary: `evaluate nab` (two detectors) and `evaluate forecast` on a
+# 2. Inputs, with the release binary: `evaluate nab` (three detectors, on two corpora: the NAB
+#    sub-corpus below and a one-scenario simulated corpus from `homeostat corpus export`, each
+#    also scored at the thresholds chosen on the other) and `evaluate forecast` on a
 #    three-file sub-corpus copied from $HOMEOSTAT_NAB_DIR (one labelled file from each of three
 #    categories), and `replay` on notebooks/fixtures/bad-pod-short.yaml. Without
 #    $HOMEOSTAT_NAB_DIR a small synthetic corpus is generated instead — except under CI=true,
@@ -94,10 +96,14 @@ PY
 fi
 
 inputs=$work/inputs
-mkdir -p "$inputs/nab/sub-corpus"
-for detector in likelihood bocpd; do
+mkdir -p "$inputs/nab/sub-corpus" "$inputs/nab/simulated"
+simulated=$work/simulated
+"$homeostat" corpus export "$simulated" --seeds 1 --scenarios bad-canary
+for detector in conformal likelihood bocpd; do
   "$homeostat" evaluate nab --corpus "$corpus" --detector "$detector" --format json \
-    > "$inputs/nab/sub-corpus/$detector.json"
+    --thresholds-from "$simulated" > "$inputs/nab/sub-corpus/$detector.json"
+  "$homeostat" evaluate nab --corpus "$simulated" --detector "$detector" --format json \
+    --thresholds-from "$corpus" > "$inputs/nab/simulated/$detector.json"
 done
 "$homeostat" evaluate forecast --corpus "$corpus" --horizon 1h --format json \
   --series-out "$inputs/forecast-series" > "$inputs/forecast.json"

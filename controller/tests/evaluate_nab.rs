@@ -73,6 +73,7 @@ fn windowed_gaussian_per_row_scores_match_nab() {
         corpus: nab.clone(),
         detector: None,
         results: Some(results_dir.clone()),
+        thresholds_from: None,
         format: Format::Json,
     })
     .unwrap();

@@ -8,7 +8,9 @@
 //!
 //! `cargo bench -p homeostat-models --bench pass`; `PASS_ONCE=all` runs the pass once outside
 //! criterion (for `/usr/bin/time -v`, to read the peak resident memory); `PASS_ONCE=detect` or
-//! `PASS_ONCE=forecast` runs only that half.
+//! `PASS_ONCE=forecast` runs only that half; `PASS_ONCE=stream` times the controller's real
+//! per-tick cost: 30,000 default detectors, each warmed on its 240 points, then one new point
+//! each (the median of 21 such steps is printed).
 
 use criterion::{Criterion, criterion_group};
 use homeostat_models::{detect, forecast};
@@ -90,8 +92,8 @@ fn pass_with(data: &[f64], detecting: bool, forecasting: bool) -> f64 {
     })
 }
 
-/// Criterion times the forecast half always and the full pass only with `PASS_FULL=1`: with
-/// the current default detector one full pass takes minutes, and criterion needs ten of them.
+/// Criterion times the forecast half always and the full pass only with `PASS_FULL=1` (the
+/// forecast half alone takes about a second, and criterion needs ten samples).
 fn bench(c: &mut Criterion) {
     let data = corpus();
     let mut group = c.benchmark_group("pass");
@@ -109,9 +111,58 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One streaming step over every target and signal: detectors kept between ticks, one point
+/// each. Single-threaded, as the bound (10 ms) is meant to hold without the second core.
+fn stream_step() {
+    let data = corpus();
+    let name = detect::NAMES.first().copied().unwrap_or("none");
+    let mut detectors: Vec<Box<dyn detect::Detector>> = data
+        .chunks(POINTS)
+        .filter_map(|signal| {
+            let mut d = detect::by_name(name)?;
+            for &v in signal {
+                d.update(v);
+            }
+            Some(d)
+        })
+        .collect();
+    let mut times = Vec::new();
+    let mut sum = 0.0;
+    for step in 0..21 {
+        let start = std::time::Instant::now();
+        for (d, signal) in detectors.iter_mut().zip(data.chunks(POINTS)) {
+            sum += d.update(signal[step % POINTS]);
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!(
+        "streaming step, {} detectors ({name}) x 1 point: median {:.2} ms, max {:.2} ms of 21 steps (checksum {sum:.3})",
+        detectors.len(),
+        times[10],
+        times[20]
+    );
+}
+
+/// Criterion: the detect half with the default detector, one streaming step of it.
+fn bench_detect(c: &mut Criterion) {
+    let data = corpus();
+    let mut group = c.benchmark_group("detect");
+    group.sample_size(10);
+    group.bench_function(
+        "default detector 10k targets x 3 signals x 240 points",
+        |b| b.iter(|| black_box(pass_with(black_box(&data), true, false))),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_detect);
 
 fn main() {
+    if std::env::var_os("PASS_ONCE").is_some_and(|w| w == "stream") {
+        stream_step();
+        return;
+    }
     if let Some(which) = std::env::var_os("PASS_ONCE") {
         let data = corpus();
         let start = std::time::Instant::now();

@@ -28,6 +28,8 @@
 //! * [`hpa`] — the Kubernetes HPA algorithm as a pure state machine (the `hpa` baseline).
 //! * [`record`] — ground-truth accounting of a run (what users saw) and its metrics: SLO minutes,
 //!   error budget, p50/p99, replica-hours, time to detect / mitigate each fault.
+//! * [`corpus`] — a labelled NAB-format anomaly corpus from simulated incidents (variants, series
+//!   at the scrape interval, label windows from the ground truth).
 //! * [`compare`] — homeostat against the best baseline and the HPA sweep's cost/SLO frontier.
 //! * [`report`] — the self-contained `report.html` (inline SVG) and per-run CSV series.
 //! * [`traces`] — loaders for real traces: Azure LLM arrivals, NAB request-rate series,
@@ -37,6 +39,7 @@
 pub mod autoscale;
 pub mod baseline;
 pub mod compare;
+pub mod corpus;
 pub mod duration;
 pub mod engine;
 pub mod faults;

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod alert;
+pub mod corpus;
 pub mod crd;
 pub mod evaluate_forecast;
 pub mod evaluate_nab;
@@ -27,6 +28,9 @@ pub enum Command {
     /// Alert-triggered remediation: `alert test` shows what an alert would trigger.
     #[command(subcommand)]
     Alert(alert::Command),
+    /// Labelled anomaly corpora: `corpus export DIR` writes simulated incidents in NAB's layout.
+    #[command(subcommand)]
+    Corpus(corpus::Command),
     /// Score the models against benchmarks nobody here wrote.
     #[command(subcommand)]
     Evaluate(Evaluate),
@@ -64,6 +68,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Alert(cmd) => alert::run(cmd),
+        Command::Corpus(cmd) => corpus::run(cmd),
         Command::Evaluate(Evaluate::Nab(args)) => evaluate_nab::run(args),
         Command::Evaluate(Evaluate::Forecast(args)) => evaluate_forecast::run(args),
         Command::Replay(args) => replay::run(args),

@@ -19,6 +19,7 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use super::standardise::Standardiser;
 use super::{Detector, Member, Reading, gate};
 
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +63,7 @@ impl Hyp {
 pub struct Bocpd {
     hazard: f64,
     max_run: usize,
-    alpha: f64,
-    warmup: usize,
-    seen: usize,
-    mean: f64,
-    var: f64,
+    yardstick: Standardiser,
     /// Run-length hypotheses, shortest first.
     hyps: Vec<Hyp>,
 }
@@ -83,11 +80,7 @@ impl Bocpd {
         Self {
             hazard: 1.0 / lambda.max(1.0),
             max_run: max_run.max(2),
-            alpha: alpha.clamp(1e-4, 1.0),
-            warmup: warmup.max(2),
-            seen: 0,
-            mean: 0.0,
-            var: 0.0,
+            yardstick: Standardiser::new(alpha, u32::try_from(warmup).unwrap_or(u32::MAX)),
             hyps: vec![Hyp::PRIOR],
         }
     }
@@ -99,25 +92,6 @@ impl Bocpd {
             .enumerate()
             .max_by(|a, b| a.1.prob.total_cmp(&b.1.prob))
             .map_or(0, |(i, _)| i)
-    }
-
-    fn standardise(&mut self, value: f64) -> Option<f64> {
-        self.seen += 1;
-        let n = self.seen as f64;
-        if self.seen <= self.warmup {
-            let d = value - self.mean;
-            self.mean += d / n;
-            self.var += (d * (value - self.mean) - self.var) / n;
-            return None;
-        }
-        let sd = self.var.sqrt().max(1e-3 * self.mean.abs()).max(1e-9);
-        let z = (value - self.mean) / sd;
-        // The standardiser learns from a clipped z so that it stays a slow yardstick.
-        let zc = z.clamp(-4.0, 4.0);
-        self.mean += self.alpha * zc * sd;
-        self.var += self.alpha * (zc * zc * sd * sd - self.var);
-        // Far beyond any plausible standardised value; keeps the Normal-Gamma sums finite.
-        Some(z.clamp(-1e6, 1e6))
     }
 
     /// One step of the recursion; returns the predictive tail probability of `x`.
@@ -160,7 +134,7 @@ impl Bocpd {
 
 impl Member for Bocpd {
     fn observe(&mut self, value: f64) -> Reading {
-        let Some(x) = self.standardise(value) else {
+        let Some(x) = self.yardstick.standardise(value) else {
             return Reading::Quiet;
         };
         let p = self.step(x);

@@ -229,6 +229,37 @@ fn prepare(files: &[FileInput<'_>]) -> Result<Vec<PreparedFile>, NabError> {
         .collect()
 }
 
+/// Each profile's best corpus-wide threshold on `files` (the choice [`score_corpus`] makes), so
+/// that another corpus can be scored with settings chosen without it ([`score_at`]).
+pub fn choose_thresholds(
+    files: &[FileInput<'_>],
+    profiles: &[CostProfile],
+) -> Result<Vec<Option<f64>>, NabError> {
+    let prepared = prepare(files)?;
+    let scores: Vec<&[f64]> = files.iter().map(|f| f.scores).collect();
+    Ok(sweep::best_thresholds(&prepared, &scores, profiles))
+}
+
+/// Totals of `files` at the given thresholds (`thresholds[k]` for `profiles[k]`).
+pub fn score_at(
+    files: &[FileInput<'_>],
+    profiles: &[CostProfile],
+    thresholds: &[Option<f64>],
+) -> Result<Vec<Tally>, NabError> {
+    let prepared = prepare(files)?;
+    Ok(profiles
+        .iter()
+        .zip(thresholds)
+        .map(|(profile, &threshold)| {
+            let mut total = Tally::default();
+            for (f, p) in files.iter().zip(&prepared) {
+                total.add(&score_file(p, f.scores, profile, threshold).tally);
+            }
+            total
+        })
+        .collect())
+}
+
 /// One category scored at the threshold chosen without it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldOut {

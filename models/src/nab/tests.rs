@@ -444,3 +444,43 @@ fn leave_one_category_out_names_a_bad_file() {
     let err = score_leave_one_category_out(&files, &[standard()]).unwrap_err();
     assert!(err.to_string().starts_with("x/short.csv:"), "{err}");
 }
+
+/// Cross-corpus: thresholds chosen on one corpus, another scored with them. On the fixture above
+/// the standard threshold chosen on {a, b} alone is 0.3 (hold-out-c case: 1.67 against 0 at 0.9);
+/// scoring {c} at 0.3 detects its window at the first row: raw +1, normalised 100·(1 + 1)/2 =
+/// 100. Chosen on {c} (0.9 is the highest equal-best), {a} scored at 0.9 misses: raw −1 → 0.
+#[test]
+fn thresholds_chosen_on_one_corpus_score_another() {
+    let ts = timestamps();
+    let windows = [(10, 14)];
+    let mut a = [0.0; N];
+    a[10] = 0.3;
+    let mut b = [0.0; N];
+    b[10] = 0.9;
+    b[4] = 0.3;
+    b[5] = 0.3;
+    b[6] = 0.3;
+    let mut c = [0.0; N];
+    c[10] = 0.9;
+    let file = |name, category, scores| FileInput {
+        name,
+        category,
+        timestamps: &ts,
+        scores,
+        windows: &windows,
+    };
+    let ab = [file("a/1.csv", "a", &a[..]), file("b/1.csv", "b", &b[..])];
+    let only_c = [file("c/1.csv", "c", &c[..])];
+    let only_a = [file("a/1.csv", "a", &a[..])];
+    let profiles = [standard()];
+    let t = choose_thresholds(&ab, &profiles).unwrap();
+    assert_eq!(t, [Some(0.3)]);
+    let tally = score_at(&only_c, &profiles, &t).unwrap();
+    assert!(close(tally[0].raw, 1.0));
+    assert!(close(tally[0].normalised(&standard()).unwrap(), 100.0));
+    let t = choose_thresholds(&only_c, &profiles).unwrap();
+    assert_eq!(t, [Some(0.9)]);
+    let tally = score_at(&only_a, &profiles, &t).unwrap();
+    assert!(close(tally[0].raw, -1.0));
+    assert!(close(tally[0].normalised(&standard()).unwrap(), 0.0));
+}

@@ -35,8 +35,21 @@ pub struct Args {
     /// with `timestamp` and `anomaly_score` columns.
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// Also score this corpus at the thresholds chosen on ANOTHER corpus (same detector): the
+    /// honest cross-corpus figure, settings chosen without the corpus scored.
+    #[arg(long, conflicts_with = "results")]
+    pub thresholds_from: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// This corpus scored at thresholds chosen on another one.
+#[derive(Debug, Clone)]
+pub struct CrossCorpus {
+    pub chosen_on: String,
+    /// In `Evaluation::profiles` order.
+    pub thresholds: Vec<Option<f64>>,
+    pub totals: Vec<Tally>,
 }
 
 /// What was scored and how it scored.
@@ -54,6 +67,8 @@ pub struct Evaluation {
     /// The highest score and how many rows have it: a detector that saturates (thousands of
     /// rows at exactly 1.0) cannot be thresholded finely, which explains many poor scores.
     pub top_score: Option<(f64, usize)>,
+    /// With `--thresholds-from`.
+    pub cross: Option<CrossCorpus>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -90,7 +105,22 @@ pub fn evaluate(args: &Args) -> Result<Evaluation> {
         }
     };
     let scored_rows = started.elapsed();
-    let evaluation = score(&corpus, detector, &scores)?;
+    let mut evaluation = score(&corpus, detector, &scores)?;
+    if let Some(other_dir) = &args.thresholds_from {
+        let other = Corpus::load(other_dir)?;
+        let name = pick_detector(args.detector.as_deref())?;
+        let other_scores = parallel_map(name, &other.series, |s| run_detector(name, &s.values))?;
+        let profiles = cost_profiles(&corpus);
+        let thresholds = nab::choose_thresholds(&inputs(&other, &other_scores), &profiles)
+            .with_context(|| format!("choosing thresholds on {}", other_dir.display()))?;
+        let totals = nab::score_at(&inputs(&corpus, &scores), &profiles, &thresholds)
+            .with_context(|| format!("scoring {}", args.corpus.display()))?;
+        evaluation.cross = Some(CrossCorpus {
+            chosen_on: other_dir.display().to_string(),
+            thresholds,
+            totals,
+        });
+    }
     tracing::info!(
         "evaluate nab: corpus loaded in {:.3} s, anomaly scores in {:.3} s, scoring in {:.3} s",
         loaded.as_secs_f64(),
@@ -140,29 +170,8 @@ pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<E
             corpus.series.len()
         );
     }
-    let empty = Vec::new();
-    let inputs: Vec<FileInput<'_>> = corpus
-        .series
-        .iter()
-        .zip(scores)
-        .map(|(s, scores)| FileInput {
-            name: &s.name,
-            category: &s.category,
-            timestamps: &s.timestamps,
-            scores,
-            windows: corpus.windows.get(&s.name).unwrap_or(&empty),
-        })
-        .collect();
-    let profiles: Vec<CostProfile> = corpus
-        .profiles
-        .iter()
-        .map(|p| CostProfile {
-            name: p.name.clone(),
-            a_tp: p.tp_weight,
-            a_fn: p.fn_weight,
-            a_fp: p.fp_weight,
-        })
-        .collect();
+    let inputs = inputs(corpus, scores);
+    let profiles = cost_profiles(corpus);
     let labels = corpus.root.join("labels").join("combined_windows.json");
     let leave_one_out = nab::score_leave_one_category_out(&inputs, &profiles)
         .with_context(|| format!("scoring against {}", labels.display()))?;
@@ -182,7 +191,38 @@ pub fn score(corpus: &Corpus, detector: String, scores: &[Vec<f64>]) -> Result<E
         profiles,
         leave_one_out,
         top_score,
+        cross: None,
     })
+}
+
+/// The scorer's view of a corpus and its per-row scores (`scores[i]` for `corpus.series[i]`).
+fn inputs<'a>(corpus: &'a Corpus, scores: &'a [Vec<f64>]) -> Vec<FileInput<'a>> {
+    const NONE: &[(i64, i64)] = &[];
+    corpus
+        .series
+        .iter()
+        .zip(scores)
+        .map(|(s, scores)| FileInput {
+            name: &s.name,
+            category: &s.category,
+            timestamps: &s.timestamps,
+            scores,
+            windows: corpus.windows.get(&s.name).map_or(NONE, |w| w.as_slice()),
+        })
+        .collect()
+}
+
+fn cost_profiles(corpus: &Corpus) -> Vec<CostProfile> {
+    corpus
+        .profiles
+        .iter()
+        .map(|p| CostProfile {
+            name: p.name.clone(),
+            a_tp: p.tp_weight,
+            a_fn: p.fn_weight,
+            a_fp: p.fp_weight,
+        })
+        .collect()
 }
 
 fn pick_detector(requested: Option<&str>) -> Result<&'static str> {
@@ -385,6 +425,20 @@ pub fn render_table(e: &Evaluation) -> String {
         }
     }
     out += &render_leave_one_out(e);
+    if let Some(x) = &e.cross {
+        out += &format!("\nat the thresholds chosen on {}\n", x.chosen_on);
+        for ((p, t), tally) in e.profiles.iter().zip(&x.thresholds).zip(&x.totals) {
+            out += &format!(
+                "{:<22} {:>8} {:>26} {:>10.3} {:>9} {:>8}\n",
+                p.profile.name,
+                normalised_text(tally, &p.profile),
+                threshold_text(*t),
+                tally.raw,
+                format!("{}/{}", tally.detected, tally.windows),
+                tally.false_positives
+            );
+        }
+    }
     if no_windows {
         out += "\n\"raw\": the category has no labelled windows (W = 0), so its score cannot be\n\
                 normalised; shown is its raw score, the (non-positive) cost of its false positives.\n";
@@ -461,6 +515,23 @@ pub fn render_json(e: &Evaluation) -> Value {
         })
     };
     doc.insert("thresholds".into(), by_profile(&|p| json!(p.threshold)));
+    if let Some(x) = &e.cross {
+        let per: Map<String, Value> = e
+            .profiles
+            .iter()
+            .zip(&x.thresholds)
+            .zip(&x.totals)
+            .map(|((p, t), tally)| {
+                let mut v = tally_json(tally, &p.profile);
+                v["threshold"] = json!(t);
+                (p.profile.name.clone(), v)
+            })
+            .collect();
+        doc.insert(
+            "thresholds_from".into(),
+            json!({"corpus": x.chosen_on, "profiles": per}),
+        );
+    }
     doc.insert(
         "raw".into(),
         by_profile(&|p| tally_json(&p.total, &p.profile)),

@@ -37,7 +37,9 @@ async fn acked(events: &mut broadcast::Receiver<XdsEvent>, version: &str) -> Ins
     loop {
         match events.recv().await {
             Ok(XdsEvent::Ack {
-                type_url, version: v, ..
+                type_url,
+                version: v,
+                ..
             }) if type_url == ROUTES && v == version => return Instant::now(),
             Ok(XdsEvent::Nack { reason, .. }) => panic!("NACK: {reason}"),
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}

@@ -93,7 +93,10 @@ scrape_configs:
         .port();
     let child = Command::new(bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -123,7 +126,12 @@ async fn get(c: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> (u16, String
     match c.get(url.parse().expect("uri")).await {
         Ok(r) => {
             let s = r.status().as_u16();
-            let b = r.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let b = r
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             (s, String::from_utf8_lossy(&b).into_owned())
         }
         Err(e) => (0, e.to_string()),
@@ -140,16 +148,25 @@ fn unix_now() -> f64 {
 fn compare(what: &str, direct: &Signals, prom: &Signals) {
     for k in 0..2 {
         let (d, p) = (direct.request_rate[k], prom.request_rate[k]);
-        assert!((d - p).abs() <= 0.15 * p, "{what}[{k}] rate: direct {d}, prometheus {p}");
+        assert!(
+            (d - p).abs() <= 0.15 * p,
+            "{what}[{k}] rate: direct {d}, prometheus {p}"
+        );
         let (d, p) = (direct.success_rate[k], prom.success_rate[k]);
-        assert!((d - p).abs() <= 0.02, "{what}[{k}] success: direct {d}, prometheus {p}");
+        assert!(
+            (d - p).abs() <= 0.02,
+            "{what}[{k}] success: direct {d}, prometheus {p}"
+        );
         // One in ten fails, deterministically.
         assert!((d - 0.9).abs() <= 0.03, "{what}[{k}] success {d}");
         for (name, d, p) in [
             ("p50", direct.latency_p50[k], prom.latency_p50[k]),
             ("p90", direct.latency_p90[k], prom.latency_p90[k]),
         ] {
-            assert!((d - p).abs() <= 0.1 * p, "{what}[{k}] {name}: direct {d}, prometheus {p}");
+            assert!(
+                (d - p).abs() <= 0.1 * p,
+                "{what}[{k}] {name}: direct {d}, prometheus {p}"
+            );
         }
         // 15 ms answers: the median is in Istio's (10, 25] ms bucket.
         let p50 = direct.latency_p50[k];
@@ -265,7 +282,11 @@ clusters:
         (direct.end, direct.step_seconds),
         (via_prometheus.end, via_prometheus.step_seconds)
     );
-    compare("service", &direct.service_signals, &via_prometheus.service_signals);
+    compare(
+        "service",
+        &direct.service_signals,
+        &via_prometheus.service_signals,
+    );
     compare(
         "subset v1",
         &direct.subsets[0].signals,
@@ -277,8 +298,15 @@ clusters:
             .map(|e| (e.name.clone(), e.subset.clone()))
             .collect::<Vec<_>>()
     };
-    assert_eq!(names(&direct), vec![(POD.to_string(), Some("v1".to_string()))]);
+    assert_eq!(
+        names(&direct),
+        vec![(POD.to_string(), Some("v1".to_string()))]
+    );
     assert_eq!(names(&direct), names(&via_prometheus));
-    compare("pod", &direct.endpoints[0].signals, &via_prometheus.endpoints[0].signals);
+    compare(
+        "pod",
+        &direct.endpoints[0].signals,
+        &via_prometheus.endpoints[0].signals,
+    );
     proxy.shutdown().await;
 }

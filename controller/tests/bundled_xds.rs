@@ -80,7 +80,11 @@ async fn get(c: &TestClient, addr: SocketAddr) -> (u16, String) {
 }
 
 /// Waits for the ACK of `version` of `type_url`; the time it arrived.
-async fn acked(events: &mut broadcast::Receiver<XdsEvent>, type_url: &str, version: &str) -> Instant {
+async fn acked(
+    events: &mut broadcast::Receiver<XdsEvent>,
+    type_url: &str,
+    version: &str,
+) -> Instant {
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match events.recv().await {
@@ -179,7 +183,10 @@ listeners: [{{ name: http, address: '127.0.0.1:0', routeConfig: main }}]"
     let outlier_push = acked(&mut events, CLUSTER, &v2).await - start;
     let in_force = proxy.store.current().cluster_configs();
     for c in &in_force {
-        let o = c.outlier_detection.as_ref().expect("outlier detection in force");
+        let o = c
+            .outlier_detection
+            .as_ref()
+            .expect("outlier detection in force");
         assert_eq!(
             (o.consecutive_5xx, o.interval, o.max_ejection_percent),
             (3, 5_000_000_000, 50),

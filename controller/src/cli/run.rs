@@ -87,8 +87,8 @@ pub fn run(args: Args) -> Result<()> {
     let Some(url) = &args.prometheus else {
         anyhow::bail!("--prometheus (or HOMEOSTAT_PROMETHEUS) is required");
     };
-    let prom =
-        Prometheus::new(PrometheusConfig::new(url)).map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
+    let prom = Prometheus::new(PrometheusConfig::new(url))
+        .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
     rt.block_on(serve(args, PrometheusSource::new(prom)))
 }
 
@@ -151,7 +151,14 @@ pub async fn serve_bundled(args: Args) -> Result<()> {
         cfg.retain = cfg.retain.max(longest);
         let scraper = ProxyScraper::new(cfg);
         let scraping = scraper.spawn(args.scrape_every);
-        govern::run(mesh, policies, Arc::new(scraper), metrics, shutdown_signal()).await;
+        govern::run(
+            mesh,
+            policies,
+            Arc::new(scraper),
+            metrics,
+            shutdown_signal(),
+        )
+        .await;
         scraping.abort();
     }
     server.abort();

@@ -41,10 +41,9 @@ pub struct MeshFile {
 impl MeshFile {
     /// Parses and validates a description; errors name the file and the field.
     pub fn parse(file: &str, text: &str) -> Result<MeshFile, MeshError> {
-        let m: MeshFile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(
-            text,
-        ))
-        .map_err(|e| MeshError::new(file, e.path().to_string(), e.inner().to_string()))?;
+        let m: MeshFile =
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+                .map_err(|e| MeshError::new(file, e.path().to_string(), e.inner().to_string()))?;
         m.snapshot().map_err(|(path, message)| MeshError {
             object: file.to_owned(),
             path,
@@ -80,7 +79,11 @@ impl MeshFile {
             clusters.push(resources::cluster(c).map_err(|m| (format!("clusters[{i}]"), m))?);
         }
         let endpoints = self.clusters.iter().map(resources::assignment).collect();
-        let routes = self.route_configs.iter().map(resources::route_config).collect();
+        let routes = self
+            .route_configs
+            .iter()
+            .map(resources::route_config)
+            .collect();
         let text = serde_json::to_string(self).unwrap_or_default();
         Ok(XdsSnapshot::new(
             content_version(&text),
@@ -145,7 +148,9 @@ impl MeshFile {
             return Err(MeshError::new(
                 &object,
                 "clusters",
-                format!("no cluster named outbound|<port>|<subset>|{service}.{ns}.svc.cluster.local"),
+                format!(
+                    "no cluster named outbound|<port>|<subset>|{service}.{ns}.svc.cluster.local"
+                ),
             ));
         };
         let Some(&(r, v, k)) = self.routes_of(ns, service).first() else {
@@ -354,8 +359,7 @@ impl BundledMesh {
 /// old state or the new one, never half of one.
 fn write_state(path: &Path, m: &MeshFile) -> Result<(), MeshError> {
     let file = path.display().to_string();
-    let text =
-        serde_yaml::to_string(m).map_err(|e| MeshError::new(&file, "", e.to_string()))?;
+    let text = serde_yaml::to_string(m).map_err(|e| MeshError::new(&file, "", e.to_string()))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -123,9 +123,7 @@ pub fn assignment(c: &ClusterConfig) -> ClusterLoadAssignment {
                 address: Some(Address {
                     address: Some(address::Address::SocketAddress(SocketAddress {
                         address: e.address.ip().to_string(),
-                        port_specifier: Some(PortSpecifier::PortValue(u32::from(
-                            e.address.port(),
-                        ))),
+                        port_specifier: Some(PortSpecifier::PortValue(u32::from(e.address.port()))),
                         ..SocketAddress::default()
                     })),
                 }),

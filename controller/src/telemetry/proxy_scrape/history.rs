@@ -264,13 +264,11 @@ impl History {
                     if level == Level::Pod {
                         labels.push((pod_label.to_owned(), pod.clone()));
                     }
-                    let slot = &mut series
+                    series
                         .entry(labels)
-                        .or_insert_with(|| vec![None; grid.points])[k];
-                    match slot {
-                        Some(acc) => acc.add(inc),
-                        None => *slot = Some(inc.clone()),
-                    }
+                        .or_insert_with(|| vec![None; grid.points])[k]
+                        .get_or_insert_with(Increase::default)
+                        .add(inc);
                 }
             }
             for signal in Signal::ISTIO {

@@ -140,8 +140,7 @@ impl ProxyScraper {
         match scrape {
             Ok(s) => {
                 st.failed.remove(pod);
-                st.history
-                    .push(pod, now, s, self.cfg.retain.as_secs_f64());
+                st.history.push(pod, now, s, self.cfg.retain.as_secs_f64());
             }
             Err(e) => {
                 tracing::warn!(pod, error = %e, "proxy scrape failed");
@@ -188,7 +187,12 @@ impl ProxyScraper {
         };
         tokio::time::timeout(self.cfg.timeout, call)
             .await
-            .unwrap_or_else(|_| Err(unavailable(format!("no page within {:?}", self.cfg.timeout))))
+            .unwrap_or_else(|_| {
+                Err(unavailable(format!(
+                    "no page within {:?}",
+                    self.cfg.timeout
+                )))
+            })
     }
 
     /// The Observation of `req` from the scrapes so far.

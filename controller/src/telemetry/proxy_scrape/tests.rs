@@ -202,10 +202,7 @@ fn rates_ratios_and_quantiles_from_two_scrapes_with_a_reset_and_a_new_series() {
             )
         })
         .collect();
-    assert_eq!(
-        pods,
-        vec![("a", Some("v1"), 10.0), ("b", Some("v2"), 3.0)]
-    );
+    assert_eq!(pods, vec![("a", Some("v1"), 10.0), ("b", Some("v2"), 3.0)]);
 }
 
 #[test]
@@ -221,7 +218,9 @@ fn no_series_for_the_service_is_insufficient() {
     }]);
     s.record("a", 100.0, parse_page("test", &other));
     s.record("a", 110.0, parse_page("test", &other));
-    let e = s.observation(&request(110)).expect_err("no checkout series");
+    let e = s
+        .observation(&request(110))
+        .expect_err("no checkout series");
     assert!(
         matches!(&e, TelemetryError::Insufficient(m) if m.contains("shop/checkout")),
         "{e}"
@@ -239,8 +238,16 @@ fn a_malformed_page_is_an_error_naming_target_and_line_and_blocks_observations()
         buckets: &[("5", 10)],
         count: 10,
     }]);
-    s.record("a", 100.0, parse_page("http://a:15090/stats/prometheus", &good));
-    s.record("a", 110.0, parse_page("http://a:15090/stats/prometheus", &good));
+    s.record(
+        "a",
+        100.0,
+        parse_page("http://a:15090/stats/prometheus", &good),
+    );
+    s.record(
+        "a",
+        110.0,
+        parse_page("http://a:15090/stats/prometheus", &good),
+    );
     assert!(s.observation(&request(110)).is_ok());
     // A page cut off in the middle of a label set.
     let torn = format!("{}istio_requests_total{{reporter=\"dest", good);

@@ -56,12 +56,7 @@ fn the_configuration_in_force_is_read_from_the_services_clusters_and_route() {
             o.base_ejection_time,
             o.max_ejection_percent
         ),
-        (
-            7,
-            Duration::from_secs(10),
-            Duration::from_secs(30),
-            10
-        )
+        (7, Duration::from_secs(10), Duration::from_secs(30), 10)
     );
     let r = f.retries.expect("retries set");
     assert_eq!(
@@ -178,14 +173,19 @@ fn what_cannot_be_written_is_an_error_and_changes_nothing() {
 
 #[test]
 fn a_bad_file_names_the_field() {
-    let typo = MESH.replace("weightedClusters:\n              - { cluster: \"outbound|8080|stable", "weightedClusters:\n              - { cluster: \"outbound|8080|stabel");
+    let typo = MESH.replace(
+        "weightedClusters:\n              - { cluster: \"outbound|8080|stable",
+        "weightedClusters:\n              - { cluster: \"outbound|8080|stabel",
+    );
     let e = MeshFile::parse("mesh.yaml", &typo).unwrap_err().to_string();
     assert!(
         e.starts_with("mesh.yaml: routeConfigs[0].virtualHosts[0].routes[0].weightedClusters[0].cluster: no cluster named"),
         "{e}"
     );
     let unknown = MESH.replace("routeConfigs:", "routeConfig:");
-    let e = MeshFile::parse("mesh.yaml", &unknown).unwrap_err().to_string();
+    let e = MeshFile::parse("mesh.yaml", &unknown)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown field `routeConfig`"), "{e}");
 }
 

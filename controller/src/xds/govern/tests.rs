@@ -5,9 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use homeostat_models::governor::{
-    KnobValue, MeshConfig, Observation, Signals, SubsetObservation,
-};
+use homeostat_models::governor::{KnobValue, MeshConfig, Observation, Signals, SubsetObservation};
 use homeostat_models::policy::{Duration, PolicySpec};
 
 use super::*;
@@ -132,7 +130,10 @@ async fn enforce_writes_the_cut_and_pushes_a_new_version() {
     assert_eq!(decision.plan.changes.len(), 1);
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0].0.proposed, KnobValue::Weights(weights(90, 10)));
-    assert_eq!(mesh.config("shop", "checkout").unwrap().0.weights, weights(90, 10));
+    assert_eq!(
+        mesh.config("shop", "checkout").unwrap().0.weights,
+        weights(90, 10)
+    );
     assert!(rx.has_changed().unwrap());
     assert_eq!(rx.borrow().version, applied[0].1);
 }

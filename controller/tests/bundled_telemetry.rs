@@ -102,20 +102,21 @@ scrape_configs:
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus starts");
-    let url = format!("http://127.0.0.1:{port}");
+    // Owned at once, so that every path below kills and reaps it (Drop).
+    let server = Scraping {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
     let c: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     for _ in 0..300 {
         let ready = c
-            .get(format!("{url}/-/ready").parse().expect("uri"))
+            .get(format!("{}/-/ready", server.url).parse().expect("uri"))
             .await
             .is_ok_and(|r| r.status().is_success());
         if ready {
-            return Scraping {
-                child,
-                url,
-                _dir: dir,
-            };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

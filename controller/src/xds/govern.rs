@@ -32,10 +32,10 @@ pub enum Outcome {
     Skipped(String),
     /// The Governor's decision, and each change applied with the version that carries it.
     Decided {
-        decision: Decision,
+        decision: Box<Decision>,
         applied: Vec<(Change, String)>,
         /// The change that could not be written, and why (the rest were not tried).
-        failed: Option<(Change, String)>,
+        failed: Option<Box<(Change, String)>>,
     },
 }
 
@@ -74,14 +74,14 @@ pub async fn evaluate<S: ObservationSource>(
                     applied.push((c.clone(), version));
                 }
                 Err(e) => {
-                    failed = Some((c.clone(), e.to_string()));
+                    failed = Some(Box::new((c.clone(), e.to_string())));
                     break;
                 }
             }
         }
     }
     Outcome::Decided {
-        decision,
+        decision: Box::new(decision),
         applied,
         failed,
     }
@@ -128,7 +128,8 @@ pub async fn run<S: ObservationSource>(
                         for (c, version) in &applied {
                             tracing::info!(policy = %who, knob = %c.knob, %version, "applied and pushed");
                         }
-                        if let Some((c, why)) = failed {
+                        if let Some(f) = failed {
+                            let (c, why) = *f;
                             metrics.failure("apply");
                             tracing::error!(policy = %who, knob = %c.knob, %why, "change not applied");
                         }

@@ -115,7 +115,10 @@ fn number(s: &str) -> Option<f64> {
 }
 
 /// Parses `a="x",b="y"}` (after the `{`); returns the labels and what follows the `}`.
-fn label_set(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+/// Label pairs in the order written.
+type LabelPairs = Vec<(String, String)>;
+
+fn label_set(mut s: &str) -> Result<(LabelPairs, &str), String> {
     let mut labels: Vec<(String, String)> = Vec::new();
     loop {
         s = s.trim_start();

@@ -27,9 +27,11 @@ routeConfigs:
           - weightedClusters: [{ cluster: "outbound|8080|v1|cart.shop.svc.cluster.local" }]
 clusters:
   - name: "outbound|8080|stable|checkout.shop.svc.cluster.local"
+    balancer: { panicThresholdPercent: 50 }
     outlierDetection: { consecutive5xxErrors: 7, minHealthPercent: 50 }
     endpoints: [{ address: "10.0.0.1:8080" }, { address: "10.0.0.2:8080" }]
   - name: "outbound|8080|canary|checkout.shop.svc.cluster.local"
+    balancer: { panicThresholdPercent: 50 }
     outlierDetection: { consecutive5xxErrors: 7, minHealthPercent: 50 }
     endpoints: [{ address: "10.0.0.3:8080" }]
   - name: "outbound|8080|v1|cart.shop.svc.cluster.local"

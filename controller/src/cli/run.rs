@@ -3,6 +3,11 @@
 //! `--webhook-listen` is given (with the reverts after a resolve), competes for the leader Lease
 //! when asked, and stops gracefully on SIGTERM / Ctrl-C (in-flight reconciles finish, the Lease
 //! is released).
+//!
+//! With `--bundled-mesh` it governs a bundled mesh instead, without Kubernetes: it serves the
+//! mesh's description over ADS (`--xds-addr`), reads telemetry from the proxies' stats pages
+//! (`--scrape`) or Prometheus, and runs the `--policy` files (`mesh: bundled`) through
+//! `xds::govern` (docs/proxy.md, "Governed by homeostat").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +27,10 @@ use crate::remediation::{self, WebhookConfig};
 use crate::telemetry::prometheus::{Prometheus, PrometheusConfig};
 use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
 use crate::webhook::{BearerToken, DEFAULT_MAX_BODY_BYTES};
+use crate::telemetry::proxy_scrape::{ProxyScraper, ScrapeConfig, Target};
+use crate::telemetry::source::PrometheusSource;
+use crate::xds::govern::{self, BundledPolicy};
+use crate::xds::{AdsServer, BundledMesh};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -42,8 +51,9 @@ pub struct Args {
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
     /// The Prometheus (or Thanos / Mimir query frontend) holding Istio's standard metrics.
+    /// Required, except for a bundled mesh whose proxies are scraped directly (`--scrape`).
     #[arg(long, env = "HOMEOSTAT_PROMETHEUS")]
-    pub prometheus: String,
+    pub prometheus: Option<String>,
     /// Serve Alertmanager's webhook (`POST /alertmanager`) on this address; not served without.
     #[arg(long, requires = "webhook_token_file")]
     pub webhook_listen: Option<SocketAddr>,
@@ -59,6 +69,33 @@ pub struct Args {
     /// Largest webhook body accepted (413 above).
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub webhook_max_body_bytes: usize,
+    /// A bundled mesh's description (the proxy bootstrap's `routeConfigs` and `clusters`):
+    /// serve it over ADS and govern the `--policy` files against it, without Kubernetes.
+    #[arg(long)]
+    pub bundled_mesh: Option<PathBuf>,
+    /// Where the ADS server listens (istiod's plaintext xDS port).
+    #[arg(long, default_value = "0.0.0.0:15010")]
+    pub xds_addr: SocketAddr,
+    /// Where applied changes to the bundled mesh are kept, so that a restart serves them
+    /// (default: the description's path with `.applied.yaml`).
+    #[arg(long, requires = "bundled_mesh")]
+    pub bundled_state: Option<PathBuf>,
+    /// AdaptivePolicy files governing the bundled mesh (`target.mesh: bundled`).
+    #[arg(short = 'f', long = "policy", requires = "bundled_mesh")]
+    pub policies: Vec<PathBuf>,
+    /// A proxy's stats page to scrape directly, `pod=host:port` (`/stats/prometheus` is added)
+    /// or `pod=http://host:port/path`; repeat per pod. The fast path instead of Prometheus.
+    #[arg(long = "scrape", requires = "bundled_mesh")]
+    pub scrape: Vec<String>,
+    /// How often the proxies are scraped, e.g. `5s`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub scrape_every: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    homeostat_models::policy::Duration::parse(s)
+        .map(|d| d.as_std())
+        .map_err(|e| e.to_string())
 }
 
 impl Args {
@@ -84,22 +121,28 @@ const REVERT_EVERY: Duration = Duration::from_secs(15);
 /// signal and level per interval for every policy (they share the Prometheus of `--prometheus`),
 /// fanned out to the policies by Istio's service labels (`telemetry/source.rs`).
 pub fn run(args: Args) -> Result<()> {
-    let prom = Prometheus::new(PrometheusConfig::new(&args.prometheus))
-        .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
-    tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(async {
-            let source = BatchedSource::new(prom);
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
-            // Every governed service is in the first batch: without this, each policy's first
-            // reconcile would fetch its service alone (10,000 lone fetches at start).
-            source.register(governed(&client, &args).await?);
-            serve(args, source).await
-        })
+        .context("starting the async runtime")?;
+    if args.bundled_mesh.is_some() {
+        return rt.block_on(serve_bundled(args));
+    }
+    let Some(url) = &args.prometheus else {
+        anyhow::bail!("--prometheus (or HOMEOSTAT_PROMETHEUS) is required");
+    };
+    let prom = Prometheus::new(PrometheusConfig::new(url))
+        .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
+    rt.block_on(async {
+        let source = BatchedSource::new(prom);
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+        // Every governed service is in the first batch: without this, each policy's first
+        // reconcile would fetch its service alone (10,000 lone fetches at start).
+        source.register(governed(&client, &args).await?);
+        serve(args, source).await
+    })
 }
 
 /// The services of the policies this replica governs (its shard), as the batch names them.
@@ -126,6 +169,79 @@ async fn governed(client: &kube::Client, args: &Args) -> Result<Vec<ServiceKey>>
             })
         })
         .collect())
+}
+
+/// A bundled mesh: ADS server, direct scrapes (or Prometheus), the policies' loops.
+pub async fn serve_bundled(args: Args) -> Result<()> {
+    let file = args.bundled_mesh.clone().context("--bundled-mesh")?;
+    let state = args
+        .bundled_state
+        .clone()
+        .unwrap_or_else(|| file.with_extension("applied.yaml"));
+    let mut policies = Vec::new();
+    for path in &args.policies {
+        let (spec, ns) = crate::cli::recommend::read_policy(path)?;
+        if spec.target.mesh != homeostat_models::policy::Mesh::Bundled {
+            anyhow::bail!(
+                "{}: spec.target.mesh: must be `bundled` to govern --bundled-mesh",
+                path.display()
+            );
+        }
+        policies.push(BundledPolicy {
+            namespace: ns.unwrap_or_else(|| "default".into()),
+            spec,
+        });
+    }
+    let (mesh, snapshots) =
+        BundledMesh::open(&file, Some(state)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ads = AdsServer::new(snapshots)
+        .spawn(args.xds_addr)
+        .await
+        .with_context(|| format!("--xds-addr {}", args.xds_addr))?;
+    tracing::info!(%ads, "serving ADS for the bundled mesh");
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(true));
+    let server = tokio::spawn(http::serve(
+        args.metrics_addr,
+        http::router(metrics.clone(), ready),
+        shutdown_signal(),
+    ));
+    let mesh = Arc::new(mesh);
+    if let Some(url) = &args.prometheus {
+        let prom = Prometheus::new(PrometheusConfig::new(url))
+            .map_err(|e| anyhow::anyhow!("--prometheus: {e}"))?;
+        let source = Arc::new(PrometheusSource::new(prom));
+        govern::run(mesh, policies, source, metrics, shutdown_signal()).await;
+    } else {
+        if args.scrape.is_empty() && !policies.is_empty() {
+            anyhow::bail!("--scrape pod=host:port (or --prometheus) is needed for telemetry");
+        }
+        let targets = args
+            .scrape
+            .iter()
+            .map(|s| Target::parse(s).map_err(|e| anyhow::anyhow!("--scrape {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        let mut cfg = ScrapeConfig::new(targets);
+        let longest = policies
+            .iter()
+            .map(|p| p.spec.telemetry.lookback.as_std() + p.spec.telemetry.interval.as_std())
+            .max()
+            .unwrap_or_default();
+        cfg.retain = cfg.retain.max(longest);
+        let scraper = ProxyScraper::new(cfg);
+        let scraping = scraper.spawn(args.scrape_every);
+        govern::run(
+            mesh,
+            policies,
+            Arc::new(scraper),
+            metrics,
+            shutdown_signal(),
+        )
+        .await;
+        scraping.abort();
+    }
+    server.abort();
+    Ok(())
 }
 
 /// Runs the controller with `source` until a termination signal.

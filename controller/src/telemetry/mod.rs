@@ -19,11 +19,14 @@
 //!   Observation built from them.
 //! * [`prometheus`] — the HTTP client: range queries on the grid, failures told apart.
 //! * [`source`] — the [`ObservationSource`]s: one policy at a time, or batched across policies.
+//! * [`proxy_scrape`] — the fast path: the proxies' own stats pages scraped directly, filed
+//!   by `fanout` into the same Observation.
 
 pub mod fanout;
 pub mod grid;
 pub mod prometheus;
 pub mod promql;
+pub mod proxy_scrape;
 pub mod source;
 
 use std::future::Future;

@@ -18,10 +18,20 @@
 //!
 //! * [`snapshot`] — the resources of one configuration version, by type URL.
 //! * [`server`] — the gRPC service and its per-stream state machine.
+//! * [`resources`] — the proxy's configuration types → Envoy v3 resources (the inverse of the
+//!   proxy's own converter).
+//! * [`bundled`] — the bundled mesh's description: the configuration in force per service,
+//!   each applied change written into it and pushed as a new snapshot.
+//! * [`govern`] — the bundled mesh's control loop: policies from files → telemetry → the
+//!   Governor → [`BundledMesh`].
 
+pub mod bundled;
+pub mod govern;
+pub mod resources;
 pub mod server;
 pub mod snapshot;
 
+pub use bundled::{BundledMesh, MeshFile};
 pub use server::{AdsServer, XdsEvent};
 pub use snapshot::XdsSnapshot;
 

@@ -25,10 +25,10 @@ use kube::api::{Api, ListParams};
 use crate::crd::AdaptivePolicy;
 use crate::remediation::{self, WebhookConfig};
 use crate::telemetry::prometheus::{Prometheus, PrometheusConfig};
-use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
-use crate::webhook::{BearerToken, DEFAULT_MAX_BODY_BYTES};
 use crate::telemetry::proxy_scrape::{ProxyScraper, ScrapeConfig, Target};
 use crate::telemetry::source::PrometheusSource;
+use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
+use crate::webhook::{BearerToken, DEFAULT_MAX_BODY_BYTES};
 use crate::xds::govern::{self, BundledPolicy};
 use crate::xds::{AdsServer, BundledMesh};
 

@@ -112,7 +112,10 @@ fn outlier(o: &OutlierConfig, panic: f64) -> Result<OutlierDetection, String> {
         // Envoy's proto default for an absent `enforcing_success_rate` is 100 (detection on), so
         // "off" must be said: 0, as Istio always sends.
         enforcing_success_rate: u32v(o.success_rate.as_ref().map_or(0, |sr| sr.enforcing)),
-        success_rate_minimum_hosts: o.success_rate.as_ref().and_then(|sr| u32v(sr.minimum_hosts)),
+        success_rate_minimum_hosts: o
+            .success_rate
+            .as_ref()
+            .and_then(|sr| u32v(sr.minimum_hosts)),
         success_rate_request_volume: o
             .success_rate
             .as_ref()
@@ -258,7 +261,7 @@ clusters:
     http2: true
     endpoints: [{ address: "10.0.0.1:9080", weight: 3 }, { address: "[::1]:9081" }]
   - name: "outbound|9080|v2|reviews.shop.svc.cluster.local"
-    outlierDetection: { consecutive5xxErrors: 5, successRate: { minimumHosts: 3, requestVolume: 50, stdevFactor: 1500, enforcing: 80 } }
+    outlierDetection: { consecutive5xxErrors: 5, consecutiveGatewayErrors: 4, successRate: { minimumHosts: 3, requestVolume: 50, stdevFactor: 1500, enforcing: 80 } }
     endpoints: [{ address: "10.0.0.2:9080" }]
 "#;
 
@@ -280,8 +283,14 @@ clusters:
         // must say so (Envoy turns an absent `enforcing_success_rate` into 100).
         let od = |i: usize| cluster(&b.clusters[i]).unwrap().outlier_detection.unwrap();
         assert_eq!(od(0).enforcing_success_rate, Some(UInt32Value { value: 0 }));
-        assert_eq!(od(1).enforcing_success_rate, Some(UInt32Value { value: 80 }));
-        assert_eq!(od(1).success_rate_stdev_factor, Some(UInt32Value { value: 1500 }));
+        assert_eq!(
+            od(1).enforcing_success_rate,
+            Some(UInt32Value { value: 80 })
+        );
+        assert_eq!(
+            od(1).success_rate_stdev_factor,
+            Some(UInt32Value { value: 1500 })
+        );
         let rc = &b.route_configs[0];
         let back = convert::route_config(&route_config(rc)).expect("valid");
         assert_eq!(&back, rc);

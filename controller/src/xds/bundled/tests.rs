@@ -66,11 +66,16 @@ fn the_configuration_in_force_is_read_from_the_services_clusters_and_route() {
         (2, Some(Duration::from_secs(1)), "5xx".to_string())
     );
     assert_eq!(f.route_timeout, Some(Duration::from_secs(3)));
-    // A lone destination takes all the traffic; no outlier detection and no retry policy
-    // leave Istio's defaults to `mesh_config`.
+    // A lone destination takes all the traffic; no outlier detection is none. A route without
+    // `retries` runs the proxy's default, which is Istio's (2 attempts on
+    // connect-failure,refused-stream,unavailable,cancelled,503), and is read as that.
     let cart = mesh().found("shop", "cart").expect("found");
     assert_eq!(cart.weights, BTreeMap::from([("v1".to_string(), 100)]));
-    assert_eq!((cart.outlier, cart.retries), (None, None));
+    assert_eq!(
+        (cart.outlier, cart.retries),
+        (None, Some(RetryConfig::default()))
+    );
+    assert_eq!(RetryConfig::default().attempts, 2);
 }
 
 #[test]

@@ -43,8 +43,9 @@ pub enum Command {
     Crd(crd::Args),
     /// Print the manifests that install the controller (CRD, RBAC, Deployment, metrics).
     Install(install::Args),
-    /// Run the controller against the current Kubernetes cluster.
-    Run(run::Args),
+    /// Run the controller against the current Kubernetes cluster (or a bundled mesh).
+    /// Boxed: its arguments are ten times the other commands'.
+    Run(Box<run::Args>),
     /// Print what the Governor would change for a policy, judged on a Prometheus (dry run).
     Recommend(recommend::Args),
 }
@@ -75,7 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rules(args) => rules::run(args),
         Command::Crd(args) => crd::run(args),
         Command::Install(args) => install::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Recommend(args) => recommend::run(args),
     }
 }

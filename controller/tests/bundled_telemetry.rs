@@ -231,6 +231,21 @@ clusters:
         url: stats.clone(),
     }]));
     let scraping = scraper.spawn(Duration::from_secs(1));
+    // Prometheus' first scrape comes only after its discovery manager's first update (it
+    // batches target updates every 5 s), not when it reports ready. A window that begins
+    // before its first sample is extrapolated by half a scrape only, so the load must not
+    // start before Prometheus holds the series: wait for them, then for one scrape more.
+    let holds = format!("{}/api/v1/query?query=istio_requests_total", prom.url);
+    let mut scraped = false;
+    for _ in 0..300 {
+        let (status, body) = get(&c, &holds).await;
+        if status == 200 && body.contains("\"result\":[{") {
+            scraped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(scraped, "prometheus did not scrape the proxy within 30 s");
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let load_start = unix_now();

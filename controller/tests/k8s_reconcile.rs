@@ -925,6 +925,80 @@ async fn a_second_trigger_within_the_interval_does_nothing_until_the_spec_change
     assert_eq!(source.calls.load(Ordering::SeqCst), 2);
 }
 
+/// The webhook wrote status (an alert's retries change) after the reconciler's copy of the
+/// policy was read. The reconciler's status apply carries the resourceVersion it read, so the
+/// API server refuses it (409) instead of letting it replace `appliedChanges` with the stale
+/// list; the reconciler reads the policy again and writes the webhook's entry and its own.
+async fn status_conflict_keeps_the_webhooks_changes() -> Log {
+    let mut p = policy(spec("Enforce", ""), true, None);
+    p.metadata.resource_version = Some("41".into());
+    let alert_change: AppliedChange = serde_json::from_value(json!({
+        "knob": "retries", "at": T - 10,
+        "before": {"retries": {"attempts": 2, "retryOn": "5xx"}},
+        "after": {"retries": {"attempts": 0, "retryOn": "5xx"}},
+        "posture": "protect", "origin": "alert:ErrorBudgetBurn", "reason": "alert",
+        "original": {"retries": {"attempts": 2, "retryOn": "5xx"}}
+    }))
+    .unwrap();
+    let mut fresh = p.clone();
+    fresh.metadata.resource_version = Some("42".into());
+    fresh.status = Some(AdaptivePolicyStatus {
+        applied_changes: vec![alert_change.clone()],
+        last_change: Some(Time(jiff::Timestamp::from_second(T - 10).unwrap())),
+        ..Default::default()
+    });
+    let conflict = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "the object has been modified", "reason": "Conflict", "code": 409
+    });
+    let steps = vec![
+        Step::get(DR, live_dr()),
+        Step::get(VS, live_vs(70, 30, None)),
+        Step::apply(VS, vs_apply(90, 10, None), None),
+        Step::event(NS, "Normal", "Applied", &["weights"]),
+        Step {
+            method: "PATCH",
+            path: format!("{POLICY}/status"),
+            query: k8s_support::SSA,
+            body: k8s_support::Expect::With(Box::new(|b: &Value| {
+                assert_eq!(b["metadata"]["resourceVersion"], "41", "{b}");
+                let applied = b["status"]["appliedChanges"].as_array().unwrap();
+                assert_eq!(applied.len(), 1, "only its own change, as read: {b}");
+            })),
+            status: 409,
+            answer: Some(conflict),
+        },
+        Step::get(POLICY, answer(&fresh)),
+        Step::apply_with(
+            format!("{POLICY}/status"),
+            |b| {
+                assert_eq!(b["metadata"]["resourceVersion"], "42", "{b}");
+                let s = &b["status"];
+                let applied = s["appliedChanges"].as_array().expect("appliedChanges");
+                // The webhook's entry first (it is older), then this run's cut.
+                assert_eq!(applied.len(), 2, "{s}");
+                assert_eq!(applied[0]["origin"], "alert:ErrorBudgetBurn");
+                assert_eq!(applied[0]["at"], T - 10);
+                assert_eq!(applied[1]["knob"], "weights");
+                assert_eq!(applied[1]["at"], T);
+                assert_eq!(applied[1]["after"], weights(90, 10));
+                // This run's change is the newer one.
+                assert_eq!(s["lastChange"], T_RFC3339);
+                assert_eq!(s["phase"], "Ready");
+            },
+            answer(&fresh),
+        ),
+    ];
+    let (res, log) = run(p, Fake::canary(), steps).await;
+    res.expect("ok");
+    log
+}
+
+#[tokio::test]
+async fn a_status_conflict_keeps_the_webhooks_changes_and_adds_this_runs() {
+    status_conflict_keeps_the_webhooks_changes().await;
+}
+
 /// (verb, group, resource) of a recorded request.
 fn rbac_request(method: &str, path: &str) -> (String, String, String) {
     let verb = match method {
@@ -967,6 +1041,7 @@ async fn rbac_covers_every_recorded_request_and_nothing_more() {
         restart_does_not_repeat().await,
         target_missing().await,
         revert_on_deletion().await,
+        status_conflict_keeps_the_webhooks_changes().await,
     ];
     for log in logs {
         for (m, p) in log.lock().unwrap().iter() {

@@ -67,11 +67,12 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 /// Cluster-wide rules: every request the reconciler makes, and the list/watch its caches need.
 pub fn cluster_rules() -> Vec<PolicyRule> {
     vec![
-        // Watched by the controller; the finalizer is added/removed with a JSON patch.
+        // Watched by the controller; the finalizer is added/removed with a JSON patch; read
+        // fresh (get) by the webhook before it acts and by a status write that met a conflict.
         rule(
             "homeostat.dev",
             &["adaptivepolicies"],
-            &["list", "watch", "patch"],
+            &["get", "list", "watch", "patch"],
         ),
         rule("homeostat.dev", &["adaptivepolicies/status"], &["patch"]),
         // Read each run (get), watched for drift (list, watch), owned fields applied (patch).

@@ -13,7 +13,10 @@
 //! posture, origin, applied and held-or-not still count), and the per-run readings of the
 //! Governor's memory (`GovernorMemory::durable` still counts — every applied change, streak,
 //! freeze and baseline is written the run it happens, so a restart never repeats a change nor
-//! breaks the hourly limit). Fields added to status later count in full unless listed here.
+//! breaks the hourly limit). `alertRemediations` is not compared at all: the webhook writes it
+//! under its own field manager and the reconciler never sends it, so it would otherwise differ
+//! on every run of a policy with an alert record. Fields added to status later count in full
+//! unless listed here.
 
 use homeostat_models::governor::GovernorMemory;
 
@@ -44,6 +47,7 @@ pub fn must_write(
 fn material(s: &AdaptivePolicyStatus) -> AdaptivePolicyStatus {
     let mut m = s.clone();
     m.last_evaluated = None;
+    m.alert_remediations.clear();
     for c in &mut m.conditions {
         c.message = String::new();
     }
@@ -149,6 +153,19 @@ mod tests {
         let mut finding = stored.clone();
         finding.findings[0].kind = "anomaly".into();
         assert!(must_write(Some(&stored), &finding, T + 15));
+    }
+
+    #[test]
+    fn the_webhooks_alert_records_do_not_make_a_write() {
+        // The stored status has a record the webhook wrote; the reconciler's next status never
+        // carries it (not its field): without the exception every run would write.
+        let mut stored = status("a", "h", QUIET);
+        stored.alert_remediations = serde_json::from_value(serde_json::json!([{
+            "alertname": "ErrorBudgetBurn", "fingerprint": "c0ffee", "startsAt": T - 60,
+            "handledAt": T - 55, "mode": "Enforce"
+        }]))
+        .unwrap();
+        assert!(!must_write(Some(&stored), &status("a", "h", QUIET), T + 15));
     }
 
     #[test]

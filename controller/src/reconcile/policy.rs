@@ -268,15 +268,61 @@ async fn write_status<S>(
     if !must_write(p.status.as_ref(), &status, now) {
         return Ok(());
     }
-    let body = json!({
+    let api: Api<AdaptivePolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    match api
+        .patch_status(
+            &p.name_any(),
+            &ssa(),
+            &Patch::Apply(status_body(p, &status)),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // `appliedChanges` is written by the webhook too (the changes an alert made): a write
+        // from the policy as read would replace its entries. The resourceVersion makes such a
+        // write fail instead; read again, keep theirs, add this run's, and write once more.
+        Err(kube::Error::Api(s)) if s.is_conflict() => {
+            let fresh = api.get(&p.name_any()).await?;
+            let theirs = fresh.status.clone().unwrap_or_default();
+            let before = p
+                .status
+                .as_ref()
+                .map(|s| &s.applied_changes[..])
+                .unwrap_or(&[]);
+            let mut applied = theirs.applied_changes;
+            applied.extend(
+                status
+                    .applied_changes
+                    .iter()
+                    .filter(|c| !before.contains(c))
+                    .cloned(),
+            );
+            status.applied_changes = applied;
+            status.last_change = theirs.last_change.max(status.last_change);
+            api.patch_status(
+                &p.name_any(),
+                &ssa(),
+                &Patch::Apply(status_body(&fresh, &status)),
+            )
+            .await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The server-side apply body of `status`, with the resourceVersion `p` was read at (when
+/// known), so that the write fails rather than overwrite a status written since.
+fn status_body(p: &AdaptivePolicy, status: &AdaptivePolicyStatus) -> Value {
+    let mut body = json!({
         "apiVersion": "homeostat.dev/v1alpha1",
         "kind": "AdaptivePolicy",
         "status": status,
     });
-    let api: Api<AdaptivePolicy> = Api::namespaced(ctx.client.clone(), &ns);
-    api.patch_status(&p.name_any(), &ssa(), &Patch::Apply(&body))
-        .await?;
-    Ok(())
+    if let Some(rv) = p.resource_version() {
+        body["metadata"] = json!({ "name": p.name_any(), "resourceVersion": rv });
+    }
+    body
 }
 
 /// The status fields that carry over from the previous status (guardrail memory).

@@ -77,30 +77,55 @@ impl Counters {
         d
     }
 
-    /// Prometheus' `histogram_quantile(q, ...)` over these bucket counts, in ms: linear
-    /// interpolation inside the bucket holding rank q·n; the +Inf bucket answers with the
-    /// largest finite bound. None without observations.
+    /// Prometheus' `histogram_quantile(q, ...)` over these bucket counts, in ms (see
+    /// [`histogram_quantile`]). None without observations.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        let total: u64 = self.buckets.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = q * total as f64;
         let mut cum = 0u64;
-        for (i, &c) in self.buckets.iter().enumerate() {
-            let prev = cum;
+        let mut buckets = [(0.0, 0.0); NBUCKETS];
+        for (i, (b, &c)) in buckets.iter_mut().zip(self.buckets.iter()).enumerate() {
             cum += c;
-            if cum as f64 >= rank && c > 0 {
-                if i == ISTIO_BUCKETS_MS.len() {
-                    return Some(ISTIO_BUCKETS_MS[i - 1]);
-                }
-                let lo = if i == 0 { 0.0 } else { ISTIO_BUCKETS_MS[i - 1] };
-                let hi = ISTIO_BUCKETS_MS[i];
-                return Some(lo + (hi - lo) * (rank - prev as f64) / c as f64);
-            }
+            let le = ISTIO_BUCKETS_MS.get(i).copied().unwrap_or(f64::INFINITY);
+            *b = (le, cum as f64);
         }
-        Some(ISTIO_BUCKETS_MS[ISTIO_BUCKETS_MS.len() - 1])
+        histogram_quantile(q, &buckets)
     }
+}
+
+/// Prometheus' `histogram_quantile(q, ...)` over classic buckets: `(upper bound, cumulative
+/// count)` sorted by bound, the last one `+Inf`. The rank `q·total` is found in the first
+/// bucket whose cumulative count reaches it and interpolated linearly inside it (from 0 for the
+/// first bucket); a rank in the `+Inf` bucket answers the largest finite bound. A count below
+/// its predecessor (float noise of summed rates) is raised to it, as Prometheus' monotonicity
+/// fix does. None without observations, without a `+Inf` bucket, or with fewer than two
+/// buckets — where Prometheus answers NaN.
+///
+/// One implementation for the simulator's scrapes, the proxies' stats and the bucket rates the
+/// controller reads from Prometheus.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let (&(last_le, total), finite) = buckets.split_last()?;
+    // `total` NaN or 0 (no observations) is unknown.
+    if finite.is_empty()
+        || last_le != f64::INFINITY
+        || total.is_nan()
+        || total <= 0.0
+        || !q.is_finite()
+    {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total;
+    let mut prev = 0.0;
+    for (i, &(hi, c)) in finite.iter().enumerate() {
+        let cum = c.max(prev);
+        if cum >= rank && cum > prev {
+            if i == 0 && hi <= 0.0 {
+                return Some(hi);
+            }
+            let lo = if i == 0 { 0.0 } else { finite[i - 1].0 };
+            return Some(lo + (hi - lo) * (rank - prev) / (cum - prev));
+        }
+        prev = cum;
+    }
+    Some(finite[finite.len() - 1].0)
 }
 
 /// What a scrape saw for one pod.
@@ -248,6 +273,34 @@ mod tests {
         assert!((c.quantile_ms(0.5).unwrap() - 10.0).abs() < 1e-9);
         assert!((c.quantile_ms(0.99).unwrap() - 24.7).abs() < 1e-9);
         assert_eq!(Counters::default().quantile_ms(0.5), None);
+    }
+
+    #[test]
+    fn bucket_rates_follow_prometheus_rules() {
+        // Cumulative rates 2, 6, 8 over le 10, 20, +Inf (total 8 per second).
+        // p50: rank 4 lies in (10, 20] holding 4: 10 + 10·(4 − 2)/4 = 15.
+        // p25: rank 2 ends the first bucket, interpolated from 0: 0 + 10·2/2 = 10.
+        // p99: rank 7.92 is past 6, in +Inf: the largest finite bound, 20.
+        let b = [(10.0, 2.0), (20.0, 6.0), (f64::INFINITY, 8.0)];
+        assert_eq!(histogram_quantile(0.5, &b), Some(15.0));
+        assert_eq!(histogram_quantile(0.25, &b), Some(10.0));
+        assert_eq!(histogram_quantile(0.99, &b), Some(20.0));
+        // Float noise: 6 then 5.9999 (below it) counts as 6, so p75 (rank 6) stays in (10, 20]
+        // and equals its upper bound 20, instead of landing in a negative-width bucket.
+        let noisy = [
+            (10.0, 2.0),
+            (20.0, 6.0),
+            (30.0, 5.9999),
+            (f64::INFINITY, 8.0),
+        ];
+        assert_eq!(histogram_quantile(0.75, &noisy), Some(20.0));
+        // No traffic, no +Inf bucket, a lone bucket: unknown (Prometheus' NaN).
+        assert_eq!(
+            histogram_quantile(0.5, &[(10.0, 0.0), (f64::INFINITY, 0.0)]),
+            None
+        );
+        assert_eq!(histogram_quantile(0.5, &[(10.0, 1.0), (20.0, 2.0)]), None);
+        assert_eq!(histogram_quantile(0.5, &[(f64::INFINITY, 2.0)]), None);
     }
 
     #[test]

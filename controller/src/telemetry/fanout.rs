@@ -145,7 +145,18 @@ impl Batch {
     ) -> Result<Batch, TelemetryError> {
         let mut services: BTreeMap<ServiceKey, ServiceWindows> = BTreeMap::new();
         let mut cpu: HashMap<(String, String), Cpu> = HashMap::new();
-        for a in answers {
+        // Bucket rates become the quantile answers the levels are filed from.
+        let mut quantiles = Vec::new();
+        for a in answers
+            .iter()
+            .filter(|a| a.signal == Signal::LatencyBuckets)
+        {
+            quantiles.extend(super::quantiles::answers(a, labels, &grid)?);
+        }
+        let filed = answers
+            .iter()
+            .filter(|a| a.signal != Signal::LatencyBuckets);
+        for a in filed.chain(&quantiles) {
             for s in &a.series {
                 if matches!(a.signal, Signal::CpuUsage | Signal::CpuRequests) {
                     let (Some(ns), Some(pod)) =
@@ -195,7 +206,9 @@ impl Batch {
                         None => continue,
                     },
                 };
-                *slot(signals, a.signal) = v;
+                if let Some(slot) = slot(signals, a.signal) {
+                    *slot = v;
+                }
             }
         }
         for (key, w) in services.iter_mut() {
@@ -281,6 +294,15 @@ impl Batch {
 }
 
 impl Batch {
+    /// A batch over `grid` that knows nothing yet about the services `asked`.
+    pub fn empty(grid: Grid, asked: BTreeSet<ServiceKey>) -> Batch {
+        Batch {
+            grid,
+            asked,
+            services: BTreeMap::new(),
+        }
+    }
+
     /// Takes `other`'s services (fetched whole, on this batch's grid) into this batch.
     pub fn absorb(&mut self, other: Batch) {
         self.asked.extend(other.asked);
@@ -406,15 +428,17 @@ fn known(s: &Signals) -> bool {
     .any(|v| v.iter().any(|x| x.is_finite()))
 }
 
-fn slot(s: &mut Signals, signal: Signal) -> &mut Vec<f64> {
-    match signal {
+/// Where a filed signal goes; None for the bucket rates, which are never filed themselves.
+fn slot(s: &mut Signals, signal: Signal) -> Option<&mut Vec<f64>> {
+    Some(match signal {
         Signal::RequestRate => &mut s.request_rate,
         Signal::SuccessRate => &mut s.success_rate,
         Signal::LatencyP50 => &mut s.latency_p50,
         Signal::LatencyP90 => &mut s.latency_p90,
         Signal::LatencyP99 => &mut s.latency_p99,
         Signal::CpuUsage | Signal::CpuRequests => &mut s.utilization,
-    }
+        Signal::LatencyBuckets => return None,
+    })
 }
 
 /// Utilisation as the HPA computes it: summed usage over summed requests of the pods (of the

@@ -17,6 +17,7 @@
 //! * [`grid`] — the Observation's time grid; a range-query series placed on it (NaN where absent).
 //! * [`fanout`] — one batch's answers filed per service / subset / pod, and a policy's
 //!   Observation built from them.
+//! * [`quantiles`] — p50 / p90 / p99 at every level from one answer of per-pod bucket rates.
 //! * [`prometheus`] — the HTTP client: range queries on the grid, failures told apart.
 //! * [`source`] — the [`ObservationSource`]s: one policy at a time, or batched across policies.
 //! * [`proxy_scrape`] — the fast path: the proxies' own stats pages scraped directly, filed
@@ -27,6 +28,7 @@ pub mod grid;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy_scrape;
+pub mod quantiles;
 pub mod source;
 
 use std::future::Future;

@@ -41,10 +41,14 @@
 //! per-interval number the simulator computes — whether the range is left-closed (Prometheus 2)
 //! or left-open (Prometheus 3), and half a scrape of jitter still leaves two samples.
 //!
-//! Latency quantiles are `histogram_quantile` over `istio_request_duration_milliseconds_bucket`
-//! (Istio's default buckets), divided by 1000 to give seconds. A window without requests yields
-//! NaN (Prometheus answers 0/0 = NaN for the ratio and no bucket for the quantile), never 0.
-//!
+//! Latency is read as bucket rates: one query, `sum by (service, version, pod, le)
+//! (rate(istio_request_duration_milliseconds_bucket[...]))` (Istio's default buckets), from
+//! which `quantiles.rs` computes p50 / p90 / p99 at every level exactly as
+//! `histogram_quantile(q, sum by (<level>, le) (...)) / 1000` would — nine queries, each
+//! selecting every bucket series again, cost Prometheus several times more (see there). A window
+//! without requests yields NaN (Prometheus answers 0/0 = NaN for the ratio and no bucket for the
+//! quantile), never 0.
+
 //! ## CPU utilisation (for the HPA)
 //!
 //! The HPA's `Resource` CPU metric divides the pods' summed usage by their summed requests, over
@@ -69,6 +73,9 @@ pub enum Signal {
     LatencyP90,
     /// `histogram_quantile(0.99, ...)`, seconds.
     LatencyP99,
+    /// Per-pod rates of the duration buckets, by `le`: fetched, never filed — `quantiles.rs`
+    /// turns them into the three latency signals at every level.
+    LatencyBuckets,
     /// CPU seconds per second used by a pod's containers (numerator of utilisation).
     CpuUsage,
     /// CPU cores requested by a pod's containers (denominator of utilisation).
@@ -92,6 +99,7 @@ impl Signal {
             Signal::LatencyP50 => "latency p50",
             Signal::LatencyP90 => "latency p90",
             Signal::LatencyP99 => "latency p99",
+            Signal::LatencyBuckets => "latency buckets",
             Signal::CpuUsage => "cpu usage",
             Signal::CpuRequests => "cpu requests",
         }
@@ -140,6 +148,8 @@ impl Default for Labels {
 pub const SERVICE_NAMESPACE: &str = "destination_service_namespace";
 pub const SERVICE_NAME: &str = "destination_service_name";
 pub const VERSION: &str = "destination_version";
+/// A classic histogram bucket's upper bound.
+pub const LE: &str = "le";
 
 /// Which services a query covers: namespaces and service names, matched as sets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -183,6 +193,10 @@ pub fn query(
         Signal::LatencyP50 => quantile("0.5"),
         Signal::LatencyP90 => quantile("0.9"),
         Signal::LatencyP99 => quantile("0.99"),
+        Signal::LatencyBuckets => format!(
+            "sum by ({by}, {LE}) \
+             (rate(istio_request_duration_milliseconds_bucket{{{istio}}}[{window}]))"
+        ),
         Signal::CpuUsage => format!(
             "sum by ({ns}, {pod}) (rate(container_cpu_usage_seconds_total{{{m}}}[{window}]))",
             ns = labels.namespace,
@@ -342,6 +356,22 @@ mod tests {
         let q = query(Signal::LatencyP99, Level::Pod, &one(), &labels, "1m");
         assert!(q.starts_with("histogram_quantile(0.99, sum by (destination_service_namespace, destination_service_name, destination_version, pod_name, le)"), "{q}");
         assert!(q.ends_with("[1m]))) / 1000"), "{q}");
+    }
+
+    #[test]
+    fn bucket_rates_are_per_pod_and_keep_le() {
+        let labels = Labels {
+            pod: "pod_name".into(),
+            ..Labels::default()
+        };
+        let q = query(Signal::LatencyBuckets, Level::Pod, &one(), &labels, "1m");
+        assert_eq!(
+            q,
+            "sum by (destination_service_namespace, destination_service_name, \
+             destination_version, pod_name, le) \
+             (rate(istio_request_duration_milliseconds_bucket{reporter=\"destination\",\
+             destination_service_namespace=\"shop\",destination_service_name=\"checkout\"}[1m]))"
+        );
     }
 
     #[test]

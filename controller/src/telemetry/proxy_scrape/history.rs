@@ -187,7 +187,7 @@ impl Increase {
             Signal::LatencyP50 => q(0.5),
             Signal::LatencyP90 => q(0.9),
             Signal::LatencyP99 => q(0.99),
-            Signal::CpuUsage | Signal::CpuRequests => f64::NAN,
+            Signal::CpuUsage | Signal::CpuRequests | Signal::LatencyBuckets => f64::NAN,
         }
     }
 }

@@ -66,8 +66,9 @@ impl Prometheus {
         &self.cfg
     }
 
-    /// The queries of a batch over `keys` on `grid`: every Istio signal at every level, and the
-    /// two CPU halves per pod.
+    /// The queries of a batch over `keys` on `grid`: request and success rate at every level,
+    /// the duration buckets per pod (the latency quantiles of every level are computed from
+    /// them, see `quantiles.rs`), and the two CPU halves per pod.
     pub fn queries(
         &self,
         keys: &BTreeSet<ServiceKey>,
@@ -77,7 +78,7 @@ impl Prometheus {
         let window = promql::rate_window(grid.step, self.cfg.scrape_interval_seconds);
         let mut out = Vec::new();
         for level in Level::ALL {
-            for signal in Signal::ISTIO {
+            for signal in [Signal::RequestRate, Signal::SuccessRate] {
                 out.push((
                     signal,
                     level,
@@ -85,7 +86,11 @@ impl Prometheus {
                 ));
             }
         }
-        for signal in [Signal::CpuUsage, Signal::CpuRequests] {
+        for signal in [
+            Signal::LatencyBuckets,
+            Signal::CpuUsage,
+            Signal::CpuRequests,
+        ] {
             out.push((
                 signal,
                 Level::Pod,
@@ -95,9 +100,35 @@ impl Prometheus {
         out
     }
 
-    /// Runs every query of the batch concurrently and files the answers per service. The
-    /// first failure (in query order) is the batch's error.
+    /// Runs every query of the batch and files the answers per service. A long grid over many
+    /// services is fetched in consecutive time chunks (see [`chunks`]), each chunk's queries
+    /// concurrently. The first failure (in query order) is the batch's error.
     pub async fn fetch(
+        &self,
+        keys: BTreeSet<ServiceKey>,
+        grid: Grid,
+    ) -> Result<Batch, TelemetryError> {
+        let parts = chunks(grid, keys.len());
+        if parts.len() == 1 {
+            return self.fetch_one(keys, grid).await;
+        }
+        // An empty batch ending one chunk-length before the first chunk, advanced by every
+        // chunk in turn, ends holding exactly the chunks' points on `grid`.
+        let mut batch = Batch::empty(
+            Grid {
+                end: grid.start() - grid.step,
+                ..grid
+            },
+            keys.clone(),
+        );
+        for part in parts {
+            let chunk = self.fetch_one(keys.clone(), part).await?;
+            batch.advance(&chunk)?;
+        }
+        Ok(batch)
+    }
+
+    async fn fetch_one(
         &self,
         keys: BTreeSet<ServiceKey>,
         grid: Grid,
@@ -185,6 +216,39 @@ fn source_chain(e: &Error) -> String {
         out.push_str(": ");
         out.push_str(&s.to_string());
         cur = s.source();
+    }
+    out
+}
+
+/// The most samples one answer of bucket rates should carry. The bucket answer is the largest
+/// (20 series per pod: Istio's 19 bounds and +Inf); at ~170 bytes of JSON for a series' first
+/// point and ~15 for each further one (measured in docs/benchmarks-telemetry.md: 200,000
+/// series × 8 points = 65 MB), 2,000,000 samples keep an answer near 100 MB and 25 times
+/// below Prometheus' default `--query.max-samples` (50,000,000), leaving room for services
+/// with many pods.
+pub const MAX_BUCKET_SAMPLES: usize = 2_000_000;
+
+/// Series per pod of the bucket answer (Istio's 19 bucket bounds and +Inf).
+const BUCKETS_PER_POD: usize = 20;
+
+/// `grid` cut into consecutive grids (oldest first) so that one bucket answer over `services`
+/// one-pod services stays within [`MAX_BUCKET_SAMPLES`]: the whole grid when it fits — a
+/// steady-state step always does, and so does a 1 h lookback for up to 416 services.
+pub fn chunks(grid: Grid, services: usize) -> Vec<Grid> {
+    let per_chunk = (MAX_BUCKET_SAMPLES / (services.max(1) * BUCKETS_PER_POD)).max(1);
+    if per_chunk >= grid.points {
+        return vec![grid];
+    }
+    let mut out = Vec::new();
+    let mut first = 0usize;
+    while first < grid.points {
+        let points = per_chunk.min(grid.points - first);
+        out.push(Grid {
+            end: grid.start() + (first + points - 1) as i64 * grid.step,
+            step: grid.step,
+            points,
+        });
+        first += points;
     }
     out
 }

@@ -332,3 +332,72 @@ fn advancing_a_batch_shifts_every_window_and_forgets_what_left() {
     .unwrap();
     assert!(matches!(b.advance(&odd), Err(TelemetryError::Malformed(_))));
 }
+
+/// `answer` restricted to the samples on `grid` (what a range query over that grid returns).
+fn within(a: &Answer, grid: Grid) -> Answer {
+    let on = |t: f64| t >= grid.start() as f64 && t <= grid.end as f64;
+    Answer {
+        series: a
+            .series
+            .iter()
+            .map(|s| Series {
+                labels: s.labels.clone(),
+                samples: s.samples.iter().copied().filter(|(t, _)| on(*t)).collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect(),
+        ..a.clone()
+    }
+}
+
+#[test]
+fn chunks_advanced_into_an_empty_batch_equal_one_fetch_of_the_whole_grid() {
+    // The Prometheus client's path for a long lookback over many services: an empty batch
+    // ending one step before the grid, advanced by a 1-point then a 2-point chunk.
+    let asked = BTreeSet::from([key("shop", "checkout"), key("shop", "cart")]);
+    let answers = [
+        answer(Signal::RequestRate, Level::Service, SERVICE_RATE),
+        answer(Signal::SuccessRate, Level::Subset, SUBSET_SUCCESS),
+        answer(Signal::LatencyP99, Level::Pod, POD_P99),
+    ];
+    let whole = Batch::build(GRID, asked.clone(), &answers, &Labels::default()).unwrap();
+    let first = Grid {
+        end: 1_700_000_000,
+        step: 15,
+        points: 1,
+    };
+    let second = Grid {
+        end: 1_700_000_030,
+        step: 15,
+        points: 2,
+    };
+    let mut chunked = Batch::empty(
+        Grid {
+            end: 1_699_999_985,
+            ..GRID
+        },
+        asked.clone(),
+    );
+    for part in [first, second] {
+        let part_answers: Vec<Answer> = answers.iter().map(|a| within(a, part)).collect();
+        let b = Batch::build(part, asked.clone(), &part_answers, &Labels::default()).unwrap();
+        chunked.advance(&b).unwrap();
+    }
+    assert_eq!(chunked.grid, GRID);
+    for (svc, subsets) in [("checkout", &["canary", "stable"][..]), ("cart", &[][..])] {
+        let w = whole.observation(&request("shop", svc, subsets)).unwrap();
+        let c = chunked.observation(&request("shop", svc, subsets)).unwrap();
+        // Observation's PartialEq treats NaN as unequal: compare through serde (NaN → null).
+        assert_eq!(
+            serde_json::to_value(&w).unwrap(),
+            serde_json::to_value(&c).unwrap(),
+            "{svc}"
+        );
+    }
+    // And the windows are the recorded values, not two equal wrong ones.
+    let c = chunked
+        .observation(&request("shop", "checkout", &["canary", "stable"]))
+        .unwrap();
+    assert!(same(&c.service_signals.request_rate, &[10.0, 12.5, 0.0]));
+    assert!(same(&c.subsets[0].signals.success_rate, &[NAN, 0.5, 0.48]));
+}

@@ -192,8 +192,18 @@ fn a_batch_sends_one_query_per_signal_and_level() {
         })
         .collect();
     let q = p.queries(&keys, &Grid::ending(1_700_000_000, 15, 3600));
-    // 5 Istio signals × 3 levels + 2 CPU halves = 17, whatever the number of services.
-    assert_eq!(q.len(), 17);
+    // 2 rates × 3 levels + the bucket rates + 2 CPU halves = 9, whatever the number of
+    // services; the latency quantiles of all three levels come from the one bucket query.
+    assert_eq!(q.len(), 9);
+    let latency: Vec<_> = q
+        .iter()
+        .filter(|(_, _, text)| text.contains("duration"))
+        .collect();
+    assert_eq!(latency.len(), 1);
+    assert_eq!(
+        (latency[0].0, latency[0].1),
+        (Signal::LatencyBuckets, Level::Pod)
+    );
     assert!(
         q[0].2.contains("svc999"),
         "every service is in the one query"
@@ -221,13 +231,13 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         .collect();
     src.register(reqs.iter().map(ServiceKey::of));
     let count = || log.lock().unwrap().len();
-    // Three policies, one interval: one batch of 17 queries (each answers "no series": the
+    // Three policies, one interval: one batch of 9 queries (each answers "no series": the
     // policies are told Insufficient, not Unavailable).
     for r in &reqs {
         let e = src.observe(r).await.unwrap_err();
         assert!(matches!(e, TelemetryError::Insufficient(_)), "{e}");
     }
-    assert_eq!(count(), 17);
+    assert_eq!(count(), 9);
     let first = log.lock().unwrap()[0].clone();
     // `end` 1_700_000_030 is aligned down to a multiple of the 15 s step: 1_700_000_025
     // (= 15 · 113_333_335). The lookback of 60 s at 15 s is 4 points: start 1_700_000_025 −
@@ -236,31 +246,62 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         first.contains("start=1699999980") && first.contains("end=1700000025"),
         "{first}"
     );
-    // The 15 Istio queries each name all three services (`=~"a|b|c"`, form-encoded).
+    // The 7 Istio queries (6 rates, 1 buckets) each name all three services (`=~"a|b|c"`,
+    // form-encoded).
     let naming_all = log
         .lock()
         .unwrap()
         .iter()
         .filter(|r| r.contains("destination_service_name%3D%7E%22a%7Cb%7Cc%22"))
         .count();
-    assert_eq!(naming_all, 15);
+    assert_eq!(naming_all, 7);
     // A request 7 s later (…037) in the same interval: aligned down to …025 again, no query.
     for r in reqs.iter_mut() {
         r.end += 7;
     }
     let _ = src.observe(&reqs[0]).await;
-    assert_eq!(count(), 17);
-    // The next interval (…045, aligned to …040): 17 queries for the one new point only.
+    assert_eq!(count(), 9);
+    // The next interval (…045, aligned to …040): 9 queries for the one new point only.
     for r in reqs.iter_mut() {
         r.end += 8;
     }
     for r in &reqs {
         let _ = src.observe(r).await;
     }
-    assert_eq!(count(), 34);
-    let last = log.lock().unwrap()[33].clone();
+    assert_eq!(count(), 18);
+    let last = log.lock().unwrap()[17].clone();
     assert!(
         last.contains("start=1700000040") && last.contains("end=1700000040"),
         "{last}"
     );
+}
+
+#[test]
+fn a_long_grid_over_many_services_is_fetched_in_time_chunks() {
+    // 1 h at 15 s = 240 points. 10,000 services × 20 bucket series = 200,000 series: at most
+    // 2,000,000 / 200,000 = 10 points per answer, so 24 chunks of 10.
+    let grid = Grid::ending(1_700_000_000, 15, 3600);
+    let parts = chunks(grid, 10_000);
+    assert_eq!(parts.len(), 24);
+    assert!(parts.iter().all(|g| g.points == 10 && g.step == 15));
+    assert_eq!(parts[0].start(), grid.start());
+    assert_eq!(parts[23].end, grid.end);
+    for w in parts.windows(2) {
+        assert_eq!(
+            w[1].start(),
+            w[0].end + 15,
+            "consecutive, no gap or overlap"
+        );
+    }
+    // 3,000 services: 2,000,000 / 60,000 = 33 points; 240 = 7 · 33 + 9.
+    let parts = chunks(grid, 3_000);
+    assert_eq!(parts.len(), 8);
+    assert_eq!(parts[7].points, 9);
+    assert_eq!(parts[7].end, grid.end);
+    // 416 services (8,320 series: 240 points = 1,996,800 samples) fit whole; 417 do not.
+    assert_eq!(chunks(grid, 416), vec![grid]);
+    assert_eq!(chunks(grid, 417).len(), 2);
+    // A steady-state step is never cut.
+    let step = Grid::ending(1_700_000_000, 15, 15);
+    assert_eq!(chunks(step, 1_000_000), vec![step]);
 }

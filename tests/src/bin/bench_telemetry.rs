@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow};
 use homeostat::telemetry::fanout::{Answer, Batch, Series};
 use homeostat::telemetry::grid::Grid;
 use homeostat::telemetry::promql::{
-    Labels, Level, SERVICE_NAME, SERVICE_NAMESPACE, Signal, VERSION,
+    LE, Labels, Level, SERVICE_NAME, SERVICE_NAMESPACE, Signal, VERSION,
 };
 use homeostat::telemetry::{
     BatchedSource, ObservationSource, ObserveRequest, Prometheus, PrometheusConfig, ServiceKey,
@@ -31,7 +31,7 @@ use homeostat_e2e::tools::prometheus_tools;
 use homeostat_models::governor::{MeshConfig, OutlierConfig, RetryConfig};
 use homeostat_models::policy::{Duration, PolicySpec};
 use homeostat_simulator::openmetrics::{Exporter, PodMeta};
-use homeostat_simulator::telemetry::{Counters, NBUCKETS};
+use homeostat_simulator::telemetry::{Counters, ISTIO_BUCKETS_MS, NBUCKETS};
 
 /// Cumulative share of requests at or under each Istio bound (0.5, 1, 5, 10, 25, 50, 100, 250,
 /// 500 ms, ... +Inf): a service with a ~25 ms median.
@@ -210,9 +210,11 @@ fn main() -> Result<()> {
         }
         m
     };
+    // The answers as the Prometheus adapter receives them: the two rates at every level, the
+    // duration buckets per pod (20 series a pod: Istio's 19 bounds and +Inf).
     let mut answers = Vec::new();
     for level in Level::ALL {
-        for signal in Signal::ISTIO {
+        for signal in [Signal::RequestRate, Signal::SuccessRate] {
             answers.push(Answer {
                 signal,
                 level,
@@ -226,6 +228,30 @@ fn main() -> Result<()> {
             });
         }
     }
+    let bounds = ISTIO_BUCKETS_MS
+        .iter()
+        .map(|b| b.to_string())
+        .chain(std::iter::once("+Inf".to_string()));
+    answers.push(Answer {
+        signal: Signal::LatencyBuckets,
+        level: Level::Pod,
+        query: String::new(),
+        series: bounds
+            .enumerate()
+            .flat_map(|(k, le)| {
+                let pts = &pts;
+                (0..n).map(move |i| {
+                    let mut l = labels(i, Level::Pod);
+                    l.insert(LE.to_string(), le.clone());
+                    Series {
+                        labels: l,
+                        // Cumulative: bucket k holds k + 1 requests per second.
+                        samples: pts.iter().map(|(t, _)| (*t, (k + 1) as f64)).collect(),
+                    }
+                })
+            })
+            .collect(),
+    });
     for signal in [Signal::CpuUsage, Signal::CpuRequests] {
         answers.push(Answer {
             signal,

@@ -445,6 +445,48 @@ fn a_change_followed_by_a_regression_is_rolled_back() {
         .expect("rollback");
     assert!(matches!(&c.proposed, KnobValue::Retries(r) if r.attempts == 0));
     assert!(d.findings.iter().any(|f| f.kind == FindingKind::Regression));
+
+    // The rollback is applied; the 2% errors that justified 2 retries are back. The planner
+    // asks for 2 again, a relaxing change of the knob just rolled back: it is held for one
+    // lookback (3600 s), not re-applied once the 300 s cooldown ends (A → B → A → B).
+    let rollback = c.clone();
+    let raised = rollback.current.clone();
+    apply(&mut cfg, &rollback);
+    gov.applied(t, "checkout", &rollback);
+    let rolled_at = t;
+    assert_eq!(spec.telemetry.lookback.as_secs_ceil(), 3600);
+    let mut held_at_600 = None;
+    let mut reapplied = None;
+    for k in 1..=(3600 / STEP + 10) {
+        let t = rolled_at + k * STEP;
+        let d = gov.step(
+            t,
+            &ObsBuilder::new(t, &flat(0.98), cfg.clone()).build(),
+            &spec,
+        );
+        if k * STEP == 600 {
+            held_at_600 = d
+                .plan
+                .held
+                .iter()
+                .find(|h| h.knob == Knob::Retries)
+                .and_then(|h| h.held_by.clone());
+        }
+        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
+            assert_eq!(c.proposed, raised);
+            reapplied = Some(t - rolled_at);
+            break;
+        }
+    }
+    // 600 s after the rollback: 3600 − 600 = 3000 s of the lookback left.
+    assert_eq!(
+        held_at_600,
+        Some(Hold::RolledBack {
+            remaining_seconds: 3000
+        })
+    );
+    // Proposed again only once the lookback has passed (the first run at ≥ 3600 s).
+    assert_eq!(reapplied, Some(3600));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Every guardrail, in one place: insufficient data, freeze, disabled knobs, hysteresis,
-//! cooldown, `maxChangesPerHour`, and rollback on regression.
+//! cooldown, `maxChangesPerHour`, and rollback on regression — and no relaxing a rolled-back
+//! knob again within one lookback.
 //!
 //! Planners propose; only [`GuardState::admit`] decides what may be applied. Order of checks,
 //! most to least fundamental: freeze (a human said stop), disabled, warm-up (calm-time tuning —
@@ -11,6 +12,14 @@
 //! and the hourly budget (undoing harm must not wait behind the change that caused it) but not
 //! freeze. Only relaxing changes are rolled back: after a protective one (cut a canary, stop
 //! retries) a worse objective most likely means the incident it answers is growing.
+//!
+//! After a rollback, the knob is not relaxed again for one `telemetry.lookback` (the history
+//! the policy says its models judge on, as for the warm-up): otherwise a planner that still
+//! sees the evidence that led to the change proposes it again once cooldown ends, and the knob
+//! goes A → B → A → B (found on a pod failing on and off: retries 2 → 3, rolled back to 2, 3
+//! again 154 runs later). Protective changes of it still pass.
+//! The memory is the applied-change record the Governor already keeps and exports, so a
+//! restart keeps it too.
 
 use std::collections::BTreeMap;
 
@@ -120,7 +129,8 @@ impl GuardState {
             // relaxed by its planner, behind hysteresis, once the signal clears.
             judged: change.origin == Origin::Rollback || change.posture == Posture::Protect,
         });
-        // Keep what cooldown, the hourly budget and rollback can still need.
+        // Keep what cooldown, the hourly budget and rollback can still need (and the rollbacks
+        // that hold relaxing, for up to this long: a lookback beyond 2 h is capped here).
         let horizon = now.saturating_sub(2 * 3600);
         self.applied.retain(|a| a.at > horizon);
     }
@@ -328,6 +338,25 @@ impl GuardState {
         if c.origin == Origin::Rollback {
             return None;
         }
+        // No relaxing change of a knob within a lookback of a rollback of it. Not only the same
+        // value: a planner that still sees the evidence proposes nearly the same thing (a
+        // per-try timeout from this run's p99), and exact matching would let it through.
+        let lookback = spec.telemetry.lookback.as_secs_ceil();
+        if c.posture == Posture::Relax
+            && let Some(at) = self
+                .applied
+                .iter()
+                .filter(|a| a.change.origin == Origin::Rollback && a.change.knob == c.knob)
+                .map(|a| a.at)
+                .max()
+        {
+            let remaining = at.saturating_add(lookback).saturating_sub(now);
+            if remaining > 0 {
+                return Some(Hold::RolledBack {
+                    remaining_seconds: remaining,
+                });
+            }
+        }
         // Warm-up: only for calm-time tuning of the setting the Governor found (objectives met,
         // no change of this knob on record). While an objective is missed the planners' own
         // significance tests decide (e.g. retries for independent failures); undoing the
@@ -336,7 +365,6 @@ impl GuardState {
             && self.calm
             && !self.applied.iter().any(|a| a.change.knob == c.knob)
         {
-            let lookback = spec.telemetry.lookback.as_secs_ceil();
             let since = self.data_since.unwrap_or(now);
             let remaining = since.saturating_add(lookback).saturating_sub(now);
             if remaining > 0 {

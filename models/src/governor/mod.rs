@@ -206,10 +206,13 @@ impl Governor {
         let state = self.services.entry(service.to_string()).or_default();
         state.guard.applied(now, change);
         // Only a cut of retries is something the retries planner restores after the overload;
-        // a protective per-try timeout (slow endpoints) is withdrawn by its own planner.
+        // a protective per-try timeout (slow endpoints) is withdrawn by its own planner, and a
+        // rollback's "before" is the value judged harmful, not one to restore (restoring it
+        // was the 2 → 3 → 2 → 3 retries flapping on a pod failing on and off).
         if let (KnobValue::Retries(before), KnobValue::Retries(after)) =
             (&change.current, &change.proposed)
             && change.posture == Posture::Protect
+            && change.origin != Origin::Rollback
             && after.attempts < before.attempts
         {
             state.retries.remember_before_cut(before);

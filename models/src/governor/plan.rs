@@ -232,6 +232,9 @@ pub enum Hold {
     Warmup { remaining_seconds: i64 },
     /// The knob is disabled in the policy (`controls.<knob>.enabled: false`).
     Disabled,
+    /// A relaxing change of this knob was rolled back for a regression less than one policy
+    /// lookback ago; relaxing it again would repeat what the evidence judged harmful.
+    RolledBack { remaining_seconds: i64 },
 }
 
 impl fmt::Display for Hold {
@@ -259,6 +262,10 @@ impl fmt::Display for Hold {
             Hold::Warmup { remaining_seconds } => write!(
                 f,
                 "still learning the service's normal: {remaining_seconds}s until one lookback of data"
+            ),
+            Hold::RolledBack { remaining_seconds } => write!(
+                f,
+                "a relaxing change of this control was rolled back after a regression: no relaxing for {remaining_seconds}s more (one lookback)"
             ),
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p homeostat-models --bench pass`; `PASS_ONCE=all` runs the pass once outside
 //! criterion (for `/usr/bin/time -v`, to read the peak resident memory); `PASS_ONCE=detect` or
-//! `PASS_ONCE=forecast` runs only that half; `PASS_ONCE=stream` times the controller's real
+//! `PASS_ONCE=forecast` runs only that half; `PASS_ONCE=stream` (with `PASS_DETECTOR=<name>` for another detector) times the controller's real
 //! per-tick cost: 30,000 default detectors, each warmed on its 240 points, then one new point
 //! each (the median of 21 such steps is printed).
 
@@ -115,7 +115,13 @@ fn bench(c: &mut Criterion) {
 /// each. Single-threaded, as the bound (10 ms) is meant to hold without the second core.
 fn stream_step() {
     let data = corpus();
-    let name = detect::NAMES.first().copied().unwrap_or("none");
+    // `PASS_DETECTOR=conformal` (any of `detect::NAMES`) times another detector; the default
+    // detector otherwise.
+    let chosen = std::env::var("PASS_DETECTOR").ok();
+    let name = chosen
+        .as_deref()
+        .or(detect::NAMES.first().copied())
+        .unwrap_or("none");
     let mut detectors: Vec<Box<dyn detect::Detector>> = data
         .chunks(POINTS)
         .filter_map(|signal| {

@@ -49,6 +49,26 @@ pub struct ObserveRequest {
     pub config: MeshConfig,
 }
 
+#[cfg(test)]
+impl ObserveRequest {
+    /// A request for `spec`'s service in `namespace` ending at `end`, with nothing configured
+    /// (no route timeout, weights, outlier detection, retries or HPA): the tests' common case.
+    pub(crate) fn unconfigured(namespace: &str, spec: PolicySpec, end: i64) -> ObserveRequest {
+        ObserveRequest {
+            namespace: namespace.into(),
+            spec,
+            end,
+            config: MeshConfig {
+                route_timeout: None,
+                weights: Default::default(),
+                outlier_detection: Default::default(),
+                retries: Default::default(),
+                hpa: None,
+            },
+        }
+    }
+}
+
 /// Why no Observation could be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TelemetryError {

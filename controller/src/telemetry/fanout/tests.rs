@@ -1,7 +1,6 @@
 //! Fan-out on recorded Prometheus answers (the `data` member of `/api/v1/query_range` JSON, as
 //! Prometheus 2.42 writes it: values as strings, NaN as "NaN").
 
-use homeostat_models::governor::MeshConfig;
 use homeostat_models::policy::PolicySpec;
 
 use super::*;
@@ -29,18 +28,7 @@ fn key(ns: &str, svc: &str) -> ServiceKey {
 fn request(ns: &str, svc: &str, subsets: &[&str]) -> ObserveRequest {
     let mut spec = PolicySpec::for_service(svc);
     spec.target.subsets = subsets.iter().map(|s| s.to_string()).collect();
-    ObserveRequest {
-        namespace: ns.into(),
-        spec,
-        end: GRID.end,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: Default::default(),
-            retries: Default::default(),
-            hpa: None,
-        },
-    }
+    ObserveRequest::unconfigured(ns, spec, GRID.end)
 }
 
 /// Same-length windows, NaN-aware equality.

@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use homeostat_models::governor::{MeshConfig, OutlierConfig, RetryConfig};
 use homeostat_models::policy::PolicySpec;
 
 use super::*;
@@ -75,18 +74,7 @@ fn request() -> ObserveRequest {
     let mut spec = PolicySpec::for_service("checkout");
     // 4 points: keeps the queries short.
     spec.telemetry.lookback = homeostat_models::policy::Duration::from_secs(60);
-    ObserveRequest {
-        namespace: "shop".into(),
-        spec,
-        end: 1_700_000_030,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: OutlierConfig::default(),
-            retries: RetryConfig::default(),
-            hpa: None,
-        },
-    }
+    ObserveRequest::unconfigured("shop", spec, 1_700_000_030)
 }
 
 async fn observe(url: &str) -> Result<homeostat_models::governor::Observation, TelemetryError> {

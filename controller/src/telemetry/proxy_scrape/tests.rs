@@ -1,6 +1,5 @@
 //! The direct path on hand-written stats pages, with every expected number worked out below.
 
-use homeostat_models::governor::MeshConfig;
 use homeostat_models::policy::{Duration as PolicyDuration, PolicySpec};
 
 use super::*;
@@ -50,18 +49,7 @@ fn request(end: i64) -> ObserveRequest {
     spec.target.subsets = vec!["v1".into(), "v2".into()];
     spec.telemetry.interval = PolicyDuration::from_secs(10);
     spec.telemetry.lookback = PolicyDuration::from_secs(20);
-    ObserveRequest {
-        namespace: "shop".into(),
-        spec,
-        end,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: Default::default(),
-            retries: Default::default(),
-            hpa: None,
-        },
-    }
+    ObserveRequest::unconfigured("shop", spec, end)
 }
 
 fn scraper() -> ProxyScraper {

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use homeostat_models::governor::MeshConfig;
 use homeostat_models::policy::PolicySpec;
 use prometheus_http_query::response::Data;
 
@@ -46,18 +45,7 @@ fn buckets(json: &str) -> Answer {
 fn request(subsets: &[&str]) -> ObserveRequest {
     let mut spec = PolicySpec::for_service("checkout");
     spec.target.subsets = subsets.iter().map(|s| s.to_string()).collect();
-    ObserveRequest {
-        namespace: "shop".into(),
-        spec,
-        end: GRID.end,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: Default::default(),
-            retries: Default::default(),
-            hpa: None,
-        },
-    }
+    ObserveRequest::unconfigured("shop", spec, GRID.end)
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -3,7 +3,8 @@
 //! knob again within one lookback.
 //!
 //! Planners propose; only [`GuardState::admit`] decides what may be applied. Order of checks,
-//! most to least fundamental: freeze (a human said stop), disabled, warm-up (calm-time tuning —
+//! most to least fundamental: freeze (a human said stop), disabled, no relaxing after a
+//! rollback (below), warm-up (calm-time tuning —
 //! objectives met — of a setting the Governor has not touched waits until the service has had usable data for one
 //! `telemetry.lookback`, the history the policy says its models judge on: a base rate estimated
 //! from 30 s of traffic is not a base rate), hysteresis (relaxing must be asked for several runs

@@ -34,7 +34,7 @@ use homeostat::telemetry::proxy_scrape::{ProxyScraper, ScrapeConfig, Target, tex
 use homeostat::telemetry::{
     ObservationSource, ObserveRequest, Prometheus, PrometheusConfig, PrometheusSource,
 };
-use homeostat_models::governor::{MeshConfig, Signals};
+use homeostat_models::governor::Signals;
 use homeostat_models::policy::{Duration as PolicyDuration, PolicySpec};
 use homeostat_proxy::config::Bootstrap;
 use homeostat_proxy::test_upstream::{self, Behavior};
@@ -274,18 +274,7 @@ clusters:
     spec.target.subsets = vec!["v1".into()];
     spec.telemetry.interval = PolicyDuration::from_secs(4);
     spec.telemetry.lookback = PolicyDuration::from_secs(8);
-    let req = ObserveRequest {
-        namespace: "shop".into(),
-        spec,
-        end: (load_end - 1.0).floor() as i64,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: Default::default(),
-            retries: Default::default(),
-            hpa: None,
-        },
-    };
+    let req = ObserveRequest::unconfigured("shop", spec, (load_end - 1.0).floor() as i64);
     let mut cfg = PrometheusConfig::new(&prom.url);
     cfg.scrape_interval_seconds = 1;
     let via_prometheus = PrometheusSource::new(Prometheus::new(cfg).expect("client"))

@@ -49,22 +49,15 @@ pub struct ObserveRequest {
     pub config: MeshConfig,
 }
 
-#[cfg(test)]
 impl ObserveRequest {
-    /// A request for `spec`'s service in `namespace` ending at `end`, with nothing configured
-    /// (no route timeout, weights, outlier detection, retries or HPA): the tests' common case.
-    pub(crate) fn unconfigured(namespace: &str, spec: PolicySpec, end: i64) -> ObserveRequest {
+    /// A request for `spec`'s service in `namespace` ending at `end` on a mesh where nothing is
+    /// configured ([`MeshConfig::default`]): what tests and benchmarks of a source need.
+    pub fn unconfigured(namespace: &str, spec: PolicySpec, end: i64) -> ObserveRequest {
         ObserveRequest {
             namespace: namespace.into(),
             spec,
             end,
-            config: MeshConfig {
-                route_timeout: None,
-                weights: Default::default(),
-                outlier_detection: Default::default(),
-                retries: Default::default(),
-                hpa: None,
-            },
+            config: MeshConfig::default(),
         }
     }
 }

@@ -113,8 +113,9 @@ pub struct EndpointObservation {
     pub signals: Signals,
 }
 
-/// The knobs as they are now, with Istio/Envoy semantics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The knobs as they are now, with Istio/Envoy semantics. `Default` is a mesh where nothing is
+/// set: no route timeout, no weights, Istio's outlier-detection and retry defaults, no HPA.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeshConfig {
     /// The route's overall timeout (VirtualService `http[].timeout`, Envoy `route.timeout`),

@@ -28,7 +28,6 @@ use homeostat::telemetry::{
 use homeostat_e2e::incident::BASE_UNIX;
 use homeostat_e2e::server::PrometheusServer;
 use homeostat_e2e::tools::prometheus_tools;
-use homeostat_models::governor::{MeshConfig, OutlierConfig, RetryConfig};
 use homeostat_models::policy::{Duration, PolicySpec};
 use homeostat_simulator::openmetrics::{Exporter, PodMeta};
 use homeostat_simulator::telemetry::{Counters, ISTIO_BUCKETS_MS, NBUCKETS};
@@ -79,18 +78,7 @@ fn status_kb(pid: &str, field: &str) -> u64 {
 fn request(i: usize, end: i64, lookback_s: u64) -> ObserveRequest {
     let mut spec = PolicySpec::for_service(&format!("svc{i}"));
     spec.telemetry.lookback = Duration::from_secs(lookback_s);
-    ObserveRequest {
-        namespace: "bench".into(),
-        spec,
-        end,
-        config: MeshConfig {
-            route_timeout: None,
-            weights: Default::default(),
-            outlier_detection: OutlierConfig::default(),
-            retries: RetryConfig::default(),
-            hpa: None,
-        },
-    }
+    ObserveRequest::unconfigured("bench", spec, end)
 }
 
 /// Asks every service's Observation at `end`; (seconds of the first call, which fetches the

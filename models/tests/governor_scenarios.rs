@@ -224,41 +224,54 @@ fn a_retry_storm_cuts_retries_and_independent_failures_add_them() {
     }
 }
 
+/// One run of a demand ramp: 10 pods, each serving 20 req/s at 100% CPU, HPA target 80%,
+/// objectives met throughout. Demand 100 req/s, then +2 req/s every 15 s from run `start` on. A
+/// stock HPA acts only once utilisation exceeds 80%, i.e. demand above 0.8 · 10 · 20 = 160
+/// req/s, 30 runs into the ramp. Returns the demand now and the autoscaling proposal, applied
+/// or held.
+fn ramp_run(
+    gov: &mut Governor,
+    run: i64,
+    start: i64,
+) -> (f64, Option<homeostat_models::governor::Change>) {
+    let spec = policy();
+    let demand = |i: i64| 100.0 + 2.0 * (i - start).max(0) as f64;
+    let now = T0 + run * STEP;
+    let pts: Vec<Point> = (0..LEN as i64)
+        .map(|k| {
+            let l = demand(run - (LEN as i64 - 1) + k);
+            Point {
+                rps: l,
+                success: 0.9995,
+                p50: 0.05,
+                p99: 0.1,
+                util: l / 200.0,
+            }
+        })
+        .collect();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 80, 10));
+    let obs = ObsBuilder::new(now, &pts, cfg).build();
+    let d = gov.step(now, &obs, &spec);
+    let c = d
+        .plan
+        .changes
+        .into_iter()
+        .chain(d.plan.held)
+        .find(|c| c.knob == Knob::Autoscaling);
+    (demand(run), c)
+}
+
 #[test]
 fn a_forecast_surge_raises_capacity_before_the_autoscaler_would() {
-    let spec = policy();
+    // The ramp starts at run 250, after the warm-up: one lookback (3600 s = 240 runs at 15 s)
+    // of data from run 0.
     let mut gov = Governor::new();
-    // 10 pods, each serving 20 req/s at 100% CPU; target 80%. Demand 100 req/s, then a ramp of
-    // +2 req/s every 15 s from run 40 on. A stock HPA acts only once utilisation exceeds 80%,
-    // i.e. demand above 0.8 · 10 · 20 = 160 req/s.
-    let demand = |i: i64| {
-        if i < 40 {
-            100.0
-        } else {
-            100.0 + 2.0 * (i - 40) as f64
-        }
-    };
     let mut first = None;
-    for run in 0..100 {
-        let now = T0 + run * STEP;
-        let pts: Vec<Point> = (0..LEN as i64)
-            .map(|k| {
-                let l = demand(run - (LEN as i64 - 1) + k);
-                Point {
-                    rps: l,
-                    success: 0.9995,
-                    p50: 0.05,
-                    p99: 0.1,
-                    util: l / 200.0,
-                }
-            })
-            .collect();
-        let mut cfg = config(Default::default());
-        cfg.hpa = Some(hpa(2, 50, 80, 10));
-        let obs = ObsBuilder::new(now, &pts, cfg).build();
-        let d = gov.step(now, &obs, &spec);
-        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Autoscaling) {
-            first = Some((run, demand(run), c.clone()));
+    for run in 0..330 {
+        let (demand, c) = ramp_run(&mut gov, run, 250);
+        if let Some(c) = c.filter(|c| c.held_by.is_none()) {
+            first = Some((run, demand, c));
             break;
         }
     }
@@ -267,12 +280,14 @@ fn a_forecast_surge_raises_capacity_before_the_autoscaler_would() {
         "scaled ahead at run {run}, demand {demand_now} req/s: {}",
         c.reason
     );
-    assert!(run > 40, "no change before the surge (run {run})");
+    assert!(run > 250, "no change before the surge (run {run})");
     assert!(
         demand_now < 160.0,
         "acted at {demand_now} req/s, after the HPA would"
     );
     assert_eq!(c.posture, Posture::Protect);
+    // A scale-ahead is a prediction (of demand, and of the pods the HPA will run).
+    assert_eq!(c.origin, Origin::Forecast);
     let KnobValue::Autoscaling(next) = &c.proposed else {
         panic!()
     };
@@ -281,6 +296,32 @@ fn a_forecast_surge_raises_capacity_before_the_autoscaler_would() {
         |t: u32, min: u32| ((demand_now / (20.0 * f64::from(t) / 100.0)).ceil() as u32).max(min);
     assert!(pods(next.target_utilization_percent, next.min_replicas) > pods(80, 2));
     assert!(next.target_utilization_percent >= 40 && next.target_utilization_percent <= 85);
+}
+
+#[test]
+fn a_forecast_from_the_first_minutes_waits_for_the_warm_up() {
+    // The same ramp 10 minutes after the Governor's first run (run 40): the service is calm, so
+    // a scale-ahead rests on a forecast from 10 minutes of data and nothing measured. It is
+    // proposed (the finding is the user's to see) but held by the warm-up, with the
+    // time left to one lookback from run 0 (3600 − 15·run s). Runs 40..70 keep demand under
+    // the 160 req/s at which the stock HPA acts by itself.
+    let mut gov = Governor::new();
+    let mut held = 0;
+    for run in 0..70 {
+        let (demand, c) = ramp_run(&mut gov, run, 40);
+        assert!(demand < 160.0);
+        let Some(c) = c else { continue };
+        assert_eq!(c.origin, Origin::Forecast, "run {run}: {}", c.reason);
+        assert_eq!(
+            c.held_by,
+            Some(Hold::Warmup {
+                remaining_seconds: 3600 - 15 * run
+            }),
+            "run {run}"
+        );
+        held += 1;
+    }
+    assert!(held > 0, "the ramp asks for a scale-ahead");
 }
 
 #[test]

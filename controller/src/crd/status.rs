@@ -155,7 +155,7 @@ pub struct Recommendation {
     pub expected_effect: String,
     /// protect or relax.
     pub posture: String,
-    /// planner, rollback, or alert:NAME.
+    /// planner, forecast, rollback, or alert:NAME.
     pub origin: String,
     /// Set when a guardrail held the change back (never applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,7 +178,7 @@ pub struct AppliedChange {
     pub after: KnobSetting,
     /// protect or relax.
     pub posture: String,
-    /// planner, rollback, or alert:NAME.
+    /// planner, forecast, rollback, or alert:NAME.
     pub origin: String,
     pub reason: String,
     /// The owned fields as found before homeostat first touched this knob (a field left unset
@@ -262,6 +262,7 @@ fn posture_name(p: Posture) -> &'static str {
 fn origin_name(o: &Origin) -> String {
     match o {
         Origin::Planner => "planner".into(),
+        Origin::Forecast => "forecast".into(),
         Origin::Rollback => "rollback".into(),
         Origin::Alert(name) => format!("alert:{name}"),
     }
@@ -270,6 +271,7 @@ fn origin_name(o: &Origin) -> String {
 fn origin_from_name(s: &str) -> Origin {
     match s {
         "rollback" => Origin::Rollback,
+        "forecast" => Origin::Forecast,
         s => match s.strip_prefix("alert:") {
             Some(name) => Origin::Alert(name.to_string()),
             None => Origin::Planner,
@@ -445,5 +447,25 @@ impl AppliedChange {
             expected_effect: String::new(),
             held_by: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_names_round_trip() {
+        // A restarted reconciler rebuilds the Governor's record from these names, so each
+        // must read back as what was written.
+        for o in [
+            Origin::Planner,
+            Origin::Forecast,
+            Origin::Rollback,
+            Origin::Alert("HighErrorRate".into()),
+        ] {
+            assert_eq!(origin_from_name(&origin_name(&o)), o);
+        }
+        assert_eq!(origin_name(&Origin::Forecast), "forecast");
     }
 }

@@ -201,6 +201,21 @@ impl Sizing {
         self.base_p99 + queueing::wait_quantile(servers, lambda, self.server_rate, 0.99)
             <= self.objective
     }
+
+    /// The fewest replicas, up to `max`, that meet the objective at `lambda` (`max` when none
+    /// does): the p99 wait only falls as c grows, so bisect.
+    fn fewest(&self, lambda: f64, max: u32) -> u32 {
+        let (mut lo, mut hi) = (1u32, max);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.meets(mid, lambda) {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        lo
+    }
 }
 
 fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizing, String> {
@@ -297,17 +312,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         .min(hpa.replica_cap.unwrap_or(u32::MAX))
         .max(1);
     z.reachable = z.meets(max, demand_upper);
-    // Fewest replicas meeting the objective: the p99 wait only falls as c grows, so bisect.
-    let (mut lo, mut hi) = (1u32, max);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if z.meets(mid, demand_upper) {
-            hi = mid
-        } else {
-            lo = mid + 1
-        }
-    }
-    z.needed = lo.max(a.min_replicas);
+    z.needed = z.fewest(demand_upper, max).max(a.min_replicas);
     Ok(z)
 }
 
@@ -478,7 +483,13 @@ pub fn plan(
     }
     let mut next = hpa.clone();
     let posture;
+    let mut origin = Origin::Planner;
     if implied_now < z.needed {
+        // A shortfall is a prediction twice over: of the demand (the forecast's upper bound)
+        // and of the pods the autoscaler will settle on. What is measured now may be fine;
+        // if it is not, the guardrails let it through at once, and if it is, it waits for
+        // the models to have a lookback of history (the warm-up).
+        origin = Origin::Forecast;
         // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.
@@ -584,7 +595,7 @@ pub fn plan(
         current: KnobValue::Autoscaling(hpa.clone()),
         proposed: KnobValue::Autoscaling(next.clone()),
         posture,
-        origin: Origin::Planner,
+        origin,
         reason,
         evidence: evidence(&z, hpa),
         confidence: ctx.spec.controls.autoscaling.forecast_coverage,

@@ -9,7 +9,9 @@
 //! `telemetry.lookback`, the history the policy says its models judge on: a base rate estimated
 //! from 30 s of traffic is not a base rate), hysteresis (relaxing must be asked for several runs
 //! in a row), cooldown and the hourly budget. Protective changes skip the warm-up: each planner
-//! protects only on its own significance test, which already demands the evidence it needs. A rollback skips cooldown
+//! protects only on its own significance test, which already demands the evidence it needs.
+//! Except one asked for by a prediction while the objectives are met (`Origin::Forecast`, a
+//! scale-ahead): that is calm-time tuning too, and waits. A rollback skips cooldown
 //! and the hourly budget (undoing harm must not wait behind the change that caused it) but not
 //! freeze. Only relaxing changes are rolled back: after a protective one (cut a canary, stop
 //! retries) a worse objective most likely means the incident it answers is growing.
@@ -362,7 +364,10 @@ impl GuardState {
         // no change of this knob on record). While an objective is missed the planners' own
         // significance tests decide (e.g. retries for independent failures); undoing the
         // Governor's own protective change is the incident memory's and hysteresis's business.
-        if c.posture == Posture::Relax
+        // A change asked for by a prediction (scale ahead of demand not yet seen) is tuning
+        // too while the objectives are met: the model is only as good as the history behind
+        // it, and 45 s of it (three points) made a calm service's HPA target go 70 → 40 %.
+        if (c.posture == Posture::Relax || c.origin == Origin::Forecast)
             && self.calm
             && !self.applied.iter().any(|a| a.change.knob == c.knob)
         {

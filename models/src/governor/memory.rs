@@ -140,6 +140,7 @@ struct AppliedMemory {
 #[serde(rename_all = "camelCase")]
 enum OriginMemory {
     Planner,
+    Forecast,
     Rollback,
     Alert(String),
 }
@@ -240,6 +241,7 @@ impl From<&Applied> for AppliedMemory {
             protect: a.change.posture == Posture::Protect,
             origin: match &a.change.origin {
                 Origin::Planner => OriginMemory::Planner,
+                Origin::Forecast => OriginMemory::Forecast,
                 Origin::Rollback => OriginMemory::Rollback,
                 Origin::Alert(name) => OriginMemory::Alert(name.clone()),
             },
@@ -267,6 +269,7 @@ impl From<AppliedMemory> for Applied {
                 },
                 origin: match a.origin {
                     OriginMemory::Planner => Origin::Planner,
+                    OriginMemory::Forecast => Origin::Forecast,
                     OriginMemory::Rollback => Origin::Rollback,
                     OriginMemory::Alert(name) => Origin::Alert(name),
                 },

@@ -183,6 +183,12 @@ pub enum Posture {
 pub enum Origin {
     /// A planner, from the telemetry.
     Planner,
+    /// A planner, from what its models predict rather than from harm observed now: a
+    /// scale-ahead for demand that has not arrived, or for pods the autoscaler has not yet
+    /// taken away. While the objectives are met such a change is calm-time tuning and waits
+    /// for the warm-up like a relaxing one: a prediction from a few minutes of data is not
+    /// evidence (`guardrails.rs`).
+    Forecast,
     /// Reverting an applied change after the objectives got worse.
     Rollback,
     /// A remediation action for this alert.

@@ -329,9 +329,7 @@ pub fn simulate(v: &Variant) -> Result<Vec<Series>, String> {
         values: vec![Default::default(); services.len()],
     };
     engine.run(&mut probe);
-    let record = probe
-        .recorder
-        .into_record(engine.end_time().max(engine.now));
+    let record = probe.recorder.into_record(engine.end_time());
     let objectives = crate::runs::objectives(s);
     let rows = probe.t_s.len();
     let mut out = Vec::new();

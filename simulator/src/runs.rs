@@ -178,7 +178,9 @@ impl Observer for Probe<'_> {
     fn ejection(&mut self, t: u64, pod: &str) {
         self.recorder.on_ejection(t, pod);
     }
-    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<Change> {
+    /// The ground truth is sampled when Prometheus scrapes (from t = 0), not when the scrape
+    /// becomes visible to controllers a telemetry lag later: what a run pays for starts at 0.
+    fn scrape(&mut self, t: u64, view: &View<'_>) {
         let replicas = (0..view.topology.subsets.len())
             .map(|s| view.replicas(s))
             .sum();
@@ -197,6 +199,8 @@ impl Observer for Probe<'_> {
         }
         self.recorder
             .on_sample(t, SampleState { replicas, weights });
+    }
+    fn tick(&mut self, t: u64, view: &View<'_>) -> Vec<Change> {
         let Some(c) = self.controller.as_mut() else {
             return Vec::new();
         };
@@ -282,9 +286,7 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
     }
     engine.run(&mut probe);
     // Requests still in flight at the end drain (at most one timeout long) and are counted.
-    let record = probe
-        .recorder
-        .into_record(engine.end_time().max(engine.now));
+    let record = probe.recorder.into_record(engine.end_time());
     let metrics = record.finish(&objectives(s));
     Ok(RunResult {
         kind,

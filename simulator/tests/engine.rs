@@ -180,6 +180,26 @@ fn conservation_holds_for_every_run_kind() {
 }
 
 #[test]
+fn every_run_is_measured_over_the_scenario_duration_not_its_drain() {
+    // One pod, 4 slots, requests of 3 s at 1 req/s: about 3 in flight at any time, so when the
+    // traffic stops at 600 s requests are still draining (the engine runs them to the end). The
+    // run is measured over the scenario's 10 minutes all the same: one pod for 600 s is
+    // 600 / 3600 = 1/6 replica-hour, whatever the drain (a run whose retries end later must
+    // not be charged for more pods).
+    let s = one_service("  []", "{ empirical: { samples: [3s] } }", "30s");
+    let r = runs::run(&s, RunKind::Istio).expect("runs");
+    assert_eq!(r.metrics.duration_s, 600.0);
+    assert!(
+        (r.metrics.replica_hours - 1.0 / 6.0).abs() < 1e-12,
+        "{}",
+        r.metrics.replica_hours
+    );
+    // Every request started is still counted (the drain lands in the last window).
+    assert_eq!(r.metrics.requests, r.tally.started);
+    assert_eq!(r.tally.success, r.tally.started);
+}
+
+#[test]
 fn same_seed_gives_identical_json_and_another_seed_does_not() {
     let s = Scenario::parse("messy.yaml", MESSY).expect("parses");
     let a = runs::run(&s, RunKind::Homeostat).expect("runs");

@@ -300,11 +300,12 @@ fn a_forecast_surge_raises_capacity_before_the_autoscaler_would() {
 
 #[test]
 fn a_forecast_from_the_first_minutes_waits_for_the_warm_up() {
-    // The same ramp 10 minutes after the Governor's first run (run 40): the service is calm, so
-    // a scale-ahead rests on a forecast from 10 minutes of data and nothing measured. It is
-    // proposed (the finding is the user's to see) but held by the warm-up, with the
-    // time left to one lookback from run 0 (3600 − 15·run s). Runs 40..70 keep demand under
-    // the 160 req/s at which the stock HPA acts by itself.
+    // The same ramp 10 minutes after the Governor's first run (run 40), whose window already
+    // held 10 minutes of history (40 points, the oldest 39 · 15 = 585 s before run 0): the
+    // service is calm, so a scale-ahead rests on a forecast from 20 minutes of data and nothing
+    // measured. It is proposed (the finding is the user's to see) but held by the warm-up, with
+    // the time left to one lookback from that oldest point: 3600 − 585 − 15·run s. Runs 40..70
+    // keep demand under the 160 req/s at which the stock HPA acts by itself.
     let mut gov = Governor::new();
     let mut held = 0;
     for run in 0..70 {
@@ -315,7 +316,7 @@ fn a_forecast_from_the_first_minutes_waits_for_the_warm_up() {
         assert_eq!(
             c.held_by,
             Some(Hold::Warmup {
-                remaining_seconds: 3600 - 15 * run
+                remaining_seconds: 3600 - 585 - 15 * run
             }),
             "run {run}"
         );
@@ -668,7 +669,9 @@ fn after_a_restart_mid_incident_the_relaxation_waits_for_a_lookback() {
     // does not know whether the incident is over. Calm: k stays 2 (chance ejections
     // 36,000 · (5.1·10⁻⁴)² ≈ 0.009/h, under 0.1/4), the ejection time returns to its 30 s
     // lower bound: a relaxing change of a setting it has no record of changing, so the warm-up
-    // holds it until one lookback (3600 s) of data: 3600, 3585, 3570 s to go at runs 0..2.
+    // holds it until one lookback (3600 s) of data. Its first observation already holds 10
+    // minutes of history (40 points, the oldest 39 · 15 = 585 s before run 0), which its models
+    // learn from, so 3600 − 585 = 3015, 3000, 2985 s to go at runs 0..2.
     let pods: Vec<Vec<Point>> = vec![vec![Point::healthy(10.0); LEN]; 10];
     let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
     let service = merge(&parts);
@@ -709,13 +712,13 @@ fn after_a_restart_mid_incident_the_relaxation_waits_for_a_lookback() {
         outcome,
         vec![
             Some(Hold::Warmup {
-                remaining_seconds: 3600
+                remaining_seconds: 3015
             }),
             Some(Hold::Warmup {
-                remaining_seconds: 3585
+                remaining_seconds: 3000
             }),
             Some(Hold::Warmup {
-                remaining_seconds: 3570
+                remaining_seconds: 2985
             }),
         ]
     );
@@ -1365,14 +1368,15 @@ fn calm_outlier_tuning_only_raises_k_when_chance_ejections_break_the_budget() {
     // 1% errors on every pod, within a 5% budget (successRate 0.95), with k = 2 in force:
     // p = (480 + ½)/48,001 = 1.001%; k = 2 gives 72,000 · 1.002·10⁻⁴ · 0.99 = 7.14 chance
     // ejections an hour per pod, over the 0.1 budget; k = 3 gives 72,000 · 1.003·10⁻⁶ · 0.99 =
-    // 0.0715 ≤ 0.1 ⇒ 3. A relaxing (tuning) change: after the one-lookback warm-up (3600 s =
-    // 240 runs) and hysteresis, and only once in two hours.
+    // 0.0715 ≤ 0.1 ⇒ 3. A relaxing (tuning) change: after the one-lookback warm-up (3600 s from
+    // the first window's oldest point, 585 s before run 0: 3015 s = run 201) and hysteresis
+    // (already counted: it is asked for from run 0), and only once in two hours.
     let mut spec = policy();
     spec.objectives.success_rate = 0.95;
     let changes = calm_pods(&spec, 2, 0.01, 480);
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let (run, c) = &changes[0];
-    assert!((240..=243).contains(run), "run {run}");
+    assert!((201..=204).contains(run), "run {run}");
     assert_eq!(c.posture, Posture::Relax);
     let KnobValue::OutlierDetection(next) = &c.proposed else {
         panic!()

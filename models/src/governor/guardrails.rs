@@ -75,7 +75,8 @@ pub struct GuardState {
     pub(super) relax_streak: BTreeMap<Knob, u32>,
     pub(super) freeze_until: Option<i64>,
     pub(super) last_snapshot: Option<Snapshot>,
-    /// The first run with usable data (unix seconds): the warm-up counts from here.
+    /// When the usable data began (unix seconds): the oldest point of the first run with usable
+    /// data. The warm-up counts from here.
     pub(super) data_since: Option<i64>,
     /// Whether the objectives are met now (not significantly over the error budget, p99 within
     /// its objective): only then is a relaxing change calm-time tuning, held by the warm-up.
@@ -154,7 +155,9 @@ impl GuardState {
         let latency_bad = window::recent_mean(&obs.service_signals.latency_p99, RECENT)
             .is_some_and(|p| p > spec.objectives.latency_p99.as_secs_f64());
         self.calm = errors_ok && !latency_bad;
-        self.data_since.get_or_insert(now);
+        let coverage = spec.guardrails.min_data_coverage;
+        self.data_since
+            .get_or_insert_with(|| usable_since(obs, coverage).map_or(now, |t| t.min(now)));
     }
 
     /// Rollbacks for applied changes after which the objectives got worse: error rate
@@ -413,6 +416,30 @@ impl GuardState {
     }
 }
 
+/// When the usable history of an observation begins (unix seconds): the oldest point from
+/// which on at least `min_coverage` of the request-rate points are present (the policy's
+/// `minDataCoverage`, the same bar the newest points must clear). A Governor that starts beside
+/// a Prometheus with history sees it in its first observation (the adapter fetches one
+/// lookback) and its models learn from all of it, so the warm-up counts from there, not from
+/// the first run; a lone old point in an empty window does not count as history.
+fn usable_since(obs: &Observation, min_coverage: f64) -> Option<i64> {
+    let rate = &obs.service_signals.request_rate;
+    let (mut present, mut oldest) = (0usize, None);
+    for (back, v) in rate.iter().rev().enumerate() {
+        if v.is_finite() {
+            present += 1;
+        }
+        if present as f64 >= min_coverage * (back + 1) as f64 && present > 0 {
+            oldest = Some(back);
+        }
+    }
+    let back = i64::try_from(oldest?).ok()?;
+    Some(
+        obs.end
+            .saturating_sub(back.saturating_mul(obs.step_seconds.max(1))),
+    )
+}
+
 /// The value of a knob in force in an observation.
 pub fn current_value(obs: &Observation, knob: Knob) -> Option<super::plan::KnobValue> {
     use super::plan::KnobValue;
@@ -423,4 +450,40 @@ pub fn current_value(obs: &Observation, knob: Knob) -> Option<super::plan::KnobV
         Knob::Retries => KnobValue::Retries(c.retries.clone()),
         Knob::Autoscaling => KnobValue::Autoscaling(c.hpa.clone()?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::governor::observation::{MeshConfig, Signals};
+
+    fn rates(end: i64, request_rate: Vec<f64>) -> Observation {
+        Observation {
+            service: "checkout".into(),
+            end,
+            step_seconds: 15,
+            service_signals: Signals {
+                request_rate,
+                ..Default::default()
+            },
+            subsets: Vec::new(),
+            endpoints: Vec::new(),
+            config: MeshConfig::default(),
+            pod_startup: None,
+        }
+    }
+
+    #[test]
+    fn usable_history_starts_where_coverage_holds() {
+        let n = f64::NAN;
+        // 8 points at 15 s ending at t = 1000, the oldest present but then three missing.
+        // From the newest back: 4 of 4 present, 4 of 5 (0.8), 4 of 6 (0.67), 4 of 7, 5 of 8
+        // (0.625). At 75 % coverage the usable history is the newest 5 points: it begins 4
+        // steps back, 1000 − 60 = 940. At 50 % all 8 count: 1000 − 105 = 895.
+        let obs = rates(1000, vec![1.0, n, n, n, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(usable_since(&obs, 0.75), Some(940));
+        assert_eq!(usable_since(&obs, 0.5), Some(895));
+        // Nothing present: no history (the warm-up then counts from the run).
+        assert_eq!(usable_since(&rates(1000, vec![n; 4]), 0.5), None);
+    }
 }

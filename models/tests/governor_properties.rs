@@ -731,10 +731,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     /// A calm service behind an HPA — any replica count and target within the policy's bounds,
-    /// any load up to 90 % of its pods, with bursts of ±30 % — gets no change in its first 10
-    /// minutes: a scale-ahead is a prediction and waits for the warm-up while the objectives
-    /// are met (`Origin::Forecast`). Before, the replayed azure-trace had its HPA target cut
-    /// 70 → 40 % 45 s in, on three points.
+    /// any load up to 90 % of its pods, noisy by 30 % (one standard deviation) — gets no
+    /// change in its first 10 minutes: a scale-ahead is a prediction and waits for the warm-up
+    /// while the objectives are met (`Origin::Forecast`). Before, the replayed azure-trace had
+    /// its HPA target cut 70 → 40 % 45 s in, on three points.
     #[test]
     fn a_calm_autoscaled_service_is_not_scaled_ahead_in_its_first_minutes(
         replicas in 2u32..=10,

@@ -8,9 +8,9 @@
 //!
 //! `cargo bench -p homeostat-models --bench pass`; `PASS_ONCE=all` runs the pass once outside
 //! criterion (for `/usr/bin/time -v`, to read the peak resident memory); `PASS_ONCE=detect` or
-//! `PASS_ONCE=forecast` runs only that half; `PASS_ONCE=stream` (with `PASS_DETECTOR=<name>` for another detector) times the controller's real
-//! per-tick cost: 30,000 default detectors, each warmed on its 240 points, then one new point
-//! each (the median of 21 such steps is printed).
+//! `PASS_ONCE=forecast` runs only that half; `PASS_ONCE=stream` times the controller's real
+//! per-tick cost: 30,000 default detectors (`PASS_DETECTOR=<name>` for another), each warmed on
+//! its 240 points, then one new point each (the median of 21 such steps is printed).
 
 use criterion::{Criterion, criterion_group};
 use homeostat_models::{detect, forecast};
@@ -122,6 +122,14 @@ fn stream_step() {
         .as_deref()
         .or(detect::NAMES.first().copied())
         .unwrap_or("none");
+    // An unknown name would time zero detectors and print a meaningless median.
+    if detect::by_name(name).is_none() {
+        eprintln!(
+            "PASS_DETECTOR={name:?} is not a detector; one of {}",
+            detect::NAMES.join(", ")
+        );
+        std::process::exit(2);
+    }
     let mut detectors: Vec<Box<dyn detect::Detector>> = data
         .chunks(POINTS)
         .filter_map(|signal| {

@@ -483,13 +483,16 @@ pub fn plan(
     }
     let mut next = hpa.clone();
     let posture;
-    let mut origin = Origin::Planner;
+    // A shortfall is a prediction twice over: of the demand (the forecast's upper bound) and of
+    // the pods the autoscaler will settle on. What is measured now may be fine; if it is not,
+    // the guardrails let it through at once, and if it is, it waits for the models to have a
+    // lookback of history (the warm-up). Everything else here is the planner's own judgement.
+    let origin = if implied_now < z.needed {
+        Origin::Forecast
+    } else {
+        Origin::Planner
+    };
     if implied_now < z.needed {
-        // A shortfall is a prediction twice over: of the demand (the forecast's upper bound)
-        // and of the pods the autoscaler will settle on. What is measured now may be fine;
-        // if it is not, the guardrails let it through at once, and if it is, it waits for
-        // the models to have a lookback of history (the warm-up).
-        origin = Origin::Forecast;
         // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.

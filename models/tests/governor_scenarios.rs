@@ -1178,10 +1178,12 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     let KnobValue::Retries(r) = &retries.proposed else {
         panic!()
     };
-    // T = objective − Envoy's 25 ms back-off base − peer p99 = 300 − 25 − 100 = 175 ms > 100 ms.
+    // The timeouts that work: over the peers' 100 ms and at most objective − Envoy's 25 ms
+    // back-off base − peer p99 = 300 − 25 − 100 = 175 ms. The centre, (300 − 25)/2 = 137.5 ms,
+    // in whole milliseconds rounded down.
     assert_eq!(
         r.per_try_timeout,
-        Some(homeostat_models::policy::Duration::from_millis(175))
+        Some(homeostat_models::policy::Duration::from_millis(137))
     );
     // Istio's default retryOn retries no per-try timeout: gateway-error is added; 2 retries kept.
     assert_eq!(
@@ -1235,6 +1237,101 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
             .any(|f| f.kind == FindingKind::Note && f.summary.contains("no per-try timeout")),
         "{:#?}",
         d.findings
+    );
+}
+
+/// A per-try timeout in force stays while it is inside the interval that works (over the
+/// peers' p99, at most `objective − back-off − peer p99`): the peers' p99 moving does not
+/// rewrite the route every cooldown. One outside it is replaced by the interval's centre.
+#[test]
+fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
+    use homeostat_models::governor::MeshConfig;
+    use homeostat_models::policy::Duration;
+    let spec = policy();
+    let peers_at = |p99: f64| {
+        vec![
+            Point {
+                p99,
+                ..Point::healthy(25.0)
+            };
+            LEN
+        ]
+    };
+    let mut slow = vec![Point::healthy(25.0); LEN];
+    for p in slow.iter_mut() {
+        p.p50 = 0.2;
+        p.p99 = 0.45;
+    }
+    let build = |end: i64, peers: &[Point], cfg: &MeshConfig| {
+        let service = merge(&[peers, &slow, peers, peers]);
+        ObsBuilder::new(end, &service, cfg.clone())
+            .endpoint("pod-0", peers)
+            .endpoint("pod-1", &slow)
+            .endpoint("pod-2", peers)
+            .endpoint("pod-3", peers)
+            .build()
+    };
+    // Peers at 100 ms: the centre of (100, 175] ms, 137 ms, applied.
+    let mut gov = Governor::new();
+    let mut cfg = config(weights(&[]));
+    let d = gov.step(T0, &build(T0, &peers_at(0.1), &cfg), &spec);
+    for c in &d.plan.changes {
+        apply(&mut cfg, c);
+        gov.applied(T0, "checkout", c);
+    }
+    assert_eq!(
+        cfg.retries.per_try_timeout,
+        Some(Duration::from_millis(137))
+    );
+    // Peers at 60, 90, 120 and 130 ms, ten runs each (10 minutes, two cooldowns): the
+    // intervals (60, 215], (90, 185], (120, 155] and (130, 145] all hold 137 ms.
+    for run in 1..=40 {
+        let t = T0 + run * STEP;
+        let peer = [0.06, 0.09, 0.12, 0.13][(run as usize - 1) / 10];
+        let d = gov.step(t, &build(t, &peers_at(peer), &cfg), &spec);
+        assert!(
+            d.plan
+                .changes
+                .iter()
+                .chain(&d.plan.held)
+                .all(|c| c.knob != Knob::Retries),
+            "run {run}: {:#?}",
+            d.plan
+        );
+    }
+    // A 250 ms timeout the user set, with peers at 100 ms: over the 175 ms top, so a request that
+    // met the slow pod could miss the objective: replaced by 137 ms.
+    let mut user = config(weights(&[]));
+    user.retries.per_try_timeout = Some(Duration::from_millis(250));
+    let d = Governor::new().step(T0, &build(T0, &peers_at(0.1), &user), &spec);
+    let retries = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Retries)
+        .unwrap_or_else(|| panic!("the timeout is brought into the interval: {:#?}", d.plan));
+    let KnobValue::Retries(r) = &retries.proposed else {
+        panic!()
+    };
+    assert_eq!(r.per_try_timeout, Some(Duration::from_millis(137)));
+    // A 160 ms timeout the user set is inside (100, 175]: it stays, only retryOn gains
+    // gateway-error so that its timeouts are retried.
+    user.retries.per_try_timeout = Some(Duration::from_millis(160));
+    let d = Governor::new().step(T0, &build(T0, &peers_at(0.1), &user), &spec);
+    let retries = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Retries)
+        .unwrap_or_else(|| panic!("retryOn extended: {:#?}", d.plan));
+    let KnobValue::Retries(r) = &retries.proposed else {
+        panic!()
+    };
+    assert_eq!(r.per_try_timeout, Some(Duration::from_millis(160)));
+    assert!(
+        r.retry_on.to_string().starts_with("gateway-error,"),
+        "{}",
+        r.retry_on
     );
 }
 

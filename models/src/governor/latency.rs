@@ -38,13 +38,22 @@
 //! * `T` must be under the route timeout (else it never fires first) and within the policy's
 //!   per-try bounds.
 //!
-//! `T = O − b − P`, the largest timeout that meets the objective, spares healthy tries most. It
-//! exists iff `O − b − P > P`.
+//! So the timeouts that work are the interval `(P, O − b − P]`, non-empty iff `P < (O − b)/2`.
+//! The Governor takes its centre, `T = (O − b)/2`: the largest margin against both bounds, and
+//! the one choice that stays in the interval for *every* peer p99 at which any timeout works. P
+//! is a noisy estimate (a mean of recent p99s); the top of the interval, `O − b − P`, would move
+//! with every few milliseconds of it and rewrite the route each cooldown (seen in latency-creep
+//! variants: 244 → 247 → 257 → 266 → 258 → 255 ms). A timeout already in force — the Governor's
+//! or the user's — stays while it is inside the interval, and is replaced by the centre when
+//! it is not. Below the top, healthy tries still exceed `T` under 1% of the time (`T > P`), and
+//! the slow pod's tries end sooner, so it is ejected sooner.
 //!
-//! Worked example: peers at p99 100 ms, slow pod at 900 ms, objective 300 ms: `T = 300 − 25 −
-//! 100 = 175 ms > 100 ms` ⇒ per-try timeout 175 ms on `…,gateway-error`. A request that met the
-//! slow pod: 175 + ≤ 25 + ≤ 100 = ≤ 300 ms. With peers at 150 ms, `T = 125 ms < 150 ms`: no
-//! timeout both spares the healthy pods and meets the objective, so the finding says so.
+//! Worked example: peers at p99 100 ms, slow pod at 900 ms, objective 300 ms: the interval is
+//! `(100, 175]` ms and `T = (300 − 25)/2 = 137.5` ⇒ per-try timeout 137 ms (whole milliseconds,
+//! rounded down) on `…,gateway-error`. A request that met the slow pod: 137 + ≤ 25 + ≤ 100 =
+//! ≤ 262 ms ≤ 300 ms. Peers drifting anywhere below 137 ms leave it in place. With peers at
+//! 150 ms the interval `(150, 125]` is empty: no timeout both spares the healthy pods and meets
+//! the objective, so the finding says so.
 //!
 //! The timeout is withdrawn (the setting in force before it returns) once no endpoint has been
 //! slow for the outlier planner's incident memory — `max(lookback, maxEjectionTime + interval)`:
@@ -154,11 +163,12 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
     (slow, crate::stats::median(&healthy))
 }
 
-/// The per-try timeout for peers at `peer_p99` seconds under objective `objective` seconds with
-/// retry back-off base `backoff` seconds: `O − b − P` when it exceeds `P`.
-pub fn slow_endpoint_timeout(peer_p99: f64, objective: f64, backoff: f64) -> Option<f64> {
-    let t = objective - backoff - peer_p99;
-    (peer_p99.is_finite() && t.is_finite() && t > peer_p99).then_some(t)
+/// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds
+/// with retry back-off base `backoff` seconds: `(P, O − b − P]`, as (low, high), when not empty.
+/// Its centre, `(O − b)/2`, is what the planner sets when no timeout in force works.
+pub fn slow_endpoint_interval(peer_p99: f64, objective: f64, backoff: f64) -> Option<(f64, f64)> {
+    let high = objective - backoff - peer_p99;
+    (peer_p99.is_finite() && high.is_finite() && high > peer_p99).then_some((peer_p99, high))
 }
 
 /// Whether `on` retries a per-try timeout (Envoy: `5xx`, `gateway-error` and `reset` do).
@@ -245,7 +255,7 @@ fn propose(
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let backoff = RetryPolicy::default().backoff_base_interval as f64 / 1e9;
     let peer = peer?;
-    let Some(t) = slow_endpoint_timeout(peer, objective, backoff) else {
+    let Some((low, high)) = slow_endpoint_interval(peer, objective, backoff) else {
         note(
             findings,
             format!(
@@ -256,16 +266,27 @@ fn propose(
         );
         return None;
     };
-    // In whole milliseconds (Envoy's timers tick in milliseconds); within half of one of T.
-    let ms = (t * 1e3).round();
-    let Some(timeout) = bounded_per_try(ctx, Some(Duration::from_millis(ms as u64)))
-        .filter(|d| d.as_secs_f64() > peer && d.as_secs_f64() <= t + 0.5e-3)
+    // Inside the interval and within the policy's bounds (which also keep it under the route
+    // timeout): a timeout in force that is stays; else the centre, in whole milliseconds
+    // (Envoy's timers tick in milliseconds), rounded down.
+    let works = |d: &Duration| {
+        let s = d.as_secs_f64();
+        // A nanosecond of slack: a whole-millisecond timeout at the very top must not fail
+        // on the rounding of `O − b − P`.
+        s > low && s <= high + 1e-9 && bounded_per_try(ctx, Some(*d)) == Some(*d)
+    };
+    let centre = ((low + high) / 2.0 * 1e3).floor();
+    let Some(timeout) = cur
+        .per_try_timeout
+        .filter(works)
+        .or_else(|| bounded_per_try(ctx, Some(Duration::from_millis(centre as u64))).filter(works))
     else {
         note(
             findings,
             format!(
-                "{names}: slow; the per-try timeout it needs ({:.0} ms) is outside the policy's perTryTimeout bounds or not under the route timeout",
-                t * 1e3
+                "{names}: slow; no whole-millisecond per-try timeout in ({:.0}, {:.0}] ms, the ones that would work, is within the policy's perTryTimeout bounds and under the route timeout",
+                low * 1e3,
+                high * 1e3
             ),
         );
         return None;
@@ -363,11 +384,16 @@ mod tests {
 
     #[test]
     fn the_timeout_matches_the_worked_example() {
-        // O = 300 ms, b = 25 ms, P = 100 ms: T = 175 ms > 100 ms.
-        let t = slow_endpoint_timeout(0.1, 0.3, 0.025).unwrap();
-        assert!((t - 0.175).abs() < 1e-12);
-        // P = 150 ms: T = 125 ms < 150 ms: none.
-        assert_eq!(slow_endpoint_timeout(0.15, 0.3, 0.025), None);
-        assert_eq!(slow_endpoint_timeout(f64::NAN, 0.3, 0.025), None);
+        // O = 300 ms, b = 25 ms, P = 100 ms: interval (100, 175] ms, centre 137.5 ms.
+        let (low, high) = slow_endpoint_interval(0.1, 0.3, 0.025).unwrap();
+        assert!((low - 0.1).abs() < 1e-12 && (high - 0.175).abs() < 1e-12);
+        assert!(((low + high) / 2.0 - 0.1375).abs() < 1e-12);
+        // The centre does not depend on P while the interval exists: P = 20 ms gives
+        // (20, 255] ms, centre 137.5 ms again.
+        let (low, high) = slow_endpoint_interval(0.02, 0.3, 0.025).unwrap();
+        assert!(((low + high) / 2.0 - 0.1375).abs() < 1e-12);
+        // P = 150 ms: (150, 125] is empty: none.
+        assert_eq!(slow_endpoint_interval(0.15, 0.3, 0.025), None);
+        assert_eq!(slow_endpoint_interval(f64::NAN, 0.3, 0.025), None);
     }
 }

@@ -204,6 +204,9 @@ fn a_retry_storm_cuts_retries_and_independent_failures_add_them() {
         .collect();
     let mut cfg = config(Default::default());
     cfg.retries.attempts = 0;
+    // Failures the retries reach: retryOn retries every 5xx (Istio's default retries 503 only,
+    // and the success signal does not say which 5xx these are).
+    cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
     let mut gov = Governor::new();
     for run in 0..3 {
         let t = T0 + run * STEP;
@@ -458,6 +461,7 @@ fn a_change_followed_by_a_regression_is_rolled_back() {
     };
     let mut cfg = config(Default::default());
     cfg.retries.attempts = 0;
+    cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
     let mut applied_at = None;
     for run in 0..3 {
         let t = T0 + run * STEP;
@@ -1333,6 +1337,73 @@ fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
         "{}",
         r.retry_on
     );
+}
+
+/// Independent failures (flat, not rising with load): retries are raised only for failures that
+/// `retryOn` retries, and sized on the per-try rate behind what the retries in force leave.
+#[test]
+fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
+    use homeostat_models::governor::RetryOn;
+    use homeostat_models::policy::Duration;
+    let spec = policy();
+    // 400 req/s: 24,000 requests in the recent minute, so that 0.25% (60 failures against the
+    // budget's 24) is significantly over budget (binomial tail ≤ 10⁻³).
+    let obs = |errors: f64, attempts: u32, retry_on: &str| {
+        let points = vec![
+            Point {
+                success: 1.0 - errors,
+                ..Point::healthy(400.0)
+            };
+            LEN
+        ];
+        let mut cfg = config(weights(&[]));
+        cfg.retries.attempts = attempts;
+        cfg.retries.retry_on = RetryOn::parse(retry_on).unwrap();
+        ObsBuilder::new(T0, &points, cfg).build()
+    };
+    let retries = |d: &homeostat_models::governor::Decision| {
+        d.plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .find(|c| c.knob == Knob::Retries)
+            .map(|c| match &c.proposed {
+                KnobValue::Retries(r) => r.clone(),
+                other => panic!("{other:?}"),
+            })
+    };
+    // Istio's default retryOn (503 and connection failures), 1 retry, 2% failing: the failures
+    // may be 500s no retry touches, so no change, and a note says what would.
+    let d = Governor::new().step(
+        T0,
+        &obs(
+            0.02,
+            1,
+            "connect-failure,refused-stream,unavailable,cancelled,503",
+        ),
+        &spec,
+    );
+    assert_eq!(retries(&d), None, "{:#?}", d.plan);
+    assert!(
+        d.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Note && f.summary.contains("does not retry every 5xx")),
+        "{:#?}",
+        d.findings
+    );
+    // retryOn 5xx, no retries, 2% failing: the module's worked example, 2 retries (2%³ =
+    // 0.0008% ≤ a tenth of the 0.1% budget; 2%² = 0.04% is not), per-try timeout twice the
+    // 100 ms p99.
+    let r = retries(&Governor::new().step(T0, &obs(0.02, 0, "5xx"), &spec)).expect("2 retries");
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.per_try_timeout, Some(Duration::from_millis(200)));
+    // retryOn 5xx, 1 retry in force, 0.25% failing: that is what 1 retry leaves of a 5% per-try
+    // rate (√0.25% = 5%). 5%² = 0.25% and 5%³ = 0.0125% are over the 0.01% aim, 5%⁴ = 0.0006% is
+    // under, at (1 − 5%⁴)/0.95 = 1.053 attempts per request: 3 retries. (Sized on 0.25% as if
+    // it were the per-try rate, 1 retry would look enough: 0.25%² = 0.0006%.)
+    let d = Governor::new().step(T0, &obs(0.0025, 1, "5xx"), &spec);
+    let r = retries(&d).unwrap_or_else(|| panic!("3 retries: {:#?} {:#?}", d.plan, d.findings));
+    assert_eq!(r.attempts, 3);
 }
 
 /// Four pods in an overload (a 5× surge: full queues answer 503 on every pod), one of them a

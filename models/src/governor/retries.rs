@@ -5,12 +5,22 @@
 //! (budget 0.1%, aim 0.01%): n = 1 leaves 0.04%, too many; n = 2 leaves 0.0008% at a cost of
 //! (1 − 8·10⁻⁶)/0.98 = 1.0204 attempts per request, inside a 20% retry budget ⇒ 2 retries.
 //!
+//! p is the per-try rate; what the telemetry shows is what the retries in force leave, p^(a+1)
+//! with a retries, so p is its (a+1)-th root: 0.25% of requests failing after 1 retry is a 5%
+//! per-try rate, which needs 3 retries (5%⁴ = 0.0006%), not the 1 that 0.25% alone suggests.
+//! This holds only for failures that are retried, and the success signal does not say which
+//! 5xx they were: the planner raises retries only when `retryOn` retries every 5xx, and
+//! otherwise reports that more attempts may not reach the failures (Istio's default retries a
+//! 503, never a 500).
+//!
 //! When failures come from overload they are not independent: they rise with load and latency,
 //! and each retry is more load on a saturated service — a retry storm. The planner tells the
 //! two apart by the correlation, over the recent window, of the error rate with the request
 //! rate and with p99 latency (both ≥ 0.6 while over budget = overload), and then stops retries
 //! (0 attempts) until the errors are back within budget, when the previous setting returns
 //! behind the hysteresis guardrail.
+
+use homeostat_dataplane::config::RetryCondition;
 
 use super::Ctx;
 use super::observation::RetryConfig;
@@ -240,16 +250,36 @@ pub fn plan(
     }
     // Independent transient failures over budget: as many retries as the aim needs.
     if m.over_budget && m.corr_load.is_none_or(|c| c < 0.3) {
-        let n = retries_needed(
-            m.error_rate,
-            budget * RESIDUAL_SHARE,
-            r.max_attempts,
-            r.budget_percent,
-        );
+        // The success signal counts every 5xx as a failure, but a retry happens only for what
+        // `retryOn` names: Istio's default retries a 503, not a 500. Without the response codes
+        // the Governor cannot tell which failures more attempts would reach, so it predicts an
+        // effect only when every 5xx is retried, and says so otherwise (seen: 2 → 3 retries
+        // "leaving 0.04% failing" while every failure was a 500 that no retry touched).
+        if !cur.retry_on.contains(RetryCondition::FiveXx) {
+            findings.push(Finding {
+                kind: FindingKind::Note,
+                subject: "retries".into(),
+                summary: format!(
+                    "{:.2}% of requests fail independently of load, but retryOn ({}) does not retry every 5xx: more attempts may not reach these failures; if the requests are safe to retry, `5xx` in retryOn would",
+                    m.error_rate * 100.0,
+                    cur.retry_on
+                ),
+                evidence: evidence(&m, cur.attempts),
+            });
+            return None;
+        }
+        // What is observed is what the retries in force leave: q^(a+1) of requests fail for a
+        // per-try failure rate q with a retries, so q is its (a+1)-th root.
+        let q = m
+            .error_rate
+            .powf(1.0 / f64::from(cur.attempts.saturating_add(1)));
+        let n = retries_needed(q, budget * RESIDUAL_SHARE, r.max_attempts, r.budget_percent);
         if n > cur.attempts {
+            // A per-try timeout of twice the p99, in whole milliseconds (Envoy's timer
+            // resolution) rounded up: a healthy try outlives it well under 1% of the time.
             let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT);
             let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| {
-                Some(Duration::from_secs_f64(2.0 * p))
+                Some(Duration::from_secs_f64((2e3 * p).ceil() / 1e3))
             });
             return change(
                 ctx,
@@ -260,16 +290,18 @@ pub fn plan(
                 },
                 Posture::Relax,
                 format!(
-                    "{:.2}% of requests fail independently of load: {n} retries leave {:.4}% failing at {:.3} attempts per request",
+                    "{:.2}% of requests fail independently of load after {} retries, {:.2}% of tries: {n} retries leave {:.4}% failing at {:.3} attempts per request",
                     m.error_rate * 100.0,
-                    m.error_rate.powi(n as i32 + 1) * 100.0,
-                    load_factor(m.error_rate, n)
+                    cur.attempts,
+                    q * 100.0,
+                    q.powi(n as i32 + 1) * 100.0,
+                    load_factor(q, n)
                 ),
                 evidence(&m, n),
                 0.7,
                 format!(
                     "success rate rises to about {:.4}%",
-                    (1.0 - m.error_rate.powi(n as i32 + 1)) * 100.0
+                    (1.0 - q.powi(n as i32 + 1)) * 100.0
                 ),
             );
         }

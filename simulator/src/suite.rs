@@ -1,7 +1,10 @@
 //! The built-in scenario suite, embedded in the binary so `homeostat replay` works on a fresh
-//! clone. Scenarios that replay real data name it relative to the repository
-//! (`../shared/data/...`); the file is looked up from the working directory and its ancestors,
-//! and a scenario whose data is absent is skipped with a note — no data is copied in.
+//! clone. Scenarios that replay real data name it relative to their own file
+//! (`../../../shared/data/...`: the shared directory beside the repository), so that passing
+//! the file itself to `replay` reads the same data as the embedded copy; embedded, the path
+//! has no file to be relative to, so it is looked up (without its `..`) from the working
+//! directory and its ancestors, and a scenario whose data is absent is skipped with a note —
+//! no data is copied in.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -251,6 +251,53 @@ fn every_builtin_scenario_runs_under_every_run_kind() {
     }
 }
 
+/// `homeostat replay simulator/scenarios/X.yaml` must replay what the embedded X does: the
+/// file's data paths, resolved against the file's own directory, name the same files the
+/// embedded copy finds from the working directory. (They once named `../shared/data` relative
+/// to the repository root: as files, the trace scenarios were skipped and social-network ran on
+/// fallback service times.) Under CI the shared data must be there.
+#[test]
+fn a_builtin_scenario_file_reads_the_same_data_as_its_embedded_copy() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let ci = std::env::var_os("CI").is_some_and(|v| v == "true");
+    let mut compared = 0;
+    for ((file, _), embedded) in suite::BUILTIN.iter().zip(suite::builtin()) {
+        let from_file = Scenario::load(&dir.join(file)).expect("the file parses");
+        let wanted: Vec<_> = from_file.data_files();
+        let Ok(embedded) = embedded else {
+            assert!(!ci, "{file}: the shared data is missing under CI");
+            continue;
+        };
+        let canonical = |paths: Vec<std::path::PathBuf>| -> Vec<std::path::PathBuf> {
+            paths
+                .iter()
+                .map(|p| {
+                    p.canonicalize()
+                        .unwrap_or_else(|e| panic!("{file}: {}: {e}", p.display()))
+                })
+                .collect()
+        };
+        if wanted.is_empty() {
+            assert!(embedded.data_files().is_empty(), "{file}");
+            continue;
+        }
+        // Span files are optional (services fall back to their stated distributions).
+        if !ci && embedded.data_files().iter().any(|p| !p.exists()) {
+            continue;
+        }
+        assert_eq!(
+            canonical(wanted),
+            canonical(embedded.data_files()),
+            "{file}"
+        );
+        compared += 1;
+    }
+    // nab-elb, azure-trace and social-network read shared data.
+    if ci {
+        assert_eq!(compared, 3);
+    }
+}
+
 #[test]
 fn a_route_timeout_during_back_off_cancels_the_retry() {
     // One pod answering 503 to everything after exactly 10 ms; one retry allowed, with a

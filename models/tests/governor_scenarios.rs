@@ -4,7 +4,7 @@ mod governor_support;
 
 use governor_support::*;
 use homeostat_models::governor::{
-    Alert, FindingKind, Governor, Hold, Knob, KnobValue, Observation, Origin, Posture,
+    Alert, Change, FindingKind, Governor, Hold, Knob, KnobValue, Observation, Origin, Posture,
 };
 use homeostat_models::policy::Mode;
 
@@ -1148,6 +1148,19 @@ fn a_pod_failing_on_and_off_is_one_incident_not_a_toggle() {
     assert_eq!(relaxed.base_ejection_time.as_secs_f64(), 30.0);
 }
 
+/// The decision neither proposes nor holds a retries change (`run` labels the failure).
+fn assert_no_retries_change(d: &homeostat_models::governor::Decision, run: i64) {
+    assert!(
+        d.plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .all(|c| c.knob != Knob::Retries),
+        "run {run}: {:#?}",
+        d.plan
+    );
+}
+
 /// A slow pod (p99 450 ms against its peers' 100 ms, objective 300 ms, no errors) gets a per-try
 /// timeout that retries its answers on a healthy pod, and outlier detection made able to eject
 /// it; with peers too slow for any such timeout, only the finding and a note.
@@ -1221,15 +1234,7 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
         obs.end = t;
         obs.config = cfg.clone();
         let d = gov.step(t, &obs, &spec);
-        assert!(
-            d.plan
-                .changes
-                .iter()
-                .chain(&d.plan.held)
-                .all(|c| c.knob != Knob::Retries),
-            "run {run}: {:#?}",
-            d.plan
-        );
+        assert_no_retries_change(&d, run);
     }
     // Peers at 150 ms: T = 300 − 25 − 150 = 125 ms < 150 ms, no timeout spares them.
     let slower: Vec<Point> = healthy.iter().map(|p| Point { p99: 0.15, ..*p }).collect();
@@ -1293,44 +1298,31 @@ fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
         let t = T0 + run * STEP;
         let peer = [0.06, 0.09, 0.12, 0.13][(run as usize - 1) / 10];
         let d = gov.step(t, &build(t, &peers_at(peer), &cfg), &spec);
-        assert!(
-            d.plan
-                .changes
-                .iter()
-                .chain(&d.plan.held)
-                .all(|c| c.knob != Knob::Retries),
-            "run {run}: {:#?}",
-            d.plan
-        );
+        assert_no_retries_change(&d, run);
     }
-    // A 250 ms timeout the user set, with peers at 100 ms: over the 175 ms top, so a request that
-    // met the slow pod could miss the objective: replaced by 137 ms.
-    let mut user = config(weights(&[]));
-    user.retries.per_try_timeout = Some(Duration::from_millis(250));
-    let d = Governor::new().step(T0, &build(T0, &peers_at(0.1), &user), &spec);
-    let retries = d
-        .plan
-        .changes
-        .iter()
-        .find(|c| c.knob == Knob::Retries)
-        .unwrap_or_else(|| panic!("the timeout is brought into the interval: {:#?}", d.plan));
-    let KnobValue::Retries(r) = &retries.proposed else {
-        panic!()
+    // What a fresh Governor proposes for retries when the user has set a per-try timeout of
+    // `ms`, with peers at 100 ms (the interval that works is (100, 175] ms).
+    let proposed = |ms: u64| {
+        let mut user = config(weights(&[]));
+        user.retries.per_try_timeout = Some(Duration::from_millis(ms));
+        let d = Governor::new().step(T0, &build(T0, &peers_at(0.1), &user), &spec);
+        match d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
+            Some(Change {
+                proposed: KnobValue::Retries(r),
+                ..
+            }) => r.clone(),
+            other => panic!("a retries change for {ms} ms: {other:#?} in {:#?}", d.plan),
+        }
     };
-    assert_eq!(r.per_try_timeout, Some(Duration::from_millis(137)));
-    // A 160 ms timeout the user set is inside (100, 175]: it stays, only retryOn gains
-    // gateway-error so that its timeouts are retried.
-    user.retries.per_try_timeout = Some(Duration::from_millis(160));
-    let d = Governor::new().step(T0, &build(T0, &peers_at(0.1), &user), &spec);
-    let retries = d
-        .plan
-        .changes
-        .iter()
-        .find(|c| c.knob == Knob::Retries)
-        .unwrap_or_else(|| panic!("retryOn extended: {:#?}", d.plan));
-    let KnobValue::Retries(r) = &retries.proposed else {
-        panic!()
-    };
+    // 250 ms is over the top, so a request that met the slow pod could miss the objective:
+    // replaced by 137 ms.
+    assert_eq!(
+        proposed(250).per_try_timeout,
+        Some(Duration::from_millis(137))
+    );
+    // 160 ms is inside: it stays, only retryOn gains gateway-error so that its timeouts are
+    // retried.
+    let r = proposed(160);
     assert_eq!(r.per_try_timeout, Some(Duration::from_millis(160)));
     assert!(
         r.retry_on.to_string().starts_with("gateway-error,"),

@@ -1396,6 +1396,19 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
     let d = Governor::new().step(T0, &obs(0.0025, 1, "5xx"), &spec);
     let r = retries(&d).unwrap_or_else(|| panic!("3 retries: {:#?} {:#?}", d.plan, d.findings));
     assert_eq!(r.attempts, 3);
+    // The evidence gives the per-try rate and what 3 retries cost at it.
+    let evidence = |name: &str| {
+        d.plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .flat_map(|c| &c.evidence)
+            .find(|e| e.name == name)
+            .map(|e| e.value)
+            .unwrap_or_else(|| panic!("{name}: {:#?}", d.plan))
+    };
+    assert!((evidence("per_try_failure_rate") - 0.05).abs() < 1e-9);
+    assert!((evidence("attempts_per_request") - (1.0 - 0.05f64.powi(4)) / 0.95).abs() < 1e-9);
 }
 
 /// Four pods in an overload (a 5× surge: full queues answer 503 on every pod), one of them a

@@ -107,7 +107,9 @@ fn diagnose(ctx: &Ctx<'_>) -> Option<Mode> {
     })
 }
 
-fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
+/// The diagnosis, and the attempts per request `attempts` retries cost at failure rate `rate`
+/// (the per-try rate where it is known; otherwise the observed one).
+fn evidence(m: &Mode, attempts: u32, rate: f64) -> Vec<Evidence> {
     vec![
         Evidence::new("error_rate", m.error_rate),
         Evidence::new("corr_errors_load", m.corr_load.unwrap_or(f64::NAN)),
@@ -116,7 +118,7 @@ fn evidence(m: &Mode, attempts: u32) -> Vec<Evidence> {
             m.corr_latency.unwrap_or(f64::NAN),
         ),
         Evidence::new("utilization", m.utilization.unwrap_or(f64::NAN)),
-        Evidence::new("attempts_per_request", load_factor(m.error_rate, attempts)),
+        Evidence::new("attempts_per_request", load_factor(rate, attempts)),
     ]
 }
 
@@ -179,7 +181,7 @@ pub fn plan(
                 "errors ({:.2}%) rise with load and latency: overload, and retries add to it",
                 m.error_rate * 100.0
             ),
-            evidence: evidence(&m, cur.attempts),
+            evidence: evidence(&m, cur.attempts, m.error_rate),
         });
         let next = RetryConfig {
             attempts: 0,
@@ -197,7 +199,7 @@ pub fn plan(
                 m.corr_latency.unwrap_or(f64::NAN),
                 cur.attempts
             ),
-            evidence(&m, cur.attempts),
+            evidence(&m, cur.attempts, m.error_rate),
             0.85,
             format!(
                 "load falls by up to {:.0}% (from {amp:.2} attempts per request to 1), letting the service recover",
@@ -223,7 +225,7 @@ pub fn plan(
                     m.error_rate * 100.0,
                     next.attempts
                 ),
-                evidence(&m, cur.attempts),
+                evidence(&m, cur.attempts, m.error_rate),
                 0.7,
                 "transient failures are retried again".into(),
             );
@@ -243,7 +245,7 @@ pub fn plan(
                 "{} retries exceed the policy's maxAttempts {}",
                 cur.attempts, r.max_attempts
             ),
-            evidence(&m, cur.attempts),
+            evidence(&m, cur.attempts, m.error_rate),
             1.0,
             format!("at most {} retries per request", r.max_attempts),
         );
@@ -264,7 +266,7 @@ pub fn plan(
                     m.error_rate * 100.0,
                     cur.retry_on
                 ),
-                evidence: evidence(&m, cur.attempts),
+                evidence: evidence(&m, cur.attempts, m.error_rate),
             });
             return None;
         }
@@ -297,7 +299,11 @@ pub fn plan(
                     q.powi(n as i32 + 1) * 100.0,
                     load_factor(q, n)
                 ),
-                evidence(&m, n),
+                {
+                    let mut e = evidence(&m, n, q);
+                    e.push(Evidence::new("per_try_failure_rate", q));
+                    e
+                },
                 0.7,
                 format!(
                     "success rate rises to about {:.4}%",
@@ -342,7 +348,7 @@ pub fn tighten(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
             "alert remediation: retries cut from {} to {next_attempts}",
             cur.attempts
         ),
-        evidence(&m, cur.attempts),
+        evidence(&m, cur.attempts, m.error_rate),
         0.7,
         "less retry load while the alert fires".into(),
     )

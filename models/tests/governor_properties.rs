@@ -764,3 +764,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// A slow pod (p99 450 ms) among peers whose p99 wanders anywhere from 40 to 130 ms, point
+    /// to point: its per-try timeout is set once and not rewritten while it stays slow. The
+    /// timeouts that work are (peers' p99, 300 − 25 − peers' p99] ms; the centre, 137 ms, is in
+    /// every one of them. Before, the Governor set the top of the interval, which followed the
+    /// peers' p99 (latency-creep: 244 → 247 → 257 → 266 → 258 ms, one change per cooldown).
+    #[test]
+    fn a_slow_pods_per_try_timeout_is_set_once_whatever_its_peers_noise(
+        n in 4usize..7,
+        rps in 10.0..60.0f64,
+        seed in any::<u8>(),
+    ) {
+        let spec = policy();
+        let mut rng = rng(seed);
+        let runs = 80;
+        let len = runs + LEN;
+        let mut pods: Vec<Vec<Point>> = (0..n)
+            .map(|_| {
+                (0..len)
+                    .map(|_| Point { p99: 0.04 + 0.09 * rng.random::<f64>(), ..Point::healthy(rps) })
+                    .collect()
+            })
+            .collect();
+        for p in pods[0].iter_mut() {
+            p.p50 = 0.2;
+            p.p99 = 0.45;
+        }
+        let changes = run_pods(&spec, &pods, runs);
+        let timeouts: Vec<String> = changes
+            .iter()
+            .filter(|(_, c)| c.knob == Knob::Retries)
+            .map(|(run, c)| format!("run {run}: {}", c.proposed))
+            .collect();
+        prop_assert_eq!(timeouts.len(), 1, "{:?}", timeouts);
+    }
+}

@@ -298,6 +298,34 @@ fn a_builtin_scenario_file_reads_the_same_data_as_its_embedded_copy() {
     }
 }
 
+/// The scenarios beyond the suite (`scenarios/extra/`, replayed in docs/replay-results-sim.md)
+/// stay valid as the schema moves: each loads, and runs a twentieth of its timeline under
+/// homeostat with every request accounted for.
+#[test]
+fn every_extra_scenario_loads_and_runs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/extra");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios/extra")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in files {
+        let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let r = runs::run(&s.scaled(0.05), RunKind::Homeostat)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let t = r.tally;
+        assert!(t.started > 0, "{}", f.display());
+        assert_eq!(
+            t.success + t.failure + t.timeout,
+            t.started,
+            "{}",
+            f.display()
+        );
+    }
+}
+
 #[test]
 fn a_route_timeout_during_back_off_cancels_the_retry() {
     // One pod answering 503 to everything after exactly 10 ms; one retry allowed, with a

@@ -1148,15 +1148,26 @@ fn a_pod_failing_on_and_off_is_one_incident_not_a_toggle() {
     assert_eq!(relaxed.base_ejection_time.as_secs_f64(), 30.0);
 }
 
-/// The decision neither proposes nor holds a retries change (`run` labels the failure).
-fn assert_no_retries_change(d: &homeostat_models::governor::Decision, run: i64) {
+/// The decision has a `Note` finding whose summary contains `text`.
+fn assert_note(d: &homeostat_models::governor::Decision, text: &str) {
+    assert!(
+        d.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Note && f.summary.contains(text)),
+        "no note with {text:?}: {:#?}",
+        d.findings
+    );
+}
+
+/// The decision neither proposes nor holds a change of `knob` (`case` names it on failure).
+fn assert_untouched(d: &homeostat_models::governor::Decision, knob: Knob, case: &str) {
     assert!(
         d.plan
             .changes
             .iter()
             .chain(&d.plan.held)
-            .all(|c| c.knob != Knob::Retries),
-        "run {run}: {:#?}",
+            .all(|c| c.knob != knob),
+        "{case}: {knob:?} touched: {:#?}",
         d.plan
     );
 }
@@ -1234,19 +1245,13 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
         obs.end = t;
         obs.config = cfg.clone();
         let d = gov.step(t, &obs, &spec);
-        assert_no_retries_change(&d, run);
+        assert_untouched(&d, Knob::Retries, &format!("run {run}"));
     }
     // Peers at 150 ms: T = 300 − 25 − 150 = 125 ms < 150 ms, no timeout spares them.
     let slower: Vec<Point> = healthy.iter().map(|p| Point { p99: 0.15, ..*p }).collect();
     let d = Governor::new().step(T0, &build(&slower, &slow), &spec);
     assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Retries));
-    assert!(
-        d.findings
-            .iter()
-            .any(|f| f.kind == FindingKind::Note && f.summary.contains("no per-try timeout")),
-        "{:#?}",
-        d.findings
-    );
+    assert_note(&d, "no per-try timeout");
 }
 
 /// A per-try timeout in force stays while it is inside the interval that works (over the
@@ -1298,7 +1303,7 @@ fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
         let t = T0 + run * STEP;
         let peer = [0.06, 0.09, 0.12, 0.13][(run as usize - 1) / 10];
         let d = gov.step(t, &build(t, &peers_at(peer), &cfg), &spec);
-        assert_no_retries_change(&d, run);
+        assert_untouched(&d, Knob::Retries, &format!("run {run}"));
     }
     // What a fresh Governor proposes for retries when the user has set a per-try timeout of
     // `ms`, with peers at 100 ms (the interval that works is (100, 175] ms).
@@ -1376,13 +1381,7 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
         &spec,
     );
     assert_eq!(retries(&d), None, "{:#?}", d.plan);
-    assert!(
-        d.findings
-            .iter()
-            .any(|f| f.kind == FindingKind::Note && f.summary.contains("does not retry every 5xx")),
-        "{:#?}",
-        d.findings
-    );
+    assert_note(&d, "does not retry every 5xx");
     // retryOn 5xx, no retries, 2% failing: the module's worked example, 2 retries (2%³ =
     // 0.0008% ≤ a tenth of the 0.1% budget; 2%² = 0.04% is not), per-try timeout twice the
     // 100 ms p99.
@@ -1440,15 +1439,7 @@ fn an_overload_does_not_tighten_outlier_detection() {
     // pod-3 alone is "significantly worse" than its peers: 180 req/s · 60 s = 10,800 requests at
     // 45% errors against p₀ = 40% (σ = √(0.24/10,800) = 0.47%, 10.6 σ over, tail ≪ 10⁻⁶). But
     // its peers fail 40% of 32,400 requests, 400× the 0.1% budget: the errors are everywhere.
-    assert!(
-        d.plan
-            .changes
-            .iter()
-            .chain(&d.plan.held)
-            .all(|c| c.knob != Knob::OutlierDetection),
-        "{:#?}",
-        d.plan
-    );
+    assert_untouched(&d, Knob::OutlierDetection, "overload");
     assert!(
         !d.findings
             .iter()

@@ -487,12 +487,13 @@ pub fn plan(
     // the pods the autoscaler will settle on. What is measured now may be fine; if it is not,
     // the guardrails let it through at once, and if it is, it waits for the models to have a
     // lookback of history (the warm-up). Everything else here is the planner's own judgement.
-    let origin = if implied_now < z.needed {
+    let shortfall = implied_now < z.needed;
+    let origin = if shortfall {
         Origin::Forecast
     } else {
         Origin::Planner
     };
-    if implied_now < z.needed {
+    if shortfall {
         // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.

@@ -20,7 +20,7 @@ use super::likelihood::{Likelihood, Tail};
 use super::novelty::Novelty;
 use super::robust_z::RobustZ;
 use super::seasonal::Seasonal;
-use super::{Detector, Member, Reading, score_from_tail};
+use super::{Detector, Member, score_from_tail};
 
 /// How member tail probabilities are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Ensemble {
         let mut tails = Vec::with_capacity(k);
         let mut weighted = f64::INFINITY;
         for (i, c) in self.members.iter_mut().enumerate() {
-            if let Reading::Stat { raw, .. } = c.member.observe(value)
+            if let Some(raw) = c.member.observe_raw(value)
                 && let Some(p) = c.likelihood.observe(raw)
             {
                 tails.push(p);

@@ -94,6 +94,15 @@ pub enum Reading {
 /// ensemble can see the raw statistic and calibrate it itself.
 pub trait Member: Send {
     fn observe(&mut self, value: f64) -> Reading;
+
+    /// The raw statistic alone, for callers that calibrate it themselves (the ensemble): a
+    /// member whose own tail probability costs real work skips it here.
+    fn observe_raw(&mut self, value: f64) -> Option<f64> {
+        match self.observe(value) {
+            Reading::Quiet => None,
+            Reading::Stat { raw, .. } => Some(raw),
+        }
+    }
 }
 
 /// Inputs beyond this magnitude are clamped: squares of the clamped value stay finite, so a

@@ -22,8 +22,8 @@ pub struct Novelty {
     /// The remembered values are `buf[start..]`, oldest first, always one contiguous slice (the
     /// distance loop is the detector's whole cost, and a ring buffer's wrap-around test in its
     /// innermost line doubled it). The slice slides right as values arrive; once it has slid
-    /// `memory` places it is copied back to the front: O(1) amortised per point, at most
-    /// 2 × `memory` values held.
+    /// a quarter of `memory` places it is copied back to the front: four values copied per
+    /// value remembered, and at most 1.25 × `memory` values held (a ring holds 1 ×).
     buf: Vec<f64>,
     start: usize,
     /// The k smallest squared distances so far, ascending (kept to spare an allocation a point).
@@ -66,9 +66,16 @@ impl Novelty {
         if self.buf.len() - self.start == self.memory {
             self.start += 1;
         }
-        if self.start >= self.memory {
+        if self.start >= (self.memory / 4).max(1) {
             self.buf.drain(..self.start);
             self.start = 0;
+        }
+        if self.buf.len() == self.buf.capacity() {
+            // Grow by doubling as `Vec` would, but never past what the slide can hold, so the
+            // buffer's capacity is the 1.25 × `memory` above, not the next power of two.
+            let limit = self.memory + (self.memory / 4).max(1);
+            let room = limit.saturating_sub(self.buf.len()).max(1);
+            self.buf.reserve_exact(self.buf.len().max(8).min(room));
         }
         self.buf.push(value);
     }
@@ -244,6 +251,10 @@ mod tests {
                 let v = level + (rng.random::<f64>() * 8.0).round();
                 d.remember(v);
                 seen.push(v);
+                assert!(
+                    d.buf.capacity() <= d.memory + (d.memory / 4).max(1),
+                    "dim {dim} t {t}"
+                );
                 let kept = &seen[seen.len().saturating_sub(d.memory)..];
                 assert_eq!(d.values(), kept, "dim {dim} t {t}");
                 let got = d.distance();

@@ -159,9 +159,9 @@ impl HoltWinters {
     fn best(&self) -> Option<&State> {
         self.states.iter().min_by(|a, b| {
             a.residuals
-                .mean_abs_error()
+                .get()
                 .unwrap_or(f64::INFINITY)
-                .total_cmp(&b.residuals.mean_abs_error().unwrap_or(f64::INFINITY))
+                .total_cmp(&b.residuals.get().unwrap_or(f64::INFINITY))
         })
     }
 

@@ -131,15 +131,14 @@ mod tests {
     fn naive_without_a_season_and_intervals_widen() {
         let mut f = SeasonalNaive::new();
         assert!(f.predict(1, 0.8).is_none());
-        // 1, 3, 2, NaN: one-step errors 3-1 = 2 and 2-3 = -1 (inside the clip at 2σ) → mean |e|
-        // 1.5, σ = 1.5/0.780903 = 1.920853 (interval.rs).
+        // 1, 3, 2, NaN: one-step errors 3-1 = 2 and 2-3 = -1 → mean |e| 1.5, σ² = π/2 · 2.25.
         for v in [1.0, 3.0, 2.0, f64::NAN] {
             f.update(v);
         }
         let p1 = f.predict(1, 0.8).unwrap();
         let p4 = f.predict(4, 0.8).unwrap();
         assert_eq!(p1.mean, 2.0);
-        let sigma = 1.5 / 0.780_903;
+        let sigma = (std::f64::consts::FRAC_PI_2 * 2.25).sqrt();
         assert!((p1.upper - 2.0 - interval::z_for(0.8) * sigma).abs() < 1e-9);
         // Naive is a random walk: variance 4σ² at h = 4, so the width doubles.
         assert!(((p4.upper - p4.lower) / (p1.upper - p1.lower) - 2.0).abs() < 1e-9);

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{Mutex, broadcast};
 
-use homeostat::xds::snapshot::{CLUSTER, ROUTES};
+use homeostat::xds::snapshot::{CLUSTER, ENDPOINTS, ROUTES};
 use homeostat::xds::{AdsServer, BundledMesh, MeshFile, XdsEvent};
 use homeostat_dataplane::config::RetryOn;
 use homeostat_models::governor::{KnobValue, OutlierConfig, RetryConfig};
@@ -103,6 +103,29 @@ async fn acked(
     .unwrap_or_else(|_| panic!("no ACK of {type_url} {version} within 5 s"))
 }
 
+/// Waits until every type URL of the snapshot `version` is ACKed, in whatever order they come:
+/// a proxy that has ACKed only the routes may still have no endpoints for them (a first
+/// request then met "no healthy upstream", once in a CI run).
+async fn all_acked(events: &mut broadcast::Receiver<XdsEvent>, version: &str) {
+    let mut waiting = vec![CLUSTER, ENDPOINTS, ROUTES];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !waiting.is_empty() {
+            match events.recv().await {
+                Ok(XdsEvent::Ack {
+                    type_url: t,
+                    version: v,
+                    ..
+                }) if v == version => waiting.retain(|w| *w != t),
+                Ok(XdsEvent::Nack { reason, .. }) => panic!("NACK: {reason}"),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{waiting:?} of {version} not ACKed within 5 s"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_knob_reaches_a_connected_proxy_and_is_acked() {
     let stable = test_upstream::start("stable", any_port(), Behavior::default()).await;
@@ -124,7 +147,7 @@ listeners: [{{ name: http, address: '127.0.0.1:0', routeConfig: main }}]"
     .expect("bootstrap");
     let proxy = homeostat_proxy::start(bootstrap).await.expect("proxy");
     let addr = proxy.listeners[0];
-    acked(&mut events, ROUTES, &v0).await;
+    all_acked(&mut events, &v0).await;
     let c: TestClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     assert_eq!(get(&c, addr).await, (200, "stable\n".into()));
 

@@ -114,18 +114,15 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// One streaming step over every target and signal: detectors kept between ticks, one point
-/// each. Single-threaded, as the bound (10 ms) is meant to hold without the second core.
-fn stream_step() {
-    let data = corpus();
-    // `PASS_DETECTOR=conformal` (any of `detect::NAMES`) times another detector; the default
-    // detector otherwise.
+/// `PASS_DETECTOR=conformal` (any of `detect::NAMES`) names another detector than the default.
+/// An unknown name exits with the list: it would time zero detectors and print a meaningless
+/// figure.
+fn chosen_detector() -> String {
     let chosen = std::env::var("PASS_DETECTOR").ok();
     let name = chosen
         .as_deref()
         .or(detect::NAMES.first().copied())
         .unwrap_or("none");
-    // An unknown name would time zero detectors and print a meaningless median.
     if detect::by_name(name).is_none() {
         eprintln!(
             "PASS_DETECTOR={name:?} is not a detector; one of {}",
@@ -133,6 +130,15 @@ fn stream_step() {
         );
         std::process::exit(2);
     }
+    name.to_string()
+}
+
+/// One streaming step over every target and signal: detectors kept between ticks, one point
+/// each. Single-threaded, as the bound (10 ms) is meant to hold without the second core.
+fn stream_step() {
+    let name = chosen_detector();
+    let name = name.as_str();
+    let data = corpus();
     let mut detectors: Vec<Box<dyn detect::Detector>> = data
         .chunks(POINTS)
         .filter_map(|signal| {
@@ -175,17 +181,21 @@ fn bench_detect(c: &mut Criterion) {
 
 criterion_group!(benches, bench, bench_detect);
 
-/// Resident memory of this process, KB (`VmRSS`), or 0 where `/proc` does not say.
+/// Resident memory of this process, KB (`VmRSS` of `/proc/self/status`). Exits with a message
+/// where there is none (not Linux): a growth of "0 KB" would be a figure nobody measured.
 fn resident_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    let kb = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse().ok())
-        })
-        .unwrap_or(0)
+        });
+    kb.unwrap_or_else(|| {
+        eprintln!("PASS_ONCE=memory reads VmRSS from /proc/self/status, which this system lacks");
+        std::process::exit(2);
+    })
 }
 
 /// Steady-state memory per detector: 1,000 detectors, 5,000 seeded points each (past every
@@ -193,21 +203,11 @@ fn resident_kb() -> u64 {
 fn steady_memory() {
     const DETECTORS: usize = 1_000;
     const STEPS: usize = 5_000;
-    let name = std::env::var("PASS_DETECTOR")
-        .ok()
-        .or(detect::NAMES.first().map(|n| n.to_string()))
-        .unwrap_or_default();
+    let name = chosen_detector();
     let before = resident_kb();
     let mut detectors: Vec<Box<dyn detect::Detector>> = (0..DETECTORS)
         .filter_map(|_| detect::by_name(&name))
         .collect();
-    if detectors.is_empty() {
-        eprintln!(
-            "PASS_DETECTOR={name:?} is not a detector; one of {}",
-            detect::NAMES.join(", ")
-        );
-        std::process::exit(2);
-    }
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut sum = 0.0;
     for _ in 0..STEPS {

@@ -44,8 +44,9 @@ pub struct Likelihood {
     sum: f64,
     sum_sq: f64,
     since_resum: usize,
-    /// Floor on the long-run standard deviation of the compressed statistic, so a member that has
-    /// said exactly the same thing for a long time does not call the first change impossible.
+    /// Floor on the long-run standard deviation of the compressed statistic (Gaussian tail only),
+    /// so a member that has said exactly the same thing for a long time does not call the first
+    /// change impossible.
     min_sd: f64,
 }
 
@@ -141,8 +142,17 @@ impl Likelihood {
             return (ge as f64 / n as f64).clamp(0.0, 1.0);
         }
         let excess = above.iter().map(|v| v - u).sum::<f64>() / above.len().max(1) as f64;
+        if excess <= 0.0 {
+            // Every value above the threshold equals it (a quantised or constant statistic):
+            // no tail to extrapolate, so x, larger than all n, gets the smallest p the window
+            // can vouch for, the conformal bound 1/(n + 1).
+            return 1.0 / (n as f64 + 1.0);
+        }
+        // No absolute floor on the scale: the statistic is in the series' own units (the
+        // novelty's distance), and a floor in absolute units made a series recorded as a
+        // fraction (availability, an error ratio) look calmer than the same series in percent.
         let zeta = above.len() as f64 / n as f64;
-        zeta * (-(x - u) / excess.max(self.min_sd)).exp()
+        zeta * (-(x - u) / excess).exp()
     }
 }
 
@@ -177,6 +187,17 @@ mod tests {
         assert!((p - 0.1 * (-4.0f64).exp()).abs() < 1e-12, "{p}");
         // Window now 2..21 (1 evicted); raw 5 is below u: empirical, 17 of 20 values ≥ 5.
         assert!((l.observe(5.0).unwrap() - 17.0 / 20.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_flat_top_gets_the_conformal_bound() {
+        let mut l = Likelihood::with_tail(Tail::Exponential, 1, 20, 20);
+        for raw in (1..=17).chain([18, 18, 18]) {
+            assert_eq!(l.observe(raw as f64), None);
+        }
+        // Sorted 1..17, 18, 18, 18: u = sorted[18] = 18 and the values above it are [18, 18],
+        // mean excess 0: no tail to fit. 25 exceeds all 20 values: p = 1/21.
+        assert_eq!(l.observe(25.0), Some(1.0 / 21.0));
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //!   per series, no constant chosen by corpus score (docs/detection.md). Not the default yet:
 //!   on NAB it scored 44.45 against `likelihood`'s 66.10, and on the simulated corpus it tied.
 //! * `likelihood` (default) — [`novelty`] through the calibration pipeline of [`ensemble`]
-//!   (peaks-over-threshold anomaly likelihood, refractory period): the best NAB score, but its
-//!   settings were chosen on NAB and it falls apart off it; O(memory) per point.
+//!   (peaks-over-threshold anomaly likelihood, one alarm per incident, BOCPD's predictive tail
+//!   until the calibration has its history): the best NAB score; its kNN settings were chosen
+//!   on NAB (docs/detection.md says what was changed to hold up off it); O(memory) per point.
 //! * `ensemble` — novelty leading robust z, EWMA and seasonal residual (weighted Bonferroni).
 //! * `novelty`, `robust-z`, `ewma`, `seasonal`, `bocpd` — the members alone, uncalibrated: their
 //!   p-values assume their own noise model, which real series violate, so on a corpus-wide

@@ -30,11 +30,16 @@ pub struct Novelty {
     best: Vec<f64>,
 }
 
+impl Novelty {
+    /// Points per window of the default setting.
+    pub const WINDOW: usize = 6;
+}
+
 impl Default for Novelty {
     /// Windows of 6 points, 3 neighbours, among the windows of the last 1000 points (tuned on
     /// NAB: 4, 6, 8, 10, 16 points; 1, 2, 3, 5 neighbours; 500, 1000, 2000, 3000 points).
     fn default() -> Self {
-        Self::new(6, 3, 1000)
+        Self::new(Self::WINDOW, 3, 1000)
     }
 }
 

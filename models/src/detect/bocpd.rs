@@ -85,13 +85,13 @@ impl Bocpd {
         }
     }
 
-    /// Most probable current run length (for tests and explanations).
     /// The same model keeping at most `max_run` run-length hypotheses (at least 2).
     pub fn truncated(mut self, max_run: usize) -> Self {
         self.max_run = max_run.max(2);
         self
     }
 
+    /// Most probable current run length (for tests and explanations).
     pub fn map_run_length(&self) -> usize {
         self.hyps
             .iter()

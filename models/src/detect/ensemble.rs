@@ -181,9 +181,9 @@ impl Ensemble {
                 weighted = weighted.min(p / w.max(1e-12));
             }
         }
-        let cold = self.cold.as_mut().map(|b| b.observe(value));
         if tails.is_empty() {
-            return match cold {
+            // Still learning: the cold-start model sees (and answers for) every such point.
+            return match self.cold.as_mut().map(|b| b.observe(value)) {
                 Some(Reading::Stat { p, .. }) => Some(p),
                 _ => None,
             };

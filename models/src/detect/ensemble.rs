@@ -30,10 +30,6 @@ use super::robust_z::RobustZ;
 use super::seasonal::Seasonal;
 use super::{Detector, Member, Reading, score_from_tail};
 
-/// The novelty member's window: an anomalous point stays in its query window for this many
-/// points, so that many calm points in a row mean the incident has left it (the re-arm count).
-const NOVELTY_WINDOW: usize = Novelty::WINDOW;
-
 /// A point is calm when p > 0.1 (score < 0.1), the conventional "not even suggestive" level: an
 /// alarm at p ≤ 0.01 clears only well below it, the hysteresis band every alerting system uses
 /// so that a value hovering near the threshold does not page again and again.
@@ -81,7 +77,9 @@ impl Default for EnsembleConfig {
             min_history: 100,
             combine: Combine::MinBonferroni,
             fire: 0.2,
-            rearm_after: NOVELTY_WINDOW,
+            // The novelty member's window: an anomalous point stays in its query window for
+            // this many points, so that many calm points in a row mean the incident has left it.
+            rearm_after: Novelty::WINDOW,
             cold_start: true,
             tail: Tail::Exponential,
             lead_weight: 0.99,

@@ -21,17 +21,39 @@ import math
 import os
 import random
 
+# Fewest rows a series may have: 5 incidents after the first 20 % need segments of at least
+# 4 rows each for their random offset (see incident_starts).
+MIN_ROWS = 40
+
+
+def row_range(text):
+    """LO:HI, MIN_ROWS <= LO < HI: the series length is drawn from [LO, HI)."""
+    try:
+        lo, hi = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LO:HI (two integers)")
+    if not MIN_ROWS <= lo < hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: need {MIN_ROWS} <= LO < HI")
+    return lo, hi
+
+
+def positive(text):
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need at least 1")
+    return n
+
+
 p = argparse.ArgumentParser()
 p.add_argument("out")
 p.add_argument("--seed", type=int, default=1)
-p.add_argument("--series", type=int, default=15)
-p.add_argument("--hourly-rows", default="150:400")
-p.add_argument("--minute-rows", default="400:1200")
+p.add_argument("--series", type=positive, default=15)
+p.add_argument("--hourly-rows", type=row_range, default="150:400")
+p.add_argument("--minute-rows", type=row_range, default="400:1200")
 p.add_argument("--single", action="store_true", help="one incident per series instead of 2-5")
 a = p.parse_args()
 rng = random.Random(a.seed)
-hourly_rows = [int(x) for x in a.hourly_rows.split(":")]
-minute_rows = [int(x) for x in a.minute_rows.split(":")]
+hourly_rows, minute_rows = a.hourly_rows, a.minute_rows
 os.makedirs(f"{a.out}/labels", exist_ok=True)
 os.makedirs(f"{a.out}/config", exist_ok=True)
 labels = {}

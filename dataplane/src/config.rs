@@ -282,6 +282,12 @@ impl RetryOn {
         self.flags & condition as u16 != 0
     }
 
+    /// The same set with `condition` added.
+    pub fn with(mut self, condition: RetryCondition) -> Self {
+        self.flags |= condition as u16;
+        self
+    }
+
     /// The status codes retried under `retriable-status-codes`.
     pub fn status_codes(&self) -> &[u16] {
         &self.status_codes

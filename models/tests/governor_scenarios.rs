@@ -1382,6 +1382,38 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
     );
     assert_eq!(retries(&d), None, "{:#?}", d.plan);
     assert_note(&d, "does not retry every 5xx");
+    // The same, with the owner's word that the requests are idempotent: `5xx` joins retryOn.
+    // The failures were tried once (retryOn did not cover them), so 2% is the per-try rate:
+    // 2%² = 0.04% is over the 0.01% aim and 2%³ = 0.0008% under, so 2 retries, per-try timeout
+    // twice the 100 ms p99.
+    let mut idempotent = policy();
+    idempotent.controls.retries.idempotent = true;
+    let d = Governor::new().step(
+        T0,
+        &obs(
+            0.02,
+            1,
+            "connect-failure,refused-stream,unavailable,cancelled,503",
+        ),
+        &idempotent,
+    );
+    let r = retries(&d).unwrap_or_else(|| panic!("5xx added: {:#?} {:#?}", d.plan, d.findings));
+    assert_eq!(
+        r.retry_on.to_string(),
+        "5xx,connect-failure,refused-stream,cancelled,unavailable,503"
+    );
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.per_try_timeout, Some(Duration::from_millis(200)));
+    // Already retrying more than that: only retryOn changes, the 3 retries stay.
+    let d = Governor::new().step(T0, &obs(0.02, 3, "503"), &idempotent);
+    let r = retries(&d).expect("5xx added");
+    assert_eq!(
+        (r.retry_on.to_string().as_str(), r.attempts),
+        ("5xx,503", 3)
+    );
+    // Within budget (0.05% against 0.1%): nothing to answer, idempotent or not.
+    let d = Governor::new().step(T0, &obs(0.0005, 1, "503"), &idempotent);
+    assert_eq!(retries(&d), None, "{:#?}", d.plan);
     // retryOn 5xx, no retries, 2% failing: the module's worked example, 2 retries (2%³ =
     // 0.0008% ≤ a tenth of the 0.1% budget; 2%² = 0.04% is not), per-try timeout twice the
     // 100 ms p99.

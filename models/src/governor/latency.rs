@@ -333,7 +333,7 @@ fn propose(
     } else {
         // `gateway-error`: the narrowest condition that retries a per-try timeout (502/503/504,
         // resets, connect failures), not every 5xx.
-        RetryOn::parse(&format!("{},gateway-error", cur.retry_on)).ok()?
+        cur.retry_on.clone().with(RetryCondition::GatewayError)
     };
     let next = RetryConfig {
         attempts: cur.attempts.max(1).min(r.max_attempts),

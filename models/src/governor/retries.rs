@@ -9,7 +9,8 @@
 //! with a retries, so p is its (a+1)-th root: 0.25% of requests failing after 1 retry is a 5%
 //! per-try rate, which needs 3 retries (5%⁴ = 0.0006%), not the 1 that 0.25% alone suggests.
 //! This holds only for failures that are retried, and the success signal does not say which
-//! 5xx they were: the planner raises retries only when `retryOn` retries every 5xx, and
+//! 5xx they were: the planner raises retries only when `retryOn` retries every 5xx, or adds
+//! `5xx` to it when the policy declares the requests idempotent (`retries.idempotent`), and
 //! otherwise reports that more attempts may not reach the failures (Istio's default retries a
 //! 503, never a 500).
 //!
@@ -255,14 +256,16 @@ pub fn plan(
         // The success signal counts every 5xx as a failure, but a retry happens only for what
         // `retryOn` names: Istio's default retries a 503, not a 500. Without the response codes
         // the Governor cannot tell which failures more attempts would reach, so it predicts an
-        // effect only when every 5xx is retried, and says so otherwise (seen: 2 → 3 retries
-        // "leaving 0.04% failing" while every failure was a 500 that no retry touched).
-        if !cur.retry_on.contains(RetryCondition::FiveXx) {
+        // effect only when every 5xx is retried (seen: 2 → 3 retries "leaving 0.04% failing"
+        // while every failure was a 500 that no retry touched). It adds `5xx` to `retryOn` only
+        // on the owner's word that the requests are safe to repeat, and otherwise says so.
+        let every_5xx = cur.retry_on.contains(RetryCondition::FiveXx);
+        if !every_5xx && !r.idempotent {
             findings.push(Finding {
                 kind: FindingKind::Note,
                 subject: "retries".into(),
                 summary: format!(
-                    "{:.2}% of requests fail independently of load, but retryOn ({}) does not retry every 5xx: more attempts may not reach these failures; if the requests are safe to retry, `5xx` in retryOn would",
+                    "{:.2}% of requests fail independently of load, but retryOn ({}) does not retry every 5xx: more attempts may not reach these failures; if the requests are safe to retry, `5xx` in retryOn would (the policy's `retries.idempotent: true` lets the Governor add it)",
                     m.error_rate * 100.0,
                     cur.retry_on
                 ),
@@ -271,43 +274,62 @@ pub fn plan(
             return None;
         }
         // What is observed is what the retries in force leave: q^(a+1) of requests fail for a
-        // per-try failure rate q with a retries, so q is its (a+1)-th root.
-        let q = m
-            .error_rate
-            .powf(1.0 / f64::from(cur.attempts.saturating_add(1)));
+        // per-try failure rate q with a retries, so q is its (a+1)-th root. Failures `retryOn`
+        // did not cover were tried once, so before `5xx` is added the rate seen is q itself
+        // (the lower bound, if some were 503s already retried: the next run sizes again).
+        let tries = if every_5xx {
+            cur.attempts.saturating_add(1)
+        } else {
+            1
+        };
+        let q = m.error_rate.powf(1.0 / f64::from(tries));
         let n = retries_needed(q, budget * RESIDUAL_SHARE, r.max_attempts, r.budget_percent);
-        if n > cur.attempts {
+        // Adding `5xx` with no retry to use it would change nothing.
+        if n > cur.attempts || (!every_5xx && n > 0) {
+            let attempts = n.max(cur.attempts);
+            let retry_on = cur.retry_on.clone().with(RetryCondition::FiveXx);
             // A per-try timeout of twice the p99, in whole milliseconds (Envoy's timer
             // resolution) rounded up: a healthy try outlives it well under 1% of the time.
             let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT);
             let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| {
                 Some(Duration::from_secs_f64((2e3 * p).ceil() / 1e3))
             });
-            return change(
-                ctx,
-                RetryConfig {
-                    attempts: n,
-                    per_try_timeout,
-                    retry_on: cur.retry_on.clone(),
-                },
-                Posture::Relax,
+            let reason = if every_5xx {
                 format!(
-                    "{:.2}% of requests fail independently of load after {} retries, {:.2}% of tries: {n} retries leave {:.4}% failing at {:.3} attempts per request",
+                    "{:.2}% of requests fail independently of load after {} retries, {:.2}% of tries: {attempts} retries leave {:.4}% failing at {:.3} attempts per request",
                     m.error_rate * 100.0,
                     cur.attempts,
                     q * 100.0,
-                    q.powi(n as i32 + 1) * 100.0,
-                    load_factor(q, n)
-                ),
+                    q.powi(attempts as i32 + 1) * 100.0,
+                    load_factor(q, attempts)
+                )
+            } else {
+                format!(
+                    "{:.2}% of requests fail independently of load, and retryOn ({}) may not retry them: the policy declares the requests idempotent, so retryOn gains 5xx; {attempts} retries leave {:.4}% failing at {:.3} attempts per request",
+                    m.error_rate * 100.0,
+                    cur.retry_on,
+                    q.powi(attempts as i32 + 1) * 100.0,
+                    load_factor(q, attempts)
+                )
+            };
+            return change(
+                ctx,
+                RetryConfig {
+                    attempts,
+                    per_try_timeout,
+                    retry_on,
+                },
+                Posture::Relax,
+                reason,
                 {
-                    let mut e = evidence(&m, n, q);
+                    let mut e = evidence(&m, attempts, q);
                     e.push(Evidence::new("per_try_failure_rate", q));
                     e
                 },
                 0.7,
                 format!(
                     "success rate rises to about {:.4}%",
-                    (1.0 - q.powi(n as i32 + 1)) * 100.0
+                    (1.0 - q.powi(attempts as i32 + 1)) * 100.0
                 ),
             );
         }

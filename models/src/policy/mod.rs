@@ -193,6 +193,12 @@ pub struct Retries {
     /// Bounds on the per-try timeout.
     #[serde(default = "defaults::per_try_timeout")]
     pub per_try_timeout: DurationRange,
+    /// The owner's word that every request to this service is safe to send twice (reads, or
+    /// writes made idempotent by a request key), so the Governor may add `5xx` to `retryOn`
+    /// when failures independent of load exceed the error budget. Off by default: whether a
+    /// 500 may be retried is the application's business, and the telemetry cannot tell.
+    #[serde(default)]
+    pub idempotent: bool,
 }
 
 /// Bounds for the HorizontalPodAutoscaler.
@@ -375,6 +381,7 @@ impl Default for Retries {
             max_attempts: defaults::max_attempts(),
             budget_percent: defaults::budget_percent(),
             per_try_timeout: defaults::per_try_timeout(),
+            idempotent: false,
         }
     }
 }

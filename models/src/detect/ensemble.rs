@@ -134,6 +134,24 @@ impl Ensemble {
         e
     }
 
+    /// `changepoint`: the novelty and BOCPD's predictive tail, each calibrated on this series'
+    /// own history, with equal shares of the false-alarm budget (Bonferroni over two members:
+    /// p = 2 · min(p_novelty, p_bocpd)). For telemetry whose incidents recur: the kNN novelty
+    /// finds the second outage of a shape among the first one's windows and calls it familiar,
+    /// while BOCPD compares each point with the current segment only (docs/detection.md,
+    /// "Recurring incidents").
+    pub fn changepoint() -> Self {
+        let mut e = Self::with_members(
+            EnsembleConfig {
+                lead_weight: 0.5,
+                ..EnsembleConfig::default()
+            },
+            vec![Box::new(Novelty::default()), Box::new(Bocpd::default())],
+        );
+        e.name = "changepoint";
+        e
+    }
+
     /// An ensemble over custom members (each calibrated by its own [`Likelihood`]).
     pub fn with_members(config: EnsembleConfig, members: Vec<Box<dyn Member>>) -> Self {
         let members = members
@@ -309,6 +327,42 @@ mod tests {
         assert_eq!(s[e + 3], 0.0);
         assert!(s[e + 60] >= 0.5, "second incident scored {}", s[e + 60]);
         assert!(s[e + 1..e + 60].iter().all(|&x| x < cfg.fire));
+    }
+
+    #[test]
+    fn changepoint_sees_every_repeat_of_a_recurring_incident() {
+        // The same incident seven times: the level steps +8 (≈ 14 sd of the uniform noise) for
+        // 20 points every 300 points.
+        let onsets = [1000, 1300, 1600, 1900, 2200, 2500, 2800];
+        let mut v: Vec<f64> = testkit::noise(testkit::LEN, 7)
+            .iter()
+            .map(|e| 100.0 + e)
+            .collect();
+        for &o in &onsets {
+            for x in &mut v[o..o + 20] {
+                *x += 8.0;
+            }
+        }
+        let fire = EnsembleConfig::default().fire;
+        // An incident's changes: the step at o and the step back at o + 20.
+        let inside = |i: usize| onsets.iter().any(|&o| (o..=o + 20).contains(&i));
+        // BOCPD compares each onset with the calm segment before it, whatever came before that:
+        // every repeat alarms at its first point, and nothing alarms between the incidents. (The
+        // step back is a change too: BOCPD has taken the raised level as a segment within the 20
+        // points, and the return may alarm once more, at o + 20.)
+        let s = testkit::run(&mut Ensemble::changepoint(), &v);
+        for &o in &onsets {
+            assert!(s[o] >= fire, "repeat at {o} scored {}", s[o]);
+        }
+        assert!((1000..testkit::LEN).all(|i| inside(i) || s[i] < fire));
+        // The novelty alone: an onset's window (5 calm points, then the step) finds its k = 3
+        // nearest windows among the earlier onsets' once three have been seen, so from the
+        // fourth repeat on the shape is familiar and nothing in the incident alarms.
+        let s = testkit::run(&mut Ensemble::likelihood(), &v);
+        assert!(s[1000] >= fire);
+        for &o in &onsets[3..] {
+            assert!(s[o..o + 20].iter().all(|&x| x < fire), "repeat at {o}");
+        }
     }
 
     #[test]

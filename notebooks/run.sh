@@ -99,7 +99,7 @@ inputs=$work/inputs
 mkdir -p "$inputs/nab/sub-corpus" "$inputs/nab/simulated"
 simulated=$work/simulated
 "$homeostat" corpus export "$simulated" --seeds 1 --scenarios bad-canary
-for detector in conformal likelihood bocpd; do
+for detector in conformal likelihood bocpd changepoint; do
   "$homeostat" evaluate nab --corpus "$corpus" --detector "$detector" --format json \
     --thresholds-from "$simulated" > "$inputs/nab/sub-corpus/$detector.json"
   "$homeostat" evaluate nab --corpus "$simulated" --detector "$detector" --format json \

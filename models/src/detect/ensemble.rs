@@ -3,9 +3,12 @@
 //! an alarm is followed by silence until its incident is over.
 //!
 //! * Members complement each other: robust z (spikes), EWMA chart (small sustained shifts),
-//!   seasonal residual (anomalies inside the usual daily range). BOCPD is not a member by
+//!   seasonal residual (anomalies inside the usual daily range). BOCPD is not a member of the
 //!   default: on the NAB corpus adding it lowered the standard score (see
-//!   docs/benchmarks-detect.md); it stays available on its own and through [`Ensemble::with_members`].
+//!   docs/benchmarks-detect.md); it is the second member of [`Ensemble::changepoint`], for
+//!   series whose incidents recur. (There, while nothing is calibrated yet, the cold-start model
+//!   runs beside the BOCPD member: two more Student-t tails for the first ~140 points, against
+//!   the member's 100 per point, so it is not worth a special case.)
 //! * Calibration: peaks-over-threshold tails ([`Tail::Exponential`]) by default; Numenta's
 //!   Gaussian tail is kept as an option because it is the better-known reference.
 //! * Combination: the Bonferroni-corrected minimum (k · min pᵢ) by default, so one specialist can

@@ -555,6 +555,17 @@ impl Scenario {
                         "must be at least 1".into(),
                     ));
                 }
+                // As a HorizontalPodAutoscaler's minReplicas: 0 needs Kubernetes' alpha
+                // HPAScaleToZero gate, off by default, and the HPA algorithm cannot scale up
+                // from zero pods (no utilisation to read).
+                if sub.min_pods == Some(0) {
+                    return Err(bad(
+                        format!("{at}.subsets[{j}].minPods"),
+                        "must be at least 1, as an HPA's minReplicas (scaling to zero needs \
+                         Kubernetes' alpha HPAScaleToZero gate)"
+                            .into(),
+                    ));
+                }
                 if let (Some(lo), Some(hi)) = (sub.min_pods, sub.max_pods)
                     && lo > hi
                 {

@@ -128,3 +128,10 @@ fn a_json_schema_is_emitted() {
     assert!(text.contains("topology"), "{text}");
     assert!(text.contains("telemetryInterval"), "{text}");
 }
+
+#[test]
+fn min_pods_zero_is_refused_as_an_hpa_would_be() {
+    let e = err(&GOOD.replace("pods: 2 }", "pods: 2, minPods: 0 }"));
+    assert!(e.contains("topology.services[0].subsets[0].minPods"), "{e}");
+    assert!(e.contains("at least 1"), "{e}");
+}

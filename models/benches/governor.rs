@@ -86,7 +86,7 @@ fn observation(i: usize) -> Observation {
 fn bench(c: &mut Criterion) {
     let mut spec = PolicySpec::for_service("svc");
     spec.target.subsets = vec!["stable".into(), "canary".into()];
-    spec.controls.autoscaling.max_replicas = 50;
+    spec.controls.autoscaling.max_replicas = Some(50);
     let mut observations: Vec<Observation> = (0..SERVICES).map(observation).collect();
     let mut gov = Governor::new();
     let mut now = T0;

@@ -139,7 +139,7 @@ fn policy_strategy(n: usize) -> impl Strategy<Value = PolicySpec> {
         (1u32..=50, 0u32..=20),
         (1u32..5, 0u32..20, 0u32..50, 0u32..50),
         (1u32..=10, 10u32..60, 0u32..40),
-        (1u32..5, 0u32..50),
+        (1u32..5, 0u32..50, any::<bool>()),
         (0u64..600, 1u32..20, 1u32..5, any::<bool>()),
     )
         .prop_map(
@@ -147,7 +147,7 @@ fn policy_strategy(n: usize) -> impl Strategy<Value = PolicySpec> {
                 (step, minw),
                 (klo, kspan, elo, espan),
                 (att, tlo, tspan),
-                (rmin, rspan),
+                (rmin, rspan, hpa_cap),
                 (cool, mcph, hyst, freeze),
             )| {
                 let mut s = policy();
@@ -168,7 +168,8 @@ fn policy_strategy(n: usize) -> impl Strategy<Value = PolicySpec> {
                     max: (tlo + tspan).min(100),
                 };
                 s.controls.autoscaling.min_replicas = rmin;
-                s.controls.autoscaling.max_replicas = rmin + rspan;
+                // Half the policies leave the cap to the HPA's own maxReplicas.
+                s.controls.autoscaling.max_replicas = (!hpa_cap).then_some(rmin + rspan);
                 s.guardrails.cooldown = Duration::from_secs(cool);
                 s.guardrails.max_changes_per_hour = mcph;
                 s.guardrails.hysteresis_runs = hyst;
@@ -296,8 +297,14 @@ fn check_bounds(
                     >= a.min_replicas
                         .min(cur.replica_cap.unwrap_or(u32::MAX).max(cur.min_replicas))
             );
-            prop_assert!(h.min_replicas <= a.max_replicas);
-            prop_assert!(h.max_replicas <= a.max_replicas && h.min_replicas <= h.max_replicas);
+            // The policy's cap, or without one the HPA's own, unless the policy's own floor is
+            // above it (a policy minReplicas of 3 over an HPA capped at 1 makes both 3).
+            let most = a
+                .max_replicas
+                .unwrap_or(cur.max_replicas)
+                .max(a.min_replicas);
+            prop_assert!(h.min_replicas <= most);
+            prop_assert!(h.max_replicas <= most && h.min_replicas <= h.max_replicas);
             // No bound raised above the cluster's replica cap.
             if let Some(cap) = cur.replica_cap {
                 prop_assert!(

@@ -6,7 +6,7 @@ use governor_support::*;
 use homeostat_models::governor::{
     Alert, Change, FindingKind, Governor, Hold, Knob, KnobValue, Observation, Origin, Posture,
 };
-use homeostat_models::policy::Mode;
+use homeostat_models::policy::{Mode, PolicySpec};
 
 const T0: i64 = 1_700_000_000;
 
@@ -1021,6 +1021,67 @@ fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
     };
     assert_eq!(next.target_utilization_percent, 85);
     assert_eq!(next.min_replicas, 2);
+}
+
+/// A service running 30 pods under an HPA of 20..50 replicas, serving its 1,200 req/s well,
+/// with a policy that names no `maxReplicas`: the HPA's own cap is the bound, and nothing
+/// moves. (With the old default `maxReplicas: 10`, the first run cut the HPA to 10..10 pods,
+/// "outside the policy's bounds", on no evidence.) Where the policy does name 10, that is the
+/// owner's instruction and it is obeyed at once: minReplicas 20 → 10 (clamped into the
+/// policy's 1..=10) and maxReplicas 50 → 10, the target 70 % already within 40..85 %.
+#[test]
+fn a_policy_without_max_replicas_leaves_the_cap_to_the_hpa() {
+    let run = |spec: &PolicySpec| {
+        let mut gov = Governor::new();
+        let mut cfg = config(Default::default());
+        cfg.hpa = Some(hpa(20, 50, 70, 30));
+        let mut first = None;
+        for run in 0..10 {
+            let now = T0 + run * STEP;
+            let pts = vec![
+                Point {
+                    rps: 1200.0,
+                    success: 0.9995,
+                    p50: 0.05,
+                    p99: 0.1,
+                    util: 0.6,
+                };
+                LEN
+            ];
+            let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
+            let d = gov.step(now, &obs, spec);
+            if let Some(c) = d
+                .plan
+                .changes
+                .into_iter()
+                .find(|c| c.knob == Knob::Autoscaling)
+            {
+                apply(&mut cfg, &c);
+                gov.applied(now, "checkout", &c);
+                first.get_or_insert((run, c));
+            }
+        }
+        first
+    };
+    let mut spec = policy();
+    spec.controls.autoscaling.min_replicas = 1;
+    spec.controls.autoscaling.max_replicas = None;
+    assert!(run(&spec).is_none(), "{:?}", run(&spec));
+
+    spec.controls.autoscaling.max_replicas = Some(10);
+    let (at, c) = run(&spec).expect("the policy's own bound is enforced");
+    assert_eq!(at, 0);
+    let KnobValue::Autoscaling(next) = &c.proposed else {
+        panic!("{c:?}")
+    };
+    assert_eq!(
+        (
+            next.min_replicas,
+            next.max_replicas,
+            next.target_utilization_percent
+        ),
+        (10, 10, 70)
+    );
 }
 
 /// Whether a change raises the HPA target above the 70% in force (a protective change that

@@ -213,7 +213,8 @@ fn policy(v: serde_yaml::Value) -> Result<KnownPolicy> {
 
 /// Without an Observation the configuration in force is unknown; assume Istio's defaults,
 /// traffic split evenly over the policy's subsets (the first takes the remainder), and the
-/// named HPA at the policy's bounds with `minReplicas` running. Printed, so nobody mistakes it
+/// named HPA at the policy's bounds with `minReplicas` running (no upper bound where the policy
+/// names none). Printed, so nobody mistakes it
 /// for the cluster's.
 fn assumed_config(spec: &PolicySpec) -> MeshConfig {
     let a = &spec.controls.autoscaling;
@@ -224,7 +225,9 @@ fn assumed_config(spec: &PolicySpec) -> MeshConfig {
             .as_ref()
             .map(|_| HpaConfig {
                 min_replicas: a.min_replicas,
-                max_replicas: a.max_replicas,
+                // A policy without maxReplicas leaves the cap to the HPA, whose own is unknown
+                // here: assume none rather than invent one.
+                max_replicas: a.max_replicas.unwrap_or(u32::MAX),
                 target_utilization_percent: a.target_utilization.max,
                 current_replicas: a.min_replicas,
                 replica_cap: None,
@@ -244,7 +247,10 @@ fn table(r: &Report) -> String {
             c.outlier_detection.consecutive_5xx_errors,
             c.hpa
                 .as_ref()
-                .map(|h| format!(", HPA {}..{} replicas", h.min_replicas, h.max_replicas))
+                .map(|h| match h.max_replicas {
+                    u32::MAX => format!(", HPA at least {} replicas", h.min_replicas),
+                    max => format!(", HPA {}..{max} replicas", h.min_replicas),
+                })
                 .unwrap_or_default()
         );
     }

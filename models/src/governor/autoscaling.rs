@@ -308,7 +308,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     };
     // The cluster's cap: more pods than it will run are not capacity.
     let max = a
-        .max_replicas
+        .replica_ceiling(hpa.max_replicas)
         .min(hpa.replica_cap.unwrap_or(u32::MAX))
         .max(1);
     z.reachable = z.meets(max, demand_upper);
@@ -393,12 +393,9 @@ fn raised_target(
     // Only pod counts the policy allows are judged: an HPA whose minReplicas is above the
     // policy's maxReplicas (bad input) must not make the M/M/c model run over billions of
     // servers (Erlang C is O(c)), which stalled the loop on such input.
-    let floor = hpa
-        .min_replicas
-        .max(a.min_replicas)
-        .max(1)
-        .min(a.max_replicas.max(1));
-    let ceiling = hpa.max_replicas.min(a.max_replicas).max(floor);
+    let most = a.replica_ceiling(hpa.max_replicas);
+    let floor = hpa.min_replicas.max(a.min_replicas).max(1).min(most.max(1));
+    let ceiling = hpa.max_replicas.min(most).max(floor);
     let holds = |t: u32| {
         let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
         (floor..=ceiling).all(|c| z.meets(c, f64::from(c) * per_pod))
@@ -447,7 +444,8 @@ pub fn plan(
             subject: "autoscaling".into(),
             summary: format!(
                 "even {} replicas cannot keep p99 under the objective at {:.1} req/s",
-                a.max_replicas, z.demand_upper
+                a.replica_ceiling(hpa.max_replicas),
+                z.demand_upper
             ),
             evidence: evidence(&z, hpa),
         });
@@ -497,15 +495,14 @@ pub fn plan(
         // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.
-        let goal = (z.needed + 1).min(a.max_replicas);
+        let goal = (z.needed + 1).min(a.replica_ceiling(hpa.max_replicas));
         next.target_utilization_percent = a
             .target_utilization
             .clamp(target_for(goal))
             .min(a.target_utilization.clamp(hpa.target_utilization_percent));
         if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
-            next.min_replicas = z
-                .needed
-                .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+            let most = a.replica_ceiling(hpa.max_replicas);
+            next.min_replicas = z.needed.clamp(a.min_replicas, most.max(a.min_replicas));
         }
         if state.baseline.is_none() {
             state.baseline = Some(hpa.clone());
@@ -558,13 +555,14 @@ pub fn plan(
         posture = Posture::Protect;
     }
     // Whatever the reason, the proposal stays within the policy's bounds.
+    let most = a.replica_ceiling(hpa.max_replicas);
     next.target_utilization_percent = a.target_utilization.clamp(next.target_utilization_percent);
     next.min_replicas = next
         .min_replicas
-        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+        .clamp(a.min_replicas, most.max(a.min_replicas));
     next.max_replicas = next
         .max_replicas
-        .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
+        .clamp(next.min_replicas, most.max(next.min_replicas));
     cap_replicas(&mut next, hpa);
     if next == *hpa {
         return None;
@@ -642,13 +640,14 @@ pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
         .current_replicas
         .saturating_add(1)
         .max(hpa.current_replicas.saturating_mul(3) / 2);
+    let most = a.replica_ceiling(hpa.max_replicas);
     let mut next = hpa.clone();
     next.min_replicas = want
         .max(hpa.min_replicas)
-        .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
+        .clamp(a.min_replicas, most.max(a.min_replicas));
     next.max_replicas = next
         .max_replicas
-        .clamp(next.min_replicas, a.max_replicas.max(next.min_replicas));
+        .clamp(next.min_replicas, most.max(next.min_replicas));
     cap_replicas(&mut next, hpa);
     (next != *hpa).then(|| Change {
         knob: Knob::Autoscaling,

@@ -214,9 +214,12 @@ pub struct Autoscaling {
     /// Smallest `minReplicas` the Governor may set (>= 1).
     #[serde(default = "defaults::min_replicas")]
     pub min_replicas: u32,
-    /// Largest replica count the Governor may ask for (>= minReplicas).
-    #[serde(default = "defaults::max_replicas")]
-    pub max_replicas: u32,
+    /// Largest replica count the Governor may ask for (>= minReplicas). Absent: the
+    /// HorizontalPodAutoscaler's own `maxReplicas`, the cap its owner already set. (A default
+    /// of its own would be enforced on every HPA above it: a service running 30 pods under an
+    /// HPA capped at 50 would be cut to the default at the first loop, with no evidence.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<u32>,
     /// How far ahead demand is forecast when pod start-up time is unknown, e.g. `10m`.
     #[serde(default = "defaults::forecast_horizon")]
     pub forecast_horizon: Duration,
@@ -386,13 +389,21 @@ impl Default for Retries {
     }
 }
 
+impl Autoscaling {
+    /// The most replicas the Governor may ask for of an HPA whose own `maxReplicas` is
+    /// `hpa_max`: the policy's `maxReplicas`, or the HPA's where the policy names none.
+    pub fn replica_ceiling(&self, hpa_max: u32) -> u32 {
+        self.max_replicas.unwrap_or(hpa_max)
+    }
+}
+
 impl Default for Autoscaling {
     fn default() -> Self {
         Self {
             enabled: true,
             target_utilization: defaults::target_utilization(),
             min_replicas: defaults::min_replicas(),
-            max_replicas: defaults::max_replicas(),
+            max_replicas: None,
             forecast_horizon: defaults::forecast_horizon(),
             forecast_coverage: defaults::forecast_coverage(),
         }
@@ -516,9 +527,6 @@ mod defaults {
     }
     pub fn min_replicas() -> u32 {
         1
-    }
-    pub fn max_replicas() -> u32 {
-        10
     }
     pub fn forecast_horizon() -> Duration {
         Duration::from_secs(600)

@@ -203,12 +203,14 @@ impl PolicySpec {
         if a.min_replicas < 1 {
             e.push(&format!("{p}.minReplicas"), "must be at least 1, got 0");
         }
-        if a.max_replicas < a.min_replicas {
+        if let Some(max) = a.max_replicas
+            && max < a.min_replicas
+        {
             e.push(
                 &format!("{p}.maxReplicas"),
                 format!(
-                    "must be at least minReplicas ({}), got {}",
-                    a.min_replicas, a.max_replicas
+                    "must be at least minReplicas ({}), got {max}",
+                    a.min_replicas
                 ),
             );
         }

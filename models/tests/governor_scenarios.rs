@@ -1315,6 +1315,49 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     assert_note(&d, "no per-try timeout");
 }
 
+/// The same slow pod (p99 450 ms, 25 req/s) beside peers that see little traffic: at 6 req/s a
+/// peer's 15 s point holds 6 × 15 = 90 requests, fewer than the 100 a p99 needs (1/(1 − 0.99);
+/// below that the "p99" is the slowest request, and a busier pod's slowest request is slower
+/// for the same latency), so the peers take no part; with one endpoint left there is no
+/// comparison, and nothing is slow. At 7 req/s (105 requests a point) they count again and the
+/// pod is slow, as above.
+#[test]
+fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
+    let spec = policy();
+    let slow_pod: Vec<Point> = vec![
+        Point {
+            p50: 0.2,
+            p99: 0.45,
+            ..Point::healthy(25.0)
+        };
+        LEN
+    ];
+    let decide = |peer_rps: f64| {
+        let peers = vec![Point::healthy(peer_rps); LEN];
+        let service = merge(&[&peers, &slow_pod, &peers, &peers]);
+        let obs = ObsBuilder::new(T0, &service, config(weights(&[])))
+            .endpoint("pod-0", &peers)
+            .endpoint("pod-1", &slow_pod)
+            .endpoint("pod-2", &peers)
+            .endpoint("pod-3", &peers)
+            .build();
+        Governor::new().step(T0, &obs, &spec)
+    };
+    let quiet = decide(6.0);
+    assert_untouched(&quiet, Knob::Retries, "peers at 6 req/s");
+    assert!(
+        quiet.findings.iter().all(|f| f.subject != "endpoint pod-1"),
+        "{:#?}",
+        quiet.findings
+    );
+    let busy = decide(7.0);
+    assert!(
+        busy.plan.changes.iter().any(|c| c.knob == Knob::Retries),
+        "{:#?}",
+        busy.plan
+    );
+}
+
 /// A per-try timeout in force stays while it is inside the interval that works (over the
 /// peers' p99, at most `objective − back-off − peer p99`): the peers' p99 moving does not
 /// rewrite the route every cooldown. One outside it is replaced by the interval's centre.

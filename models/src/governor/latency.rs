@@ -3,7 +3,9 @@
 //!
 //! # Finding it
 //!
-//! Per endpoint, on the mean of its recent p99s: an outlier against the other endpoints
+//! Per endpoint whose telemetry points each hold about 100 requests or more (fewer make a point's
+//! "p99" the slowest request, not a percentile), on the mean of its recent p99s: an outlier
+//! against the other endpoints
 //! (`detect::peer::compare`, leave-one-out robust z, score ≥ 0.99) *and* at least twice their
 //! median p99 (a pod twice as slow as its peers matters whatever the spread) *and* over the p99
 //! objective, so that a fast service with one slightly slower pod is not reported.
@@ -98,10 +100,12 @@ struct Slow {
 fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>) {
     let obs = ctx.obs;
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
+    // An endpoint whose points held too few requests for a p99 takes no part, as candidate or
+    // as peer (`window::MIN_REQUESTS_FOR_P99`).
     let p99s: Vec<f64> = obs
         .endpoints
         .iter()
-        .map(|e| window::recent_mean(&e.signals.latency_p99, RECENT).unwrap_or(f64::NAN))
+        .map(|e| window::comparable_p99(&e.signals, RECENT, obs.step_seconds).unwrap_or(f64::NAN))
         .collect();
     // With fewer than 3 endpoints reporting, which one is "the slow one" is a matter of
     // opinion; without one over the objective the peer comparison (a 2-means fit per call)

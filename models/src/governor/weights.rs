@@ -7,7 +7,8 @@
 //! 1 error is "not enough data" instead of "33% errors"; and against the budget too, because
 //! being slightly worse than a near-perfect peer is not worth moving traffic. A subset is bad
 //! when that tail is ≤ 10⁻⁶ (at a 15 s loop, about one false alarm per 190 days of runs), or when
-//! its p99 is over the objective and an outlier against its peers' p99 (`detect::peer::compare`,
+//! its p99 (from points of at least 100 requests, `window::comparable_p99`) is over the objective
+//! and an outlier against its peers' p99 (`detect::peer::compare`,
 //! leave-one-out robust z, score ≥ 0.99). It counts as recovered only when it is
 //! within budget and unremarkable against its peers (tail > 0.01): two thresholds, so a subset
 //! hovering at the edge does not flap.
@@ -125,7 +126,7 @@ fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f6
             err_rest += e * n;
             n_rest += n;
         }
-        if let Some(p) = window::recent_mean(&sub.signals.latency_p99, RECENT) {
+        if let Some(p) = window::comparable_p99(&sub.signals, RECENT, obs.step_seconds) {
             p99_peers.push(p);
         }
     }
@@ -136,7 +137,7 @@ fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f6
     let p_peers = window::smoothed_rate(e_rest, n_rest);
     let tail_bad = window::binomial_tail(e_i * n_i, n_i, p_peers.max(budget));
     let tail_peers = window::binomial_tail(e_i * n_i, n_i, p_peers);
-    let p99_i = window::recent_mean(&signals(name).latency_p99, RECENT);
+    let p99_i = window::comparable_p99(signals(name), RECENT, obs.step_seconds);
     let p99_rest = crate::stats::median(&p99_peers);
     let slow = p99_i.is_some_and(|a| a > p99_obj) && latency_peer_score >= LATENCY_PEER_BAD;
     let history = state.history_score.get(name).copied().unwrap_or(0.0);
@@ -219,18 +220,17 @@ pub fn plan(
     }
     // Latency against the peers: detect's leave-one-out robust comparison, p99 as the one
     // feature (higher = worse).
-    let p99s: Vec<Vec<f64>> = current
-        .keys()
-        .map(|n| {
-            let p = ctx
-                .obs
-                .subsets
-                .iter()
-                .find(|s| &s.name == n)
-                .and_then(|s| window::recent_mean(&s.signals.latency_p99, RECENT));
-            vec![p.unwrap_or(f64::NAN)]
-        })
-        .collect();
+    let p99s: Vec<Vec<f64>> =
+        current
+            .keys()
+            .map(|n| {
+                let p =
+                    ctx.obs.subsets.iter().find(|s| &s.name == n).and_then(|s| {
+                        window::comparable_p99(&s.signals, RECENT, ctx.obs.step_seconds)
+                    });
+                vec![p.unwrap_or(f64::NAN)]
+            })
+            .collect();
     let peer_scores = crate::detect::peer::compare(&p99s);
     let judged: BTreeMap<&str, Judged> = current
         .keys()

@@ -13,7 +13,7 @@
 //!   found is in docs/governor.md, "Comparing p99s between peers").
 //!
 //! Each test draws a fixed set of scenarios from a fixed seed; `HOMEOSTAT_FUZZ_CASES` and
-//! `HOMEOSTAT_FUZZ_SEED` search further (see `runner`).
+//! `HOMEOSTAT_FUZZ_SEED` search further (see `search`).
 
 use homeostat_simulator::runs::{self, RunKind, RunResult};
 use homeostat_simulator::scenario::Scenario;
@@ -45,9 +45,12 @@ fn secs(lo: u32, hi: u32) -> impl Strategy<Value = String> {
     (lo..=hi).prop_map(|s| format!("{s}s"))
 }
 
+/// One subset: pods, route weight, and `Some((minPods, maxPods − minPods))` for an HPA's bounds.
+type SubsetGen = (u32, u32, Option<(u32, u32)>);
+
 #[derive(Debug, Clone)]
 struct Svc {
-    subsets: Vec<(u32, u32, Option<(u32, u32)>)>,
+    subsets: Vec<SubsetGen>,
     concurrency: u32,
     queue: u32,
     time: String,
@@ -336,54 +339,43 @@ struct Case {
     control_plane: Option<(u32, u32, u32, u32)>,
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    (
-        prop::collection::vec(svc(), 1..5),
-        1u32..5,
-        prop_oneof![
-            (0u32..250).prop_map(|r| format!("{{ constant: {{ rate: {r} }} }}")),
-            (1u32..250, 0.0f64..1.0, 30u32..300).prop_map(|(m, a, p)| format!(
-                "{{ diurnal: {{ mean: {m}, amplitude: {a:.3}, period: {p}s }} }}"
-            )),
-        ],
-        prop::collection::vec(fault(), 0..4),
-        mesh(),
-        prop::collection::vec(policy(), 0..3),
-        60u32..240,
-        prop::sample::select(vec![5u32, 15, 30, 60]),
-        any::<u64>(),
-        prop::option::of((0usize..4, 0.05f64..3.0)),
-        prop::option::of((0u32..20_000, 0u32..120, 0u32..60, 1u32..101)),
-    )
-        .prop_map(
-            |(
-                services,
-                nodes,
-                profile,
-                faults,
-                mesh,
-                policies,
-                duration_s,
-                interval_s,
-                seed,
-                second_entry,
-                control_plane,
-            )| {
-                Case {
-                    second_entry,
-                    control_plane,
-                    services,
-                    nodes,
-                    profile,
-                    faults,
-                    mesh,
-                    policies,
-                    duration_s,
-                    interval_s,
-                    seed,
-                }
-            },
-        )
+fn profile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u32..250).prop_map(|r| format!("{{ constant: {{ rate: {r} }} }}")),
+        (1u32..250, 0.0f64..1.0, 30u32..300).prop_map(|(m, a, p)| format!(
+            "{{ diurnal: {{ mean: {m}, amplitude: {a:.3}, period: {p}s }} }}"
+        )),
+    ]
+}
+
+prop_compose! {
+    fn case()(
+        services in prop::collection::vec(svc(), 1..5),
+        nodes in 1u32..5,
+        profile in profile(),
+        faults in prop::collection::vec(fault(), 0..4),
+        mesh in mesh(),
+        policies in prop::collection::vec(policy(), 0..3),
+        duration_s in 60u32..240,
+        interval_s in prop::sample::select(vec![5u32, 15, 30, 60]),
+        seed in any::<u64>(),
+        second_entry in prop::option::of((0usize..4, 0.05f64..3.0)),
+        control_plane in prop::option::of((0u32..20_000, 0u32..120, 0u32..60, 1u32..101)),
+    ) -> Case {
+        Case {
+            services,
+            nodes,
+            profile,
+            faults,
+            mesh,
+            policies,
+            duration_s,
+            interval_s,
+            seed,
+            second_entry,
+            control_plane,
+        }
+    }
 }
 
 impl Case {
@@ -590,14 +582,22 @@ fn check(c: &Case) -> Result<bool, TestCaseError> {
     Ok(true)
 }
 
-/// A runner with a fixed seed, so that a failure reproduces: `cases` scenarios from `seed`,
-/// unless the environment asks for a longer search, e.g. `HOMEOSTAT_FUZZ_CASES=2000
-/// HOMEOSTAT_FUZZ_SEED=3 cargo test --profile ci -p homeostat-simulator --test scenario_fuzz`.
-fn runner(cases: u32, seed: u8) -> (TestRunner, u32) {
+/// Runs `check` on `cases` scenarios drawn from `strategy` with a fixed seed, so that a failure
+/// reproduces (the environment may ask for a longer search: `HOMEOSTAT_FUZZ_CASES=2000
+/// HOMEOSTAT_FUZZ_SEED=3 cargo test --profile ci -p homeostat-simulator --test scenario_fuzz`).
+/// `check` says whether a scenario counted (ran, or was judged); at least one in `share` must,
+/// or the test would check only what it skips.
+fn search(
+    cases: u32,
+    seed: u8,
+    share: u32,
+    strategy: impl Strategy<Value = Case>,
+    check: impl Fn(&Case) -> Result<bool, TestCaseError>,
+) {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     let cases = env("HOMEOSTAT_FUZZ_CASES").unwrap_or(cases);
     let seed = env("HOMEOSTAT_FUZZ_SEED").map_or(seed, |s: u32| s as u8);
-    let runner = TestRunner::new_with_rng(
+    let mut runner = TestRunner::new_with_rng(
         Config {
             cases,
             failure_persistence: None,
@@ -605,29 +605,28 @@ fn runner(cases: u32, seed: u8) -> (TestRunner, u32) {
         },
         TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
     );
-    (runner, cases)
-}
-
-#[test]
-fn any_scenario_is_refused_or_runs_and_keeps_its_books() {
-    let (mut runner, cases) = runner(48, 7);
-    let ran = std::cell::Cell::new(0u32);
-    let result = runner.run(&case(), |c| {
+    let counted = std::cell::Cell::new(0u32);
+    let result = runner.run(&strategy, |c| {
         if check(&c)? {
-            ran.set(ran.get() + 1);
+            counted.set(counted.get() + 1);
         }
         Ok(())
     });
     if let Err(e) = result {
         panic!("{e}");
     }
-    // The generator must mostly write scenarios that run, or this test checks only the parser.
-    // (Shrinking re-runs cases, but only after a failure, which has already panicked above.)
+    // Shrinking re-runs cases, but only after a failure, which has already panicked above.
     assert!(
-        ran.get() >= cases / 2,
-        "only {} of {cases} scenarios ran",
-        ran.get()
+        counted.get() >= cases / share,
+        "only {} of {cases} scenarios counted",
+        counted.get()
     );
+}
+
+#[test]
+fn any_scenario_is_refused_or_runs_and_keeps_its_books() {
+    // Half the generated files must run, or this test checks only the parser.
+    search(48, 7, 2, case(), check);
 }
 
 /// A scenario with nothing wrong in it: the generated topology without faults, on Istio's
@@ -693,20 +692,18 @@ fn healthy(r: &RunResult, p99_objective_ms: f64) -> bool {
 
 #[test]
 fn calm_meshes_are_left_alone() {
-    let (mut runner, cases) = runner(64, 9);
-    let judged = std::cell::Cell::new(0u32);
-    let result = runner.run(&calm_case(), |c| {
+    // A quarter of the generated meshes must be healthy, or this test judges nothing.
+    search(64, 9, 4, calm_case(), |c| {
         let yaml = c.yaml();
         let Ok(s) = Scenario::parse("calm.yaml", &yaml) else {
-            return Ok(());
+            return Ok(false);
         };
         let Ok(istio) = runs::run(&s, RunKind::Istio) else {
-            return Ok(());
+            return Ok(false);
         };
         if !healthy(&istio, f64::from(c.policies[0].p99_ms)) {
-            return Ok(());
+            return Ok(false);
         }
-        judged.set(judged.get() + 1);
         let homeostat = runs::run(&s, RunKind::Homeostat).expect("the policy's service exists");
         let governor: Vec<_> = homeostat
             .metrics
@@ -720,15 +717,6 @@ fn calm_meshes_are_left_alone() {
             governor,
             yaml
         );
-        Ok(())
+        Ok(true)
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-    // Many generated meshes must be healthy, or this test judges nothing.
-    assert!(
-        judged.get() >= cases / 4,
-        "only {} of {cases} meshes were healthy",
-        judged.get()
-    );
 }

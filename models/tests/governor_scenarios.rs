@@ -1084,6 +1084,60 @@ fn a_policy_without_max_replicas_leaves_the_cap_to_the_hpa() {
     );
 }
 
+/// The steady, well-served demand above under an HPA whose `maxReplicas` is Kubernetes' int32
+/// limit and a policy that names none, so the HPA's cap is the model's ceiling: the Erlang C
+/// recursion stops once it has underflowed and the raise checks only the floor, so every run
+/// costs what it did with a cap of 50 (before, one run would have iterated over 2^31 pod
+/// counts), and the outcome is the same single raise to 85 % at run 240..=243.
+#[test]
+fn an_hpa_capped_at_int32_max_is_sized_as_quickly_and_raised_once() {
+    let mut spec = policy();
+    spec.controls.autoscaling.max_replicas = None;
+    let mut gov = Governor::new();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, i32::MAX as u32, 70, 2));
+    let mut changes = Vec::new();
+    for run in 0..300 {
+        let now = T0 + run * STEP;
+        let pts = vec![
+            Point {
+                rps: 1200.0,
+                success: 0.9995,
+                p50: 0.05,
+                p99: 0.1,
+                util: 0.6,
+            };
+            LEN
+        ];
+        let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
+        let d = gov.step(now, &obs, &spec);
+        if let Some(c) = d
+            .plan
+            .changes
+            .into_iter()
+            .find(|c| c.knob == Knob::Autoscaling)
+        {
+            apply(&mut cfg, &c);
+            gov.applied(now, "checkout", &c);
+            changes.push((run, c));
+        }
+    }
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let (run, c) = &changes[0];
+    assert!((240..=243).contains(run), "raised at run {run}");
+    let KnobValue::Autoscaling(next) = &c.proposed else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            next.target_utilization_percent,
+            next.min_replicas,
+            next.max_replicas
+        ),
+        (85, 2, i32::MAX as u32)
+    );
+}
+
 /// Whether a change raises the HPA target above the 70% in force (a protective change that
 /// lowers it, for a p99 already over the objective, is allowed).
 fn raises(c: &Option<homeostat_models::governor::Change>) -> bool {

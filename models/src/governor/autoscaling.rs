@@ -352,7 +352,8 @@ fn hpa_replicas_tolerant(lambda: f64, pod_capacity: f64, cfg: &HpaConfig) -> u32
 /// holds at noon's peak: the HPA runs c pods up to the demand at which they sit at target·1.1
 /// (its 10% tolerance), and that demand, grown by the largest forecast rise over the pod
 /// start-up horizon seen in the stabilisation window (upper bound / demand now), must still be
-/// served by c pods within the objective, for every c from the floor to the ceiling. Never
+/// served by c pods within the objective, for every c from the floor up (the floor binds; see
+/// the body). Never
 /// while the objectives are missed now (an incident), while shortfalls are recent (a surge may
 /// come back), within `SETTLE_SECONDS` of the first run, the last shortfall, incident or run
 /// without the data to size pods, nor for a raise under `MIN_RAISE` points (no dithering by a
@@ -395,10 +396,15 @@ fn raised_target(
     // servers (Erlang C is O(c)), which stalled the loop on such input.
     let most = a.replica_ceiling(hpa.max_replicas);
     let floor = hpa.min_replicas.max(a.min_replicas).max(1).min(most.max(1));
-    let ceiling = hpa.max_replicas.min(most).max(floor);
+    // Every pod count from the floor up runs at the same load per server (the HPA adds pods in
+    // step with demand), and at a fixed utilisation ρ an M/M/c queue waits less the more
+    // servers it has (Erlang C falls with c at fixed ρ, and the drain rate cμ(1 − ρ) grows), so
+    // the floor is the pod count that binds: if it meets the objective, every larger one does.
+    // Checking only it also keeps the cost independent of the HPA's maxReplicas, which is now
+    // the ceiling wherever the policy names none.
     let holds = |t: u32| {
         let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
-        (floor..=ceiling).all(|c| z.meets(c, f64::from(c) * per_pod))
+        z.meets(floor, f64::from(floor) * per_pod)
     };
     let current = a.target_utilization.clamp(hpa.target_utilization_percent);
     let best = (current..=a.target_utilization.max)

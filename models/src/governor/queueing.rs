@@ -19,6 +19,13 @@ pub fn erlang_c(servers: u64, a: f64) -> f64 {
     let mut b = 1.0;
     for k in 1..=servers {
         b = a * b / (k as f64 + a * b);
+        // Once B has underflowed to 0 the recursion keeps it there, and C = c·0/(c − a) = 0: an
+        // arrival never waits. Stopping here bounds the loop by the offered load (B underflows a
+        // few hundred servers past a) instead of by `servers`, which an HPA's maxReplicas can
+        // make billions (Kubernetes takes any int32), and the model runs at every loop.
+        if b == 0.0 {
+            return 0.0;
+        }
     }
     let c = servers as f64;
     (c * b / (c - a * (1.0 - b))).clamp(0.0, 1.0)
@@ -59,6 +66,16 @@ mod tests {
         assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(erlang_c(3, 3.0), 1.0);
         assert_eq!(erlang_c(3, 0.0), 0.0);
+    }
+
+    #[test]
+    fn far_more_servers_than_load_never_wait_and_answer_at_once() {
+        // a = 5 erlangs: B(k) = a^k/k! / Σ_{i≤k} a^i/i! is below 1e-308 by k ≈ 250, so the
+        // recursion stops there instead of running 2^40 steps.
+        assert_eq!(erlang_c(1 << 40, 5.0), 0.0);
+        assert_eq!(wait_quantile(1 << 40, 5.0, 1.0, 0.99), 0.0);
+        // Where B has not underflowed the early exit changes nothing: 2 servers, a = 1 → 1/3.
+        assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -977,7 +977,18 @@ fn steady_run(
     success: f64,
     p99: f64,
 ) -> Option<homeostat_models::governor::Change> {
-    let spec = policy();
+    steady_run_with(gov, run, cfg, &policy(), success, p99)
+}
+
+/// [`steady_run`] under `spec`.
+fn steady_run_with(
+    gov: &mut Governor,
+    run: i64,
+    cfg: &homeostat_models::governor::MeshConfig,
+    spec: &PolicySpec,
+    success: f64,
+    p99: f64,
+) -> Option<homeostat_models::governor::Change> {
     let now = T0 + run * STEP;
     let pts: Vec<Point> = (0..LEN)
         .map(|_| Point {
@@ -989,26 +1000,37 @@ fn steady_run(
         })
         .collect();
     let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
-    let d = gov.step(now, &obs, &spec);
+    let d = gov.step(now, &obs, spec);
     d.plan
         .changes
         .into_iter()
         .find(|c| c.knob == Knob::Autoscaling)
 }
 
-#[test]
-fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
+/// The autoscaling changes, applied as they come, over `runs` runs of [`steady_run_with`] with
+/// 0.05 % errors and p99 100 ms, from the HPA `start`.
+fn steady_changes(
+    spec: &PolicySpec,
+    start: homeostat_models::governor::HpaConfig,
+    runs: i64,
+) -> Vec<(i64, homeostat_models::governor::Change)> {
     let mut gov = Governor::new();
     let mut cfg = config(Default::default());
-    cfg.hpa = Some(hpa(2, 50, 70, 2));
+    cfg.hpa = Some(start);
     let mut changes = Vec::new();
-    for run in 0..480 {
-        if let Some(c) = steady_run(&mut gov, run, &cfg, 0.9995, 0.1) {
+    for run in 0..runs {
+        if let Some(c) = steady_run_with(&mut gov, run, &cfg, spec, 0.9995, 0.1) {
             apply(&mut cfg, &c);
             gov.applied(T0 + run * STEP, "checkout", &c);
             changes.push((run, c));
         }
     }
+    changes
+}
+
+#[test]
+fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
+    let changes = steady_changes(&policy(), hpa(2, 50, 70, 2), 480);
     // One change in two hours: after an hour of calm (3600 / 15 = 240 runs from run 0) and 3
     // runs of hysteresis, i.e. at run 240..=243; to 85%, a relaxation (so rollback on
     // regression guards it).
@@ -1032,36 +1054,9 @@ fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
 #[test]
 fn a_policy_without_max_replicas_leaves_the_cap_to_the_hpa() {
     let run = |spec: &PolicySpec| {
-        let mut gov = Governor::new();
-        let mut cfg = config(Default::default());
-        cfg.hpa = Some(hpa(20, 50, 70, 30));
-        let mut first = None;
-        for run in 0..10 {
-            let now = T0 + run * STEP;
-            let pts = vec![
-                Point {
-                    rps: 1200.0,
-                    success: 0.9995,
-                    p50: 0.05,
-                    p99: 0.1,
-                    util: 0.6,
-                };
-                LEN
-            ];
-            let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
-            let d = gov.step(now, &obs, spec);
-            if let Some(c) = d
-                .plan
-                .changes
-                .into_iter()
-                .find(|c| c.knob == Knob::Autoscaling)
-            {
-                apply(&mut cfg, &c);
-                gov.applied(now, "checkout", &c);
-                first.get_or_insert((run, c));
-            }
-        }
-        first
+        steady_changes(spec, hpa(20, 50, 70, 30), 10)
+            .into_iter()
+            .next()
     };
     let mut spec = policy();
     spec.controls.autoscaling.min_replicas = 1;
@@ -1093,35 +1088,7 @@ fn a_policy_without_max_replicas_leaves_the_cap_to_the_hpa() {
 fn an_hpa_capped_at_int32_max_is_sized_as_quickly_and_raised_once() {
     let mut spec = policy();
     spec.controls.autoscaling.max_replicas = None;
-    let mut gov = Governor::new();
-    let mut cfg = config(Default::default());
-    cfg.hpa = Some(hpa(2, i32::MAX as u32, 70, 2));
-    let mut changes = Vec::new();
-    for run in 0..300 {
-        let now = T0 + run * STEP;
-        let pts = vec![
-            Point {
-                rps: 1200.0,
-                success: 0.9995,
-                p50: 0.05,
-                p99: 0.1,
-                util: 0.6,
-            };
-            LEN
-        ];
-        let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
-        let d = gov.step(now, &obs, &spec);
-        if let Some(c) = d
-            .plan
-            .changes
-            .into_iter()
-            .find(|c| c.knob == Knob::Autoscaling)
-        {
-            apply(&mut cfg, &c);
-            gov.applied(now, "checkout", &c);
-            changes.push((run, c));
-        }
-    }
+    let changes = steady_changes(&spec, hpa(2, i32::MAX as u32, 70, 2), 300);
     assert_eq!(changes.len(), 1, "{changes:?}");
     let (run, c) = &changes[0];
     assert!((240..=243).contains(run), "raised at run {run}");

@@ -4,7 +4,7 @@
 //! # Finding it
 //!
 //! Per endpoint whose telemetry points each hold about 100 requests or more (fewer make a point's
-//! "p99" the slowest request, not a percentile), on the mean of its recent p99s: an outlier
+//! "p99" the slowest request, not a percentile), on the median of its recent p99s: an outlier
 //! against the other endpoints
 //! (`detect::peer::compare`, leave-one-out robust z, score ≥ 0.99) *and* at least twice their
 //! median p99 (a pod twice as slow as its peers matters whatever the spread) *and* over the p99
@@ -43,7 +43,7 @@
 //! So the timeouts that work are the interval `(P, O − b − P]`, non-empty iff `P < (O − b)/2`.
 //! The Governor takes its centre, `T = (O − b)/2`: the largest margin against both bounds, and
 //! the one choice that stays in the interval for *every* peer p99 at which any timeout works. P
-//! is a noisy estimate (a mean of recent p99s); the top of the interval, `O − b − P`, would move
+//! is a noisy estimate (a median of recent p99s); the top of the interval, `O − b − P`, would move
 //! with every few milliseconds of it and rewrite the route each cooldown (seen in latency-creep
 //! variants: 244 → 247 → 257 → 266 → 258 → 255 ms). A timeout already in force — the Governor's
 //! or the user's — stays while it is inside the interval, and is replaced by the centre when

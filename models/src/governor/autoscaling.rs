@@ -421,6 +421,8 @@ pub fn plan(
 ) -> Option<Change> {
     let hpa = ctx.obs.config.hpa.as_ref()?;
     let a = &ctx.spec.controls.autoscaling;
+    // The most replicas the Governor may ask for: the policy's cap, or the HPA's own.
+    let most = a.replica_ceiling(hpa.max_replicas);
     let z = match size(ctx, state, hpa) {
         Ok(z) => z,
         Err(why) => {
@@ -449,8 +451,7 @@ pub fn plan(
             kind: FindingKind::Anomaly,
             subject: "autoscaling".into(),
             summary: format!(
-                "even {} replicas cannot keep p99 under the objective at {:.1} req/s",
-                a.replica_ceiling(hpa.max_replicas),
+                "even {most} replicas cannot keep p99 under the objective at {:.1} req/s",
                 z.demand_upper
             ),
             evidence: evidence(&z, hpa),
@@ -501,13 +502,12 @@ pub fn plan(
         // Shortfall at the forecast's upper bound. Aim one pod beyond the need, so that noise in
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.
-        let goal = (z.needed + 1).min(a.replica_ceiling(hpa.max_replicas));
+        let goal = (z.needed + 1).min(most);
         next.target_utilization_percent = a
             .target_utilization
             .clamp(target_for(goal))
             .min(a.target_utilization.clamp(hpa.target_utilization_percent));
         if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
-            let most = a.replica_ceiling(hpa.max_replicas);
             next.min_replicas = z.needed.clamp(a.min_replicas, most.max(a.min_replicas));
         }
         if state.baseline.is_none() {
@@ -561,15 +561,8 @@ pub fn plan(
         posture = Posture::Protect;
     }
     // Whatever the reason, the proposal stays within the policy's bounds.
-    let most = a.replica_ceiling(hpa.max_replicas);
     next.target_utilization_percent = a.target_utilization.clamp(next.target_utilization_percent);
-    next.min_replicas = next
-        .min_replicas
-        .clamp(a.min_replicas, most.max(a.min_replicas));
-    next.max_replicas = next
-        .max_replicas
-        .clamp(next.min_replicas, most.max(next.min_replicas));
-    cap_replicas(&mut next, hpa);
+    replicas_within(&mut next, a.min_replicas, most, hpa);
     if next == *hpa {
         return None;
     }
@@ -616,6 +609,16 @@ pub fn plan(
     })
 }
 
+/// Keeps a proposal's replica bounds within the policy's (`least`..=`most`, the floor winning
+/// where they cross) and the cluster's cap.
+fn replicas_within(next: &mut HpaConfig, least: u32, most: u32, found: &HpaConfig) {
+    next.min_replicas = next.min_replicas.clamp(least, most.max(least));
+    next.max_replicas = next
+        .max_replicas
+        .clamp(next.min_replicas, most.max(next.min_replicas));
+    cap_replicas(next, found);
+}
+
 /// Keeps a proposal within the cluster's replica cap, so that what is proposed is what the HPA
 /// can do: no bound is raised above the cap (a bound the user already set above it is left
 /// alone — lowering it is not the Governor's to decide, and changes nothing the HPA can reach).
@@ -646,15 +649,14 @@ pub fn scale_up(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
         .current_replicas
         .saturating_add(1)
         .max(hpa.current_replicas.saturating_mul(3) / 2);
-    let most = a.replica_ceiling(hpa.max_replicas);
     let mut next = hpa.clone();
-    next.min_replicas = want
-        .max(hpa.min_replicas)
-        .clamp(a.min_replicas, most.max(a.min_replicas));
-    next.max_replicas = next
-        .max_replicas
-        .clamp(next.min_replicas, most.max(next.min_replicas));
-    cap_replicas(&mut next, hpa);
+    next.min_replicas = want.max(hpa.min_replicas);
+    replicas_within(
+        &mut next,
+        a.min_replicas,
+        a.replica_ceiling(hpa.max_replicas),
+        hpa,
+    );
     (next != *hpa).then(|| Change {
         knob: Knob::Autoscaling,
         current: KnobValue::Autoscaling(hpa.clone()),

@@ -98,7 +98,17 @@ struct Judged {
     confidence: f64,
 }
 
-fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f64) -> Judged {
+/// Each reported subset's p99 for comparing peers (`window::comparable_p99`), in report order,
+/// computed once per run for every judgement.
+type SubsetP99s<'a> = Vec<(&'a str, Option<f64>)>;
+
+fn judge(
+    ctx: &Ctx<'_>,
+    state: &WeightsState,
+    name: &str,
+    p99s: &SubsetP99s<'_>,
+    latency_peer_score: f64,
+) -> Judged {
     let obs = ctx.obs;
     let budget = 1.0 - ctx.spec.objectives.success_rate;
     let p99_obj = ctx.spec.objectives.latency_p99.as_secs_f64();
@@ -120,16 +130,17 @@ fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f6
     };
     // Pool the peers.
     let (mut err_rest, mut n_rest) = (0.0, 0.0);
-    let mut p99_peers: Vec<f64> = Vec::new();
     for sub in obs.subsets.iter().filter(|s| s.name != name) {
         if let Some((e, n)) = window::error_rate(&sub.signals, RECENT, obs.step_seconds) {
             err_rest += e * n;
             n_rest += n;
         }
-        if let Some(p) = window::comparable_p99(&sub.signals, RECENT, obs.step_seconds) {
-            p99_peers.push(p);
-        }
     }
+    let p99_peers: Vec<f64> = p99s
+        .iter()
+        .filter(|(n, _)| *n != name)
+        .filter_map(|(_, p)| *p)
+        .collect();
     if n_rest <= 0.0 {
         return unknown("no peer has recent data to compare with");
     }
@@ -137,7 +148,7 @@ fn judge(ctx: &Ctx<'_>, state: &WeightsState, name: &str, latency_peer_score: f6
     let p_peers = window::smoothed_rate(e_rest, n_rest);
     let tail_bad = window::binomial_tail(e_i * n_i, n_i, p_peers.max(budget));
     let tail_peers = window::binomial_tail(e_i * n_i, n_i, p_peers);
-    let p99_i = window::comparable_p99(signals(name), RECENT, obs.step_seconds);
+    let p99_i = p99s.iter().find(|(n, _)| *n == name).and_then(|(_, p)| *p);
     let p99_rest = crate::stats::median(&p99_peers);
     let slow = p99_i.is_some_and(|a| a > p99_obj) && latency_peer_score >= LATENCY_PEER_BAD;
     let history = state.history_score.get(name).copied().unwrap_or(0.0);
@@ -220,18 +231,23 @@ pub fn plan(
     }
     // Latency against the peers: detect's leave-one-out robust comparison, p99 as the one
     // feature (higher = worse).
-    let p99s: Vec<Vec<f64>> =
-        current
-            .keys()
-            .map(|n| {
-                let p =
-                    ctx.obs.subsets.iter().find(|s| &s.name == n).and_then(|s| {
-                        window::comparable_p99(&s.signals, RECENT, ctx.obs.step_seconds)
-                    });
-                vec![p.unwrap_or(f64::NAN)]
-            })
-            .collect();
-    let peer_scores = crate::detect::peer::compare(&p99s);
+    let p99s: SubsetP99s<'_> = ctx
+        .obs
+        .subsets
+        .iter()
+        .map(|s| {
+            let p = window::comparable_p99(&s.signals, RECENT, ctx.obs.step_seconds);
+            (s.name.as_str(), p)
+        })
+        .collect();
+    let features: Vec<Vec<f64>> = current
+        .keys()
+        .map(|n| {
+            let p = p99s.iter().find(|(s, _)| s == n).and_then(|(_, p)| *p);
+            vec![p.unwrap_or(f64::NAN)]
+        })
+        .collect();
+    let peer_scores = crate::detect::peer::compare(&features);
     let judged: BTreeMap<&str, Judged> = current
         .keys()
         .enumerate()
@@ -240,7 +256,7 @@ pub fn plan(
                 .iter()
                 .find(|f| f.index == i)
                 .map_or(0.0, |f| f.score);
-            (n.as_str(), judge(ctx, state, n, score))
+            (n.as_str(), judge(ctx, state, n, &p99s, score))
         })
         .collect();
     for (name, j) in &judged {

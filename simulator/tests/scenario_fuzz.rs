@@ -584,7 +584,8 @@ fn check(c: &Case) -> Result<bool, TestCaseError> {
 
 /// Runs `check` on `cases` scenarios drawn from `strategy` with a fixed seed, so that a failure
 /// reproduces (the environment may ask for a longer search: `HOMEOSTAT_FUZZ_CASES=2000
-/// HOMEOSTAT_FUZZ_SEED=3 cargo test --profile ci -p homeostat-simulator --test scenario_fuzz`).
+/// HOMEOSTAT_FUZZ_SEED=3 cargo test --profile ci -p homeostat-simulator --test scenario_fuzz`;
+/// the seed is 0..=255).
 /// `check` says whether a scenario counted (ran, or was judged); at least one in `share` must,
 /// or the test would check only what it skips.
 fn search(
@@ -594,9 +595,17 @@ fn search(
     strategy: impl Strategy<Value = Case>,
     check: impl Fn(&Case) -> Result<bool, TestCaseError>,
 ) {
-    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
-    let cases = env("HOMEOSTAT_FUZZ_CASES").unwrap_or(cases);
-    let seed = env("HOMEOSTAT_FUZZ_SEED").map_or(seed, |s: u32| s as u8);
+    // A value that does not parse is an error naming the variable, not a silent default.
+    fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?}: not a number in range")),
+            Err(_) => default,
+        }
+    }
+    let cases: u32 = env("HOMEOSTAT_FUZZ_CASES", cases);
+    let seed: u8 = env("HOMEOSTAT_FUZZ_SEED", seed);
     let mut runner = TestRunner::new_with_rng(
         Config {
             cases,

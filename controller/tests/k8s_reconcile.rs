@@ -470,7 +470,7 @@ async fn telemetry_failure(err: TelemetryError, phase: &'static str) -> Log {
 async fn invalid_policy() -> Log {
     let bad = spec("Enforce", "guardrails: {maxChangesPerHour: 0}");
     let mut bad = bad;
-    bad.controls.retries.max_attempts = 0;
+    bad.controls.retries.max_attempts = Some(0);
     let p = policy(bad, true, None);
     let ans = answer(&p);
     let source = Fake::canary();

@@ -47,7 +47,7 @@ fn the_design_example_parses_and_validates() {
     assert_eq!(spec.objectives.latency_p99, Duration::from_millis(300));
     assert_eq!(spec.controls.load_balancing.max_step_percent, 20);
     assert_eq!(spec.controls.outlier_detection.max_ejection_percent.max, 50);
-    assert_eq!(spec.controls.retries.max_attempts, 4);
+    assert_eq!(spec.controls.retries.max_attempts, Some(4));
     assert_eq!(spec.controls.autoscaling.max_replicas, Some(50));
     assert_eq!(
         spec.controls.autoscaling.forecast_horizon,

@@ -228,7 +228,9 @@ fn assumed_config(spec: &PolicySpec) -> MeshConfig {
                 // A policy without maxReplicas leaves the cap to the HPA, whose own is unknown
                 // here: assume none rather than invent one.
                 max_replicas: a.max_replicas.unwrap_or(u32::MAX),
-                target_utilization_percent: a.target_utilization.max,
+                // Its target is unknown too: the top of what the Governor may set (the
+                // policy's bound, else the default's; widening by 1 % moves only the bottom).
+                target_utilization_percent: a.target_range(1).max,
                 current_replicas: a.min_replicas,
                 replica_cap: None,
             }),

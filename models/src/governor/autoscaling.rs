@@ -406,10 +406,9 @@ fn raised_target(
         let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
         z.meets(floor, f64::from(floor) * per_pod)
     };
-    let current = a.target_utilization.clamp(hpa.target_utilization_percent);
-    let best = (current..=a.target_utilization.max)
-        .rev()
-        .find(|&t| holds(t))?;
+    let range = a.target_range(hpa.target_utilization_percent);
+    let current = range.clamp(hpa.target_utilization_percent);
+    let best = (current..=range.max).rev().find(|&t| holds(t))?;
     (best >= current.saturating_add(MIN_RAISE)).then_some(best)
 }
 
@@ -421,8 +420,10 @@ pub fn plan(
 ) -> Option<Change> {
     let hpa = ctx.obs.config.hpa.as_ref()?;
     let a = &ctx.spec.controls.autoscaling;
-    // The most replicas the Governor may ask for: the policy's cap, or the HPA's own.
+    // The most replicas the Governor may ask for: the policy's cap, or the HPA's own; the
+    // targets it may set: the policy's, or the default range taking in the HPA's own.
     let most = a.replica_ceiling(hpa.max_replicas);
+    let range = a.target_range(hpa.target_utilization_percent);
     let z = match size(ctx, state, hpa) {
         Ok(z) => z,
         Err(why) => {
@@ -503,10 +504,9 @@ pub fn plan(
         // the next forecast does not bring the next run straight back here; never raise the
         // target while protecting; if the target's lower bound is not enough, raise the floor.
         let goal = (z.needed + 1).min(most);
-        next.target_utilization_percent = a
-            .target_utilization
+        next.target_utilization_percent = range
             .clamp(target_for(goal))
-            .min(a.target_utilization.clamp(hpa.target_utilization_percent));
+            .min(range.clamp(hpa.target_utilization_percent));
         if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
             next.min_replicas = z.needed.clamp(a.min_replicas, most.max(a.min_replicas));
         }
@@ -561,7 +561,7 @@ pub fn plan(
         posture = Posture::Protect;
     }
     // Whatever the reason, the proposal stays within the policy's bounds.
-    next.target_utilization_percent = a.target_utilization.clamp(next.target_utilization_percent);
+    next.target_utilization_percent = range.clamp(next.target_utilization_percent);
     replicas_within(&mut next, a.min_replicas, most, hpa);
     if next == *hpa {
         return None;

@@ -340,7 +340,7 @@ fn propose(
         cur.retry_on.clone().with(RetryCondition::GatewayError)
     };
     let next = RetryConfig {
-        attempts: cur.attempts.max(1).min(r.max_attempts),
+        attempts: cur.attempts.max(1).min(r.attempts_ceiling(cur.attempts)),
         per_try_timeout: Some(timeout),
         retry_on,
     };

@@ -48,8 +48,9 @@
 //! at least the longest an endpoint can stay ejected (Envoy caps an ejection at
 //! `maxEjectionTime`; it is back by the next sweep) — so that a pod failing on and off, ejected
 //! and returning, cannot toggle the setting (seen: 30 → 60 → 120 → 30 → 60 → 30 s, 12 changes in
-//! 28 minutes, each undoing the last). Relaxing after: the ejection time back to its lower
-//! bound, k kept unless the calm budget needs it higher.
+//! 28 minutes, each undoing the last). Relaxing after: the ejection time back to the one in
+//! force before the incident (within the policy's bounds), k kept unless the calm budget needs
+//! it higher.
 //! A slow endpoint (`latency`) counts in the incident too: its per-try timeouts are 5xx to
 //! Envoy's detector, and only an ejection removes it.
 //!
@@ -255,25 +256,31 @@ fn settings(
         )
         .min(od.consecutive_errors.clamp(cur.consecutive_5xx_errors))
     } else {
-        // Up to what the calm budget needs, never down (see the header). k = 0 is detection
-        // off (Istio's default: no outlierDetection; `consecutive5xxErrors: 0` disables it):
-        // turning it on answers no failure, so calm leaves it off and only an incident turns
-        // it on (the diurnal replay turned it on, 0 → 2, an hour into a clean day).
-        if cur.consecutive_5xx_errors == 0 {
-            0
+        // Up to what the calm budget needs, never down (see the header), and only when the k in
+        // force breaks that budget: a k outside the policy's bounds that breaks nothing is the
+        // owner's and stays (clamped into 2..=20, a `consecutive5xxErrors: 1` became 2 at the
+        // first calm tuning, on no evidence). k = 0 is detection off (Istio's default: no
+        // outlierDetection; `consecutive5xxErrors: 0` disables it): turning it on answers no
+        // failure, so calm leaves it off and only an incident turns it on (the diurnal replay
+        // turned it on, 0 → 2, an hour into a clean day).
+        let k = cur.consecutive_5xx_errors;
+        if k == 0 || chance_ejections_per_hour(r, p, k) <= od.false_ejections_per_hour {
+            k
         } else {
-            let needed = threshold(r, p, od.false_ejections_per_hour, lo, hi);
-            od.consecutive_errors
-                .clamp(cur.consecutive_5xx_errors)
-                .max(needed)
+            k.max(threshold(r, p, od.false_ejections_per_hour, lo, hi))
         }
     };
     let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
+    // In calm the share, the sweep interval and the ejection time stay as they are, or go back
+    // to what an incident took (below): the policy's bounds limit what the Governor sets, and
+    // a setting of the owner's outside them — `maxEjectionPercent: 100`, as Istio's own
+    // examples write it, or a 60 s `baseEjectionTime` — is not the Governor's to move in a
+    // mesh with nothing wrong (clamped, a calm day cut 100 → 50 % and 60 → 30 s).
     let max_ejection_percent = if incident {
         od.max_ejection_percent
             .clamp(cur.max_ejection_percent.max(needed_pct))
     } else {
-        od.max_ejection_percent.clamp(cur.max_ejection_percent)
+        cur.max_ejection_percent
     };
     let (interval, base_ejection_time) = if incident {
         // Twice what was in force before the incident, never shorter than now: the same
@@ -286,7 +293,15 @@ fn settings(
                 .max(od.base_ejection_time.clamp(cur.base_ejection_time)),
         )
     } else {
-        (od.interval.clamp(cur.interval), od.base_ejection_time.min)
+        // After an incident, the ejection time it doubled goes back to the one in force before
+        // it (within the policy's bounds); `before` is the setting in force when no incident is
+        // remembered, so in calm nothing moves.
+        let base = if before.base_ejection_time == cur.base_ejection_time {
+            cur.base_ejection_time
+        } else {
+            od.base_ejection_time.clamp(before.base_ejection_time)
+        };
+        (cur.interval, base)
     };
     OutlierConfig {
         consecutive_5xx_errors: k,
@@ -400,8 +415,10 @@ pub fn plan(
             });
             return None;
         }
+        // The incident is over; the setting from before it stays known until the relaxation
+        // below has given back what the incident took (a relaxation the guardrails hold is
+        // proposed again at the next run, from the same setting).
         state.last_incident = None;
-        state.before_incident = None;
     }
     if !incident
         && let Some(t) = state.last_tuned
@@ -415,7 +432,12 @@ pub fn plan(
         .before_incident
         .clone()
         .unwrap_or_else(|| ctx.obs.config.outlier_detection.clone());
-    propose(ctx, &eps, incident, &before, Origin::Planner)
+    let change = propose(ctx, &eps, incident, &before, Origin::Planner);
+    if !incident && change.is_none() {
+        // Nothing left to give back.
+        state.before_incident = None;
+    }
+    change
 }
 
 /// `ejectOutliers`: the incident setting, whatever the models say.

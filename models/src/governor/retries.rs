@@ -123,8 +123,11 @@ fn evidence(m: &Mode, attempts: u32, rate: f64) -> Vec<Evidence> {
     ]
 }
 
+/// `most`: the retries per request the change may ask for (`Retries::attempts_ceiling` of the
+/// setting the owner made: the one in force, or the one an overload cut that is restored).
 fn change(
     ctx: &Ctx<'_>,
+    most: u32,
     mut next: RetryConfig,
     posture: Posture,
     reason: String,
@@ -135,9 +138,11 @@ fn change(
     // Whatever the reason for a change, what it proposes is what gets applied: within the
     // policy's bounds, and no per-try timeout that could not fire before the route's own.
     let cur = &ctx.obs.config.retries;
-    let r = &ctx.spec.controls.retries;
-    next.attempts = next.attempts.min(r.max_attempts);
-    next.per_try_timeout = bounded_per_try(ctx, next.per_try_timeout);
+    next.attempts = next.attempts.min(most);
+    // A per-try timeout the change leaves as it is stays the owner's, in bounds or not.
+    if next.per_try_timeout != cur.per_try_timeout {
+        next.per_try_timeout = bounded_per_try(ctx, next.per_try_timeout);
+    }
     (next != *cur).then(|| Change {
         knob: Knob::Retries,
         current: KnobValue::Retries(cur.clone()),
@@ -191,6 +196,7 @@ pub fn plan(
         let amp = load_factor(m.error_rate, cur.attempts);
         return change(
             ctx,
+            r.attempts_ceiling(cur.attempts),
             next,
             Posture::Protect,
             format!(
@@ -214,11 +220,12 @@ pub fn plan(
             state.before_cut = None;
         } else if m.error_rate <= budget {
             let next = RetryConfig {
-                attempts: before.attempts.min(r.max_attempts),
+                attempts: before.attempts.min(r.attempts_ceiling(before.attempts)),
                 ..before
             };
             return change(
                 ctx,
+                r.attempts_ceiling(before.attempts),
                 next.clone(),
                 Posture::Relax,
                 format!(
@@ -234,21 +241,23 @@ pub fn plan(
             return None;
         }
     }
-    if cur.attempts > r.max_attempts {
+    let most = r.attempts_ceiling(cur.attempts);
+    if cur.attempts > most {
         return change(
             ctx,
+            most,
             RetryConfig {
-                attempts: r.max_attempts,
+                attempts: most,
                 ..cur.clone()
             },
             Posture::Protect,
             format!(
-                "{} retries exceed the policy's maxAttempts {}",
-                cur.attempts, r.max_attempts
+                "{} retries exceed the policy's maxAttempts {most}",
+                cur.attempts
             ),
             evidence(&m, cur.attempts, m.error_rate),
             1.0,
-            format!("at most {} retries per request", r.max_attempts),
+            format!("at most {most} retries per request"),
         );
     }
     // Independent transient failures over budget: as many retries as the aim needs.
@@ -283,7 +292,7 @@ pub fn plan(
             1
         };
         let q = m.error_rate.powf(1.0 / f64::from(tries));
-        let n = retries_needed(q, budget * RESIDUAL_SHARE, r.max_attempts, r.budget_percent);
+        let n = retries_needed(q, budget * RESIDUAL_SHARE, most, r.budget_percent);
         // Adding `5xx` with no retry to use it would change nothing.
         if n > cur.attempts || (!every_5xx && n > 0) {
             let attempts = n.max(cur.attempts);
@@ -314,6 +323,7 @@ pub fn plan(
             };
             return change(
                 ctx,
+                most,
                 RetryConfig {
                     attempts,
                     per_try_timeout,
@@ -355,12 +365,13 @@ pub fn tighten(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
     let justified = retries_needed(
         m.error_rate,
         budget * RESIDUAL_SHARE,
-        r.max_attempts,
+        r.attempts_ceiling(cur.attempts),
         r.budget_percent,
     );
     let next_attempts = justified.min(cur.attempts.saturating_sub(1));
     change(
         ctx,
+        r.attempts_ceiling(cur.attempts),
         RetryConfig {
             attempts: next_attempts,
             ..cur.clone()
@@ -381,6 +392,7 @@ pub fn disable(ctx: &Ctx<'_>) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
     change(
         ctx,
+        ctx.spec.controls.retries.attempts_ceiling(cur.attempts),
         RetryConfig {
             attempts: 0,
             ..cur.clone()

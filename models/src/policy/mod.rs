@@ -183,9 +183,11 @@ pub struct Retries {
     /// Whether the Governor may change retries.
     #[serde(default = "defaults::yes")]
     pub enabled: bool,
-    /// Largest number of retries per request (Istio's `attempts`), 1..=10.
-    #[serde(default = "defaults::max_attempts")]
-    pub max_attempts: u32,
+    /// Largest number of retries per request (Istio's `attempts`) the Governor may set,
+    /// 1..=10. Absent: 3, or the route's own `attempts` where it has more (see
+    /// [`Retries::attempts_ceiling`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     /// Retry budget: retries may add at most this percentage of load (0..=100]. With
     /// independent failures at rate p, n retries cost about (1−p^(n+1))/(1−p) − 1 extra load.
     #[serde(default = "defaults::budget_percent")]
@@ -208,9 +210,11 @@ pub struct Autoscaling {
     /// Whether the Governor may change the HorizontalPodAutoscaler.
     #[serde(default = "defaults::yes")]
     pub enabled: bool,
-    /// Bounds on the target CPU utilisation, in percent (1..=100).
-    #[serde(default = "defaults::target_utilization")]
-    pub target_utilization: CountRange,
+    /// Bounds on the target CPU utilisation the Governor may set, in percent (1..=100).
+    /// Absent: 40..=85 %, widened to take in the HPA's own target (see
+    /// [`Autoscaling::target_range`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_utilization: Option<CountRange>,
     /// Smallest `minReplicas` the Governor may set (>= 1).
     #[serde(default = "defaults::min_replicas")]
     pub min_replicas: u32,
@@ -381,11 +385,23 @@ impl Default for Retries {
     fn default() -> Self {
         Self {
             enabled: true,
-            max_attempts: defaults::max_attempts(),
+            max_attempts: None,
             budget_percent: defaults::budget_percent(),
             per_try_timeout: defaults::per_try_timeout(),
             idempotent: false,
         }
+    }
+}
+
+impl Retries {
+    /// The most retries per request the Governor may set on a route whose `attempts` are
+    /// `in_force`: the policy's `maxAttempts`, or where it states none the default 3 or
+    /// `in_force`, whichever is more. A stated bound is the owner's instruction and cuts a
+    /// route above it at once; a default they never wrote does not (enforced, it cut a route's
+    /// 5 retries to 3 at the first loop, in a mesh with nothing wrong).
+    pub fn attempts_ceiling(&self, in_force: u32) -> u32 {
+        self.max_attempts
+            .unwrap_or_else(|| defaults::max_attempts().max(in_force))
     }
 }
 
@@ -395,13 +411,29 @@ impl Autoscaling {
     pub fn replica_ceiling(&self, hpa_max: u32) -> u32 {
         self.max_replicas.unwrap_or(hpa_max)
     }
+
+    /// The targets the Governor may set on an HPA whose target is `hpa_target` %: the policy's
+    /// bounds, or where it states none the default 40..=85 % widened to take in `hpa_target`.
+    /// A stated bound is the owner's instruction and is enforced at once; a default they never
+    /// wrote only bounds the Governor's own proposals. Enforced, the default would move an HPA
+    /// at 30 % to 40 % at the first loop, a quarter of its pods gone on no evidence (and one at
+    /// 90 % to 85 %), in a mesh with nothing wrong.
+    pub fn target_range(&self, hpa_target: u32) -> CountRange {
+        self.target_utilization.unwrap_or_else(|| {
+            let d = defaults::target_utilization();
+            CountRange {
+                min: d.min.min(hpa_target.max(1)),
+                max: d.max.max(hpa_target),
+            }
+        })
+    }
 }
 
 impl Default for Autoscaling {
     fn default() -> Self {
         Self {
             enabled: true,
-            target_utilization: defaults::target_utilization(),
+            target_utilization: None,
             min_replicas: defaults::min_replicas(),
             max_replicas: None,
             forecast_horizon: defaults::forecast_horizon(),
@@ -554,5 +586,30 @@ mod defaults {
     }
     pub fn min_data_coverage() -> f64 {
         0.5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_target_range_takes_in_the_hpas_own_target() {
+        let mut a = Autoscaling::default();
+        let range = |a: &Autoscaling, t| {
+            let r = a.target_range(t);
+            (r.min, r.max)
+        };
+        // Unstated: 40..=85, widened to the HPA's target on whichever side it lies.
+        assert_eq!(range(&a, 70), (40, 85));
+        assert_eq!(range(&a, 30), (30, 85));
+        assert_eq!(range(&a, 90), (40, 90));
+        assert_eq!(range(&a, 150), (40, 150));
+        // A target of 0 (not a valid HPA) widens no further than 1 %.
+        assert_eq!(range(&a, 0), (1, 85));
+        // Stated: the owner's bounds, whatever the HPA says.
+        a.target_utilization = Some(CountRange { min: 50, max: 60 });
+        assert_eq!(range(&a, 30), (50, 60));
+        assert_eq!(range(&a, 90), (50, 60));
     }
 }

@@ -183,7 +183,9 @@ impl PolicySpec {
 
         let r = &self.controls.retries;
         let p = "spec.controls.retries";
-        e.between_u32(&format!("{p}.maxAttempts"), r.max_attempts, 1, 10);
+        if let Some(n) = r.max_attempts {
+            e.between_u32(&format!("{p}.maxAttempts"), n, 1, 10);
+        }
         if !(r.budget_percent.is_finite() && r.budget_percent > 0.0 && r.budget_percent <= 100.0) {
             e.push(
                 &format!("{p}.budgetPercent"),
@@ -194,12 +196,9 @@ impl PolicySpec {
 
         let a = &self.controls.autoscaling;
         let p = "spec.controls.autoscaling";
-        e.count_range(
-            &format!("{p}.targetUtilization"),
-            a.target_utilization,
-            1,
-            100,
-        );
+        if let Some(t) = a.target_utilization {
+            e.count_range(&format!("{p}.targetUtilization"), t, 1, 100);
+        }
         if a.min_replicas < 1 {
             e.push(&format!("{p}.minReplicas"), "must be at least 1, got 0");
         }

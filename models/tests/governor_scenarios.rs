@@ -535,6 +535,50 @@ fn a_change_followed_by_a_regression_is_rolled_back() {
     assert_eq!(reapplied, Some(3600));
 }
 
+/// A change followed by a p99 over the objective (500 ms against 300 ms, 5× the 100 ms before)
+/// is rolled back when the points hold enough requests for a p99 to be a percentile — 20 req/s
+/// × 15 s = 300 a point — and not at 6 req/s, 90 a point (< 100, `MIN_REQUESTS_FOR_P99`),
+/// where a point's "p99" is its slowest request. The errors (2 %, unchanged) are no regression
+/// at either rate.
+#[test]
+fn a_latency_rollback_needs_a_p99_over_enough_requests() {
+    for (rps, rolled_back) in [(20.0, true), (6.0, false)] {
+        let spec = policy();
+        let mut gov = Governor::new();
+        let flat = |p99: f64| -> Vec<Point> {
+            (0..LEN)
+                .map(|_| Point {
+                    success: 0.98,
+                    p99,
+                    ..Point::healthy(rps)
+                })
+                .collect()
+        };
+        let mut cfg = config(Default::default());
+        cfg.retries.attempts = 0;
+        cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
+        let mut applied_at = None;
+        for run in 0..3 {
+            let t = T0 + run * STEP;
+            let obs = ObsBuilder::new(t, &flat(0.1), cfg.clone()).build();
+            let d = gov.step(t, &obs, &spec);
+            if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
+                apply(&mut cfg, c);
+                gov.applied(t, "checkout", c);
+                applied_at = Some(t);
+            }
+        }
+        let t = applied_at.expect("retries raised") + STEP;
+        let d = gov.step(
+            t,
+            &ObsBuilder::new(t, &flat(0.5), cfg.clone()).build(),
+            &spec,
+        );
+        let rollback = d.plan.changes.iter().any(|c| c.origin == Origin::Rollback);
+        assert_eq!(rollback, rolled_back, "{rps} req/s: {:#?}", d.plan);
+    }
+}
+
 #[test]
 fn a_clean_noisy_day_makes_at_most_one_change() {
     for seed in [7, 11, 23] {

@@ -40,16 +40,25 @@ pub struct Snapshot {
     pub error_rate: f64,
     /// Requests the error rate is measured over (its evidence).
     pub requests: f64,
-    /// Seconds; NaN when latency is not collected.
+    /// Seconds; NaN when latency is not collected, or when the points hold too few requests
+    /// for a p99 to be a percentile.
     pub latency_p99: f64,
 }
 
 impl Snapshot {
     pub fn of(obs: &Observation) -> Option<Self> {
-        let (error_rate, requests) =
-            window::error_rate(&obs.service_signals, RECENT, obs.step_seconds)?;
-        let latency_p99 =
-            window::recent_mean(&obs.service_signals.latency_p99, RECENT).unwrap_or(f64::NAN);
+        let s = &obs.service_signals;
+        let (error_rate, requests) = window::error_rate(s, RECENT, obs.step_seconds)?;
+        // A point's p99 over fewer than 100 requests is its slowest request
+        // (`window::MIN_REQUESTS_FOR_P99`): a rollback judged on it would undo a change on
+        // one slow request. Such a snapshot judges errors only, on their binomial evidence.
+        let per_point = window::recent_mean(&s.request_rate, RECENT)
+            .map_or(0.0, |r| r * obs.step_seconds as f64);
+        let latency_p99 = if per_point >= window::MIN_REQUESTS_FOR_P99 {
+            window::recent_mean(&s.latency_p99, RECENT).unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
         Some(Self {
             error_rate,
             requests,

@@ -46,7 +46,7 @@ pub struct PeerFinding {
 const REL_FLOOR: f64 = 0.1;
 
 /// One finding per peer, same order as input. Features are oriented so that higher = worse
-/// (caller's job). score in [0,1]: how strongly this peer is an outlier (worse side only).
+/// (caller's job). score in `[0, 1]`: how strongly this peer is an outlier (worse side only).
 /// `feature` = index of its most deviant feature, `deviation` = that feature's robust z.
 /// NaN features are ignored. Robust to N = 2 and to all-equal inputs (all scores 0).
 pub fn compare(peers: &[Vec<f64>]) -> Vec<PeerFinding> {

@@ -1084,6 +1084,44 @@ fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
     assert_eq!(next.min_replicas, 2);
 }
 
+/// The steady, well-served demand above, with the policy's bound at 75 % until its owner
+/// widens it to 85 % at run 300: the target is raised 70 → 75 % after an hour of calm (runs
+/// 240..=243, as above), and 75 → 85 % only after another hour of calm *at 75 %* (the raise's
+/// run + 240, + up to 3 for hysteresis), not at once when the bound moves: a relaxation's
+/// evidence is gathered under the setting it replaces. Without that, noise in each hour's
+/// forecast walked a calm mesh's target up in small steps (10 → 69 → 74 %, 38 minutes apart).
+#[test]
+fn each_raise_of_the_target_waits_for_an_hour_of_calm_under_the_last() {
+    let mut spec = policy();
+    spec.controls.autoscaling.target_utilization = Some(CountRange { min: 40, max: 75 });
+    let mut gov = Governor::new();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 70, 2));
+    let mut raises = Vec::new();
+    for run in 0..600 {
+        if run == 300 {
+            spec.controls.autoscaling.target_utilization = Some(CountRange { min: 40, max: 85 });
+        }
+        if let Some(c) = steady_run_with(&mut gov, run, &cfg, &spec, 0.9995, 0.1) {
+            apply(&mut cfg, &c);
+            gov.applied(T0 + run * STEP, "checkout", &c);
+            let KnobValue::Autoscaling(next) = &c.proposed else {
+                panic!("{c:?}")
+            };
+            raises.push((run, next.target_utilization_percent));
+        }
+    }
+    assert_eq!(raises.len(), 2, "{raises:?}");
+    let (first, second) = (raises[0], raises[1]);
+    assert!((240..=243).contains(&first.0), "{raises:?}");
+    assert_eq!(first.1, 75);
+    assert!(
+        (first.0 + 240..=first.0 + 243).contains(&second.0),
+        "{raises:?}"
+    );
+    assert_eq!(second.1, 85);
+}
+
 /// A service running 30 pods under an HPA of 20..50 replicas, serving its 1,200 req/s well,
 /// with a policy that names no `maxReplicas`: the HPA's own cap is the bound, and nothing
 /// moves. (With the old default `maxReplicas: 10`, the first run cut the HPA to 10..10 pods,

@@ -80,6 +80,17 @@ pub struct AutoscalingState {
 }
 
 impl AutoscalingState {
+    /// The adapter applied `change` at `now`. A relaxation (a raised target, or headroom given
+    /// back) restarts the calm it needs: the next one must be earned under the setting now in
+    /// force, as calm-time outlier tuning must (one per lookback). Otherwise the noise in each
+    /// hour's forecast walks the target up in small steps, each "holding" at the time (seen:
+    /// 10 → 69 → 74 % 38 minutes apart on a calm mesh).
+    pub fn applied(&mut self, now: i64, change: &Change) {
+        if change.knob == Knob::Autoscaling && change.posture == Posture::Relax {
+            self.calm_since = Some(now);
+        }
+    }
+
     /// Records a shortfall seen at `now`. Shortfalls closer than the stabilisation window belong
     /// to the same episode; the gap between episodes is the calm a surge came back after.
     fn shortfall(&mut self, now: i64, window_s: i64) {

@@ -218,6 +218,7 @@ impl Governor {
             state.retries.remember_before_cut(before);
         }
         state.outlier.applied(now, change);
+        state.autoscaling.applied(now, change);
     }
 
     /// Number of services with state.

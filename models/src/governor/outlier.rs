@@ -56,7 +56,7 @@
 //!
 //! In calm (no incident) k only ever rises, and only when the setting in force breaks the
 //! false-ejection budget at the measured base rate: healthy pods are being ejected by chance
-//! now, a harm observed. Lowering k in calm answers nothing observed — no endpoint is failing —
+//! now, a harm observed (so never while the healthy endpoints have returned no error at all). Lowering k in calm answers nothing observed — no endpoint is failing —
 //! and buys at most one loop interval at the start of some future incident, since the incident
 //! path lowers k at the first run that sees an outlier; on a clean service it is a change
 //! with no justification (the diurnal replay made it, off → 2, an hour in). Detection that is
@@ -135,6 +135,8 @@ struct Endpoints {
     /// the rest fail too (`concentration`), with the rest's recent error rate.
     spread: Option<(Vec<String>, f64)>,
     base_rate: f64,
+    /// Errors the base rate was measured from (rate × step summed, so fractional).
+    base_errors: f64,
     rate_per_endpoint: f64,
 }
 
@@ -211,6 +213,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         outliers,
         spread,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
+        base_errors: h_err,
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
 }
@@ -263,8 +266,16 @@ fn settings(
         // outlierDetection; `consecutive5xxErrors: 0` disables it): turning it on answers no
         // failure, so calm leaves it off and only an incident turns it on (the diurnal replay
         // turned it on, 0 → 2, an hour into a clean day).
+        // With no error seen on the healthy endpoints nothing can have been ejected by chance:
+        // the budget is then "broken" only by the half error the base rate adds so that zero
+        // errors do not mean "never fails", a prior, not a harm observed (a k of 1 was raised
+        // to 2 on a mesh that had returned no 5xx at all). Half an error, not one: the counts
+        // are rates × step, and a Prometheus rate extrapolates a single error to less or more.
         let k = cur.consecutive_5xx_errors;
-        if k == 0 || chance_ejections_per_hour(r, p, k) <= od.false_ejections_per_hour {
+        if k == 0
+            || eps.base_errors < 0.5
+            || chance_ejections_per_hour(r, p, k) <= od.false_ejections_per_hour
+        {
             k
         } else {
             k.max(threshold(r, p, od.false_ejections_per_hour, lo, hi))

@@ -123,6 +123,14 @@ fn evidence(m: &Mode, attempts: u32, rate: f64) -> Vec<Evidence> {
     ]
 }
 
+/// Why a retries change is proposed and what it should do: the `Change`'s own fields.
+struct Why {
+    reason: String,
+    evidence: Vec<Evidence>,
+    confidence: f64,
+    expected_effect: String,
+}
+
 /// `most`: the retries per request the change may ask for (`Retries::attempts_ceiling` of the
 /// setting the owner made: the one in force, or the one an overload cut that is restored).
 fn change(
@@ -130,11 +138,14 @@ fn change(
     most: u32,
     mut next: RetryConfig,
     posture: Posture,
-    reason: String,
-    evidence: Vec<Evidence>,
-    confidence: f64,
-    expected_effect: String,
+    why: Why,
 ) -> Option<Change> {
+    let Why {
+        reason,
+        evidence,
+        confidence,
+        expected_effect,
+    } = why;
     // Whatever the reason for a change, what it proposes is what gets applied: within the
     // policy's bounds, and no per-try timeout that could not fire before the route's own.
     let cur = &ctx.obs.config.retries;
@@ -199,19 +210,21 @@ pub fn plan(
             r.attempts_ceiling(cur.attempts),
             next,
             Posture::Protect,
-            format!(
-                "retry storm: {:.1}% of requests fail and the failures rise with load (r = {:.2}) and latency (r = {:.2}); each of the {} retries adds load to an overloaded service, so retries stop",
-                m.error_rate * 100.0,
-                m.corr_load.unwrap_or(f64::NAN),
-                m.corr_latency.unwrap_or(f64::NAN),
-                cur.attempts
-            ),
-            evidence(&m, cur.attempts, m.error_rate),
-            0.85,
-            format!(
-                "load falls by up to {:.0}% (from {amp:.2} attempts per request to 1), letting the service recover",
-                (1.0 - 1.0 / amp) * 100.0
-            ),
+            Why {
+                reason: format!(
+                    "retry storm: {:.1}% of requests fail and the failures rise with load (r = {:.2}) and latency (r = {:.2}); each of the {} retries adds load to an overloaded service, so retries stop",
+                    m.error_rate * 100.0,
+                    m.corr_load.unwrap_or(f64::NAN),
+                    m.corr_latency.unwrap_or(f64::NAN),
+                    cur.attempts
+                ),
+                evidence: evidence(&m, cur.attempts, m.error_rate),
+                confidence: 0.85,
+                expected_effect: format!(
+                    "load falls by up to {:.0}% (from {amp:.2} attempts per request to 1), letting the service recover",
+                    (1.0 - 1.0 / amp) * 100.0
+                ),
+            },
         );
     }
     // Not overloaded. Restore what an overload cut, once the errors are within budget.
@@ -228,14 +241,16 @@ pub fn plan(
                 r.attempts_ceiling(before.attempts),
                 next.clone(),
                 Posture::Relax,
-                format!(
-                    "the overload is over (errors {:.3}%, within budget): restoring {} retries",
-                    m.error_rate * 100.0,
-                    next.attempts
-                ),
-                evidence(&m, cur.attempts, m.error_rate),
-                0.7,
-                "transient failures are retried again".into(),
+                Why {
+                    reason: format!(
+                        "the overload is over (errors {:.3}%, within budget): restoring {} retries",
+                        m.error_rate * 100.0,
+                        next.attempts
+                    ),
+                    evidence: evidence(&m, cur.attempts, m.error_rate),
+                    confidence: 0.7,
+                    expected_effect: "transient failures are retried again".into(),
+                },
             );
         } else {
             return None;
@@ -251,13 +266,15 @@ pub fn plan(
                 ..cur.clone()
             },
             Posture::Protect,
-            format!(
-                "{} retries exceed the policy's maxAttempts {most}",
-                cur.attempts
-            ),
-            evidence(&m, cur.attempts, m.error_rate),
-            1.0,
-            format!("at most {most} retries per request"),
+            Why {
+                reason: format!(
+                    "{} retries exceed the policy's maxAttempts {most}",
+                    cur.attempts
+                ),
+                evidence: evidence(&m, cur.attempts, m.error_rate),
+                confidence: 1.0,
+                expected_effect: format!("at most {most} retries per request"),
+            },
         );
     }
     // Independent transient failures over budget: as many retries as the aim needs.
@@ -330,17 +347,19 @@ pub fn plan(
                     retry_on,
                 },
                 Posture::Relax,
-                reason,
-                {
-                    let mut e = evidence(&m, attempts, q);
-                    e.push(Evidence::new("per_try_failure_rate", q));
-                    e
+                Why {
+                    reason,
+                    evidence: {
+                        let mut e = evidence(&m, attempts, q);
+                        e.push(Evidence::new("per_try_failure_rate", q));
+                        e
+                    },
+                    confidence: 0.7,
+                    expected_effect: format!(
+                        "success rate rises to about {:.4}%",
+                        (1.0 - q.powi(attempts as i32 + 1)) * 100.0
+                    ),
                 },
-                0.7,
-                format!(
-                    "success rate rises to about {:.4}%",
-                    (1.0 - q.powi(attempts as i32 + 1)) * 100.0
-                ),
             );
         }
     }
@@ -377,13 +396,15 @@ pub fn tighten(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
             ..cur.clone()
         },
         Posture::Protect,
-        format!(
-            "alert remediation: retries cut from {} to {next_attempts}",
-            cur.attempts
-        ),
-        evidence(&m, cur.attempts, m.error_rate),
-        0.7,
-        "less retry load while the alert fires".into(),
+        Why {
+            reason: format!(
+                "alert remediation: retries cut from {} to {next_attempts}",
+                cur.attempts
+            ),
+            evidence: evidence(&m, cur.attempts, m.error_rate),
+            confidence: 0.7,
+            expected_effect: "less retry load while the alert fires".into(),
+        },
     )
 }
 
@@ -398,13 +419,15 @@ pub fn disable(ctx: &Ctx<'_>) -> Option<Change> {
             ..cur.clone()
         },
         Posture::Protect,
-        format!(
-            "alert remediation: retries disabled (were {})",
-            cur.attempts
-        ),
-        Vec::new(),
-        0.7,
-        "no retry load while the alert fires".into(),
+        Why {
+            reason: format!(
+                "alert remediation: retries disabled (were {})",
+                cur.attempts
+            ),
+            evidence: Vec::new(),
+            confidence: 0.7,
+            expected_effect: "no retry load while the alert fires".into(),
+        },
     )
 }
 

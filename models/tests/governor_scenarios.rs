@@ -446,6 +446,30 @@ fn freeze_holds_everything_and_an_alert_runs_matching_remediations() {
     );
 }
 
+/// Independent errors on a route with no retries (`retryOn: 5xx`): the Governor raises its
+/// retries within three runs on `points`. Returns the configuration with the raise applied,
+/// and when it was applied.
+fn retries_raised(
+    gov: &mut Governor,
+    spec: &PolicySpec,
+    points: &[Point],
+) -> (homeostat_models::governor::MeshConfig, i64) {
+    let mut cfg = config(Default::default());
+    cfg.retries.attempts = 0;
+    cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
+    let mut applied_at = None;
+    for run in 0..3 {
+        let t = T0 + run * STEP;
+        let d = gov.step(t, &ObsBuilder::new(t, points, cfg.clone()).build(), spec);
+        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
+            apply(&mut cfg, c);
+            gov.applied(t, "checkout", c);
+            applied_at = Some(t);
+        }
+    }
+    (cfg, applied_at.expect("retries raised"))
+}
+
 #[test]
 fn a_change_followed_by_a_regression_is_rolled_back() {
     let spec = policy();
@@ -459,24 +483,8 @@ fn a_change_followed_by_a_regression_is_rolled_back() {
             })
             .collect()
     };
-    let mut cfg = config(Default::default());
-    cfg.retries.attempts = 0;
-    cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
-    let mut applied_at = None;
-    for run in 0..3 {
-        let t = T0 + run * STEP;
-        let d = gov.step(
-            t,
-            &ObsBuilder::new(t, &flat(0.98), cfg.clone()).build(),
-            &spec,
-        );
-        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
-            apply(&mut cfg, c);
-            gov.applied(t, "checkout", c);
-            applied_at = Some(t);
-        }
-    }
-    let t = applied_at.expect("retries raised") + STEP;
+    let (mut cfg, applied_at) = retries_raised(&mut gov, &spec, &flat(0.98));
+    let t = applied_at + STEP;
     // Errors jump to 5% after the change (2.5× and far over budget): revert to 0 retries.
     let d = gov.step(
         t,
@@ -554,21 +562,8 @@ fn a_latency_rollback_needs_a_p99_over_enough_requests() {
                 })
                 .collect()
         };
-        let mut cfg = config(Default::default());
-        cfg.retries.attempts = 0;
-        cfg.retries.retry_on = homeostat_models::governor::RetryOn::parse("5xx").unwrap();
-        let mut applied_at = None;
-        for run in 0..3 {
-            let t = T0 + run * STEP;
-            let obs = ObsBuilder::new(t, &flat(0.1), cfg.clone()).build();
-            let d = gov.step(t, &obs, &spec);
-            if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
-                apply(&mut cfg, c);
-                gov.applied(t, "checkout", c);
-                applied_at = Some(t);
-            }
-        }
-        let t = applied_at.expect("retries raised") + STEP;
+        let (cfg, applied_at) = retries_raised(&mut gov, &spec, &flat(0.1));
+        let t = applied_at + STEP;
         let d = gov.step(
             t,
             &ObsBuilder::new(t, &flat(0.5), cfg.clone()).build(),

@@ -56,11 +56,12 @@
 //!
 //! In calm (no incident) k only ever rises, and only when the setting in force breaks the
 //! false-ejection budget at the measured base rate: healthy pods are being ejected by chance
-//! now, a harm observed (so never while the healthy endpoints have returned no error at all). Lowering k in calm answers nothing observed — no endpoint is failing —
-//! and buys at most one loop interval at the start of some future incident, since the incident
-//! path lowers k at the first run that sees an outlier; on a clean service it is a change
-//! with no justification (the diurnal replay made it, off → 2, an hour in). Detection that is
-//! off (k = 0, Istio's default) stays off in calm for the same reason. Because calm k is
+//! now, a harm observed (so never while the healthy endpoints have returned no error at all).
+//! Lowering k in calm answers nothing observed — no endpoint is failing — and buys at most one
+//! loop interval at the start of some future incident, since the incident path lowers k at
+//! the first run that sees an outlier; on a clean service it is a change with no
+//! justification (the diurnal replay made it, off → 2, an hour in). Detection that is off
+//! (k = 0, Istio's default) stays off in calm for the same reason. Because calm k is
 //! monotone, noise in the estimated p cannot make it flap. Calm-time raises are tuning and not
 //! protection: they relax, behind the warm-up and hysteresis guardrails (a k derived from 30 s
 //! of data is not a base rate).

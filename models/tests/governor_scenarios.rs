@@ -78,6 +78,51 @@ fn a_bad_canary_is_cut_within_two_steps_and_the_sum_stays_100() {
     assert_eq!(weights_of(&c.proposed)["canary"], 0);
 }
 
+/// A canary failing 10 % of its 20 req/s, a stable subset at 60 req/s and a third, `blue`, at
+/// 20 req/s and 0.05 % errors (healthy). With the stable at 0.05 % too, the errors are the
+/// canary's own and traffic moves off it, to `blue` and the stable subset. With the stable at
+/// 0.8 %, the subsets that are not bad, pooled, fail 0.6125 % of their 80 · 15 · 4 = 4,800
+/// recent requests: 29.4 errors where the 0.1 % budget expects 4.8 (P(X ≥ 29) ≈ 6·10⁻¹⁴,
+/// significantly over). Every subset is failing — an overload or a shared fault — and moving
+/// the canary's traffic to `blue` would only move the load: weights stay, and a note says why.
+/// (Before, the healthy `blue` took the canary's traffic, and on an overloaded random mesh the
+/// traffic went round the subsets, eight moves in 19 minutes.)
+#[test]
+fn traffic_moves_only_for_errors_concentrated_on_a_subset() {
+    for (stable_success, moved) in [(0.9995, true), (0.992, false)] {
+        let part = |rps: f64, success: f64| {
+            vec![
+                Point {
+                    success,
+                    ..Point::healthy(rps)
+                };
+                LEN
+            ]
+        };
+        let stable = part(60.0, stable_success);
+        let canary = part(20.0, 0.90);
+        let blue = part(20.0, 0.9995);
+        let service = merge(&[&stable, &canary, &blue]);
+        let split = weights(&[("stable", 60), ("canary", 20), ("blue", 20)]);
+        let obs = ObsBuilder::new(T0, &service, config(split))
+            .subset("stable", &stable)
+            .subset("canary", &canary)
+            .subset("blue", &blue)
+            .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let weights = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .any(|c| c.knob == Knob::Weights);
+        assert_eq!(weights, moved, "stable at {stable_success}: {:#?}", d.plan);
+        if !moved {
+            assert_note(&d, "errors spread over every subset");
+        }
+    }
+}
+
 #[test]
 fn the_cut_waits_for_cooldown_and_traffic_returns_after_recovery() {
     let spec = policy();

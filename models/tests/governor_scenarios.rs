@@ -86,7 +86,7 @@ fn a_bad_canary_is_cut_within_two_steps_and_the_sum_stays_100() {
 /// significantly over). Every subset is failing — an overload or a shared fault — and moving
 /// the canary's traffic to `blue` would only move the load: weights stay, and a note says why.
 /// (Before, the healthy `blue` took the canary's traffic, and on an overloaded random mesh the
-/// traffic went round the subsets, eight moves in 19 minutes.)
+/// traffic went round the subsets, nine moves in 19 minutes.)
 #[test]
 fn traffic_moves_only_for_errors_concentrated_on_a_subset() {
     for (stable_success, moved) in [(0.9995, true), (0.992, false)] {

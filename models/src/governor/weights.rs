@@ -298,7 +298,7 @@ pub fn plan(
         // overload, or a fault they share — and the most loaded one fails most; moving its
         // traffic moves the overload, and the next run finds another subset "failing" (seen on
         // a random overloaded mesh: 41/29/30 → 61/9/30 → 41/29/30 → 21/49/30 → 41/29/30 % in
-        // 11 minutes, eight moves in 19).
+        // 11 minutes, nine moves in 19).
         let budget = 1.0 - ctx.spec.objectives.success_rate;
         let rest: Vec<(f64, f64)> = ctx
             .obs

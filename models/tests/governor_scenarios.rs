@@ -773,55 +773,6 @@ fn a_slow_canary_is_cut_but_a_slow_service_is_not_blamed_on_it() {
     assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Weights));
 }
 
-/// Ten pods at 10 req/s under `consecutive5xxErrors: 1`. With no error at all, nothing is
-/// ever ejected by chance, and k stays 1 for two hours (the base rate's half-error prior alone
-/// "broke" the 0.1/h budget: 0.5 / 60,001 requests ⇒ 10 · 3600 · 8.3·10⁻⁶ ≈ 0.3/h). With
-/// 0.1 % errors, k = 1 would eject a healthy pod 10 · 3600 · 0.001 ≈ 36 times an hour, a harm
-/// observed, and k = 2 keeps it at 36,000 · 10⁻⁶ ≈ 0.036/h: raised to 2 once, a calm-time
-/// tuning, when the warm-up ends.
-#[test]
-fn calm_raises_k_only_for_errors_seen() {
-    for (success, raised) in [(1.0, false), (0.999, true)] {
-        let spec = policy();
-        let pod = vec![
-            Point {
-                success,
-                ..Point::healthy(10.0)
-            };
-            LEN
-        ];
-        let pods = vec![pod; 10];
-        let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-        let service = merge(&parts);
-        let mut cfg = config(Default::default());
-        cfg.outlier_detection.consecutive_5xx_errors = 1;
-        let mut gov = Governor::new();
-        let mut changes = Vec::new();
-        for run in 0..480 {
-            let t = T0 + run * STEP;
-            let mut b = ObsBuilder::new(t, &service, cfg.clone());
-            for (i, p) in pods.iter().enumerate() {
-                b = b.endpoint(&format!("pod-{i}"), p);
-            }
-            let d = gov.step(t, &b.build(), &spec);
-            for c in d
-                .plan
-                .changes
-                .iter()
-                .filter(|c| c.knob == Knob::OutlierDetection)
-            {
-                apply(&mut cfg, c);
-                gov.applied(t, "checkout", c);
-                changes.push((run, cfg.outlier_detection.consecutive_5xx_errors));
-            }
-        }
-        // The warm-up: one lookback (3600 s) from the oldest point of the first observation
-        // (39 · 15 = 585 s before run 0) ends at run (3600 − 585) / 15 = 201.
-        let expected = if raised { vec![(201, 2)] } else { vec![] };
-        assert_eq!(changes, expected, "success {success}");
-    }
-}
-
 #[test]
 fn after_a_restart_mid_incident_the_incident_setting_is_not_relaxed_blind() {
     let spec = policy();
@@ -1873,6 +1824,30 @@ fn calm_pods(
         }
     }
     out
+}
+
+/// Four pods at 20 req/s under `consecutive5xxErrors: 1` (`calm_pods`). With no error at all,
+/// nothing is ever ejected by chance, and k stays 1 for two hours (the base rate's half-error
+/// prior alone "broke" the 0.1/h budget: 0.5 / 48,001 requests ≈ 1.04·10⁻⁵ ⇒ 20 · 3600 ·
+/// 1.04·10⁻⁵ ≈ 0.75/h). With 0.1 % errors, k = 1 would eject a healthy pod 20 · 3600 · 0.001
+/// = 72 times an hour, a harm observed, and k = 2 keeps it at 72,000 · (1.01·10⁻³)² ≈ 0.074/h:
+/// raised to 2 once, a calm-time tuning, when the warm-up ends.
+#[test]
+fn calm_raises_k_only_for_errors_seen() {
+    let spec = policy();
+    for (p, raised) in [(0.0, false), (0.001, true)] {
+        let changes: Vec<(usize, u32)> = calm_pods(&spec, 1, p, 480)
+            .into_iter()
+            .map(|(run, c)| match c.proposed {
+                KnobValue::OutlierDetection(o) => (run, o.consecutive_5xx_errors),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // The warm-up: one lookback (3600 s) from the oldest point of the first observation
+        // (39 · 15 = 585 s before run 0) ends at run (3600 − 585) / 15 = 201.
+        let expected = if raised { vec![(201, 2)] } else { vec![] };
+        assert_eq!(changes, expected, "errors {p}");
+    }
 }
 
 /// On a clean service k is never lowered (no endpoint fails: nothing justifies it), but raised

@@ -52,9 +52,7 @@ impl Snapshot {
         // A point's p99 over fewer than 100 requests is its slowest request
         // (`window::MIN_REQUESTS_FOR_P99`): a rollback judged on it would undo a change on
         // one slow request. Such a snapshot judges errors only, on their binomial evidence.
-        let per_point = window::recent_mean(&s.request_rate, RECENT)
-            .map_or(0.0, |r| r * obs.step_seconds as f64);
-        let latency_p99 = if per_point >= window::MIN_REQUESTS_FOR_P99 {
+        let latency_p99 = if window::p99_is_a_percentile(s, RECENT, obs.step_seconds) {
             window::recent_mean(&s.latency_p99, RECENT).unwrap_or(f64::NAN)
         } else {
             f64::NAN

@@ -52,13 +52,19 @@ pub const MIN_REQUESTS_FOR_P99: f64 = 100.0;
 /// such point lifted a healthy pod's mean of four to twice its peers' in the fuzz test above.
 /// A slow pod is slow in most of its points; the median asks for that.
 pub fn comparable_p99(s: &Signals, n: usize, step_seconds: i64) -> Option<f64> {
-    let per_point = recent_mean(&s.request_rate, n)? * step_seconds as f64;
-    if per_point >= MIN_REQUESTS_FOR_P99 {
+    if p99_is_a_percentile(s, n, step_seconds) {
         let points: Vec<f64> = recent(&s.latency_p99, n).collect();
         crate::stats::median(&points)
     } else {
         None
     }
+}
+
+/// Whether the newest `n` points held, on average, at least [`MIN_REQUESTS_FOR_P99`] requests
+/// each (mean request rate × step), so that their p99s are percentiles and not each point's
+/// slowest request. `false` when the request rate is missing.
+pub fn p99_is_a_percentile(s: &Signals, n: usize, step_seconds: i64) -> bool {
+    recent_mean(&s.request_rate, n).is_some_and(|r| r * step_seconds as f64 >= MIN_REQUESTS_FOR_P99)
 }
 
 /// Request-weighted error rate and request count over the newest `n` points where both the

@@ -123,6 +123,152 @@ fn traffic_moves_only_for_errors_concentrated_on_a_subset() {
     }
 }
 
+/// An overloaded subset is not a bad one. `canary` (30 %) takes a surge: over the last 20
+/// points (5 minutes) its load climbs 60 → 120 req/s, its errors 0.05 % → 6 % and its p99
+/// 0.1 → 0.6 s on the same ramp, so its errors correlate with p99 at r = 1 and with the
+/// requests it serves (60 · 0.9995 → 120 · 0.94 req/s, rising all along) at r ≈ 1 (both must
+/// reach 0.6). Its last minute alone (≈ 3.7 k requests
+/// at ≈ 5 % errors against its peers' 0.05 % and the 0.1 % budget) would call it bad, but
+/// moving its traffic would move the overload onto `stable` and `blue` (seen on a random
+/// overloaded mesh: the traffic went round the subsets, ten moves in 24 minutes, each
+/// destination failing in turn): weights stay, and a note says why. The same 6 % at a flat
+/// load is a bad version: it loses a 20-point step, split 10 / 10 between the two healthy
+/// subsets (each with room: at 50 % utilisation `stable` could take 35 points and `blue` 14
+/// before 85 %).
+#[test]
+fn an_overloaded_subset_keeps_its_traffic() {
+    for surge in [true, false] {
+        let ramp = |i: usize| i.saturating_sub(LEN - 20) as f64 / 19.0;
+        let canary: Vec<Point> = (0..LEN)
+            .map(|i| {
+                let x = if surge { ramp(i) } else { 1.0 };
+                let bad = if surge {
+                    x
+                } else if i >= LEN - 4 {
+                    1.0
+                } else {
+                    0.0
+                };
+                Point {
+                    rps: if surge { 60.0 + 60.0 * x } else { 60.0 },
+                    success: 1.0 - (0.0005 + 0.0595 * bad),
+                    p50: 0.05,
+                    p99: if surge { 0.1 + 0.5 * x } else { 0.1 },
+                    util: 0.5,
+                }
+            })
+            .collect();
+        let stable = vec![Point::healthy(100.0); LEN];
+        let blue = vec![Point::healthy(40.0); LEN];
+        let service = merge(&[&stable, &canary, &blue]);
+        let split = weights(&[("stable", 50), ("canary", 30), ("blue", 20)]);
+        let obs = ObsBuilder::new(T0, &service, config(split))
+            .subset("stable", &stable)
+            .subset("canary", &canary)
+            .subset("blue", &blue)
+            .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let moved = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .find(|c| c.knob == Knob::Weights);
+        if surge {
+            assert!(moved.is_none(), "{:#?}", d.plan);
+            assert_note(&d, "an overloaded subset, not a bad one");
+        } else {
+            let c = moved.unwrap_or_else(|| panic!("a bad version keeps its traffic: {:#?}", d));
+            assert_eq!(
+                weights_of(&c.proposed),
+                weights(&[("stable", 60), ("canary", 10), ("blue", 30)])
+            );
+        }
+    }
+}
+
+/// A move stops where its destination would be full. `canary` (10 %, one pod at 95 % CPU)
+/// fails 10 % of its requests at a flat load (not load-driven, so a bad version by the
+/// telemetry); `stable` (90 %) is healthy at 80 % CPU. Load may explain the canary's errors
+/// (it is the busier), and the stable subset at 80 % may take ⌊90 · (0.85 / 0.8 − 1)⌋ =
+/// ⌊5.625⌋ = 5 points before it passes the 85 % the policy lets an autoscaler run a pod at:
+/// 10 → 5, not 10 → 0. At 40 % CPU it has room for all 10.
+#[test]
+fn a_move_stops_where_its_destination_would_be_full() {
+    for (stable_util, canary_after) in [(0.8, 5), (0.4, 0)] {
+        let stable = vec![
+            Point {
+                util: stable_util,
+                ..Point::healthy(90.0)
+            };
+            LEN
+        ];
+        let mut canary = vec![
+            Point {
+                util: 0.95,
+                ..Point::healthy(10.0)
+            };
+            LEN
+        ];
+        for p in canary.iter_mut().rev().take(4) {
+            p.success = 0.90;
+        }
+        let service = merge(&[&stable, &canary]);
+        let obs = ObsBuilder::new(
+            T0,
+            &service,
+            config(weights(&[("stable", 90), ("canary", 10)])),
+        )
+        .subset("stable", &stable)
+        .subset("canary", &canary)
+        .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let c = d
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.knob == Knob::Weights)
+            .unwrap_or_else(|| panic!("stable at {stable_util}: no move: {d:#?}"));
+        assert_eq!(
+            weights_of(&c.proposed)["canary"],
+            canary_after,
+            "stable at {stable_util}"
+        );
+    }
+}
+
+/// Retries that cost little are not a retry storm. The service's load climbs 100 → 150 req/s
+/// over 5 minutes, its errors 0.05 % → 3 % and p99 0.1 → 0.8 s with it (each an affine
+/// function of the same ramp: r = 1, an overload). The last minute (x = 16/19 … 19/19,
+/// request-weighted) fails 2.77 % of tries; with 2 retries a request costs 1 + p + p² = 1.0285
+/// attempts: 2.8 % more load, inside the policy's 20 % retry budget. Cutting them would free 3 % of capacity and turn the failures they answer into
+/// users' failures: retries stay, and a note says why. (The storm in
+/// `a_retry_storm_cuts_retries_and_independent_failures_add_them`, 20 % failing with 3 retries,
+/// costs 1.248 attempts per request and is cut.)
+#[test]
+fn cheap_retries_are_not_cut_in_an_overload() {
+    let surge: Vec<Point> = (0..LEN)
+        .map(|i| {
+            let x = i.saturating_sub(LEN - 20) as f64 / 19.0;
+            Point {
+                rps: 100.0 + 50.0 * x,
+                success: 1.0 - (0.0005 + 0.0295 * x),
+                p50: 0.05 + 0.2 * x,
+                p99: 0.1 + 0.7 * x,
+                util: 0.6 + 0.2 * x,
+            }
+        })
+        .collect();
+    let mut cfg = config(Default::default());
+    cfg.retries.attempts = 2;
+    let d = Governor::new().step(T0, &ObsBuilder::new(T0, &surge, cfg).build(), &policy());
+    assert_untouched(&d, Knob::Retries, "cheap retries in an overload");
+    assert_note(
+        &d,
+        "the 2 retries add only 2.8% load, within the 20% retry budget",
+    );
+}
+
 #[test]
 fn the_cut_waits_for_cooldown_and_traffic_returns_after_recovery() {
     let spec = policy();
@@ -1720,6 +1866,53 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
     };
     assert!((evidence("per_try_failure_rate") - 0.05).abs() < 1e-9);
     assert!((evidence("attempts_per_request") - (1.0 - 0.05f64.powi(4)) / 0.95).abs() < 1e-9);
+}
+
+/// Busy pods are not broken ones. Five pods at 100 req/s; in the last minute two fail 5 % of
+/// their requests (6,000 each, 300 errors against p₀ = the 0.1 % budget: tail ≪ 10⁻⁶) while
+/// the other three fail 0.05 % (within budget: the errors are concentrated). When the two are
+/// the busiest (95 % CPU against the rest's 70 %), load may explain their errors, and ejecting
+/// them would put the rest at 0.7 · 500 / 300 = 117 % CPU, past the policy's 85 %: outlier
+/// detection is left alone and a note says why. When the two fail fast (20 % CPU, a broken
+/// build answering errors), load does not explain them: detection is tightened as before.
+#[test]
+fn busy_pods_are_not_ejected_onto_full_peers() {
+    for (failing_util, tightened) in [(0.95, false), (0.2, true)] {
+        let mut pods: Vec<Vec<Point>> = (0..5)
+            .map(|_| {
+                vec![
+                    Point {
+                        util: 0.7,
+                        ..Point::healthy(100.0)
+                    };
+                    LEN
+                ]
+            })
+            .collect();
+        for pod in pods.iter_mut().take(2) {
+            for p in pod.iter_mut().rev().take(4) {
+                p.success = 0.95;
+                p.util = failing_util;
+            }
+        }
+        let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+        let service = merge(&parts);
+        let mut b = ObsBuilder::new(T0, &service, config(Default::default()));
+        for (i, p) in pods.iter().enumerate() {
+            b = b.endpoint(&format!("pod-{i}"), p);
+        }
+        let d = Governor::new().step(T0, &b.build(), &policy());
+        let touched = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .any(|c| c.knob == Knob::OutlierDetection);
+        assert_eq!(touched, tightened, "failing pods at {failing_util}: {d:#?}");
+        if !tightened {
+            assert_note(&d, "the rest would run at 117% CPU utilisation");
+        }
+    }
 }
 
 /// Four pods in an overload (a 5× surge: full queues answer 503 on every pod), one of them a

@@ -21,6 +21,7 @@
 
 mod alert;
 mod autoscaling;
+mod capacity;
 mod guardrails;
 mod latency;
 mod memory;

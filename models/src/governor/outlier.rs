@@ -71,6 +71,7 @@
 use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
+use super::capacity;
 use super::observation::OutlierConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::window::{self, RECENT};
@@ -135,6 +136,9 @@ struct Endpoints {
     /// Endpoints significantly worse than the rest that were not counted as outliers because
     /// the rest fail too (`concentration`), with the rest's recent error rate.
     spread: Option<(Vec<String>, f64)>,
+    /// Endpoints that would be outliers but are the busiest, and whose traffic would put the
+    /// rest past the capacity ceiling, with the rest's projected utilisation (`capacity`).
+    no_room: Option<(Vec<String>, f64)>,
     base_rate: f64,
     /// Errors the base rate was measured from (rate × step summed, so fractional).
     base_errors: f64,
@@ -149,6 +153,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         recent: (f64, f64),
         whole: (f64, f64),
         rps: f64,
+        utilization: Option<f64>,
     }
     let data: Vec<Ep<'_>> = obs
         .endpoints
@@ -162,6 +167,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
                 recent,
                 whole,
                 rps,
+                utilization: window::recent_mean(&e.signals.utilization, RECENT),
             })
         })
         .collect();
@@ -199,6 +205,31 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             if n > 0.0 { e / n } else { 1.0 },
         ));
     }
+    // Capacity: ejecting the outliers moves their traffic onto the rest. Where load may explain
+    // their errors (they are at least as busy as the rest) and the rest would pass the
+    // capacity ceiling, they are busy pods, not broken ones (`capacity`).
+    let mut no_room = None;
+    if !outliers.is_empty() {
+        let (out, rest): (Vec<&Ep<'_>>, Vec<&Ep<'_>>) = data
+            .iter()
+            .partition(|d| outliers.iter().any(|o| o == d.name));
+        let mean = |eps: &[&Ep<'_>]| {
+            let u: Vec<f64> = eps.iter().filter_map(|d| d.utilization).collect();
+            (!u.is_empty()).then(|| u.iter().sum::<f64>() / u.len() as f64)
+        };
+        let (u_out, u_rest) = (mean(&out), mean(&rest));
+        let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
+        let all_rps: f64 = data.iter().map(|d| d.rps).sum();
+        if let Some(u) = u_rest
+            && capacity::load_may_explain(u_out, u_rest)
+            && rest_rps > 0.0
+        {
+            let after = capacity::projected(u, rest_rps, all_rps);
+            if after > capacity::ceiling(ctx) {
+                no_room = Some((std::mem::take(&mut outliers), after));
+            }
+        }
+    }
     // The base rate is a baseline: estimated over the whole window and only from endpoints that
     // are not outliers, so one bad pod does not make every healthy pod look error-prone.
     let healthy: Vec<&Ep<'_>> = data
@@ -213,6 +244,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         count: data.len(),
         outliers,
         spread,
+        no_room,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
         base_errors: h_err,
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
@@ -373,6 +405,24 @@ pub fn plan(
                 Evidence::new("endpoints", eps.count as f64),
                 Evidence::new("worse_endpoints", worse.len() as f64),
                 Evidence::new("rest_error_rate", *rest_rate),
+            ],
+        });
+    }
+    if let Some((busy, after)) = &eps.no_room {
+        findings.push(Finding {
+            kind: FindingKind::Note,
+            subject: format!("endpoints {}", busy.join(", ")),
+            summary: format!(
+                "{} of {} endpoints fail more than the rest, but they are the busiest and the rest would run at {:.0}% CPU utilisation with their traffic, over the {:.0}% the policy lets an autoscaler run a pod at: busy pods, not broken ones, and ejecting them would move the overload; outlier detection left alone",
+                busy.len(),
+                eps.count,
+                after * 100.0,
+                capacity::ceiling(ctx) * 100.0
+            ),
+            evidence: vec![
+                Evidence::new("endpoints", eps.count as f64),
+                Evidence::new("busy_endpoints", busy.len() as f64),
+                Evidence::new("rest_utilization_after", *after),
             ],
         });
     }

@@ -25,6 +25,10 @@
 //! Only errors concentrated on the bad subsets move traffic: the subsets that are not bad,
 //! pooled, must not be significantly over the budget themselves (`outlier::concentrated`),
 //! else every subset is failing (an overload, a shared fault) and a move only moves the load.
+//! Nor do errors that rise with the requests the subset serves and with its p99
+//! (`window::LoadTrend::of_served`): that subset is busy, not bad (`Health::Busy`). And a
+//! destination takes no more than its capacity allows where load may explain the errors
+//! (`capacity`).
 //!
 //! Moves: each bad subset loses at most `maxStepPercent` (never below `minWeightPercent`), which
 //! goes to the healthy subsets, each gaining at most `maxStepPercent`. If no subset is healthy
@@ -35,6 +39,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use super::Ctx;
+use super::capacity;
 use super::observation::{Observation, Signals};
 use super::plan::{Change, Evidence, Finding, FindingKind, KnobValue, Origin, Posture};
 use super::window::{self, RECENT};
@@ -91,6 +96,9 @@ enum Health {
     Healthy,
     /// Between the thresholds: neither cut nor given traffic back.
     Watch,
+    /// Failing, but its errors rise with its own load and latency: an overloaded subset, not a
+    /// bad one. Treated as `Watch` (a move would only move the load), and said so.
+    Busy,
     /// No data: never acted on.
     Unknown,
 }
@@ -168,7 +176,22 @@ fn judge(
         Evidence::new("history_score", history),
     ];
     let over_budget = e_i > budget;
-    let (health, why, confidence) = if over_budget && tail_bad <= ALPHA_BAD {
+    let trend = window::LoadTrend::of_served(signals(name));
+    let failing = (over_budget && tail_bad <= ALPHA_BAD)
+        || (history >= HISTORY_BAD
+            && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA);
+    let (health, why, confidence) = if failing && trend.load_driven() {
+        (
+            Health::Busy,
+            format!(
+                "{:.2}% of its {n_i:.0} recent requests fail, but its errors rise with the requests it serves (r = {:.2}) and its latency (r = {:.2}): an overloaded subset, not a bad one, and moving its traffic would move the load",
+                e_i * 100.0,
+                trend.with_load.unwrap_or(f64::NAN),
+                trend.with_latency.unwrap_or(f64::NAN)
+            ),
+            0.5,
+        )
+    } else if over_budget && tail_bad <= ALPHA_BAD {
         (
             Health::Bad,
             format!(
@@ -271,6 +294,7 @@ pub fn plan(
                 summary: format!("subset {name}: {}", j.why),
                 evidence: j.evidence.clone(),
             }),
+            Health::Busy => findings.push(note(format!("subset {name}: {}", j.why))),
             Health::Unknown => findings.push(Finding {
                 kind: FindingKind::InsufficientData,
                 subject: format!("subset {name}"),
@@ -320,10 +344,15 @@ pub fn plan(
             ));
             return None;
         }
+        let to = receivers(ctx, Some(&bad), &healthy);
+        if to.iter().all(|(_, most)| *most == 0) {
+            findings.push(no_room(ctx, &healthy));
+            return None;
+        }
         let proposed = move_units(
             current,
             &bad,
-            &healthy,
+            &to,
             lb.max_step_percent,
             lb.min_weight_percent,
         );
@@ -377,8 +406,8 @@ pub fn plan(
     }
     let mut proposed = current.clone();
     let mut given: BTreeMap<String, u32> = BTreeMap::new();
-    for to in &below {
-        let want = (baseline[*to] - current[*to]).min(lb.max_step_percent);
+    for (to, most) in receivers(ctx, None, &below) {
+        let want = (baseline[to] - current[to]).min(most);
         for _ in 0..want {
             // Take each unit from the subset furthest above its baseline that has not yet given
             // a full step and is above the policy's floor (ties: first by name).
@@ -453,10 +482,15 @@ pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Cha
         .map(String::as_str)
         .filter(|n| *n != stable)
         .collect();
+    let to = receivers(ctx, Some(&others), &[stable]);
+    if to.iter().all(|(_, most)| *most == 0) {
+        findings.push(no_room(ctx, &[stable]));
+        return None;
+    }
     let proposed = move_units(
         current,
         &others,
-        &[stable],
+        &to,
         lb.max_step_percent,
         lb.min_weight_percent,
     );
@@ -485,16 +519,19 @@ pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Cha
 
 /// Moves whole percents from `from` subsets to `to` subsets: each giver loses at most `step`
 /// and stops at `floor` (a giver already at or below the floor gives nothing), each receiver
-/// gains at most `step`. Units move one at a time, so the total stays what it was.
+/// gains at most its own limit (`receivers`). Units move one at a time, so the total stays
+/// what it was.
 fn move_units(
     current: &BTreeMap<String, u32>,
     from: &[&str],
-    to: &[&str],
+    to: &[(&str, u32)],
     step: u32,
     floor: u32,
 ) -> BTreeMap<String, u32> {
     let mut out = current.clone();
-    let mut received: BTreeMap<&str, u32> = to.iter().map(|n| (*n, 0)).collect();
+    // Each receiver takes at most its own limit (the step, or less where its capacity ends).
+    let limit: BTreeMap<&str, u32> = to.iter().map(|(n, most)| (*n, *most)).collect();
+    let mut received: BTreeMap<&str, u32> = to.iter().map(|(n, _)| (*n, 0)).collect();
     for giver in from {
         let w = current.get(*giver).copied().unwrap_or(0);
         let can_give = w.saturating_sub(floor).min(step);
@@ -502,7 +539,7 @@ fn move_units(
             // The receiver that got least so far (ties: first by name) takes the unit.
             let Some(r) = received
                 .iter()
-                .filter(|(_, got)| **got < step)
+                .filter(|(n, got)| **got < limit.get(*n).copied().unwrap_or(0))
                 .min_by_key(|(n, got)| (**got, **n))
                 .map(|(n, _)| *n)
             else {
@@ -514,6 +551,57 @@ fn move_units(
         }
     }
     out
+}
+
+/// The most each of `names` may receive in one move: the step, or less where the receiver's
+/// projected utilisation would pass the capacity ceiling (`capacity`). A move away from
+/// `failing` subsets is limited so only where load may explain their errors (the busiest of
+/// them is at least as busy as the receiver); traffic given back after a recovery (`None`)
+/// always is.
+fn receivers<'a>(
+    ctx: &Ctx<'_>,
+    failing: Option<&[&str]>,
+    names: &[&'a str],
+) -> Vec<(&'a str, u32)> {
+    let step = ctx.spec.controls.load_balancing.max_step_percent;
+    let ceiling = capacity::ceiling(ctx);
+    let weights = &ctx.obs.config.weights;
+    let utilization = |n: &str| {
+        ctx.obs
+            .subsets
+            .iter()
+            .find(|s| s.name == n)
+            .and_then(|s| window::recent_mean(&s.signals.utilization, RECENT))
+    };
+    let busiest = failing.map(|f| {
+        f.iter()
+            .filter_map(|n| utilization(n))
+            .max_by(f64::total_cmp)
+    });
+    names
+        .iter()
+        .map(|n| {
+            let u = utilization(n);
+            if let Some(busiest) = busiest
+                && !capacity::load_may_explain(busiest, u)
+            {
+                return (*n, step);
+            }
+            let weight = weights.get(*n).copied().unwrap_or(0);
+            let room = capacity::room_percent(u, weight, ceiling);
+            (*n, room.map_or(step, |r| r.min(step)))
+        })
+        .collect()
+}
+
+/// The note for a move that capacity stops: every destination is already as busy as the
+/// ceiling allows.
+fn no_room(ctx: &Ctx<'_>, to: &[&str]) -> Finding {
+    note(format!(
+        "{} would pass {:.0}% CPU utilisation with more traffic (the most the policy lets an autoscaler run a pod at): moving traffic there would move the overload, weights stay",
+        to.join(", "),
+        capacity::ceiling(ctx) * 100.0
+    ))
 }
 
 /// Whole percents summing to 100 (in u64: arbitrary input must not overflow).
@@ -544,7 +632,7 @@ mod tests {
         let out = move_units(
             &w(&[("stable", 70), ("canary", 30)]),
             &["canary"],
-            &["stable"],
+            &[("stable", 20)],
             20,
             0,
         );
@@ -553,7 +641,7 @@ mod tests {
         let out = move_units(
             &w(&[("stable", 92), ("canary", 8)]),
             &["canary"],
-            &["stable"],
+            &[("stable", 20)],
             20,
             5,
         );
@@ -562,10 +650,19 @@ mod tests {
         let out = move_units(
             &w(&[("a", 40), ("b", 30), ("c", 30)]),
             &["a"],
-            &["b", "c"],
+            &[("b", 20), ("c", 20)],
             20,
             0,
         );
         assert_eq!(out, w(&[("a", 20), ("b", 40), ("c", 40)]));
+        // A receiver with room for 3 takes 3; the other takes its full 20 (a gives 20 at most).
+        let out = move_units(
+            &w(&[("a", 40), ("b", 30), ("c", 30)]),
+            &["a"],
+            &[("b", 3), ("c", 20)],
+            20,
+            0,
+        );
+        assert_eq!(out, w(&[("a", 20), ("b", 33), ("c", 47)]));
     }
 }

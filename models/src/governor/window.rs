@@ -88,6 +88,58 @@ pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)
     (requests > 0.0).then(|| (errors / requests, requests))
 }
 
+/// Points a trend is judged over (5 minutes at a 15 s loop).
+pub const TREND: usize = 20;
+/// Errors are judged to come from load when, over the last `TREND` points, they correlate
+/// with the request rate and with p99 latency at least this strongly (both).
+pub const OVERLOAD_CORRELATION: f64 = 0.6;
+
+/// How a window's errors move with its load and its p99 latency over the last `TREND` points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadTrend {
+    pub with_load: Option<f64>,
+    pub with_latency: Option<f64>,
+}
+
+impl LoadTrend {
+    /// Load as the servers count it, every try: what a retry storm feeds on.
+    pub fn of(s: &Signals) -> Self {
+        Self::against(s, &s.request_rate)
+    }
+
+    /// Load as the requests served, successful tries only (`request_rate × success_rate`):
+    /// what the pods did, unlike tries, which retries inflate. A broken subset's tries climb
+    /// with its errors (each failure is retried) while what it serves falls; an overloaded
+    /// one fails more as it serves more. Seen on a random mesh: a subset failing 45 % of its
+    /// tries from a fault, its try rate driven up by Istio's 2 retries, correlated r = 1.00
+    /// with its own errors.
+    pub fn of_served(s: &Signals) -> Self {
+        let len = s.request_rate.len().min(s.success_rate.len());
+        let served: Vec<f64> = s.request_rate[s.request_rate.len() - len..]
+            .iter()
+            .zip(&s.success_rate[s.success_rate.len() - len..])
+            .map(|(r, ok)| r * ok)
+            .collect();
+        Self::against(s, &served)
+    }
+
+    fn against(s: &Signals, load: &[f64]) -> Self {
+        let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
+        let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
+        Self {
+            with_load: correlation(&errors, &tail(load)),
+            with_latency: correlation(&errors, &tail(&s.latency_p99)),
+        }
+    }
+
+    /// Errors that rise with load and latency together: an overload's signature (queues fill,
+    /// waits grow, full queues answer 503), not a fault's, whose errors come at any load.
+    pub fn load_driven(&self) -> bool {
+        self.with_load.is_some_and(|c| c >= OVERLOAD_CORRELATION)
+            && self.with_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION)
+    }
+}
+
 /// Pearson correlation of two windows over the points where both are present; `None` with
 /// fewer than 4 such points or no variation.
 pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {

@@ -1637,6 +1637,59 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     assert_note(&d, "no per-try timeout");
 }
 
+/// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers`, now with the
+/// pods in subsets. A retry stays in its subset's cluster (Istio makes one per subset), so the
+/// timeout helps only if the slow pod has a fast pod in its own subset: `pod-1` and `pod-2` in
+/// `canary` — the same 137 ms timeout as there; `pod-1` alone in `canary` — a timed-out try
+/// would be retried on `pod-1` itself and fail: no timeout, and a note says why.
+#[test]
+fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let slow: Vec<Point> = healthy
+        .iter()
+        .map(|p| Point {
+            p50: 0.2,
+            p99: 0.45,
+            ..*p
+        })
+        .collect();
+    for (canary, timeout) in [(&["pod-1", "pod-2"][..], Some(137)), (&["pod-1"][..], None)] {
+        let service = merge(&[&healthy, &slow, &healthy, &healthy]);
+        let mut obs = ObsBuilder::new(T0, &service, config(weights(&[])))
+            .endpoint("pod-0", &healthy)
+            .endpoint("pod-1", &slow)
+            .endpoint("pod-2", &healthy)
+            .endpoint("pod-3", &healthy)
+            .build();
+        for e in &mut obs.endpoints {
+            let sub = if canary.contains(&e.name.as_str()) {
+                "canary"
+            } else {
+                "stable"
+            };
+            e.subset = Some(sub.into());
+        }
+        let d = Governor::new().step(T0, &obs, &policy());
+        let got = d
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.knob == Knob::Retries)
+            .and_then(|c| match &c.proposed {
+                KnobValue::Retries(r) => r.per_try_timeout,
+                _ => None,
+            });
+        assert_eq!(
+            got,
+            timeout.map(homeostat_models::policy::Duration::from_millis),
+            "canary {canary:?}"
+        );
+        if timeout.is_none() {
+            assert_note(&d, "no pod of their subset is fast");
+        }
+    }
+}
+
 /// The same slow pod (p99 450 ms, 25 req/s) beside peers that see little traffic: at 6 req/s a
 /// peer's 15 s point holds 6 × 15 = 90 requests, fewer than the 100 a p99 needs (1/(1 − 0.99);
 /// below that the "p99" is the slowest request, and a busier pod's slowest request is slower

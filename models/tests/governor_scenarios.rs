@@ -237,6 +237,64 @@ fn a_move_stops_where_its_destination_would_be_full() {
     }
 }
 
+/// A retry storm is remembered. Cutting retries hides it — the errors fall at once — so a
+/// restore at the next calm run brings it back (seen on a random mesh: 2 → 0 → 2 → 0 → 2
+/// retries every two minutes for ten). The storm of
+/// `a_retry_storm_cuts_retries_and_independent_failures_add_them` cuts 3 retries to 0 at run 0;
+/// every run after it is calm (100 req/s, 0.05 % errors). The 3 retries return only once no
+/// storm has been seen for the policy's lookback (1 h by default, 240 runs of 15 s) — asked for
+/// from run 240, admitted at run 242, the third ask in a row (`hysteresisRuns` 3) — and until
+/// then a note says why.
+#[test]
+fn a_retry_storm_is_remembered_for_a_lookback() {
+    let spec = policy();
+    let storm: Vec<Point> = (0..LEN)
+        .map(|i| {
+            let x = i.saturating_sub(LEN - 20) as f64 / 19.0;
+            Point {
+                rps: 100.0 + 95.0 * x,
+                success: 1.0 - (0.001 + 0.199 * x * x),
+                p50: 0.05 + 0.5 * x,
+                p99: 0.1 + 1.9 * x,
+                util: 0.6 + 0.38 * x,
+            }
+        })
+        .collect();
+    let mut cfg = config(Default::default());
+    cfg.retries.attempts = 3;
+    let mut gov = Governor::new();
+    let d = gov.step(T0, &ObsBuilder::new(T0, &storm, cfg.clone()).build(), &spec);
+    let cut = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Retries)
+        .expect("the storm cuts retries");
+    apply(&mut cfg, cut);
+    gov.applied(T0, "checkout", cut);
+    assert_eq!(cfg.retries.attempts, 0);
+    let calm = vec![Point::healthy(100.0); LEN];
+    let mut restored = None;
+    for run in 1..=300 {
+        let t = T0 + run * STEP;
+        let d = gov.step(t, &ObsBuilder::new(t, &calm, cfg.clone()).build(), &spec);
+        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Retries) {
+            apply(&mut cfg, c);
+            gov.applied(t, "checkout", c);
+            restored = Some(run);
+            break;
+        }
+        if run == 100 {
+            assert_note(
+                &d,
+                "retries stay cut: the last retry storm was seen 1500s ago",
+            );
+        }
+    }
+    assert_eq!(restored, Some(242));
+    assert_eq!(cfg.retries.attempts, 3);
+}
+
 /// Retries that cost little are not a retry storm. The service's load climbs 100 → 150 req/s
 /// over 5 minutes, its errors 0.05 % → 3 % and p99 0.1 → 0.8 s with it (each an affine
 /// function of the same ramp: r = 1, an overload). The last minute (x = 16/19 … 19/19,

@@ -79,6 +79,9 @@ pub struct ServiceMemory {
     /// Retries before the Governor cut them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retries_before_cut: Option<RetryConfig>,
+    /// When a retry storm was last diagnosed (retries return one lookback after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retries_last_storm: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     outlier_last_incident: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,6 +316,7 @@ impl ServiceMemory {
             calm: g.calm,
             weights_baseline: s.weights.baseline.clone(),
             retries_before_cut: s.retries.before_cut.clone(),
+            retries_last_storm: s.retries.last_storm,
             outlier_last_incident: s.outlier.last_incident,
             outlier_before_incident: s.outlier.before_incident.clone(),
             outlier_last_tuned: s.outlier.last_tuned,
@@ -360,6 +364,7 @@ impl ServiceMemory {
             .map(|(k, v)| (k, v.0))
             .collect();
         s.retries.before_cut = self.retries_before_cut;
+        s.retries.last_storm = self.retries_last_storm;
         s.outlier.last_incident = self.outlier_last_incident;
         s.outlier.before_incident = self.outlier_before_incident;
         s.outlier.last_tuned = self.outlier_last_tuned;

@@ -17,12 +17,12 @@
 //! When failures come from overload they are not independent: they rise with load and latency,
 //! and each retry is more load on a saturated service — a retry storm. The planner tells the
 //! two apart by the correlation, over the recent window, of the error rate with the request
-//! rate and with p99 latency (both ≥ 0.6 while over budget = overload), and then stops retries
-//! (0 attempts) until the errors are back within budget, when the previous setting returns
-//! behind the hysteresis guardrail — but only when the retries are a material share of the
-//! load, more than the policy's retry budget allows (`budgetPercent`, 20 %): 2 retries at 3 %
-//! of tries failing cost 1.03 attempts per request, and cutting them frees 3 % of capacity
-//! while every failure they answered reaches a user.
+//! rate and with p99 latency (both ≥ 0.6 while over budget = overload). It stops retries
+//! (0 attempts) only when they are a material share of the load, more than the policy's retry
+//! budget allows (`budgetPercent`, 20 %): 2 retries at 3 % of tries failing cost 1.03 attempts
+//! per request, and cutting them frees 3 % of capacity while every failure they answered
+//! reaches a user. The previous setting returns behind the hysteresis guardrail once the
+//! errors are back within budget and no storm has been seen for one `telemetry.lookback`.
 
 use homeostat_dataplane::config::RetryCondition;
 
@@ -39,6 +39,8 @@ const RESIDUAL_SHARE: f64 = 0.1;
 pub struct RetriesState {
     /// The setting in force before the Governor cut retries, to restore after.
     pub(super) before_cut: Option<RetryConfig>,
+    /// The newest run (unix seconds) that diagnosed a retry storm.
+    pub(super) last_storm: Option<i64>,
 }
 
 impl RetriesState {
@@ -210,6 +212,7 @@ pub fn plan(
         });
     }
     if storm {
+        state.last_storm = Some(ctx.obs.end);
         findings.push(Finding {
             kind: FindingKind::Anomaly,
             subject: "service".into(),
@@ -245,10 +248,28 @@ pub fn plan(
             },
         );
     }
-    // Not overloaded. Restore what an overload cut, once the errors are within budget.
+    // Not overloaded. Restore what an overload cut, once the errors are within budget and no
+    // storm has been seen for one `telemetry.lookback`. A storm is remembered because cutting
+    // retries hides it: the errors fall at once, and a restore at the next calm run brings the
+    // storm back (seen on a random mesh: 2 → 0 → 2 → 0 → 2 retries every two minutes for ten).
+    let lookback = ctx.spec.telemetry.lookback.as_secs_ceil();
+    let storm_recent = state
+        .last_storm
+        .is_some_and(|t| ctx.obs.end.saturating_sub(t) < lookback);
     if let Some(before) = state.before_cut.clone() {
         if *cur == before {
             state.before_cut = None;
+        } else if storm_recent {
+            findings.push(Finding {
+                kind: FindingKind::Note,
+                subject: "retries".into(),
+                summary: format!(
+                    "retries stay cut: the last retry storm was seen {}s ago, and they return after {lookback}s without one",
+                    ctx.obs.end.saturating_sub(state.last_storm.unwrap_or(ctx.obs.end))
+                ),
+                evidence: evidence(&m, cur.attempts, m.error_rate),
+            });
+            return None;
         } else if m.error_rate <= budget {
             let next = RetryConfig {
                 attempts: before.attempts.min(r.attempts_ceiling(before.attempts)),

@@ -237,6 +237,23 @@ fn a_move_stops_where_its_destination_would_be_full() {
     }
 }
 
+/// A retry storm: over 5 minutes load climbs 100 → 195 req/s (retries feeding it), errors
+/// 0.1 % → 20 % and p99 0.1 → 2 s together.
+fn storm_points() -> Vec<Point> {
+    (0..LEN)
+        .map(|i| {
+            let x = i.saturating_sub(LEN - 20) as f64 / 19.0;
+            Point {
+                rps: 100.0 + 95.0 * x,
+                success: 1.0 - (0.001 + 0.199 * x * x),
+                p50: 0.05 + 0.5 * x,
+                p99: 0.1 + 1.9 * x,
+                util: 0.6 + 0.38 * x,
+            }
+        })
+        .collect()
+}
+
 /// A retry storm is remembered. Cutting retries hides it — the errors fall at once — so a
 /// restore at the next calm run brings it back (seen on a random mesh: 2 → 0 → 2 → 0 → 2
 /// retries every two minutes for ten). The storm of
@@ -248,18 +265,7 @@ fn a_move_stops_where_its_destination_would_be_full() {
 #[test]
 fn a_retry_storm_is_remembered_for_a_lookback() {
     let spec = policy();
-    let storm: Vec<Point> = (0..LEN)
-        .map(|i| {
-            let x = i.saturating_sub(LEN - 20) as f64 / 19.0;
-            Point {
-                rps: 100.0 + 95.0 * x,
-                success: 1.0 - (0.001 + 0.199 * x * x),
-                p50: 0.05 + 0.5 * x,
-                p99: 0.1 + 1.9 * x,
-                util: 0.6 + 0.38 * x,
-            }
-        })
-        .collect();
+    let storm = storm_points();
     let mut cfg = config(Default::default());
     cfg.retries.attempts = 3;
     let mut gov = Governor::new();
@@ -412,20 +418,7 @@ fn one_bad_pod_of_ten_tightens_outlier_detection_within_max_ejection() {
 #[test]
 fn a_retry_storm_cuts_retries_and_independent_failures_add_them() {
     let spec = policy();
-    // Storm: over 5 minutes load climbs 100 → 195 req/s (retries feeding it), errors 0.1% → 20%
-    // and p99 0.1 s → 2 s together.
-    let storm: Vec<Point> = (0..LEN)
-        .map(|i| {
-            let x = i.saturating_sub(LEN - 20) as f64 / 19.0;
-            Point {
-                rps: 100.0 + 95.0 * x,
-                success: 1.0 - (0.001 + 0.199 * x * x),
-                p50: 0.05 + 0.5 * x,
-                p99: 0.1 + 1.9 * x,
-                util: 0.6 + 0.38 * x,
-            }
-        })
-        .collect();
+    let storm = storm_points();
     let mut cfg = config(Default::default());
     cfg.retries.attempts = 3;
     let obs = ObsBuilder::new(T0, &storm, cfg).build();

@@ -187,6 +187,48 @@ fn an_overloaded_subset_keeps_its_traffic() {
     }
 }
 
+/// Two points of history cannot tell a fault from an overload's first minute. A canary fails
+/// 10 % of its 20 req/s beside a stable subset at 0.05 %: with only the newest 2 points
+/// reported (the first minute of a 30 s telemetry interval), the errors are significant
+/// (2 · 15 · 20 = 600 requests, 60 errors against 0.6 expected) but there is no trend to say
+/// whether they rise with load: no move, and a note says why. With 4 points at a flat load
+/// (the trend a correlation needs; here it has no variation, so nothing says "load"), the
+/// canary loses a 20-point step, 30 → 10.
+#[test]
+fn a_subset_is_not_cut_on_two_points_of_history() {
+    for (points, moved) in [(2usize, false), (4, true)] {
+        let stable = vec![Point::healthy(80.0); points];
+        let canary = vec![
+            Point {
+                success: 0.90,
+                ..Point::healthy(20.0)
+            };
+            points
+        ];
+        let service = merge(&[&stable, &canary]);
+        let obs = ObsBuilder::new(
+            T0,
+            &service,
+            config(weights(&[("stable", 70), ("canary", 30)])),
+        )
+        .subset("stable", &stable)
+        .subset("canary", &canary)
+        .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let c = d.plan.changes.iter().find(|c| c.knob == Knob::Weights);
+        if moved {
+            let c = c.unwrap_or_else(|| panic!("{points} points: no move: {d:#?}"));
+            assert_eq!(weights_of(&c.proposed)["canary"], 10);
+        } else {
+            assert!(c.is_none(), "{points} points: {:#?}", d.plan);
+            assert_note(
+                &d,
+                "2 points of history cannot tell an overload from a fault",
+            );
+        }
+    }
+}
+
 /// A move stops where its destination would be full. `canary` (10 %, one pod at 95 % CPU)
 /// fails 10 % of its requests at a flat load (not load-driven, so a bad version by the
 /// telemetry); `stable` (90 %) is healthy at 80 % CPU. Load may explain the canary's errors

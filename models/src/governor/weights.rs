@@ -26,7 +26,9 @@
 //! pooled, must not be significantly over the budget themselves (`outlier::concentrated`),
 //! else every subset is failing (an overload, a shared fault) and a move only moves the load.
 //! Nor do errors that rise with the requests the subset serves and with its p99
-//! (`window::LoadTrend::of_served`): that subset is busy, not bad (`Health::Busy`). And a
+//! (`window::LoadTrend::of_served`): that subset is busy, not bad (`Health::Busy`); and until
+//! the subset has the 4 points of history that trend needs, nobody can tell (a surge's first
+//! minute looks exactly like a fault), so nothing moves. And a
 //! destination takes no more than its capacity allows where load may explain the errors
 //! (`capacity`).
 //!
@@ -96,8 +98,9 @@ enum Health {
     Healthy,
     /// Between the thresholds: neither cut nor given traffic back.
     Watch,
-    /// Failing, but its errors rise with its own load and latency: an overloaded subset, not a
-    /// bad one. Treated as `Watch` (a move would only move the load), and said so.
+    /// Failing, but load may explain it: its errors rise with its own load and latency (an
+    /// overloaded subset, not a bad one), or its history is too short to tell. Treated as
+    /// `Watch` (a move would only move the load), and said so.
     Busy,
     /// No data: never acted on.
     Unknown,
@@ -180,7 +183,18 @@ fn judge(
     let failing = (over_budget && tail_bad <= ALPHA_BAD)
         || (history >= HISTORY_BAD
             && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA);
-    let (health, why, confidence) = if failing && trend.load_driven() {
+    let (health, why, confidence) = if failing && !trend.known() {
+        (
+            Health::Busy,
+            format!(
+                "{:.2}% of its {n_i:.0} recent requests fail, but {} points of history cannot tell an overload from a fault ({} needed): waiting",
+                e_i * 100.0,
+                trend.points,
+                window::MIN_CORRELATION_POINTS
+            ),
+            0.5,
+        )
+    } else if failing && trend.load_driven() {
         (
             Health::Busy,
             format!(

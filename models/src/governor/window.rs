@@ -99,6 +99,8 @@ pub const OVERLOAD_CORRELATION: f64 = 0.6;
 pub struct LoadTrend {
     pub with_load: Option<f64>,
     pub with_latency: Option<f64>,
+    /// Points of the trend where both errors and load are present.
+    pub points: usize,
 }
 
 impl LoadTrend {
@@ -126,10 +128,25 @@ impl LoadTrend {
     fn against(s: &Signals, load: &[f64]) -> Self {
         let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
         let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
+        let load = tail(load);
+        let len = errors.len().min(load.len());
+        let points = errors[errors.len() - len..]
+            .iter()
+            .zip(&load[load.len() - len..])
+            .filter(|(e, l)| e.is_finite() && l.is_finite())
+            .count();
         Self {
-            with_load: correlation(&errors, &tail(load)),
+            with_load: correlation(&errors, &load),
             with_latency: correlation(&errors, &tail(&s.latency_p99)),
+            points,
         }
+    }
+
+    /// Whether there is history enough to tell load-driven errors from others: the points a
+    /// correlation needs (`MIN_CORRELATION_POINTS`). With fewer, an overload's first minutes
+    /// look exactly like a fault.
+    pub fn known(&self) -> bool {
+        self.points >= MIN_CORRELATION_POINTS
     }
 
     /// Errors that rise with load and latency together: an overload's signature (queues fill,
@@ -140,8 +157,11 @@ impl LoadTrend {
     }
 }
 
+/// Fewest points a correlation is computed from (three points always fit some trend).
+pub const MIN_CORRELATION_POINTS: usize = 4;
+
 /// Pearson correlation of two windows over the points where both are present; `None` with
-/// fewer than 4 such points or no variation.
+/// fewer than `MIN_CORRELATION_POINTS` such points or no variation.
 pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     let len = a.len().min(b.len());
     let a = &a[a.len() - len..];
@@ -152,7 +172,7 @@ pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .map(|(x, y)| (*x, *y))
         .collect();
-    if pairs.len() < 4 {
+    if pairs.len() < MIN_CORRELATION_POINTS {
         return None;
     }
     let n = pairs.len() as f64;

@@ -820,6 +820,13 @@ fn the_governor_does_no_harm_on_faulted_meshes() {
         let (Ok(h), Ok(a)) = (runs::run(&s, RunKind::Homeostat), runs::run(&s, alone)) else {
             return Ok(false);
         };
+        // A bound the policy states is the owner's instruction and is applied at once,
+        // whatever it costs (docs/governor.md): not the Governor's judgement, not judged here.
+        if h.metrics.actions.iter().any(|x| {
+            x.reason.contains("exceed the policy's") || x.reason.contains("outside the policy's")
+        }) {
+            return Ok(false);
+        }
         let (hm, am) = (
             h.metrics.slo_violation_minutes,
             a.metrics.slo_violation_minutes,

@@ -78,6 +78,31 @@ fn a_bad_canary_is_cut_within_two_steps_and_the_sum_stays_100() {
     assert_eq!(weights_of(&c.proposed)["canary"], 0);
 }
 
+/// One Governor run on subsets `stable`, `canary` and `blue` split `split` (the service is
+/// their merge): the decision, and the weights change it proposes or holds, if any.
+fn three_subsets(
+    stable: &[Point],
+    canary: &[Point],
+    blue: &[Point],
+    split: std::collections::BTreeMap<String, u32>,
+) -> (homeostat_models::governor::Decision, Option<Change>) {
+    let service = merge(&[stable, canary, blue]);
+    let obs = ObsBuilder::new(T0, &service, config(split))
+        .subset("stable", stable)
+        .subset("canary", canary)
+        .subset("blue", blue)
+        .build();
+    let d = Governor::new().step(T0, &obs, &policy());
+    let change = d
+        .plan
+        .changes
+        .iter()
+        .chain(&d.plan.held)
+        .find(|c| c.knob == Knob::Weights)
+        .cloned();
+    (d, change)
+}
+
 /// A canary failing 10 % of its 20 req/s, a stable subset at 60 req/s and a third, `blue`, at
 /// 20 req/s and 0.05 % errors (healthy). With the stable at 0.05 % too, the errors are the
 /// canary's own and traffic moves off it, to `blue` and the stable subset. With the stable at
@@ -102,21 +127,14 @@ fn traffic_moves_only_for_errors_concentrated_on_a_subset() {
         let stable = part(60.0, stable_success);
         let canary = part(20.0, 0.90);
         let blue = part(20.0, 0.9995);
-        let service = merge(&[&stable, &canary, &blue]);
         let split = weights(&[("stable", 60), ("canary", 20), ("blue", 20)]);
-        let obs = ObsBuilder::new(T0, &service, config(split))
-            .subset("stable", &stable)
-            .subset("canary", &canary)
-            .subset("blue", &blue)
-            .build();
-        let d = Governor::new().step(T0, &obs, &policy());
-        let weights = d
-            .plan
-            .changes
-            .iter()
-            .chain(&d.plan.held)
-            .any(|c| c.knob == Knob::Weights);
-        assert_eq!(weights, moved, "stable at {stable_success}: {:#?}", d.plan);
+        let (d, change) = three_subsets(&stable, &canary, &blue, split);
+        assert_eq!(
+            change.is_some(),
+            moved,
+            "stable at {stable_success}: {:#?}",
+            d.plan
+        );
         if !moved {
             assert_note(&d, "errors spread over every subset");
         }
@@ -160,20 +178,8 @@ fn an_overloaded_subset_keeps_its_traffic() {
             .collect();
         let stable = vec![Point::healthy(100.0); LEN];
         let blue = vec![Point::healthy(40.0); LEN];
-        let service = merge(&[&stable, &canary, &blue]);
         let split = weights(&[("stable", 50), ("canary", 30), ("blue", 20)]);
-        let obs = ObsBuilder::new(T0, &service, config(split))
-            .subset("stable", &stable)
-            .subset("canary", &canary)
-            .subset("blue", &blue)
-            .build();
-        let d = Governor::new().step(T0, &obs, &policy());
-        let moved = d
-            .plan
-            .changes
-            .iter()
-            .chain(&d.plan.held)
-            .find(|c| c.knob == Knob::Weights);
+        let (d, moved) = three_subsets(&stable, &canary, &blue, split);
         if surge {
             assert!(moved.is_none(), "{:#?}", d.plan);
             assert_note(&d, "an overloaded subset, not a bad one");

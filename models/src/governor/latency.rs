@@ -261,9 +261,9 @@ fn propose(
     // A retry stays in the cluster of its first try, and in Istio each subset is its own
     // cluster (`outbound|port|subset|host`): a slow pod's timed-out try is retried on a pod of
     // its own subset. Where every pod of that subset is slow, the retry meets a slow pod again
-    // and the timeout turns slow answers into failures (seen on a random mesh: a subset of
-    // two slow pods, 28 % of its requests failing under the timeout, then retries cut and
-    // restored every two minutes). Moving traffic off a slow subset is the weights planner's.
+    // and the timeout turns slow answers into failures (seen on a random mesh with a slowed
+    // subset: 28 % of requests failing under the timeout; that subset kept one pod fast
+    // enough to count as a peer, so this rule does not reach it). Moving traffic off a slow subset is the weights planner's.
     let alone: Vec<&str> = slow
         .iter()
         .filter(|s| {

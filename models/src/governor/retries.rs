@@ -193,8 +193,9 @@ pub fn plan(
     // budget the policy allows them (`budgetPercent`, Envoy's 20 % by default), cutting them
     // frees less capacity than that while every failure they were answering reaches a user.
     // Seen on a random overloaded mesh: a surge, 3.1 % of tries failing with a full queue's
-    // fast 503s, which Istio's 2 retries kept from 99.5 % of users; the cut (2 → 0 retries,
-    // 3 % less load) turned 3 % of tries into 3 % of requests failing for 16 of 30 minutes.
+    // fast 503s, which Istio's 2 retries kept from users (116 requests failed in 30 minutes
+    // left alone); the cut (2 → 0 retries, 3 % less load) left 16 of the 30 minutes over the
+    // error budget.
     let amp = load_factor(m.error_rate, cur.attempts);
     let storm = m.overload && amp > 1.0 + r.budget_percent / 100.0;
     if m.overload && !storm && cur.attempts > 0 {
@@ -248,7 +249,7 @@ pub fn plan(
             },
         );
     }
-    // Not overloaded. Restore what an overload cut, once the errors are within budget and no
+    // No storm. Restore what a storm cut, once the errors are within budget and no
     // storm has been seen for one `telemetry.lookback`. A storm is remembered because cutting
     // retries hides it: the errors fall at once, and a restore at the next calm run brings the
     // storm back (seen on a random mesh: 2 → 0 → 2 → 0 → 2 retries every two minutes for ten).

@@ -180,9 +180,11 @@ fn judge(
     ];
     let over_budget = e_i > budget;
     let trend = window::LoadTrend::of_served(signals(name));
-    let failing = (over_budget && tail_bad <= ALPHA_BAD)
-        || (history >= HISTORY_BAD
-            && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA);
+    // The two verdicts that say "its errors": against its peers, and against its own history.
+    let worse_than_peers = over_budget && tail_bad <= ALPHA_BAD;
+    let worse_than_itself = history >= HISTORY_BAD
+        && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA;
+    let failing = worse_than_peers || worse_than_itself;
     let (health, why, confidence) = if failing && !trend.known() {
         (
             Health::Busy,
@@ -205,7 +207,7 @@ fn judge(
             ),
             0.5,
         )
-    } else if over_budget && tail_bad <= ALPHA_BAD {
+    } else if worse_than_peers {
         (
             Health::Bad,
             format!(
@@ -227,9 +229,7 @@ fn judge(
             ),
             latency_peer_score,
         )
-    } else if history >= HISTORY_BAD
-        && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA
-    {
+    } else if worse_than_itself {
         (
             Health::Bad,
             format!(

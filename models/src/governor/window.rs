@@ -91,7 +91,10 @@ pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)
 /// Points a trend is judged over (5 minutes at a 15 s loop).
 pub const TREND: usize = 20;
 /// Errors are judged to come from load when, over the last `TREND` points, they correlate
-/// with the request rate and with p99 latency at least this strongly (both).
+/// with the request rate and with p99 latency at least this strongly (both). Over a full
+/// trend of 20 points, r ≥ 0.6 has a one-sided chance of about 0.003 without any correlation
+/// (t = r·√18/√(1 − r²) = 3.18 on 18 degrees of freedom); over the fewest points a
+/// correlation is computed from (4) it is about 0.2, which is why both signals must agree.
 pub const OVERLOAD_CORRELATION: f64 = 0.6;
 
 /// How a window's errors move with its load and its p99 latency over the last `TREND` points.

@@ -18,6 +18,8 @@
 //! * [`cluster`] — one upstream cluster keyed by pod id: balancer + outlier detector + retry
 //!   budget kept consistent (health mirroring, EDS updates, retry accounting).
 //! * [`split`] — route-level weighted split across subsets (RDS `weighted_clusters`).
+//! * [`histogram`] — Istio's request-duration bucket bounds, shared by the proxy that exports
+//!   them, the simulator that models them and the Governor that reads quantiles from them.
 //! * [`outlier`] — Envoy consecutive-5xx / gateway-error outlier detection (inline ejection)
 //!   and success-rate detection (at interval sweeps): max ejection percent, growing ejection
 //!   time, un-ejection at interval sweeps.
@@ -65,6 +67,7 @@
 pub mod balancer;
 pub mod cluster;
 pub mod config;
+pub mod histogram;
 pub mod outlier;
 pub mod retry;
 pub mod split;

@@ -4,10 +4,7 @@
 //! `histogram_quantile` computed from the scraped deltas, never from ground truth.
 
 /// Istio's default `istio_request_duration_milliseconds` bucket upper bounds, in ms.
-pub const ISTIO_BUCKETS_MS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
-];
+pub use homeostat_dataplane::histogram::ISTIO_DURATION_BUCKETS_MS as ISTIO_BUCKETS_MS;
 /// One more for +Inf.
 pub const NBUCKETS: usize = ISTIO_BUCKETS_MS.len() + 1;
 

@@ -21,11 +21,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-/// Envoy's default histogram buckets (`HistogramStatisticsImpl::supportedBuckets`).
-pub const BUCKETS: [f64; 19] = [
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
-];
+/// Envoy's default histogram buckets (`HistogramStatisticsImpl::supportedBuckets`), which
+/// Istio's sidecars export.
+pub use homeostat_dataplane::histogram::ISTIO_DURATION_BUCKETS_MS as BUCKETS;
 
 /// Istio's `response_flags` values the proxy sets.
 pub mod flags {

@@ -1875,6 +1875,41 @@ fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
     );
 }
 
+/// Slow *without errors*: the slow pod of the tests above (p99 450 ms against its peers'
+/// 100 ms, 25 req/s) gets the 137 ms per-try timeout while it answers every try; failing 10 %
+/// of them as well (4 points × 15 s × 25 req/s = 1,500 tries, 150 errors where the 0.1 %
+/// budget expects 1.5) it is a failing pod, outlier detection's, and no per-try timeout is
+/// proposed (its p99 is that of the tries it did serve, and a timeout would cut those short).
+#[test]
+fn a_failing_pod_is_not_a_slow_one() {
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let per_try = |success: f64| {
+        let slow: Vec<Point> = healthy
+            .iter()
+            .map(|p| Point {
+                p50: 0.2,
+                p99: 0.45,
+                success,
+                ..*p
+            })
+            .collect();
+        let service = merge(&[&healthy, &slow, &healthy, &healthy]);
+        let obs = ObsBuilder::new(T0, &service, config(weights(&[])))
+            .endpoint("pod-0", &healthy)
+            .endpoint("pod-1", &slow)
+            .endpoint("pod-2", &healthy)
+            .endpoint("pod-3", &healthy)
+            .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        d.plan.changes.iter().find_map(|c| match &c.proposed {
+            KnobValue::Retries(r) => r.per_try_timeout,
+            _ => None,
+        })
+    };
+    assert_eq!(per_try(1.0), Some(Duration::from_millis(137)));
+    assert_eq!(per_try(0.9), None);
+}
+
 /// A per-try timeout in force stays while it is inside the interval that works (over the
 /// peers' p99, at most `objective − back-off − peer p99`): the peers' p99 moving does not
 /// rewrite the route every cooldown. One outside it is replaced by the interval's centre.

@@ -8,7 +8,9 @@
 //! against the other endpoints
 //! (`detect::peer::compare`, leave-one-out robust z, score ≥ 0.99) *and* at least twice their
 //! median p99 (a pod twice as slow as its peers matters whatever the spread) *and* over the p99
-//! objective, so that a fast service with one slightly slower pod is not reported.
+//! objective, so that a fast service with one slightly slower pod is not reported, *and* not
+//! failing: its recent errors not significantly over the objective's budget
+//! (`window::over_budget`, the retries planner's test). A failing pod is outlier detection's.
 //!
 //! # Why a per-try timeout is the knob
 //!
@@ -101,6 +103,7 @@ struct Slow {
 fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>) {
     let obs = ctx.obs;
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
     // An endpoint whose points held too few requests for a p99 takes no part, as candidate or
     // as peer (`window::MIN_REQUESTS_FOR_P99`).
     let p99s: Vec<f64> = obs
@@ -132,6 +135,15 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
         };
         // Written positively so that a NaN p99 is never "slow".
         if !(f.score >= PEER_SCORE && p99 >= RATIO * peer && p99 > objective) {
+            continue;
+        }
+        // Slow *without errors*. A pod failing significantly more tries than the objective's
+        // budget is a failing pod, for outlier detection and the weights planner: its p99 is
+        // that of the few tries it served, often behind a full queue whose overflow it refuses
+        // at once, and a per-try timeout would cut short the tries it does serve (seen on a
+        // random overloaded mesh: one pod at p50 0.3 ms and p99 447 ms, refusing most tries,
+        // got a 128 ms per-try timeout; the timed-out tries left their work in its queue).
+        if window::over_budget(&ep.signals, obs.step_seconds, budget).is_some_and(|o| o.2) {
             continue;
         }
         findings.push(Finding {

@@ -106,7 +106,9 @@ struct TimedOut {
 
 /// The most a share of the recent tries can have timed out, from the latency quantiles: a
 /// quantile `q` at or below [`bucket_floor_ms`] of the timeout in each of the newest
-/// [`RECENT`] points means at least `q` of each point's tries ended before the timeout
+/// [`RECENT`] points that has one means at least `q` of each point's tries ended before the
+/// timeout (a point too small for its p99 to be a percentile reports its slowest try, which
+/// only makes the bound safer)
 /// (histogram_quantile never reads a sample above a bucket's lower edge as at or below it), so
 /// at most 1 − q timed out. The largest `q` that holds is taken. `None` when no timeout bounds a
 /// try or no quantile holds.
@@ -275,12 +277,12 @@ pub fn plan(
             kind: FindingKind::Note,
             subject: "retries".into(),
             summary: format!(
-                "errors ({:.2}%) rise with load and latency, but the failing tries end before the {} timeout ({} at most {:.0} ms in each of the last {RECENT} points: at most {:.0}% of tries timed out): retrying fast failures wastes no work, and cutting the {} retries would turn the failures they answer into users' failures; retries stay",
+                "errors ({:.2}%) rise with load and latency, but at most {:.0}% of tries can have reached the {} timeout ({} at most {:.0} ms in each of the last {RECENT} points): retrying failures that end before it wastes no work, and cutting the {} retries would turn the failures they answer into users' failures; retries stay",
                 m.error_rate * 100.0,
+                t.share * 100.0,
                 t.timeout,
                 t.quantile,
                 t.value * 1e3,
-                t.share * 100.0,
                 cur.attempts
             ),
             evidence: evidence(&m, cur.attempts, m.error_rate),

@@ -1156,6 +1156,22 @@ fn decisions_print_as_camel_case_json() {
 /// 300 ms objective) and never errors. No knob of the policy can remove it (outlier detection
 /// ejects on 5xx only; there is one subset), so the Governor reports it with the numbers:
 /// 450 / 100 = 4.5× its peers' median p99, over 300 ms.
+/// Four pods: `pod-1` behaving as `slow`, the other three as `peers`; the service is their sum.
+fn one_slow_pod(
+    end: i64,
+    peers: &[Point],
+    slow: &[Point],
+    cfg: homeostat_models::governor::MeshConfig,
+) -> Observation {
+    let service = merge(&[peers, slow, peers, peers]);
+    ObsBuilder::new(end, &service, cfg)
+        .endpoint("pod-0", peers)
+        .endpoint("pod-1", slow)
+        .endpoint("pod-2", peers)
+        .endpoint("pod-3", peers)
+        .build()
+}
+
 #[test]
 fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
     let spec = policy();
@@ -1710,13 +1726,7 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
         p.p99 = 0.45;
     }
     let build = |peers: &[Point], slow_pod: &[Point]| {
-        let service = merge(&[peers, slow_pod, peers, peers]);
-        ObsBuilder::new(T0, &service, config(weights(&[])))
-            .endpoint("pod-0", peers)
-            .endpoint("pod-1", slow_pod)
-            .endpoint("pod-2", peers)
-            .endpoint("pod-3", peers)
-            .build()
+        one_slow_pod(T0, peers, slow_pod, config(weights(&[])))
     };
     let mut gov = Governor::new();
     let first = build(&healthy, &slow);
@@ -1796,13 +1806,7 @@ fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
         })
         .collect();
     for (canary, timeout) in [(&["pod-1", "pod-2"][..], Some(137)), (&["pod-1"][..], None)] {
-        let service = merge(&[&healthy, &slow, &healthy, &healthy]);
-        let mut obs = ObsBuilder::new(T0, &service, config(weights(&[])))
-            .endpoint("pod-0", &healthy)
-            .endpoint("pod-1", &slow)
-            .endpoint("pod-2", &healthy)
-            .endpoint("pod-3", &healthy)
-            .build();
+        let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
         for e in &mut obs.endpoints {
             let sub = if canary.contains(&e.name.as_str()) {
                 "canary"
@@ -1851,13 +1855,7 @@ fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
     ];
     let decide = |peer_rps: f64| {
         let peers = vec![Point::healthy(peer_rps); LEN];
-        let service = merge(&[&peers, &slow_pod, &peers, &peers]);
-        let obs = ObsBuilder::new(T0, &service, config(weights(&[])))
-            .endpoint("pod-0", &peers)
-            .endpoint("pod-1", &slow_pod)
-            .endpoint("pod-2", &peers)
-            .endpoint("pod-3", &peers)
-            .build();
+        let obs = one_slow_pod(T0, &peers, &slow_pod, config(weights(&[])));
         Governor::new().step(T0, &obs, &spec)
     };
     let quiet = decide(6.0);
@@ -1893,13 +1891,7 @@ fn a_failing_pod_is_not_a_slow_one() {
                 ..*p
             })
             .collect();
-        let service = merge(&[&healthy, &slow, &healthy, &healthy]);
-        let obs = ObsBuilder::new(T0, &service, config(weights(&[])))
-            .endpoint("pod-0", &healthy)
-            .endpoint("pod-1", &slow)
-            .endpoint("pod-2", &healthy)
-            .endpoint("pod-3", &healthy)
-            .build();
+        let obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
         let d = Governor::new().step(T0, &obs, &policy());
         d.plan.changes.iter().find_map(|c| match &c.proposed {
             KnobValue::Retries(r) => r.per_try_timeout,
@@ -1932,15 +1924,8 @@ fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
         p.p50 = 0.2;
         p.p99 = 0.45;
     }
-    let build = |end: i64, peers: &[Point], cfg: &MeshConfig| {
-        let service = merge(&[peers, &slow, peers, peers]);
-        ObsBuilder::new(end, &service, cfg.clone())
-            .endpoint("pod-0", peers)
-            .endpoint("pod-1", &slow)
-            .endpoint("pod-2", peers)
-            .endpoint("pod-3", peers)
-            .build()
-    };
+    let build =
+        |end: i64, peers: &[Point], cfg: &MeshConfig| one_slow_pod(end, peers, &slow, cfg.clone());
     // Peers at 100 ms: the centre of (100, 175] ms, 137 ms, applied.
     let mut gov = Governor::new();
     let mut cfg = config(weights(&[]));

@@ -1152,10 +1152,6 @@ fn decisions_print_as_camel_case_json() {
     assert!(held["expectedEffect"].is_string());
 }
 
-/// Latency creep: one of four pods answers slowly (p99 450 ms against its peers' 100 ms and a
-/// 300 ms objective) and never errors. No knob of the policy can remove it (outlier detection
-/// ejects on 5xx only; there is one subset), so the Governor reports it with the numbers:
-/// 450 / 100 = 4.5× its peers' median p99, over 300 ms.
 /// Four pods: `pod-1` behaving as `slow`, the other three as `peers`; the service is their sum.
 fn one_slow_pod(
     end: i64,
@@ -1172,6 +1168,10 @@ fn one_slow_pod(
         .build()
 }
 
+/// Latency creep: one of four pods answers slowly (p99 450 ms against its peers' 100 ms and a
+/// 300 ms objective) and never errors. No knob of the policy can remove it (outlier detection
+/// ejects on 5xx only; there is one subset), so the Governor reports it with the numbers:
+/// 450 / 100 = 4.5× its peers' median p99, over 300 ms.
 #[test]
 fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
     let spec = policy();

@@ -890,10 +890,9 @@ policies:
 
 /// Another mesh search found (seed 14, 200 cases). Two one-pod subsets (3 slots, a queue of 5,
 /// a 1 s route timeout) behind a stock HPA that scales `v0` from 1 to 10 pods; a 2× surge at
-/// 124 s for 91 s. During it 37 % of tries fail, every one a full queue's immediate 503 (the
-/// tries' p99 about 100 ms, far under the 1 s timeout), and Istio's 2 retries on 503 answer
-/// many of them.
-/// The Governor used to call it a retry storm and cut the retries (13 SLO-violation minutes
+/// 124 s for 91 s. During it 37 % of tries fail, fast: full queues refuse at once (the tries'
+/// p99 about 100 ms, far under the 1 s timeout), and Istio's 2 retries on 503 answer many of
+/// them. The Governor used to call it a retry storm and cut the retries (13 SLO-violation minutes
 /// against 11 with the HPA alone); a retry of a fast rejection wastes no work, so the retries
 /// stay and the Governor does as well as the HPA alone.
 #[test]

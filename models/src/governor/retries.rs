@@ -107,11 +107,10 @@ struct TimedOut {
 /// The most a share of the recent tries can have timed out, from the latency quantiles: a
 /// quantile `q` at or below [`bucket_floor_ms`] of the timeout in each of the newest
 /// [`RECENT`] points that has one means at least `q` of each point's tries ended before the
-/// timeout (a point too small for its p99 to be a percentile reports its slowest try, which
-/// only makes the bound safer)
-/// (histogram_quantile never reads a sample above a bucket's lower edge as at or below it), so
-/// at most 1 − q timed out. The largest `q` that holds is taken. `None` when no timeout bounds a
-/// try or no quantile holds.
+/// timeout, so at most 1 − q timed out: `histogram_quantile` never reads a sample above a
+/// bucket's lower edge as at or below it. (A point too small for its p99 to be a percentile
+/// reports its slowest try, which only makes the bound safer.) The largest `q` that holds is
+/// taken. `None` when no timeout bounds a try or no quantile holds.
 fn timed_out_share(ctx: &Ctx<'_>) -> Option<TimedOut> {
     let cfg = &ctx.obs.config;
     let positive = |d: Option<Duration>| d.filter(|d| *d > Duration::ZERO);
@@ -267,16 +266,11 @@ pub fn plan(
         .as_ref()
         .map_or(m.error_rate, |t| m.error_rate.min(t.share));
     let storm = m.overload && load_factor(wasted, cur.attempts) > allowed;
-    if m.overload
-        && !storm
-        && cur.attempts > 0
-        && amp > allowed
-        && let Some(t) = &timed_out
-    {
-        findings.push(Finding {
-            kind: FindingKind::Note,
-            subject: "retries".into(),
-            summary: format!(
+    if m.overload && !storm && cur.attempts > 0 {
+        // Not a storm: only because the timeout bounds the wasted share, or within the budget
+        // even with every failure counted.
+        let summary = match &timed_out {
+            Some(t) if amp > allowed => format!(
                 "errors ({:.2}%) rise with load and latency, but at most {:.0}% of tries can have reached the {} timeout ({} at most {:.0} ms in each of the last {RECENT} points): retrying failures that end before it wastes no work, and cutting the {} retries would turn the failures they answer into users' failures; retries stay",
                 m.error_rate * 100.0,
                 t.share * 100.0,
@@ -285,19 +279,18 @@ pub fn plan(
                 t.value * 1e3,
                 cur.attempts
             ),
-            evidence: evidence(&m, cur.attempts, m.error_rate),
-        });
-    } else if m.overload && !storm && cur.attempts > 0 {
-        findings.push(Finding {
-            kind: FindingKind::Note,
-            subject: "retries".into(),
-            summary: format!(
+            _ => format!(
                 "errors ({:.2}%) rise with load and latency, but the {} retries add only {:.1}% load, within the {:.0}% retry budget: cutting them would turn the failures they answer into users' failures and free too little capacity to end an overload; retries stay",
                 m.error_rate * 100.0,
                 cur.attempts,
                 (amp - 1.0) * 100.0,
                 r.budget_percent
             ),
+        };
+        findings.push(Finding {
+            kind: FindingKind::Note,
+            subject: "retries".into(),
+            summary,
             evidence: evidence(&m, cur.attempts, m.error_rate),
         });
     }

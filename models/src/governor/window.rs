@@ -132,12 +132,7 @@ impl LoadTrend {
         let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
         let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
         let load = tail(load);
-        let len = errors.len().min(load.len());
-        let points = errors[errors.len() - len..]
-            .iter()
-            .zip(&load[load.len() - len..])
-            .filter(|(e, l)| e.is_finite() && l.is_finite())
-            .count();
+        let points = present_pairs(&errors, &load).len();
         Self {
             with_load: correlation(&errors, &load),
             with_latency: correlation(&errors, &tail(&s.latency_p99)),
@@ -163,18 +158,22 @@ impl LoadTrend {
 /// Fewest points a correlation is computed from (three points always fit some trend).
 pub const MIN_CORRELATION_POINTS: usize = 4;
 
+/// The newest points of two windows side by side (aligned at their ends), where both are
+/// present.
+fn present_pairs(a: &[f64], b: &[f64]) -> Vec<(f64, f64)> {
+    let len = a.len().min(b.len());
+    a[a.len() - len..]
+        .iter()
+        .zip(&b[b.len() - len..])
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| (*x, *y))
+        .collect()
+}
+
 /// Pearson correlation of two windows over the points where both are present; `None` with
 /// fewer than `MIN_CORRELATION_POINTS` such points or no variation.
 pub fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
-    let len = a.len().min(b.len());
-    let a = &a[a.len() - len..];
-    let b = &b[b.len() - len..];
-    let pairs: Vec<(f64, f64)> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .map(|(x, y)| (*x, *y))
-        .collect();
+    let pairs = present_pairs(a, b);
     if pairs.len() < MIN_CORRELATION_POINTS {
         return None;
     }

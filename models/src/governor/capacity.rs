@@ -22,10 +22,18 @@
 //! failing; the 10 % subset at 40 % utilisation may take `⌊10 · (0.85 / 0.4 − 1)⌋ = 11` points,
 //! not the 20 a step allows (20 would put it at 120 %).
 //!
-//! Capacity limits a move only where load may explain the errors: the failing pods are at
-//! least as busy as the destination. A pod broken by a bug fails fast and is less busy than
-//! its peers, and cutting it off is right even onto busy peers (they already serve its
-//! retries); overloaded pods fail *because* they are the busiest.
+//! What a move brings the destination depends on why the source fails. Where load may explain
+//! the errors — the failing pods are at least as busy as the destination — a point of their
+//! traffic is a point of load: overloaded pods fail *because* they are the busiest. A pod
+//! broken by a bug is no busier than its peers, but it still serves its other requests, and
+//! those must be served elsewhere once it is cut off: a point of its traffic at error rate `e`
+//! brings the destination at least `1 − e` of a point (the requests it fails are retried on
+//! the destination already — an Envoy retry goes to another host — or become new ones there).
+//! A move is stopped only where even that passes the ceiling. (Until 2026-12-02 a broken pod's
+//! move was never limited, on the argument that its peers already serve its retries. In the
+//! simulator, two pods at 55 % CPU, one failing 20 % of its requests, each retried by Istio's
+//! defaults onto the other: no SLO minute lost. Ejecting it put its peer at 109 %, 30 SLO
+//! minutes of 30.)
 //!
 //! A destination whose utilisation is not reported (no CPU metrics, or no traffic to project
 //! from) is limited only by the step, as before this module: the move's trigger is the
@@ -56,17 +64,30 @@ pub fn load_may_explain(failing: Option<f64>, other: Option<f64>) -> bool {
 }
 
 /// Percentage points of traffic that pods serving `weight` % at `utilization` can take before
-/// they pass `ceiling`; `None` when that cannot be known (no utilisation, no traffic now).
-pub fn room_percent(utilization: Option<f64>, weight: u32, ceiling: f64) -> Option<u32> {
+/// they pass `ceiling`, when a point moved to them loads them as `load_per_point` of a point of
+/// their own traffic (1 for an overload's traffic, `1 − e` for a broken pod's); `None` when
+/// that cannot be known (no utilisation, no traffic now).
+pub fn room_percent(
+    utilization: Option<f64>,
+    weight: u32,
+    ceiling: f64,
+    load_per_point: f64,
+) -> Option<u32> {
     let u = utilization.filter(|u| u.is_finite() && *u > 0.0)?;
     if weight == 0 {
         return None;
     }
     let w = f64::from(weight);
-    // Largest whole Δ with u · (w + Δ) / w ≤ ceiling; 0 when already at or past it. Decimal
-    // fractions are not exact in binary (90 · (0.85 / 0.5 − 1) is 62.99999… in f64), so a
-    // billionth of a point is forgiven before rounding down.
-    let room = (w * (ceiling / u - 1.0) + 1e-9).floor();
+    // A point that brings no load (a source failing everything) leaves the room unlimited.
+    let per_point = if load_per_point.is_finite() {
+        load_per_point.clamp(1e-9, 1.0)
+    } else {
+        1.0
+    };
+    // Largest whole Δ with u · (w + Δ · per_point) / w ≤ ceiling; 0 when already at or past
+    // it. Decimal fractions are not exact in binary (90 · (0.85 / 0.5 − 1) is 62.99999… in
+    // f64), so a billionth of a point is forgiven before rounding down.
+    let room = (w * (ceiling / u - 1.0) / per_point + 1e-9).floor();
     Some(if room <= 0.0 {
         0
     } else {
@@ -80,21 +101,30 @@ mod tests {
 
     #[test]
     fn room_matches_the_worked_example() {
-        assert_eq!(room_percent(Some(0.5), 90, 0.85), Some(63));
-        assert_eq!(room_percent(Some(0.4), 10, 0.85), Some(11));
+        assert_eq!(room_percent(Some(0.5), 90, 0.85, 1.0), Some(63));
+        assert_eq!(room_percent(Some(0.4), 10, 0.85, 1.0), Some(11));
         // 10 + 11 = 21 % at 0.4 · 21 / 10 = 84 % ≤ 85 %; 22 % would be 88 %.
         assert!(projected(0.4, 10.0, 21.0) <= 0.85);
         assert!(projected(0.4, 10.0, 22.0) > 0.85);
+        // A broken source failing 20 %: a point brings 0.8 of one. Stable at 50 % of the
+        // traffic and 70 % CPU: 50 · (0.85 / 0.7 − 1) = 10.71 points of its own traffic, so
+        // ⌊10.71 / 0.8⌋ = 13 of the source's (0.7 · (50 + 13 · 0.8) / 50 = 84.6 %).
+        assert_eq!(room_percent(Some(0.7), 50, 0.85, 1.0), Some(10));
+        assert_eq!(room_percent(Some(0.7), 50, 0.85, 0.8), Some(13));
+        assert!(projected(0.7, 50.0, 50.0 + 13.0 * 0.8) <= 0.85);
+        assert!(projected(0.7, 50.0, 50.0 + 14.0 * 0.8) > 0.85);
+        // A source failing everything brings nothing: no limit but the whole traffic.
+        assert_eq!(room_percent(Some(0.7), 50, 0.85, 0.0), Some(100));
         // Already at or over the ceiling: no room.
-        assert_eq!(room_percent(Some(0.85), 30, 0.85), Some(0));
-        assert_eq!(room_percent(Some(1.3), 30, 0.85), Some(0));
+        assert_eq!(room_percent(Some(0.85), 30, 0.85, 1.0), Some(0));
+        assert_eq!(room_percent(Some(1.3), 30, 0.85, 0.5), Some(0));
         // Nothing to project from.
-        assert_eq!(room_percent(None, 30, 0.85), None);
-        assert_eq!(room_percent(Some(f64::NAN), 30, 0.85), None);
-        assert_eq!(room_percent(Some(0.0), 30, 0.85), None);
-        assert_eq!(room_percent(Some(0.5), 0, 0.85), None);
+        assert_eq!(room_percent(None, 30, 0.85, 1.0), None);
+        assert_eq!(room_percent(Some(f64::NAN), 30, 0.85, 1.0), None);
+        assert_eq!(room_percent(Some(0.0), 30, 0.85, 1.0), None);
+        assert_eq!(room_percent(Some(0.5), 0, 0.85, 1.0), None);
         // Nearly idle pods: capped at the whole traffic.
-        assert_eq!(room_percent(Some(1e-9), 50, 0.85), Some(100));
+        assert_eq!(room_percent(Some(1e-9), 50, 0.85, 1.0), Some(100));
     }
 
     #[test]

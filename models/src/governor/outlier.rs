@@ -136,13 +136,25 @@ struct Endpoints {
     /// Endpoints significantly worse than the rest that were not counted as outliers because
     /// the rest fail too (`concentration`), with the rest's recent error rate.
     spread: Option<(Vec<String>, f64)>,
-    /// Endpoints that would be outliers but are the busiest, and whose traffic would put the
-    /// rest past the capacity ceiling, with the rest's projected utilisation (`capacity`).
-    no_room: Option<(Vec<String>, f64)>,
+    /// Endpoints that would be outliers but whose ejection would put the rest past the
+    /// capacity ceiling (`capacity`).
+    no_room: Option<NoRoom>,
     base_rate: f64,
     /// Errors the base rate was measured from (rate × step summed, so fractional).
     base_errors: f64,
     rate_per_endpoint: f64,
+}
+
+/// Outliers left in place because the rest could not carry what they serve.
+#[derive(Debug)]
+struct NoRoom {
+    endpoints: Vec<String>,
+    /// Whether load may explain their errors (they are at least as busy as the rest).
+    busy: bool,
+    /// Requests per second the rest would take on.
+    moved_rps: f64,
+    /// The rest's projected CPU utilisation with them.
+    after: f64,
 }
 
 fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
@@ -205,9 +217,12 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             if n > 0.0 { e / n } else { 1.0 },
         ));
     }
-    // Capacity: ejecting the outliers moves their traffic onto the rest. Where load may explain
-    // their errors (they are at least as busy as the rest) and the rest would pass the
-    // capacity ceiling, they are busy pods, not broken ones (`capacity`).
+    // Capacity: ejecting the outliers moves onto the rest the requests they serve now. Where
+    // load may explain their errors (they are at least as busy as the rest), all of their
+    // traffic moves: the errors are the overload's. Otherwise at least their successes move:
+    // a request they fail is retried on the rest already (an Envoy retry goes to another host)
+    // or, if not retried, becomes one more request for the rest. Where even that would put the
+    // rest past the ceiling, ejecting would overload the rest (`capacity`).
     let mut no_room = None;
     if !outliers.is_empty() {
         let (out, rest): (Vec<&Ep<'_>>, Vec<&Ep<'_>>) = data
@@ -218,15 +233,29 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             (!u.is_empty()).then(|| u.iter().sum::<f64>() / u.len() as f64)
         };
         let (u_out, u_rest) = (mean(&out), mean(&rest));
+        let busy = capacity::load_may_explain(u_out, u_rest);
+        let moved_rps: f64 = out
+            .iter()
+            .map(|d| {
+                if busy {
+                    d.rps
+                } else {
+                    d.rps * (1.0 - d.recent.0)
+                }
+            })
+            .sum();
         let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
-        let all_rps: f64 = data.iter().map(|d| d.rps).sum();
         if let Some(u) = u_rest
-            && capacity::load_may_explain(u_out, u_rest)
             && rest_rps > 0.0
         {
-            let after = capacity::projected(u, rest_rps, all_rps);
+            let after = capacity::projected(u, rest_rps, rest_rps + moved_rps);
             if after > capacity::ceiling(ctx) {
-                no_room = Some((std::mem::take(&mut outliers), after));
+                no_room = Some(NoRoom {
+                    endpoints: std::mem::take(&mut outliers),
+                    busy,
+                    moved_rps,
+                    after,
+                });
             }
         }
     }
@@ -408,21 +437,36 @@ pub fn plan(
             ],
         });
     }
-    if let Some((busy, after)) = &eps.no_room {
+    if let Some(no) = &eps.no_room {
+        let rest = format!(
+            "the rest would run at {:.0}% CPU utilisation with {}, over the {:.0}% the policy lets an autoscaler run a pod at",
+            no.after * 100.0,
+            if no.busy { "their traffic" } else { "those" },
+            capacity::ceiling(ctx) * 100.0
+        );
+        let why = if no.busy {
+            format!(
+                "they are the busiest and {rest}: busy pods, not broken ones, and ejecting them would move the overload"
+            )
+        } else {
+            format!(
+                "they still serve {:.1} req/s successfully and {rest}: ejecting them would overload the rest",
+                no.moved_rps
+            )
+        };
         findings.push(Finding {
             kind: FindingKind::Note,
-            subject: format!("endpoints {}", busy.join(", ")),
+            subject: format!("endpoints {}", no.endpoints.join(", ")),
             summary: format!(
-                "{} of {} endpoints fail more than the rest, but they are the busiest and the rest would run at {:.0}% CPU utilisation with their traffic, over the {:.0}% the policy lets an autoscaler run a pod at: busy pods, not broken ones, and ejecting them would move the overload; outlier detection left alone",
-                busy.len(),
+                "{} of {} endpoints fail more than the rest, but {why}; outlier detection left alone",
+                no.endpoints.len(),
                 eps.count,
-                after * 100.0,
-                capacity::ceiling(ctx) * 100.0
             ),
             evidence: vec![
                 Evidence::new("endpoints", eps.count as f64),
-                Evidence::new("busy_endpoints", busy.len() as f64),
-                Evidence::new("rest_utilization_after", *after),
+                Evidence::new("held_endpoints", no.endpoints.len() as f64),
+                Evidence::new("moved_rps", no.moved_rps),
+                Evidence::new("rest_utilization_after", no.after),
             ],
         });
     }

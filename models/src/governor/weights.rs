@@ -568,10 +568,11 @@ fn move_units(
 }
 
 /// The most each of `names` may receive in one move: the step, or less where the receiver's
-/// projected utilisation would pass the capacity ceiling (`capacity`). A move away from
-/// `failing` subsets is limited so only where load may explain their errors (the busiest of
-/// them is at least as busy as the receiver); traffic given back after a recovery (`None`)
-/// always is.
+/// projected utilisation would pass the capacity ceiling (`capacity`). A point moved away from
+/// `failing` subsets loads the receiver as a point of its own traffic where load may explain
+/// their errors (the busiest of them is at least as busy as the receiver), else as their
+/// successes, `1 − e` of a point at the smallest error rate `e` among them; traffic given back
+/// after a recovery (`None`) loads it as a whole point.
 fn receivers<'a>(
     ctx: &Ctx<'_>,
     failing: Option<&[&str]>,
@@ -592,17 +593,32 @@ fn receivers<'a>(
             .filter_map(|n| utilization(n))
             .max_by(f64::total_cmp)
     });
+    // The most a point of the failing subsets' traffic can bring in successes; a subset with
+    // no recent error rate counts as a whole point.
+    let successes = failing.map_or(1.0, |f| {
+        f.iter()
+            .map(|n| {
+                ctx.obs
+                    .subsets
+                    .iter()
+                    .find(|s| s.name == *n)
+                    .and_then(|s| window::error_rate(&s.signals, RECENT, ctx.obs.step_seconds))
+                    .filter(|(e, _)| e.is_finite())
+                    .map_or(1.0, |(e, _)| 1.0 - e.clamp(0.0, 1.0))
+            })
+            .reduce(f64::max)
+            .unwrap_or(1.0)
+    });
     names
         .iter()
         .map(|n| {
             let u = utilization(n);
-            if let Some(busiest) = busiest
-                && !capacity::load_may_explain(busiest, u)
-            {
-                return (*n, step);
-            }
+            let per_point = match busiest {
+                Some(busiest) if !capacity::load_may_explain(busiest, u) => successes,
+                _ => 1.0,
+            };
             let weight = weights.get(*n).copied().unwrap_or(0);
-            let room = capacity::room_percent(u, weight, ceiling);
+            let room = capacity::room_percent(u, weight, ceiling, per_point);
             (*n, room.map_or(step, |r| r.min(step)))
         })
         .collect()

@@ -1434,19 +1434,22 @@ fn a_well_served_steady_demand_raises_the_target_to_the_bound_once() {
 
 /// The steady, well-served demand above, with the policy's bound at 75 % until its owner
 /// widens it to 85 % at run 300: the target is raised 70 → 75 % after an hour of calm (runs
-/// 240..=243, as above), and 75 → 85 % only after another hour of calm *at 75 %* (the raise's
-/// run + 240, + up to 3 for hysteresis), not at once when the bound moves: a relaxation's
-/// evidence is gathered under the setting it replaces. Without that, noise in each hour's
-/// forecast walked a calm mesh's target up in small steps (10 → 69 → 74 %, 38 minutes apart).
+/// 240..=243, as above), and 75 → 85 % only a day after that raise (86,400 s / 15 s = 5,760
+/// runs, + up to 3 for hysteresis), not at once when the bound moves nor after the next hour
+/// of calm: the setting a raise made must go through a daily cycle of demand before the next
+/// builds on it. Without the hour, noise in each hour's forecast walked a calm mesh's target
+/// up in small steps (10 → 69 → 74 %, 38 minutes apart); with only the hour, a calm 4 h mesh
+/// still got two raises (70 → 76 → 81 %, 2.5 h apart).
 #[test]
-fn each_raise_of_the_target_waits_for_an_hour_of_calm_under_the_last() {
+fn each_raise_of_the_target_waits_a_day_after_the_last() {
+    const DAY_RUNS: i64 = 86_400 / STEP;
     let mut spec = policy();
     spec.controls.autoscaling.target_utilization = Some(CountRange { min: 40, max: 75 });
     let mut gov = Governor::new();
     let mut cfg = config(Default::default());
     cfg.hpa = Some(hpa(2, 50, 70, 2));
     let mut raises = Vec::new();
-    for run in 0..600 {
+    for run in 0..(300 + DAY_RUNS) {
         if run == 300 {
             spec.controls.autoscaling.target_utilization = Some(CountRange { min: 40, max: 85 });
         }
@@ -1464,7 +1467,7 @@ fn each_raise_of_the_target_waits_for_an_hour_of_calm_under_the_last() {
     assert!((240..=243).contains(&first.0), "{raises:?}");
     assert_eq!(first.1, 75);
     assert!(
-        (first.0 + 240..=first.0 + 243).contains(&second.0),
+        (first.0 + DAY_RUNS..=first.0 + DAY_RUNS + 3).contains(&second.0),
         "{raises:?}"
     );
     assert_eq!(second.1, 85);

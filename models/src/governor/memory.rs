@@ -102,6 +102,8 @@ pub struct ServiceMemory {
     longest_calm: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     calm_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_raise: Option<i64>,
     /// Per-run measurements (see the module docs).
     #[serde(default)]
     pub readings: Readings,
@@ -326,6 +328,7 @@ impl ServiceMemory {
             last_shortfall: s.autoscaling.last_shortfall,
             longest_calm: s.autoscaling.longest_calm,
             calm_since: s.autoscaling.calm_since,
+            last_raise: s.autoscaling.last_raise,
             readings: Readings {
                 last_snapshot: g.last_snapshot.map(Into::into),
                 history_score: s
@@ -375,6 +378,7 @@ impl ServiceMemory {
         a.last_shortfall = self.last_shortfall;
         a.longest_calm = self.longest_calm;
         a.calm_since = self.calm_since;
+        a.last_raise = self.last_raise;
         a.need_per_rps = self.readings.need_per_rps.iter().map(|v| v.0).collect();
         a.growth = self.readings.growth.iter().map(|v| v.0).collect();
         Ok(s)

@@ -2289,6 +2289,55 @@ fn calm_raises_k_only_for_errors_seen() {
     }
 }
 
+/// Turning detection on for an incident keeps the false-ejection budget. Four pods at 100 req/s
+/// with outlier detection off (k = 0, Istio's default), a 5 % error budget (successRate 0.95);
+/// three pods fail 2 % of their requests all along, and in the last minute pod 3 fails 50 %
+/// (3,000 of 6,000 against p₀ = 5 %: an outlier, and the rest are within budget).
+/// Healthy base rate over the 10 min window: 3 · 100 · 600 = 180,000 requests, 3,600 errors,
+/// p = 3,600.5 / 180,001 = 2.0002 %. Incident budget 10 × 0.1 = 1/h, 360,000 requests an hour
+/// per pod: k = 2 gives 360,000 · p² · (1 − p) = 141.1/h, k = 3 gives 2.82/h, k = 4 gives
+/// 0.0565/h ≤ 1 ⇒ k = 4, and Envoy still ejects pod 3 within a second (a run of 4 at 50 % is
+/// one request in 16). Before, 0 was clamped into the policy's bounds and read as their lower
+/// end, so the incident always chose k = 2: 141 chance ejections an hour of each healthy pod.
+#[test]
+fn turning_detection_on_keeps_the_false_ejection_budget() {
+    let mut spec = policy();
+    spec.objectives.success_rate = 0.95;
+    let mut pods: Vec<Vec<Point>> = vec![
+        vec![
+            Point {
+                success: 0.98,
+                ..Point::healthy(100.0)
+            };
+            LEN
+        ];
+        4
+    ];
+    for p in pods[3].iter_mut().rev().take(4) {
+        p.success = 0.5;
+    }
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    let service = merge(&parts);
+    let mut cfg = config(Default::default());
+    cfg.outlier_detection.consecutive_5xx_errors = 0;
+    let mut b = ObsBuilder::new(T0, &service, cfg);
+    for (i, p) in pods.iter().enumerate() {
+        b = b.endpoint(&format!("pod-{i}"), p);
+    }
+    let d = Governor::new().step(T0, &b.build(), &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .chain(&d.plan.held)
+        .find(|c| c.knob == Knob::OutlierDetection)
+        .unwrap_or_else(|| panic!("no outlier change: {d:#?}"));
+    let KnobValue::OutlierDetection(next) = &c.proposed else {
+        panic!()
+    };
+    assert_eq!(next.consecutive_5xx_errors, 4);
+}
+
 /// On a clean service k is never lowered (no endpoint fails: nothing justifies it), but raised
 /// once, after the warm-up, when the setting in force ejects healthy pods by chance.
 #[test]

@@ -474,13 +474,7 @@ fn one_bad_pod_of_ten_tightens_outlier_detection_within_max_ejection() {
     for p in pods[3].iter_mut().rev().take(4) {
         p.success = 0.5;
     }
-    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-    let service = merge(&parts);
-    let mut b = ObsBuilder::new(T0, &service, config(Default::default()));
-    for (i, p) in pods.iter().enumerate() {
-        b = b.endpoint(&format!("pod-{i}"), p);
-    }
-    let obs = b.build();
+    let obs = pods_observation(T0, &pods, config(Default::default()));
     let d = Governor::new().step(T0, &obs, &spec);
     let c = d
         .plan
@@ -1090,11 +1084,10 @@ fn after_a_restart_mid_incident_the_incident_setting_is_not_relaxed_blind() {
     let mut gov = Governor::new();
     for run in 0..300 {
         let t = T0 + run * STEP;
-        let mut b = ObsBuilder::new(t, &service, cfg.clone());
-        for (i, p) in pods.iter().enumerate() {
-            b = b.endpoint(&format!("pod-{i}"), p);
-        }
-        let d = gov.step(t, &b.build(), &spec);
+        let obs = ObsBuilder::new(t, &service, cfg.clone())
+            .pods(&pods)
+            .build();
+        let d = gov.step(t, &obs, &spec);
         assert_untouched(&d, Knob::OutlierDetection, &format!("run {run}"));
     }
 }
@@ -2137,13 +2130,8 @@ fn failing_pods_are_not_ejected_onto_full_peers() {
                 p.util = failing_util;
             }
         }
-        let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-        let service = merge(&parts);
-        let mut b = ObsBuilder::new(T0, &service, config(Default::default()));
-        for (i, p) in pods.iter().enumerate() {
-            b = b.endpoint(&format!("pod-{i}"), p);
-        }
-        let d = Governor::new().step(T0, &b.build(), &policy());
+        let obs = pods_observation(T0, &pods, config(Default::default()));
+        let d = Governor::new().step(T0, &obs, &policy());
         let touched = d
             .plan
             .changes
@@ -2180,13 +2168,8 @@ fn an_overload_does_not_tighten_outlier_detection() {
             *p = busy(if i == 3 { 0.55 } else { 0.60 });
         }
     }
-    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-    let service = merge(&parts);
-    let mut b = ObsBuilder::new(T0, &service, config(Default::default()));
-    for (i, p) in pods.iter().enumerate() {
-        b = b.endpoint(&format!("pod-{i}"), p);
-    }
-    let d = Governor::new().step(T0, &b.build(), &spec);
+    let obs = pods_observation(T0, &pods, config(Default::default()));
+    let d = Governor::new().step(T0, &obs, &spec);
     // pod-3 alone is "significantly worse" than its peers: 180 req/s · 60 s = 10,800 requests at
     // 45% errors against p₀ = 40% (σ = √(0.24/10,800) = 0.47%, 10.6 σ over, tail ≪ 10⁻⁶). But
     // its peers fail 40% of 32,400 requests, 400× the 0.1% budget: the errors are everywhere.
@@ -2210,12 +2193,8 @@ fn an_overload_does_not_tighten_outlier_detection() {
     for p in pods[3].iter_mut().rev().take(4) {
         p.success = 0.55;
     }
-    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-    let mut b = ObsBuilder::new(T0, &merge(&parts), config(Default::default()));
-    for (i, p) in pods.iter().enumerate() {
-        b = b.endpoint(&format!("pod-{i}"), p);
-    }
-    let d = Governor::new().step(T0, &b.build(), &spec);
+    let obs = pods_observation(T0, &pods, config(Default::default()));
+    let d = Governor::new().step(T0, &obs, &spec);
     let c = d
         .plan
         .changes
@@ -2249,11 +2228,10 @@ fn calm_pods(
     let mut out = Vec::new();
     for run in 0..runs {
         let now = T0 + run as i64 * STEP;
-        let mut b = ObsBuilder::new(now, &service, cfg.clone());
-        for (i, p) in pods.iter().enumerate() {
-            b = b.endpoint(&format!("pod-{i}"), p);
-        }
-        let d = gov.step(now, &b.build(), spec);
+        let obs = ObsBuilder::new(now, &service, cfg.clone())
+            .pods(&pods)
+            .build();
+        let d = gov.step(now, &obs, spec);
         for c in &d.plan.changes {
             apply(&mut cfg, c);
             gov.applied(now, "checkout", c);
@@ -2316,15 +2294,10 @@ fn turning_detection_on_keeps_the_false_ejection_budget() {
     for p in pods[3].iter_mut().rev().take(4) {
         p.success = 0.5;
     }
-    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
-    let service = merge(&parts);
     let mut cfg = config(Default::default());
     cfg.outlier_detection.consecutive_5xx_errors = 0;
-    let mut b = ObsBuilder::new(T0, &service, cfg);
-    for (i, p) in pods.iter().enumerate() {
-        b = b.endpoint(&format!("pod-{i}"), p);
-    }
-    let d = Governor::new().step(T0, &b.build(), &spec);
+    let obs = pods_observation(T0, &pods, cfg);
+    let d = Governor::new().step(T0, &obs, &spec);
     let c = d
         .plan
         .changes

@@ -159,9 +159,25 @@ impl ObsBuilder {
         self
     }
 
+    /// One endpoint per series of `pods`, named `pod-0`, `pod-1`, …
+    pub fn pods(self, pods: &[Vec<Point>]) -> Self {
+        pods.iter()
+            .enumerate()
+            .fold(self, |b, (i, p)| b.endpoint(&format!("pod-{i}"), p))
+    }
+
     pub fn build(self) -> Observation {
         self.obs
     }
+}
+
+/// The observation at `end` of a service whose endpoints are `pods` (`pod-0`, …) and whose
+/// own series is theirs merged.
+pub fn pods_observation(end: i64, pods: &[Vec<Point>], config: MeshConfig) -> Observation {
+    let parts: Vec<&[Point]> = pods.iter().map(|p| p.as_slice()).collect();
+    ObsBuilder::new(end, &merge(&parts), config)
+        .pods(pods)
+        .build()
 }
 
 /// What an adapter in Enforce mode does with a change: write it into the config in force.

@@ -286,6 +286,12 @@ fn a_move_stops_where_its_destination_would_be_full() {
             canary_after,
             "canary at {canary_util}, stable at {stable_util}"
         );
+        // The note says what this step moves, not only the most a step may.
+        let moved = format!(
+            "moving {}% of traffic (at most 20% a step)",
+            10 - canary_after
+        );
+        assert!(c.reason.contains(&moved), "{}", c.reason);
     }
 }
 

@@ -381,6 +381,14 @@ pub fn plan(
             .map(|n| &judged[n])
             .max_by(|a, b| a.confidence.total_cmp(&b.confidence))?;
         let names = bad.join(", ");
+        // What this step moves, which capacity or the minimum weight may keep under the step.
+        let moved: u32 = bad
+            .iter()
+            .map(|n| {
+                let before = current.get(*n).copied().unwrap_or(0);
+                before.saturating_sub(proposed.get(*n).copied().unwrap_or(0))
+            })
+            .sum();
         return Some(Change {
             knob: super::plan::Knob::Weights,
             current: KnobValue::Weights(current.clone()),
@@ -388,7 +396,7 @@ pub fn plan(
             posture: Posture::Protect,
             origin: Origin::Planner,
             reason: format!(
-                "subset {names} is failing: {}; moving up to {}% of traffic to {}",
+                "subset {names} is failing: {}; moving {moved}% of traffic (at most {}% a step) to {}",
                 worst.why,
                 lb.max_step_percent,
                 healthy.join(", ")

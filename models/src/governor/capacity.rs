@@ -63,6 +63,18 @@ pub fn load_may_explain(failing: Option<f64>, other: Option<f64>) -> bool {
     matches!((failing, other), (Some(f), Some(o)) if f.is_finite() && o.is_finite() && f >= o)
 }
 
+/// What a point of traffic moved away from failing pods loads its destination with, as a share
+/// of a point of the destination's own traffic: a whole point where load may explain their
+/// errors (`busy`), else their successes, `1 − e` at error rate `e` (see the module docs). An
+/// error rate that is not a number is no evidence of failures: a whole point.
+pub fn load_per_point(busy: bool, error_rate: f64) -> f64 {
+    if busy || !error_rate.is_finite() {
+        1.0
+    } else {
+        1.0 - error_rate.clamp(0.0, 1.0)
+    }
+}
+
 /// Percentage points of traffic that pods serving `weight` % at `utilization` can take before
 /// they pass `ceiling`, when a point moved to them loads them as `load_per_point` of a point of
 /// their own traffic (1 for an overload's traffic, `1 − e` for a broken pod's); `None` when
@@ -125,6 +137,15 @@ mod tests {
         assert_eq!(room_percent(Some(0.5), 0, 0.85, 1.0), None);
         // Nearly idle pods: capped at the whole traffic.
         assert_eq!(room_percent(Some(1e-9), 50, 0.85, 1.0), Some(100));
+    }
+
+    #[test]
+    fn a_broken_source_brings_its_successes() {
+        assert_eq!(load_per_point(true, 0.2), 1.0);
+        assert_eq!(load_per_point(false, 0.25), 0.75);
+        assert_eq!(load_per_point(false, 1.0), 0.0);
+        assert_eq!(load_per_point(false, 1.5), 0.0);
+        assert_eq!(load_per_point(false, f64::NAN), 1.0);
     }
 
     #[test]

@@ -238,13 +238,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         let busy = capacity::load_may_explain(u_out, u_rest);
         let moved_rps: f64 = out
             .iter()
-            .map(|d| {
-                if busy {
-                    d.rps
-                } else {
-                    d.rps * (1.0 - d.recent.0)
-                }
-            })
+            .map(|d| d.rps * capacity::load_per_point(busy, d.recent.0))
             .sum();
         let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
         if let Some(u) = u_rest

@@ -589,30 +589,28 @@ fn receivers<'a>(
     let step = ctx.spec.controls.load_balancing.max_step_percent;
     let ceiling = capacity::ceiling(ctx);
     let weights = &ctx.obs.config.weights;
-    let utilization = |n: &str| {
+    let signals = |n: &str| {
         ctx.obs
             .subsets
             .iter()
             .find(|s| s.name == n)
-            .and_then(|s| window::recent_mean(&s.signals.utilization, RECENT))
+            .map(|s| &s.signals)
     };
+    let utilization =
+        |n: &str| signals(n).and_then(|s| window::recent_mean(&s.utilization, RECENT));
     let busiest = failing.map(|f| {
         f.iter()
             .filter_map(|n| utilization(n))
             .max_by(f64::total_cmp)
     });
-    // The most a point of the failing subsets' traffic can bring in successes; a subset with
-    // no recent error rate counts as a whole point.
+    // The most a point of a failing subset's traffic can bring in successes (the least failing
+    // one's); a subset with no recent error rate counts as a whole point.
     let successes = failing.map_or(1.0, |f| {
         f.iter()
             .map(|n| {
-                ctx.obs
-                    .subsets
-                    .iter()
-                    .find(|s| s.name == *n)
-                    .and_then(|s| window::error_rate(&s.signals, RECENT, ctx.obs.step_seconds))
-                    .filter(|(e, _)| e.is_finite())
-                    .map_or(1.0, |(e, _)| 1.0 - e.clamp(0.0, 1.0))
+                signals(n)
+                    .and_then(|s| window::error_rate(s, RECENT, ctx.obs.step_seconds))
+                    .map_or(1.0, |(e, _)| capacity::load_per_point(false, e))
             })
             .reduce(f64::max)
             .unwrap_or(1.0)

@@ -11,7 +11,9 @@
 use homeostat_simulator::runs::{self, RunKind};
 use homeostat_simulator::scenario::Scenario;
 
-/// The mesh below with `api` at `rate` req/s and the given fault and policy blocks.
+/// The mesh below: `api` with `subsets`, at `rate` req/s, failing 20 % with 503 from minute 5
+/// where `fault` selects (a pod or a subset), under a policy on `target` that balances between
+/// subsets when the target names them.
 fn mesh(name: &str, rate: u32, subsets: &str, fault: &str, target: &str) -> Scenario {
     let balance = target.contains("subsets");
     let yaml = format!(

@@ -243,8 +243,10 @@ fn a_restart_between_two_cuts_keeps_the_cooldown() {
     g.applied(T0, "checkout", &cut);
 
     let text = g.export_memory().to_json();
-    let now = T0 + STEP;
-    // A successor that forgot: it cuts again at once (30 → 10), a second change 15 s after the
+    // Two steps on, the first point whose rate window follows the cut (the weights planner
+    // judges a move's room only on such points, `window::after_change`).
+    let now = T0 + 2 * STEP;
+    // A successor that forgot: it cuts again at once (30 → 10), a second change 30 s after the
     // first.
     let mut forgetful = Governor::new();
     let d = forgetful.step(now, &bad_canary(now, &cfg), &spec);
@@ -252,7 +254,7 @@ fn a_restart_between_two_cuts_keeps_the_cooldown() {
         d.plan.changes.iter().any(|c| c.knob == Knob::Weights),
         "{d:?}"
     );
-    // The restored successor holds the cut for the rest of the cooldown: 120 − 15 = 105 s.
+    // The restored successor holds the cut for the rest of the cooldown: 120 − 30 = 90 s.
     let mut restored = Governor::new();
     restored
         .import_memory(GovernorMemory::from_json(&text).unwrap())
@@ -271,7 +273,7 @@ fn a_restart_between_two_cuts_keeps_the_cooldown() {
     assert_eq!(
         held.held_by,
         Some(Hold::Cooldown {
-            remaining_seconds: 105
+            remaining_seconds: 90
         })
     );
 }

@@ -295,6 +295,84 @@ fn a_move_stops_where_its_destination_would_be_full() {
     }
 }
 
+/// A move's room is judged on the load it left, not on points from before it. Stable and
+/// canary at 50 req/s each (50/50), stable at 40 % CPU, the canary failing 10 % while idle
+/// (20 % CPU: not busy, so a point moved brings stable its successes, 0.9 of a point). With a
+/// 15 s cooldown the loop may move again every run:
+///
+/// * run 0: room ⌊50 · (0.85 / 0.4 − 1) / 0.9⌋ = 62, capped at the 20 % step: canary 50 → 30;
+/// * run 1 (15 s later): the newest point is stamped 15 s after the move, inside the rate
+///   window that still holds traffic from before it (`SETTLE_STEPS` = 2 steps): stable's room
+///   is unknown, no move, and a note says why. Judged on the old points (40 %) it was 20
+///   again;
+/// * run 2: the newest point (30 s after) shows stable at 80 %: room ⌊70 · (0.85 / 0.8 − 1) /
+///   0.9⌋ = ⌊4.86⌋ = 4, canary 30 → 26. The mean of the newest four points (40, 40, 60, 80 %:
+///   55 %) would have allowed ⌊70 · (0.85 / 0.55 − 1) / 0.9⌋ = 42, the full step, to 10 %.
+#[test]
+fn a_second_move_waits_for_the_load_the_first_left() {
+    let mut spec = policy();
+    spec.guardrails.cooldown = Duration::from_secs(15);
+    let stable_util = |i: usize, run: usize| match (LEN - 1 - i, run) {
+        // Points newest first: run 1 adds one at 60 %, run 2 another at 80 %.
+        (0, 1) | (1, 2) => 0.6,
+        (0, 2) => 0.8,
+        _ => 0.4,
+    };
+    let obs = |run: usize, w: &[(&str, u32)]| {
+        let stable: Vec<Point> = (0..LEN)
+            .map(|i| Point {
+                util: stable_util(i, run),
+                ..Point::healthy(f64::from(w[0].1))
+            })
+            .collect();
+        let canary: Vec<Point> = (0..LEN)
+            .map(|i| Point {
+                util: 0.2,
+                success: if i + 4 >= LEN { 0.90 } else { 0.9995 },
+                ..Point::healthy(f64::from(w[1].1))
+            })
+            .collect();
+        let service = merge(&[&stable, &canary]);
+        ObsBuilder::new(T0 + run as i64 * STEP, &service, config(weights(w)))
+            .subset("stable", &stable)
+            .subset("canary", &canary)
+            .build()
+    };
+    let mut gov = Governor::new();
+    let moved = |d: &homeostat_models::governor::Decision| {
+        d.plan
+            .changes
+            .iter()
+            .find(|c| c.knob == Knob::Weights)
+            .cloned()
+    };
+    let d0 = gov.step(T0, &obs(0, &[("stable", 50), ("canary", 50)]), &spec);
+    let first = moved(&d0).unwrap_or_else(|| panic!("no first move: {d0:#?}"));
+    assert_eq!(weights_of(&first.proposed)["canary"], 30);
+    gov.applied(T0, "checkout", &first);
+
+    let now = T0 + STEP;
+    let d1 = gov.step(now, &obs(1, &[("stable", 70), ("canary", 30)]), &spec);
+    assert_eq!(moved(&d1), None, "{d1:#?}");
+    assert!(
+        d1.findings.iter().any(|f| f
+            .summary
+            .contains("stable has not yet reported utilisation after the last weights move")),
+        "{:#?}",
+        d1.findings
+    );
+
+    let now = T0 + 2 * STEP;
+    let d2 = gov.step(now, &obs(2, &[("stable", 70), ("canary", 30)]), &spec);
+    let second = moved(&d2).unwrap_or_else(|| panic!("no second move: {d2:#?}"));
+    assert_eq!(
+        weights_of(&second.proposed)["canary"],
+        26,
+        "{}",
+        second.reason
+    );
+}
+
 /// A retry storm: over 5 minutes load climbs 100 → 195 req/s (retries feeding it), errors
 /// 0.1 % → 20 % and p99 0.1 → 2 s together.
 fn storm_points() -> Vec<Point> {
@@ -1143,14 +1221,15 @@ fn decisions_print_as_camel_case_json() {
     let mut gov = Governor::new();
     let d = gov.step(T0, &canary_obs(T0, 30, 4), &spec);
     gov.applied(T0, "checkout", &d.plan.changes[0]);
-    let t = T0 + STEP;
+    // Two steps on: the first point after the move (the planner waits for one).
+    let t = T0 + 2 * STEP;
     let d = gov.step(t, &canary_obs(t, 10, 4), &spec);
     let json = serde_json::to_value(&d).unwrap();
     let held = &json["plan"]["held"][0];
     assert_eq!(held["knob"], "weights");
     assert_eq!(held["heldBy"]["guardrail"], "cooldown");
-    // Cooldown 120 s, applied 15 s ago.
-    assert_eq!(held["heldBy"]["remainingSeconds"], 105);
+    // Cooldown 120 s, applied 30 s ago.
+    assert_eq!(held["heldBy"]["remainingSeconds"], 90);
     assert_eq!(held["proposed"]["weights"]["canary"], 0);
     assert!(held["expectedEffect"].is_string());
 }

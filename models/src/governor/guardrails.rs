@@ -146,6 +146,15 @@ impl GuardState {
         self.applied.retain(|a| a.at > horizon);
     }
 
+    /// When `knob` was last changed, if within the history kept (the last 2 h).
+    pub fn last_applied(&self, knob: Knob) -> Option<i64> {
+        self.applied
+            .iter()
+            .filter(|a| a.change.knob == knob)
+            .map(|a| a.at)
+            .max()
+    }
+
     /// Freezes every change until `until` (a `freeze` remediation action).
     pub fn freeze_until(&mut self, until: i64) {
         self.freeze_until = Some(self.freeze_until.map_or(until, |t| t.max(until)));

@@ -103,10 +103,11 @@ impl Governor {
         }
         state.guard.observe(now, obs, spec);
         let mut proposals = state.guard.rollbacks(now, spec, obs, &mut findings);
+        let weights_moved = state.guard.last_applied(Knob::Weights);
         let retry_change = retries::plan(&ctx, &mut state.retries, &mut findings);
         let (slow, slow_endpoints) = latency::plan(&ctx, &mut state.slow, &mut findings);
         let planned = [
-            weights::plan(&ctx, &mut state.weights, &mut findings),
+            weights::plan(&ctx, &mut state.weights, weights_moved, &mut findings),
             outlier::plan(&ctx, &mut state.outlier, &slow_endpoints, &mut findings),
             // One retries change a run: the retries planner's (failures, overload) first; the
             // slow-endpoint timeout waits for a run where retries have nothing to say.
@@ -165,7 +166,11 @@ impl Governor {
         let mut proposals: Vec<Change> = Vec::new();
         for action in &actions {
             let change = match action {
-                RemediationAction::ShiftToStable => weights::shift_to_stable(&ctx, &mut findings),
+                RemediationAction::ShiftToStable => weights::shift_to_stable(
+                    &ctx,
+                    state.guard.last_applied(Knob::Weights),
+                    &mut findings,
+                ),
                 RemediationAction::EjectOutliers => outlier::eject_outliers(&ctx, &mut findings),
                 RemediationAction::ScaleUp => autoscaling::scale_up(&ctx, &mut findings),
                 RemediationAction::TightenRetries => retries::tighten(&ctx, &mut findings),

@@ -255,10 +255,12 @@ fn judge(
     }
 }
 
-/// The weights planner (one run of the control loop).
+/// The weights planner (one run of the control loop). `moved_at`: when the weights were last
+/// changed (guardrails' record), so that a move's room is judged on points after it.
 pub fn plan(
     ctx: &Ctx<'_>,
     state: &mut WeightsState,
+    moved_at: Option<i64>,
     findings: &mut Vec<Finding>,
 ) -> Option<Change> {
     let current = &ctx.obs.config.weights;
@@ -358,9 +360,9 @@ pub fn plan(
             ));
             return None;
         }
-        let to = receivers(ctx, Some(&bad), &healthy);
+        let to = receivers(ctx, moved_at, Some(&bad), &healthy);
         if to.iter().all(|(_, most)| *most == 0) {
-            findings.push(no_room(ctx, &healthy));
+            findings.push(no_room(ctx, moved_at, &healthy));
             return None;
         }
         let proposed = move_units(
@@ -428,7 +430,7 @@ pub fn plan(
     }
     let mut proposed = current.clone();
     let mut given: BTreeMap<String, u32> = BTreeMap::new();
-    for (to, most) in receivers(ctx, None, &below) {
+    for (to, most) in receivers(ctx, moved_at, None, &below) {
         let want = (baseline[to] - current[to]).min(most);
         for _ in 0..want {
             // Take each unit from the subset furthest above its baseline that has not yet given
@@ -485,8 +487,13 @@ pub fn plan(
     })
 }
 
-/// `shiftToStable`: move up to `maxStepPercent` from every other subset to the stable one.
-pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Change> {
+/// `shiftToStable`: move up to `maxStepPercent` from every other subset to the stable one
+/// (`moved_at` as for [`plan`]).
+pub fn shift_to_stable(
+    ctx: &Ctx<'_>,
+    moved_at: Option<i64>,
+    findings: &mut Vec<Finding>,
+) -> Option<Change> {
     let current = &ctx.obs.config.weights;
     let lb = &ctx.spec.controls.load_balancing;
     let Some(stable) = ctx.spec.stable_subset() else {
@@ -504,9 +511,9 @@ pub fn shift_to_stable(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> Option<Cha
         .map(String::as_str)
         .filter(|n| *n != stable)
         .collect();
-    let to = receivers(ctx, Some(&others), &[stable]);
+    let to = receivers(ctx, moved_at, Some(&others), &[stable]);
     if to.iter().all(|(_, most)| *most == 0) {
-        findings.push(no_room(ctx, &[stable]));
+        findings.push(no_room(ctx, moved_at, &[stable]));
         return None;
     }
     let proposed = move_units(
@@ -581,8 +588,16 @@ fn move_units(
 /// their errors (the busiest of them is at least as busy as the receiver), else as their
 /// successes, `1 − e` of a point at the smallest error rate `e` among them; traffic given back
 /// after a recovery (`None`) loads it as a whole point.
+///
+/// Utilisation is read only from points after the last move (`moved_at`,
+/// `window::after_change`): points from before it show the load of other weights. With a 15 s
+/// cooldown a broken canary at 1,400 req/s was moved 50 → 30 → 10 → 0 % in 30 s, each move
+/// judged on four points mostly from before the last, until `stable` took all the traffic
+/// (`simulator/tests/broken_pods.rs`). A receiver that reports utilisation, but none yet after
+/// the move, has no room until it does (`settling`).
 fn receivers<'a>(
     ctx: &Ctx<'_>,
+    moved_at: Option<i64>,
     failing: Option<&[&str]>,
     names: &[&'a str],
 ) -> Vec<(&'a str, u32)> {
@@ -596,8 +611,9 @@ fn receivers<'a>(
             .find(|s| s.name == n)
             .map(|s| &s.signals)
     };
-    let utilization =
-        |n: &str| signals(n).and_then(|s| window::recent_mean(&s.utilization, RECENT));
+    let utilization = |n: &str| {
+        signals(n).and_then(|s| window::recent_mean(settled(ctx, moved_at, &s.utilization), RECENT))
+    };
     let busiest = failing.map(|f| {
         f.iter()
             .filter_map(|n| utilization(n))
@@ -618,6 +634,9 @@ fn receivers<'a>(
     names
         .iter()
         .map(|n| {
+            if settling(ctx, moved_at, n) {
+                return (*n, 0);
+            }
             let u = utilization(n);
             let per_point = match busiest {
                 Some(busiest) if !capacity::load_may_explain(busiest, u) => successes,
@@ -630,9 +649,34 @@ fn receivers<'a>(
         .collect()
 }
 
+/// The newest points of `values` after the last move (see [`receivers`]).
+fn settled<'v>(ctx: &Ctx<'_>, moved_at: Option<i64>, values: &'v [f64]) -> &'v [f64] {
+    window::after_change(values, ctx.obs.end, ctx.obs.step_seconds, moved_at)
+}
+
+/// Whether subset `name` reports utilisation recently but not yet after the last move: its room
+/// is unknown until a point shows the load the move left it.
+fn settling(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool {
+    ctx.obs
+        .subsets
+        .iter()
+        .find(|s| s.name == name)
+        .is_some_and(|s| {
+            window::recent_mean(&s.signals.utilization, RECENT).is_some()
+                && window::recent_mean(settled(ctx, moved_at, &s.signals.utilization), RECENT)
+                    .is_none()
+        })
+}
+
 /// The note for a move that capacity stops: every destination is already as busy as the
-/// ceiling allows.
-fn no_room(ctx: &Ctx<'_>, to: &[&str]) -> Finding {
+/// ceiling allows, or has not yet shown the load the last move left it.
+fn no_room(ctx: &Ctx<'_>, moved_at: Option<i64>, to: &[&str]) -> Finding {
+    if let (Some(at), true) = (moved_at, to.iter().all(|n| settling(ctx, moved_at, n))) {
+        return note(format!(
+            "{} has not yet reported utilisation after the last weights move (at {at}): how much more it can take is unknown until it does, weights stay",
+            to.join(", ")
+        ));
+    }
     note(format!(
         "{} would pass {:.0}% CPU utilisation with more traffic (the most the policy lets an autoscaler run a pod at): moving traffic there would move the overload, weights stay",
         to.join(", "),

@@ -240,6 +240,28 @@ pub fn first_unseen(end: i64, step: i64, len: usize, fed_until: Option<i64>) -> 
     len - len.min(usize::try_from(new).unwrap_or(usize::MAX))
 }
 
+/// Points whose rate window may hold traffic from before a change applied at `at`: the
+/// controller's points are rates over one step plus half a scrape interval
+/// (`controller/src/telemetry/promql.rs`, `rate_window`), at most 1.5 steps when Prometheus
+/// scrapes at least once a step, rounded up to whole steps.
+pub const SETTLE_STEPS: i64 = 2;
+
+/// The newest points of a window ending at `end` whose rate windows hold only traffic after a
+/// change applied at `at` (those evaluated [`SETTLE_STEPS`] steps after it or later); the whole
+/// window when nothing was applied. No panic on absurd times: a settling time past the end
+/// of time leaves no point.
+pub fn after_change(values: &[f64], end: i64, step: i64, at: Option<i64>) -> &[f64] {
+    let Some(at) = at else { return values };
+    let Some(from) = SETTLE_STEPS
+        .checked_mul(step.max(1))
+        .and_then(|d| at.checked_add(d))
+    else {
+        return &[];
+    };
+    // `first_unseen` counts points newer than a time; a point evaluated at `from` is settled.
+    &values[first_unseen(end, step, values.len(), Some(from.saturating_sub(1)))..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +302,22 @@ mod tests {
         // Off the grid: 50 < 60, so the newest point is new.
         assert_eq!(first_unseen(60, 15, 4, Some(50)), 3);
         assert_eq!(first_unseen(i64::MAX, 1, 4, Some(i64::MIN)), 0);
+    }
+
+    #[test]
+    fn after_change_keeps_points_whose_rate_window_follows_the_change() {
+        // Points at 15, 30, 45, 60 (step 15). A change at 20 settles 2 steps later, at 50:
+        // only the point at 60 is wholly after it. A change at 30 settles at 60: the point at 60
+        // counts (evaluated exactly then). A change at 31 settles at 61: none.
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(after_change(&v, 60, 15, None), &v[..]);
+        assert_eq!(after_change(&v, 60, 15, Some(20)), &[4.0]);
+        assert_eq!(after_change(&v, 60, 15, Some(30)), &[4.0]);
+        assert!(after_change(&v, 60, 15, Some(31)).is_empty());
+        // Long before the window: all of it.
+        assert_eq!(after_change(&v, 60, 15, Some(-100)), &v[..]);
+        assert_eq!(after_change(&v, i64::MAX, 1, Some(i64::MAX)), &[] as &[f64]);
+        assert_eq!(after_change(&v, 60, 15, Some(i64::MIN)), &v[..]);
     }
 
     #[test]

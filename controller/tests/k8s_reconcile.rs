@@ -1181,9 +1181,10 @@ async fn status_is_written_when_it_changed_or_at_the_heartbeat_only() {
 }
 
 /// The canary fails; the leader cuts it 70/30 → 90/10 at T and writes status; then it is
-/// restarted (a new process: a new Context, nothing in memory). At T + 15 s the canary still
-/// fails and the restored Governor would cut again (90/10 → 100/0), but it remembers the cut of
-/// 15 s ago from status: the 2 min cooldown holds it for 120 − 15 = 105 s more. No PATCH of the
+/// restarted (a new process: a new Context, nothing in memory). At T + 30 s (two steps: the
+/// first point after the cut, which the weights planner waits for) the canary still fails and
+/// the restored Governor would cut again (90/10 → 100/0), but it remembers the cut of 30 s ago
+/// from status: the 2 min cooldown holds it for 120 − 30 = 90 s more. No PATCH of the
 /// VirtualService; status says why.
 #[tokio::test]
 async fn a_restarted_reconciler_does_not_reapply_a_change_made_before_the_restart() {
@@ -1210,7 +1211,7 @@ async fn a_restarted_reconciler_does_not_reapply_a_change_made_before_the_restar
     assert!(memory.contains("\"applied\""), "{memory}");
 
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    clock.store(T + 15, Ordering::SeqCst);
+    clock.store(T + 30, Ordering::SeqCst);
     let source = canary_now(4);
     let after = context_at(service, source.clone(), clock);
     let p = policy(spec("Enforce", ""), true, Some(status));
@@ -1233,7 +1234,7 @@ async fn a_restarted_reconciler_does_not_reapply_a_change_made_before_the_restar
                     rec["heldBy"]
                         .as_str()
                         .unwrap()
-                        .starts_with("cooldown: 105s left"),
+                        .starts_with("cooldown: 90s left"),
                     "{rec}"
                 );
                 assert_eq!(s["appliedChanges"].as_array().unwrap().len(), 1);

@@ -1874,6 +1874,152 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     assert_note(&d, "no per-try timeout");
 }
 
+/// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers` (p99 450 ms
+/// against 100 ms, 25 req/s each, objective 300 ms), where the pods left must take its 25 req/s
+/// (the timeout retries its answers on them, then outlier detection ejects it):
+///
+/// * one peer at 30 % CPU: 0.3 · 50 / 25 = 60 % after, under the 85 % ceiling: the 137 ms
+///   timeout, and 50 % ejectable (1 of 2 endpoints; the policy allows up to 50). Before,
+///   two endpoints were never compared;
+/// * one peer at 50 %: 0.5 · 50 / 25 = 100 % after: no timeout, a note with the figure;
+/// * one peer reporting no CPU: the one pod left would take everything unseen: no timeout;
+/// * three peers at 80 %: 0.8 · 100 / 75 = 107 % after: no timeout (before: the timeout);
+///   at 60 %: 80 %, the timeout.
+#[test]
+fn a_slow_pods_peers_must_have_room_for_its_requests() {
+    let spec = policy();
+    let with = |p: &Point, util: f64| Point { util, ..*p };
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let slow: Vec<Point> = healthy
+        .iter()
+        .map(|p| Point {
+            p50: 0.2,
+            p99: 0.45,
+            util: 0.5,
+            ..*p
+        })
+        .collect();
+    let peers = |util: f64| -> Vec<Point> { healthy.iter().map(|p| with(p, util)).collect() };
+    let two = |util: f64| {
+        let peer = peers(util);
+        let service = merge(&[&peer, &slow]);
+        ObsBuilder::new(T0, &service, config(weights(&[])))
+            .endpoint("pod-0", &peer)
+            .endpoint("pod-1", &slow)
+            .build()
+    };
+    let timeout = |d: &homeostat_models::governor::Decision| {
+        d.plan.changes.iter().find_map(|c| match &c.proposed {
+            KnobValue::Retries(r) if c.knob == Knob::Retries => r.per_try_timeout,
+            _ => None,
+        })
+    };
+    let ms = homeostat_models::policy::Duration::from_millis;
+
+    let d = Governor::new().step(T0, &two(0.3), &spec);
+    assert_eq!(timeout(&d), Some(ms(137)), "{:#?}", d.findings);
+    let od = d
+        .plan
+        .changes
+        .iter()
+        .find_map(|c| match &c.proposed {
+            KnobValue::OutlierDetection(o) => Some(o.max_ejection_percent),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("outlier detection able to eject it: {:#?}", d.plan));
+    assert_eq!(od, 50);
+
+    let d = Governor::new().step(T0, &two(0.5), &spec);
+    assert_eq!(timeout(&d), None, "{:#?}", d.plan);
+    assert_note(
+        &d,
+        "pod-1: slow, but the rest would run at 100% CPU utilisation with its 25.0 req/s",
+    );
+
+    let d = Governor::new().step(T0, &two(f64::NAN), &spec);
+    assert_eq!(timeout(&d), None, "{:#?}", d.plan);
+    assert_note(&d, "the other endpoint reports no utilisation");
+
+    for (util, want) in [(0.8, None), (0.6, Some(ms(137)))] {
+        let d = Governor::new().step(
+            T0,
+            &one_slow_pod(T0, &peers(util), &slow, config(weights(&[]))),
+            &spec,
+        );
+        assert_eq!(timeout(&d), want, "peers at {util}: {:#?}", d.findings);
+    }
+}
+
+/// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers` (1 of 4 pods) needs
+/// outlier detection able to eject 25 % of the endpoints; Istio's 10 % ejects none of 4. Until
+/// the raise applies, every answer of the slow pod is a retry, so the timeout goes with it.
+/// Outlier detection changed 60 s ago: the 2 min cooldown holds the raise (60 s left), and the
+/// timeout is held with it, waiting for outlier detection. With 25 % in force the timeout needs
+/// nothing else and is admitted at once, the same cooldown notwithstanding.
+#[test]
+fn a_slow_pods_timeout_waits_for_the_ejection_it_needs() {
+    let spec = policy();
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let slow: Vec<Point> = healthy
+        .iter()
+        .map(|p| Point {
+            p50: 0.2,
+            p99: 0.45,
+            ..*p
+        })
+        .collect();
+    let decide = |max_ejection_percent: u32| {
+        let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
+        obs.config.outlier_detection.max_ejection_percent = max_ejection_percent;
+        let od = KnobValue::OutlierDetection(obs.config.outlier_detection.clone());
+        let mut gov = Governor::new();
+        gov.applied(
+            T0 - 60,
+            "checkout",
+            &Change {
+                knob: Knob::OutlierDetection,
+                current: od.clone(),
+                proposed: od,
+                posture: Posture::Protect,
+                origin: Origin::Planner,
+                reason: String::new(),
+                evidence: Vec::new(),
+                confidence: 1.0,
+                expected_effect: String::new(),
+                held_by: None,
+            },
+        );
+        gov.step(T0, &obs, &spec)
+    };
+    let held = |d: &homeostat_models::governor::Decision, knob: Knob| {
+        d.plan
+            .held
+            .iter()
+            .find(|c| c.knob == knob)
+            .and_then(|c| c.held_by.clone())
+    };
+    let d = decide(10);
+    assert!(d.plan.changes.is_empty(), "{:#?}", d.plan);
+    assert_eq!(
+        held(&d, Knob::OutlierDetection),
+        Some(Hold::Cooldown {
+            remaining_seconds: 60
+        })
+    );
+    assert_eq!(
+        held(&d, Knob::Retries),
+        Some(Hold::WaitsFor {
+            knob: Knob::OutlierDetection
+        })
+    );
+    let d = decide(25);
+    assert!(
+        d.plan.changes.iter().any(|c| c.knob == Knob::Retries),
+        "{:#?}",
+        d.plan
+    );
+}
+
 /// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers`, now with the
 /// pods in subsets. A retry stays in its subset's cluster (Istio makes one per subset), so the
 /// timeout helps only if the slow pod has a fast pod in its own subset: `pod-1` and `pod-2` in
@@ -1926,7 +2072,8 @@ fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
 /// below that the "p99" is the slowest request, and a busier pod's slowest request is slower
 /// for the same latency), so the peers take no part; with one endpoint left there is no
 /// comparison, and nothing is slow. At 7 req/s (105 requests a point) they count again and the
-/// pod is slow, as above.
+/// pod is slow, as above. The peers are at 10 % CPU, so they have room for its 25 req/s
+/// (0.1 · 46 / 21 = 22 % after).
 #[test]
 fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
     let spec = policy();
@@ -1939,7 +2086,13 @@ fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
         LEN
     ];
     let decide = |peer_rps: f64| {
-        let peers = vec![Point::healthy(peer_rps); LEN];
+        let peers = vec![
+            Point {
+                util: 0.1,
+                ..Point::healthy(peer_rps)
+            };
+            LEN
+        ];
         let obs = one_slow_pod(T0, &peers, &slow_pod, config(weights(&[])));
         Governor::new().step(T0, &obs, &spec)
     };

@@ -292,7 +292,7 @@ impl Governor {
         let mut guarded = spec.clone();
         guarded.guardrails.hysteresis_runs = 0;
         let state = self.services.entry(obs.service.clone()).or_default();
-        let plan = state.guard.admit(now, &guarded, proposals, false);
+        let plan = state.guard.admit(now, &guarded, proposals, false, None);
         let decision = Decision {
             service: obs.service.clone(),
             at: now,

@@ -288,12 +288,16 @@ impl GuardState {
     /// Splits proposals into the changes that may be applied now and those held back, and
     /// advances the hysteresis counters (`count_runs` is false for alert-triggered plans, which
     /// are not a run of the control loop).
+    /// Admits or holds each proposal. `needs`: `(a, b)` when the proposed change of knob `a`
+    /// works only together with the proposed change of knob `b` (listed before it): if that one
+    /// is held, so is `a`'s.
     pub fn admit(
         &mut self,
         now: i64,
         spec: &PolicySpec,
         proposals: Vec<Change>,
         count_runs: bool,
+        needs: Option<(Knob, Knob)>,
     ) -> Plan {
         if count_runs {
             for knob in Knob::ALL {
@@ -315,7 +319,11 @@ impl GuardState {
             .count() as u32;
         let mut plan = Plan::default();
         for mut c in proposals {
-            let hold = self.hold_for(now, spec, &c, recent_changes);
+            let waits = needs.and_then(|(a, b)| {
+                (c.knob == a && plan.held.iter().any(|h| h.knob == b))
+                    .then_some(Hold::WaitsFor { knob: b })
+            });
+            let hold = waits.or_else(|| self.hold_for(now, spec, &c, recent_changes));
             match hold {
                 Some(h) => {
                     c.held_by = Some(h);

@@ -11,6 +11,10 @@
 //! objective, so that a fast service with one slightly slower pod is not reported, *and* not
 //! failing: its recent errors not significantly over the objective's budget
 //! (`window::over_budget`, the retries planner's test). A failing pod is outlier detection's.
+//! Two endpoints are enough (with one peer, the comparison's scale is its floor, a tenth of the
+//! p99s, so twice the other's p99 decides). And the endpoints that are not slow must have the
+//! room to take the slow ones' requests (`room`, the capacity rule of docs/governor.md): the
+//! timeout and the ejection that follows move all of them.
 //!
 //! # Why a per-try timeout is the knob
 //!
@@ -65,12 +69,12 @@
 
 use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 
-use super::Ctx;
 use super::observation::RetryConfig;
 use super::outlier::incident_memory_seconds;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::retries::bounded_per_try;
 use super::window::{self, RECENT};
+use super::{Ctx, capacity};
 use crate::policy::Duration;
 
 /// The peer comparison's score threshold (`detect::peer`'s calibrated outlier probability).
@@ -111,10 +115,12 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
         .iter()
         .map(|e| window::comparable_p99(&e.signals, RECENT, obs.step_seconds).unwrap_or(f64::NAN))
         .collect();
-    // With fewer than 3 endpoints reporting, which one is "the slow one" is a matter of
-    // opinion; without one over the objective the peer comparison (a 2-means fit per call)
-    // would only be discarded.
-    if p99s.iter().filter(|p| p.is_finite()).count() < 3 || !p99s.iter().any(|&p| p > objective) {
+    // Two endpoints are enough: the slower is slow only at twice the other's p99 and over the
+    // objective, and a timeout only where the other is fast enough for one to work
+    // (`slow_endpoint_interval`) and can take its requests (`room`). Without one over the
+    // objective the peer comparison (a 2-means fit per call) would only be discarded.
+    let reporting = p99s.iter().filter(|p| p.is_finite()).count();
+    if reporting < 2 || !p99s.iter().any(|&p| p > objective) {
         return (Vec::new(), None);
     }
     let features: Vec<Vec<f64>> = p99s.iter().map(|p| vec![*p]).collect();
@@ -178,7 +184,64 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
         .filter(|(i, p)| !slow_idx.contains(i) && p.is_finite())
         .map(|(_, p)| *p)
         .collect();
+    if !slow.is_empty()
+        && let Err(why) = room(ctx, &slow, reporting)
+    {
+        let names: Vec<&str> = slow.iter().map(|s| s.name.as_str()).collect();
+        note(
+            findings,
+            format!(
+                "{}: slow, but {why}: its requests stay where they are, no timeout",
+                names.join(", ")
+            ),
+        );
+        return (Vec::new(), None);
+    }
     (slow, crate::stats::median(&healthy))
+}
+
+/// Whether the endpoints that are not slow can take the slow ones' requests: the timeout
+/// retries them there and outlier detection then ejects the slow ones, so every request they
+/// serve moves. Where the
+/// rest would pass the capacity ceiling, the timeout would move an overload onto them
+/// (`capacity`, rule 4 of docs/governor.md). Where their utilisation is not reported, three
+/// or more endpoints act as before the rule (the step of one pod's traffic spread over two or
+/// more); with two, the one left would take everything, unseen: no action on missing
+/// telemetry.
+fn room(ctx: &Ctx<'_>, slow: &[Slow], reporting: usize) -> Result<(), String> {
+    let obs = ctx.obs;
+    let rest: Vec<(f64, Option<f64>)> = obs
+        .endpoints
+        .iter()
+        .filter(|e| !slow.iter().any(|s| s.name == e.name))
+        .filter_map(|e| {
+            let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
+            Some((rps, window::recent_mean(&e.signals.utilization, RECENT)))
+        })
+        .collect();
+    let utils: Vec<f64> = rest.iter().filter_map(|(_, u)| *u).collect();
+    let rest_rps: f64 = rest.iter().map(|(r, _)| r).sum();
+    // A slow pod fails nothing: all it serves moves.
+    let moved: f64 = slow.iter().map(|s| s.rps).sum();
+    let u_rest = (!utils.is_empty() && rest_rps > 0.0)
+        .then(|| utils.iter().sum::<f64>() / utils.len() as f64);
+    let Some(u) = u_rest else {
+        return if reporting >= 3 {
+            Ok(())
+        } else {
+            Err("the other endpoint reports no utilisation, so whether it can take all the traffic is unknown".into())
+        };
+    };
+    let after = capacity::projected(u, rest_rps, rest_rps + moved);
+    let ceiling = capacity::ceiling(ctx);
+    if after > ceiling {
+        return Err(format!(
+            "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over the {:.0}% the policy lets an autoscaler run a pod at",
+            after * 100.0,
+            ceiling * 100.0
+        ));
+    }
+    Ok(())
 }
 
 /// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds
@@ -205,17 +268,44 @@ fn note(findings: &mut Vec<Finding>, summary: String) {
     });
 }
 
+/// What the slow-endpoint planner proposes in one run.
+pub struct SlowPlan {
+    /// The per-try timeout (or its withdrawal).
+    pub change: Option<Change>,
+    /// The slow endpoints: the outlier planner must be able to eject them.
+    pub endpoints: Vec<String>,
+    /// Whether outlier detection in force cannot eject them, so the timeout counts on the
+    /// outlier planner's raise of `maxEjectionPercent` in the same run: until that applies,
+    /// every slow answer is a retry. Where the raise is held (cooldown, the hourly budget), the
+    /// timeout is held with it. Seen on a random mesh: two pods, one 3.7× slower, the
+    /// timeout applied while the raise to 50 % waited a cooldown; with the mesh's retry
+    /// budget spent on them, the slow pod's timed-out tries failed (1,538 failed requests
+    /// where waiting for the raise gave 102).
+    pub needs_ejection_raise: bool,
+}
+
 /// The slow-endpoint planner (one run of the control loop): a per-try timeout while endpoints
-/// are slow, withdrawn once they have not been for the incident memory. Returns the change and
-/// the names of the slow endpoints (the outlier planner must be able to eject them).
-pub fn plan(
-    ctx: &Ctx<'_>,
-    state: &mut SlowState,
-    findings: &mut Vec<Finding>,
-) -> (Option<Change>, Vec<String>) {
+/// are slow, withdrawn once they have not been for the incident memory.
+pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -> SlowPlan {
     let (slow, peer) = survey(ctx, findings);
-    let names = slow.iter().map(|s| s.name.clone()).collect();
-    (propose(ctx, state, &slow, peer, findings), names)
+    let od = &ctx.obs.config.outlier_detection;
+    let count = ctx.obs.endpoints.len().max(1) as u64;
+    SlowPlan {
+        change: propose(ctx, state, &slow, peer, findings),
+        endpoints: slow.iter().map(|s| s.name.clone()).collect(),
+        needs_ejection_raise: !ejectable(
+            od.consecutive_5xx_errors,
+            od.max_ejection_percent,
+            count,
+            slow.len(),
+        ),
+    }
+}
+
+/// Whether outlier detection ejecting after `consecutive` 5xx, at most `max_percent` % of
+/// `count` endpoints, can eject `slow` of them.
+fn ejectable(consecutive: u32, max_percent: u32, count: u64, slow: usize) -> bool {
+    consecutive > 0 && u64::from(max_percent) * count >= 100 * slow as u64
 }
 
 fn propose(
@@ -348,8 +438,7 @@ fn propose(
     } else {
         od.max_ejection_percent
     };
-    let ejectable =
-        od.consecutive_5xx_errors > 0 && u64::from(max_pct) * count >= 100 * slow.len() as u64;
+    let ejectable = ejectable(od.consecutive_5xx_errors, max_pct, count, slow.len());
     let total: f64 = ctx
         .obs
         .endpoints

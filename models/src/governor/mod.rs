@@ -93,7 +93,7 @@ impl Governor {
         if let Err(f) = guardrails::data_sufficiency(obs, spec) {
             findings.push(f);
             // A run without data still breaks a relaxing streak: hysteresis counts runs in a row.
-            let plan = state.guard.admit(now, spec, Vec::new(), true);
+            let plan = state.guard.admit(now, spec, Vec::new(), true, None);
             return Decision {
                 service: obs.service.clone(),
                 at: now,
@@ -105,13 +105,17 @@ impl Governor {
         let mut proposals = state.guard.rollbacks(now, spec, obs, &mut findings);
         let weights_moved = state.guard.last_applied(Knob::Weights);
         let retry_change = retries::plan(&ctx, &mut state.retries, &mut findings);
-        let (slow, slow_endpoints) = latency::plan(&ctx, &mut state.slow, &mut findings);
+        let slow = latency::plan(&ctx, &mut state.slow, &mut findings);
+        // The slow-endpoint timeout chosen below, and it needs outlier detection raised to eject
+        // the slow pods: if that change is held, so is the timeout (`latency::SlowPlan`).
+        let needs = (retry_change.is_none() && slow.change.is_some() && slow.needs_ejection_raise)
+            .then_some((Knob::Retries, Knob::OutlierDetection));
         let planned = [
             weights::plan(&ctx, &mut state.weights, weights_moved, &mut findings),
-            outlier::plan(&ctx, &mut state.outlier, &slow_endpoints, &mut findings),
+            outlier::plan(&ctx, &mut state.outlier, &slow.endpoints, &mut findings),
             // One retries change a run: the retries planner's (failures, overload) first; the
             // slow-endpoint timeout waits for a run where retries have nothing to say.
-            retry_change.or(slow),
+            retry_change.or(slow.change),
             autoscaling::plan(&ctx, &mut state.autoscaling, &mut findings),
         ];
         for change in planned.into_iter().flatten() {
@@ -120,7 +124,7 @@ impl Governor {
                 proposals.push(change);
             }
         }
-        let plan = state.guard.admit(now, spec, proposals, true);
+        let plan = state.guard.admit(now, spec, proposals, true, needs);
         Decision {
             service: obs.service.clone(),
             at: now,
@@ -184,7 +188,7 @@ impl Governor {
                 proposals.push(c);
             }
         }
-        let plan = state.guard.admit(now, spec, proposals, false);
+        let plan = state.guard.admit(now, spec, proposals, false, None);
         if actions.contains(&RemediationAction::Freeze) {
             let until = now.saturating_add(spec.guardrails.freeze_duration.as_secs_ceil());
             state.guard.freeze_until(until);
@@ -242,7 +246,7 @@ fn invalid(
     spec: &PolicySpec,
     e: &crate::policy::FieldError,
 ) -> Decision {
-    let plan = state.guard.admit(now, spec, Vec::new(), true);
+    let plan = state.guard.admit(now, spec, Vec::new(), true, None);
     Decision {
         service: obs.service.clone(),
         at: now,

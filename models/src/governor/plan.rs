@@ -241,6 +241,10 @@ pub enum Hold {
     /// A relaxing change of this knob was rolled back for a regression less than one policy
     /// lookback ago; relaxing it again would repeat what the evidence judged harmful.
     RolledBack { remaining_seconds: i64 },
+    /// The change works only together with a change of `knob` proposed in the same run, and
+    /// that one is held (the slow-endpoint per-try timeout needs outlier detection able to
+    /// eject the slow pods).
+    WaitsFor { knob: Knob },
 }
 
 impl fmt::Display for Hold {
@@ -272,6 +276,10 @@ impl fmt::Display for Hold {
             Hold::RolledBack { remaining_seconds } => write!(
                 f,
                 "a relaxing change of this control was rolled back after a regression: no relaxing for {remaining_seconds}s more (one lookback)"
+            ),
+            Hold::WaitsFor { knob } => write!(
+                f,
+                "works only together with the {knob} change proposed with it, which is held"
             ),
         }
     }

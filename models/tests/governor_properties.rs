@@ -806,7 +806,9 @@ proptest! {
         rps in 10.0..60.0f64,
         seed in any::<u8>(),
     ) {
-        let spec = policy();
+        // Idempotent requests: the timeout's retries may resend them (`latency.rs`).
+        let mut spec = policy();
+        spec.controls.retries.idempotent = true;
         let mut rng = rng(seed);
         let runs = 80;
         let len = runs + LEN;

@@ -1250,6 +1250,28 @@ fn one_slow_pod(
         .build()
 }
 
+/// `points` answering slowly: p50 200 ms and p99 450 ms (against `Point::healthy`'s 50 and 100
+/// ms), the same requests and errors.
+fn slowed(points: &[Point]) -> Vec<Point> {
+    points
+        .iter()
+        .map(|p| Point {
+            p50: 0.2,
+            p99: 0.45,
+            ..*p
+        })
+        .collect()
+}
+
+/// The design example's policy, declaring the requests idempotent: a per-try timeout's retry
+/// may send a request the slow pod still completes a second time, which only the owner can
+/// allow (`latency.rs`).
+fn slow_policy() -> PolicySpec {
+    let mut spec = policy();
+    spec.controls.retries.idempotent = true;
+    spec
+}
+
 /// Latency creep: one of four pods answers slowly (p99 450 ms against its peers' 100 ms and a
 /// 300 ms objective) and never errors. No knob of the policy can remove it (outlier detection
 /// ejects on 5xx only; there is one subset), so the Governor reports it with the numbers:
@@ -1803,7 +1825,7 @@ fn assert_untouched(d: &homeostat_models::governor::Decision, knob: Knob, case: 
 /// it; with peers too slow for any such timeout, only the finding and a note.
 #[test]
 fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
-    let spec = policy();
+    let spec = slow_policy();
     let healthy = vec![Point::healthy(25.0); LEN];
     let mut slow = healthy.clone();
     for p in slow.iter_mut() {
@@ -1872,6 +1894,35 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     let d = Governor::new().step(T0, &build(&slower, &slow), &spec);
     assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Retries));
     assert_note(&d, "no per-try timeout");
+    // Requests the policy does not declare idempotent: a try the timeout cuts short may still
+    // complete on the slow pod, and its retry would send the request twice. No timeout, and a
+    // note says why.
+    let plain = policy();
+    let d = Governor::new().step(T0, &first, &plain);
+    assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Retries));
+    assert_note(&d, "does not declare the requests idempotent");
+    // Unless the owner already retries timed-out tries (a per-try timeout of 400 ms on
+    // gateway-error): then only the value changes, to the 137 ms that works.
+    let mut owners = first.clone();
+    owners.config.retries.per_try_timeout =
+        Some(homeostat_models::policy::Duration::from_millis(400));
+    owners.config.retries.retry_on = owners
+        .config
+        .retries
+        .retry_on
+        .clone()
+        .with(homeostat_dataplane::config::RetryCondition::GatewayError);
+    let d = Governor::new().step(T0, &owners, &plain);
+    let timeout = d.plan.changes.iter().find_map(|c| match &c.proposed {
+        KnobValue::Retries(r) => r.per_try_timeout,
+        _ => None,
+    });
+    assert_eq!(
+        timeout,
+        Some(homeostat_models::policy::Duration::from_millis(137)),
+        "{:#?}",
+        d.findings
+    );
 }
 
 /// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers` (p99 450 ms
@@ -1887,7 +1938,7 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
 ///   at 60 %: 80 %, the timeout.
 #[test]
 fn a_slow_pods_peers_must_have_room_for_its_requests() {
-    let spec = policy();
+    let spec = slow_policy();
     let with = |p: &Point, util: f64| Point { util, ..*p };
     let healthy = vec![Point::healthy(25.0); LEN];
     let slow: Vec<Point> = healthy
@@ -1958,16 +2009,9 @@ fn a_slow_pods_peers_must_have_room_for_its_requests() {
 /// nothing else and is admitted at once, the same cooldown notwithstanding.
 #[test]
 fn a_slow_pods_timeout_waits_for_the_ejection_it_needs() {
-    let spec = policy();
+    let spec = slow_policy();
     let healthy = vec![Point::healthy(25.0); LEN];
-    let slow: Vec<Point> = healthy
-        .iter()
-        .map(|p| Point {
-            p50: 0.2,
-            p99: 0.45,
-            ..*p
-        })
-        .collect();
+    let slow = slowed(&healthy);
     let decide = |max_ejection_percent: u32| {
         let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
         obs.config.outlier_detection.max_ejection_percent = max_ejection_percent;
@@ -2028,14 +2072,7 @@ fn a_slow_pods_timeout_waits_for_the_ejection_it_needs() {
 #[test]
 fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
     let healthy = vec![Point::healthy(25.0); LEN];
-    let slow: Vec<Point> = healthy
-        .iter()
-        .map(|p| Point {
-            p50: 0.2,
-            p99: 0.45,
-            ..*p
-        })
-        .collect();
+    let slow = slowed(&healthy);
     for (canary, timeout) in [(&["pod-1", "pod-2"][..], Some(137)), (&["pod-1"][..], None)] {
         let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
         for e in &mut obs.endpoints {
@@ -2046,7 +2083,7 @@ fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
             };
             e.subset = Some(sub.into());
         }
-        let d = Governor::new().step(T0, &obs, &policy());
+        let d = Governor::new().step(T0, &obs, &slow_policy());
         let got = d
             .plan
             .changes
@@ -2076,7 +2113,7 @@ fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
 /// (0.1 · 46 / 21 = 22 % after).
 #[test]
 fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
-    let spec = policy();
+    let spec = slow_policy();
     let slow_pod: Vec<Point> = vec![
         Point {
             p50: 0.2,
@@ -2130,7 +2167,7 @@ fn a_failing_pod_is_not_a_slow_one() {
             })
             .collect();
         let obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
-        let d = Governor::new().step(T0, &obs, &policy());
+        let d = Governor::new().step(T0, &obs, &slow_policy());
         d.plan.changes.iter().find_map(|c| match &c.proposed {
             KnobValue::Retries(r) => r.per_try_timeout,
             _ => None,
@@ -2147,7 +2184,7 @@ fn a_failing_pod_is_not_a_slow_one() {
 fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
     use homeostat_models::governor::MeshConfig;
     use homeostat_models::policy::Duration;
-    let spec = policy();
+    let spec = slow_policy();
     let peers_at = |p99: f64| {
         vec![
             Point {

@@ -14,7 +14,9 @@
 //! Two endpoints are enough (with one peer, the comparison's scale is its floor, a tenth of the
 //! p99s, so twice the other's p99 decides). And the endpoints that are not slow must have the
 //! room to take the slow ones' requests (`room`, the capacity rule of docs/governor.md): the
-//! timeout and the ejection that follows move all of them.
+//! timeout and the ejection that follows move all of them. And only for requests the policy
+//! declares idempotent (`retries.idempotent`): a try the timeout cuts short may still complete
+//! on the slow pod, so its retry may send the request twice.
 //!
 //! # Why a per-try timeout is the knob
 //!
@@ -357,6 +359,22 @@ fn propose(
         note(
             findings,
             format!("{names}: slow, and retries are disabled in the policy: drain or restart it"),
+        );
+        return None;
+    }
+    // A try cut short by a per-try timeout may still complete on the slow pod, so its retry
+    // can send the request twice: only the owner can say that is safe (`retries.idempotent`,
+    // the same word that lets the retries planner add `5xx`), unless the retries in force
+    // already retry timed-out tries (a per-try timeout of the owner's, on a `retryOn` that
+    // retries it), where a new value changes nothing about that.
+    let retries_timeouts_now =
+        cur.attempts > 0 && cur.per_try_timeout.is_some() && retries_timeouts(&cur.retry_on);
+    if !r.idempotent && !retries_timeouts_now {
+        note(
+            findings,
+            format!(
+                "{names}: slow, but the policy does not declare the requests idempotent (`retries.idempotent`): a try cut short by a per-try timeout may still complete on the slow pod, and its retry would send the request twice; no timeout (drain or restart it)"
+            ),
         );
         return None;
     }

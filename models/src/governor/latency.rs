@@ -282,7 +282,7 @@ pub struct SlowPlan {
     /// timeout is held with it. Seen on a random mesh: two pods, one 3.7× slower, the
     /// timeout applied while the raise to 50 % waited a cooldown; with the mesh's retry
     /// budget spent on them, the slow pod's timed-out tries failed (1,538 failed requests
-    /// where waiting for the raise gave 102).
+    /// where waiting for the raise gave 111).
     pub needs_ejection_raise: bool,
 }
 

@@ -287,10 +287,9 @@ impl GuardState {
 
     /// Splits proposals into the changes that may be applied now and those held back, and
     /// advances the hysteresis counters (`count_runs` is false for alert-triggered plans, which
-    /// are not a run of the control loop).
-    /// Admits or holds each proposal. `needs`: `(a, b)` when the proposed change of knob `a`
-    /// works only together with the proposed change of knob `b` (listed before it): if that one
-    /// is held, so is `a`'s.
+    /// are not a run of the control loop). `needs`: `(a, b)` when the proposed change of knob
+    /// `a` works only together with the proposed change of knob `b` (listed before it): if that
+    /// one is held, so is `a`'s (`Hold::WaitsFor`).
     pub fn admit(
         &mut self,
         now: i64,

@@ -240,8 +240,9 @@ pub fn first_unseen(end: i64, step: i64, len: usize, fed_until: Option<i64>) -> 
     len - len.min(usize::try_from(new).unwrap_or(usize::MAX))
 }
 
-/// Points whose rate window may hold traffic from before a change applied at `at`: the
-/// controller's points are rates over one step plus half a scrape interval
+/// How many steps after a change a point must be evaluated for its rate window to hold only
+/// traffic from after the change: the controller's points are rates over one step plus half a
+/// scrape interval
 /// (`controller/src/telemetry/promql.rs`, `rate_window`), at most 1.5 steps when Prometheus
 /// scrapes at least once a step, rounded up to whole steps.
 pub const SETTLE_STEPS: i64 = 2;

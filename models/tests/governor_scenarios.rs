@@ -1263,6 +1263,16 @@ fn slowed(points: &[Point]) -> Vec<Point> {
         .collect()
 }
 
+/// The per-try timeout of the retries change a decision admits, if any.
+fn proposed_per_try(
+    d: &homeostat_models::governor::Decision,
+) -> Option<homeostat_models::policy::Duration> {
+    d.plan.changes.iter().find_map(|c| match &c.proposed {
+        KnobValue::Retries(r) => r.per_try_timeout,
+        _ => None,
+    })
+}
+
 /// The design example's policy, declaring the requests idempotent: a per-try timeout's retry
 /// may send a request the slow pod still completes a second time, which only the owner can
 /// allow (`latency.rs`).
@@ -1913,12 +1923,8 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
         .clone()
         .with(homeostat_dataplane::config::RetryCondition::GatewayError);
     let d = Governor::new().step(T0, &owners, &plain);
-    let timeout = d.plan.changes.iter().find_map(|c| match &c.proposed {
-        KnobValue::Retries(r) => r.per_try_timeout,
-        _ => None,
-    });
     assert_eq!(
-        timeout,
+        proposed_per_try(&d),
         Some(homeostat_models::policy::Duration::from_millis(137)),
         "{:#?}",
         d.findings
@@ -1959,12 +1965,7 @@ fn a_slow_pods_peers_must_have_room_for_its_requests() {
             .endpoint("pod-1", &slow)
             .build()
     };
-    let timeout = |d: &homeostat_models::governor::Decision| {
-        d.plan.changes.iter().find_map(|c| match &c.proposed {
-            KnobValue::Retries(r) if c.knob == Knob::Retries => r.per_try_timeout,
-            _ => None,
-        })
-    };
+    let timeout = proposed_per_try;
     let ms = homeostat_models::policy::Duration::from_millis;
 
     let d = Governor::new().step(T0, &two(0.3), &spec);

@@ -57,6 +57,24 @@ pub fn projected(utilization: f64, now: f64, after: f64) -> f64 {
     utilization * after / now
 }
 
+/// The utilisation of pods at `utilization` serving `now` once they also take `moved` (same
+/// unit), if that passes the ceiling; `None` when it stays within it or cannot be known (no
+/// utilisation, no traffic now). What ejecting outliers and timing out a slow pod both ask of
+/// the pods left.
+pub fn overload_after(
+    ctx: &Ctx<'_>,
+    utilization: Option<f64>,
+    now: f64,
+    moved: f64,
+) -> Option<f64> {
+    let u = utilization.filter(|u| u.is_finite())?;
+    if now <= 0.0 {
+        return None;
+    }
+    let after = projected(u, now, now + moved);
+    (after > ceiling(ctx)).then_some(after)
+}
+
 /// Whether load may explain the errors of pods at `failing` utilisation against pods at
 /// `other`: both known and the failing ones at least as busy.
 pub fn load_may_explain(failing: Option<f64>, other: Option<f64>) -> bool {

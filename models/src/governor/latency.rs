@@ -234,16 +234,14 @@ fn room(ctx: &Ctx<'_>, slow: &[Slow], reporting: usize) -> Result<(), String> {
             Err("the other endpoint reports no utilisation, so whether it can take all the traffic is unknown".into())
         };
     };
-    let after = capacity::projected(u, rest_rps, rest_rps + moved);
-    let ceiling = capacity::ceiling(ctx);
-    if after > ceiling {
-        return Err(format!(
+    match capacity::overload_after(ctx, Some(u), rest_rps, moved) {
+        Some(after) => Err(format!(
             "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over the {:.0}% the policy lets an autoscaler run a pod at",
             after * 100.0,
-            ceiling * 100.0
-        ));
+            capacity::ceiling(ctx) * 100.0
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds

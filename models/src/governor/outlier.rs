@@ -241,18 +241,13 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             .map(|d| d.rps * capacity::load_per_point(busy, d.recent.0))
             .sum();
         let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
-        if let Some(u) = u_rest
-            && rest_rps > 0.0
-        {
-            let after = capacity::projected(u, rest_rps, rest_rps + moved_rps);
-            if after > capacity::ceiling(ctx) {
-                no_room = Some(NoRoom {
-                    endpoints: std::mem::take(&mut outliers),
-                    busy,
-                    moved_rps,
-                    after,
-                });
-            }
+        if let Some(after) = capacity::overload_after(ctx, u_rest, rest_rps, moved_rps) {
+            no_room = Some(NoRoom {
+                endpoints: std::mem::take(&mut outliers),
+                busy,
+                moved_rps,
+                after,
+            });
         }
     }
     // The base rate is a baseline: estimated over the whole window and only from endpoints that

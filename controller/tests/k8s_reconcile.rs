@@ -2,7 +2,7 @@
 //! query and body is asserted, in order; a request never made, or one not expected, fails.
 //!
 //! The Governor is the real one. The scenario is the models' failing canary (documented in
-//! `models/tests/governor_scenarios.rs`): stable 80 req/s healthy, canary 20 req/s with 10 %
+//! `models/tests/governor_scenarios/common.rs`): stable 80 req/s healthy, canary 20 req/s with 10 %
 //! errors in the newest points. With weights 70/30 and `maxStepPercent: 20`, the cut is
 //! 30 − 20 = 10: stable 90, canary 10. Other knobs are disabled so the plan holds one change.
 

@@ -625,7 +625,7 @@ proptest! {
     /// Clean traffic — any number of pods, any rate, errors at most half the budget with
     /// binomial noise, latency jitter — gets no action in its first 10 minutes and at most one
     /// in two hours (the one calm-time tuning of a setting, after a lookback of data; a day
-    /// allows one: `clean_noisy_day` in governor_scenarios runs whole days).
+    /// allows one: `clean_noisy_day` in governor_scenarios/guardrails.rs runs whole days).
     #[test]
     fn clean_traffic_is_left_alone(
         n in 2usize..8,

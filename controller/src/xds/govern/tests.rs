@@ -1,5 +1,5 @@
 //! The bundled loop with the real Governor on the models' failing canary (as in
-//! `controller/tests/k8s_reconcile.rs`, documented in `models/tests/governor_scenarios.rs`):
+//! `controller/tests/k8s_reconcile.rs`, documented in `models/tests/governor_scenarios/common.rs`):
 //! stable 80 req/s healthy, canary 20 req/s at 10 % errors in the newest 4 points. With weights
 //! 70/30 and `maxStepPercent: 20` the cut is 30 − 20 = 10: stable 90, canary 10.
 

@@ -1,0 +1,424 @@
+//! Traffic between subsets: a bad canary is cut and the weights keep summing to 100; an
+//! overloaded subset keeps its traffic; a move stops where its destination would be full and
+//! waits for the load the last one left.
+
+use super::common::*;
+use super::governor_support::*;
+use homeostat_models::governor::{Change, Governor, Hold, Knob, Posture};
+use homeostat_models::policy::Duration;
+
+#[test]
+fn a_bad_canary_is_cut_within_two_steps_and_the_sum_stays_100() {
+    let spec = policy();
+    let mut gov = Governor::new();
+    let mut weight = 30;
+    let mut cut_at = None;
+    for run in 0..4 {
+        let now = T0 + run * STEP;
+        let obs = canary_obs(now, weight, 2 + run as usize);
+        let d = gov.step(now, &obs, &spec);
+        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Weights) {
+            let w = weights_of(&c.proposed);
+            assert_eq!(w.values().sum::<u32>(), 100);
+            // Bounded step: 30 → 10 (maxStepPercent 20), then 10 → 0.
+            assert_eq!(w["canary"], weight.saturating_sub(20));
+            assert_eq!(c.posture, Posture::Protect);
+            assert!(c.reason.contains("canary"), "{}", c.reason);
+            assert!(c.confidence > 0.99);
+            cut_at.get_or_insert(run);
+            weight = w["canary"];
+            gov.applied(now, "checkout", c);
+        }
+    }
+    // The first run with two bad points (2·15 s·20 req/s = 600 requests, 60 errors against an
+    // expected 0.6 at the 0.1% budget) already cuts.
+    assert_eq!(cut_at, Some(0));
+    // 30 → 10 at run 0; the second cut waits for the 2 min cooldown, so it is held, not lost.
+    assert_eq!(weight, 10);
+    let now = T0 + 10 * STEP;
+    let d = gov.step(now, &canary_obs(now, weight, 10), &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Weights)
+        .expect("cut after cooldown");
+    assert_eq!(weights_of(&c.proposed)["canary"], 0);
+}
+
+/// One Governor run on subsets `stable`, `canary` and `blue` split `split` (the service is
+/// their merge): the decision, and the weights change it proposes or holds, if any.
+fn three_subsets(
+    stable: &[Point],
+    canary: &[Point],
+    blue: &[Point],
+    split: std::collections::BTreeMap<String, u32>,
+) -> (homeostat_models::governor::Decision, Option<Change>) {
+    let service = merge(&[stable, canary, blue]);
+    let obs = ObsBuilder::new(T0, &service, config(split))
+        .subset("stable", stable)
+        .subset("canary", canary)
+        .subset("blue", blue)
+        .build();
+    let d = Governor::new().step(T0, &obs, &policy());
+    let change = d
+        .plan
+        .changes
+        .iter()
+        .chain(&d.plan.held)
+        .find(|c| c.knob == Knob::Weights)
+        .cloned();
+    (d, change)
+}
+
+/// A canary failing 10 % of its 20 req/s, a stable subset at 60 req/s and a third, `blue`, at
+/// 20 req/s and 0.05 % errors (healthy). With the stable at 0.05 % too, the errors are the
+/// canary's own and traffic moves off it, to `blue` and the stable subset. With the stable at
+/// 0.8 %, the subsets that are not bad, pooled, fail 0.6125 % of their 80 · 15 · 4 = 4,800
+/// recent requests: 29.4 errors where the 0.1 % budget expects 4.8 (P(X ≥ 29) ≈ 6·10⁻¹⁴,
+/// significantly over). Every subset is failing — an overload or a shared fault — and moving
+/// the canary's traffic to `blue` would only move the load: weights stay, and a note says why.
+/// (Before, the healthy `blue` took the canary's traffic, and on an overloaded random mesh the
+/// traffic went round the subsets, nine moves in 19 minutes.)
+#[test]
+fn traffic_moves_only_for_errors_concentrated_on_a_subset() {
+    for (stable_success, moved) in [(0.9995, true), (0.992, false)] {
+        let part = |rps: f64, success: f64| {
+            vec![
+                Point {
+                    success,
+                    ..Point::healthy(rps)
+                };
+                LEN
+            ]
+        };
+        let stable = part(60.0, stable_success);
+        let canary = part(20.0, 0.90);
+        let blue = part(20.0, 0.9995);
+        let split = weights(&[("stable", 60), ("canary", 20), ("blue", 20)]);
+        let (d, change) = three_subsets(&stable, &canary, &blue, split);
+        assert_eq!(
+            change.is_some(),
+            moved,
+            "stable at {stable_success}: {:#?}",
+            d.plan
+        );
+        if !moved {
+            assert_note(&d, "errors spread over every subset");
+        }
+    }
+}
+
+/// An overloaded subset is not a bad one. `canary` (30 %) takes a surge: over the last 20
+/// points (5 minutes) its load climbs 60 → 120 req/s, its errors 0.05 % → 6 % and its p99
+/// 0.1 → 0.6 s on the same ramp, so its errors correlate with p99 at r = 1 and with the
+/// requests it serves (60 · 0.9995 → 120 · 0.94 req/s, rising all along) at r ≈ 1 (both must
+/// reach 0.6). Its last minute alone (≈ 3.7 k requests
+/// at ≈ 5 % errors against its peers' 0.05 % and the 0.1 % budget) would call it bad, but
+/// moving its traffic would move the overload onto `stable` and `blue` (seen on a random
+/// overloaded mesh: the traffic went round the subsets, ten moves in 24 minutes, each
+/// destination failing in turn): weights stay, and a note says why. The same 6 % at a flat
+/// load is a bad version: it loses a 20-point step, split 10 / 10 between the two healthy
+/// subsets (each with room: at 50 % utilisation `stable` could take 35 points and `blue` 14
+/// before 85 %).
+#[test]
+fn an_overloaded_subset_keeps_its_traffic() {
+    for surge in [true, false] {
+        let ramp = |i: usize| i.saturating_sub(LEN - 20) as f64 / 19.0;
+        let canary: Vec<Point> = (0..LEN)
+            .map(|i| {
+                let x = if surge { ramp(i) } else { 1.0 };
+                let bad = if surge {
+                    x
+                } else if i >= LEN - 4 {
+                    1.0
+                } else {
+                    0.0
+                };
+                Point {
+                    rps: if surge { 60.0 + 60.0 * x } else { 60.0 },
+                    success: 1.0 - (0.0005 + 0.0595 * bad),
+                    p50: 0.05,
+                    p99: if surge { 0.1 + 0.5 * x } else { 0.1 },
+                    util: 0.5,
+                }
+            })
+            .collect();
+        let stable = vec![Point::healthy(100.0); LEN];
+        let blue = vec![Point::healthy(40.0); LEN];
+        let split = weights(&[("stable", 50), ("canary", 30), ("blue", 20)]);
+        let (d, moved) = three_subsets(&stable, &canary, &blue, split);
+        if surge {
+            assert!(moved.is_none(), "{:#?}", d.plan);
+            assert_note(&d, "an overloaded subset, not a bad one");
+        } else {
+            let c = moved.unwrap_or_else(|| panic!("a bad version keeps its traffic: {:#?}", d));
+            assert_eq!(
+                weights_of(&c.proposed),
+                weights(&[("stable", 60), ("canary", 10), ("blue", 30)])
+            );
+        }
+    }
+}
+
+/// Two points of history cannot tell a fault from an overload's first minute. A canary fails
+/// 10 % of its 20 req/s beside a stable subset at 0.05 %: with only the newest 2 points
+/// reported (the first minute of a 30 s telemetry interval), the errors are significant
+/// (2 · 15 · 20 = 600 requests, 60 errors against 0.6 expected) but there is no trend to say
+/// whether they rise with load: no move, and a note says why. With 4 points at a flat load
+/// (the trend a correlation needs; here it has no variation, so nothing says "load"), the
+/// canary loses a 20-point step, 30 → 10.
+#[test]
+fn a_subset_is_not_cut_on_two_points_of_history() {
+    for (points, moved) in [(2usize, false), (4, true)] {
+        let stable = vec![Point::healthy(80.0); points];
+        let canary = vec![
+            Point {
+                success: 0.90,
+                ..Point::healthy(20.0)
+            };
+            points
+        ];
+        let service = merge(&[&stable, &canary]);
+        let obs = ObsBuilder::new(
+            T0,
+            &service,
+            config(weights(&[("stable", 70), ("canary", 30)])),
+        )
+        .subset("stable", &stable)
+        .subset("canary", &canary)
+        .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let c = d.plan.changes.iter().find(|c| c.knob == Knob::Weights);
+        if moved {
+            let c = c.unwrap_or_else(|| panic!("{points} points: no move: {d:#?}"));
+            assert_eq!(weights_of(&c.proposed)["canary"], 10);
+        } else {
+            assert!(c.is_none(), "{points} points: {:#?}", d.plan);
+            assert_note(
+                &d,
+                "2 points of history cannot tell an overload from a fault",
+            );
+        }
+    }
+}
+
+/// A move stops where its destination would be full. `canary` (10 %, one pod at 95 % CPU)
+/// fails 10 % of its requests at a flat load (not load-driven, so a bad version by the
+/// telemetry); `stable` (90 %) is healthy at 80 % CPU. Load may explain the canary's errors
+/// (it is the busier), and the stable subset at 80 % may take ⌊90 · (0.85 / 0.8 − 1)⌋ =
+/// ⌊5.625⌋ = 5 points before it passes the 85 % the policy lets an autoscaler run a pod at:
+/// 10 → 5, not 10 → 0. At 40 % CPU it has room for all 10. A canary failing fast (20 % CPU,
+/// less busy than stable: load does not explain its errors) still serves 90 % of its
+/// requests, so a point of its traffic brings stable 0.9 of a point: ⌊5.625 / 0.9⌋ =
+/// ⌊6.25⌋ = 6 points, 10 → 4 (before 2026-12-02 such a move was not limited: 10 → 0).
+#[test]
+fn a_move_stops_where_its_destination_would_be_full() {
+    for (canary_util, stable_util, canary_after) in [(0.95, 0.8, 5), (0.95, 0.4, 0), (0.2, 0.8, 4)]
+    {
+        let stable = vec![
+            Point {
+                util: stable_util,
+                ..Point::healthy(90.0)
+            };
+            LEN
+        ];
+        let mut canary = vec![
+            Point {
+                util: canary_util,
+                ..Point::healthy(10.0)
+            };
+            LEN
+        ];
+        for p in canary.iter_mut().rev().take(4) {
+            p.success = 0.90;
+        }
+        let service = merge(&[&stable, &canary]);
+        let obs = ObsBuilder::new(
+            T0,
+            &service,
+            config(weights(&[("stable", 90), ("canary", 10)])),
+        )
+        .subset("stable", &stable)
+        .subset("canary", &canary)
+        .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let c = d
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.knob == Knob::Weights)
+            .unwrap_or_else(|| panic!("stable at {stable_util}: no move: {d:#?}"));
+        assert_eq!(
+            weights_of(&c.proposed)["canary"],
+            canary_after,
+            "canary at {canary_util}, stable at {stable_util}"
+        );
+        // The note says what this step moves, not only the most a step may.
+        let moved = format!(
+            "moving {}% of traffic (at most 20% a step)",
+            10 - canary_after
+        );
+        assert!(c.reason.contains(&moved), "{}", c.reason);
+    }
+}
+
+/// A move's room is judged on the load it left, not on points from before it. Stable and
+/// canary at 50 req/s each (50/50), stable at 40 % CPU, the canary failing 10 % while idle
+/// (20 % CPU: not busy, so a point moved brings stable its successes, 0.9 of a point). With a
+/// 15 s cooldown the loop may move again every run:
+///
+/// * run 0: room ⌊50 · (0.85 / 0.4 − 1) / 0.9⌋ = 62, capped at the 20 % step: canary 50 → 30;
+/// * run 1 (15 s later): the newest point is stamped 15 s after the move, inside the rate
+///   window that still holds traffic from before it (`SETTLE_STEPS` = 2 steps): stable's room
+///   is unknown, no move, and a note says why. Judged on the old points (40 %) it was 20
+///   again;
+/// * run 2: the newest point (30 s after) shows stable at 80 %: room ⌊70 · (0.85 / 0.8 − 1) /
+///   0.9⌋ = ⌊4.86⌋ = 4, canary 30 → 26. The mean of the newest four points (40, 40, 60, 80 %:
+///   55 %) would have allowed ⌊70 · (0.85 / 0.55 − 1) / 0.9⌋ = 42, the full step, to 10 %.
+#[test]
+fn a_second_move_waits_for_the_load_the_first_left() {
+    let mut spec = policy();
+    spec.guardrails.cooldown = Duration::from_secs(15);
+    let stable_util = |i: usize, run: usize| match (LEN - 1 - i, run) {
+        // Points newest first: run 1 adds one at 60 %, run 2 another at 80 %.
+        (0, 1) | (1, 2) => 0.6,
+        (0, 2) => 0.8,
+        _ => 0.4,
+    };
+    let obs = |run: usize, w: &[(&str, u32)]| {
+        let stable: Vec<Point> = (0..LEN)
+            .map(|i| Point {
+                util: stable_util(i, run),
+                ..Point::healthy(f64::from(w[0].1))
+            })
+            .collect();
+        let canary: Vec<Point> = (0..LEN)
+            .map(|i| Point {
+                util: 0.2,
+                success: if i + 4 >= LEN { 0.90 } else { 0.9995 },
+                ..Point::healthy(f64::from(w[1].1))
+            })
+            .collect();
+        let service = merge(&[&stable, &canary]);
+        ObsBuilder::new(T0 + run as i64 * STEP, &service, config(weights(w)))
+            .subset("stable", &stable)
+            .subset("canary", &canary)
+            .build()
+    };
+    let mut gov = Governor::new();
+    let moved = |d: &homeostat_models::governor::Decision| {
+        d.plan
+            .changes
+            .iter()
+            .find(|c| c.knob == Knob::Weights)
+            .cloned()
+    };
+    let d0 = gov.step(T0, &obs(0, &[("stable", 50), ("canary", 50)]), &spec);
+    let first = moved(&d0).unwrap_or_else(|| panic!("no first move: {d0:#?}"));
+    assert_eq!(weights_of(&first.proposed)["canary"], 30);
+    gov.applied(T0, "checkout", &first);
+
+    let now = T0 + STEP;
+    let d1 = gov.step(now, &obs(1, &[("stable", 70), ("canary", 30)]), &spec);
+    assert_eq!(moved(&d1), None, "{d1:#?}");
+    assert!(
+        d1.findings.iter().any(|f| f
+            .summary
+            .contains("stable has not yet reported utilisation after the last weights move")),
+        "{:#?}",
+        d1.findings
+    );
+
+    let now = T0 + 2 * STEP;
+    let d2 = gov.step(now, &obs(2, &[("stable", 70), ("canary", 30)]), &spec);
+    let second = moved(&d2).unwrap_or_else(|| panic!("no second move: {d2:#?}"));
+    assert_eq!(
+        weights_of(&second.proposed)["canary"],
+        26,
+        "{}",
+        second.reason
+    );
+}
+
+#[test]
+fn the_cut_waits_for_cooldown_and_traffic_returns_after_recovery() {
+    let spec = policy();
+    let mut gov = Governor::new();
+    let now = T0;
+    let d = gov.step(now, &canary_obs(now, 20, 4), &spec);
+    let c = d.plan.changes[0].clone();
+    assert_eq!(weights_of(&c.proposed)["canary"], 0);
+    gov.applied(now, "checkout", &c);
+    // Recovered canary (all points healthy): a Relax change, held by hysteresis for 2 runs
+    // (hysteresisRuns 3), then by cooldown until 120 s after the cut, then admitted.
+    let mut admitted = None;
+    let mut holds = Vec::new();
+    for run in 1..=10 {
+        let t = now + run * STEP;
+        let d = gov.step(t, &canary_obs(t, 0, 0), &spec);
+        for h in d.plan.held.iter().filter(|c| c.knob == Knob::Weights) {
+            holds.push(h.held_by.clone().unwrap());
+        }
+        if let Some(c) = d.plan.changes.iter().find(|c| c.knob == Knob::Weights) {
+            admitted = Some((run, c.clone()));
+            break;
+        }
+    }
+    let (run, c) = admitted.expect("traffic returns");
+    assert_eq!(c.posture, Posture::Relax);
+    assert_eq!(weights_of(&c.proposed)["canary"], 20);
+    assert_eq!(
+        holds[..2],
+        [
+            Hold::Hysteresis { seen: 1, needed: 3 },
+            Hold::Hysteresis { seen: 2, needed: 3 }
+        ]
+    );
+    assert!(matches!(holds[2], Hold::Cooldown { .. }));
+    // Cooldown 120 s = 8 runs of 15 s.
+    assert_eq!(run, 8);
+}
+
+#[test]
+fn a_slow_canary_is_cut_but_a_slow_service_is_not_blamed_on_it() {
+    let spec = policy();
+    // Canary p99 800 ms against stable 100 ms, objective 300 ms, no errors: a latency outlier
+    // against its peer (leave-one-out z = (0.8 − 0.1)/(10% of 0.1) = 70).
+    let stable = vec![Point::healthy(80.0); LEN];
+    let slow = |p99: f64| Point {
+        p99,
+        ..Point::healthy(20.0)
+    };
+    let canary = vec![slow(0.8); LEN];
+    let obs = ObsBuilder::new(
+        T0,
+        &merge(&[&stable, &canary]),
+        config(weights(&[("stable", 80), ("canary", 20)])),
+    )
+    .subset("stable", &stable)
+    .subset("canary", &canary)
+    .build();
+    let d = Governor::new().step(T0, &obs, &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Weights)
+        .expect("cut");
+    assert_eq!(weights_of(&c.proposed)["canary"], 0);
+    assert!(c.reason.contains("p99"), "{}", c.reason);
+
+    // Both slow alike: no peer is an outlier, so no weight moves (nowhere better to send it).
+    let stable = vec![slow(0.8); LEN];
+    let obs = ObsBuilder::new(
+        T0,
+        &merge(&[&stable, &canary]),
+        config(weights(&[("stable", 80), ("canary", 20)])),
+    )
+    .subset("stable", &stable)
+    .subset("canary", &canary)
+    .build();
+    let d = Governor::new().step(T0, &obs, &spec);
+    assert!(d.plan.changes.iter().all(|c| c.knob != Knob::Weights));
+}

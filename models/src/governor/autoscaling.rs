@@ -43,6 +43,11 @@ use crate::forecast::Forecaster;
 /// through a regime change (flat, then a surge) follows the surge instead of averaging it away.
 const HISTORY: usize = 20;
 const MAX_SLOTS: f64 = 1000.0;
+/// Below this mean CPU utilisation λ/(c·u) says little about a pod's capacity: the pod's idle
+/// CPU (runtime, probes, metrics: commonly a few percent of its request) and the CPU metric's
+/// noise are a large share of what is measured. 5 % is the floor this planner has used since it
+/// was written, not a value chosen by a score.
+const MIN_MEASURABLE_UTILIZATION: f64 = 0.05;
 const MAX_HORIZON_SECONDS: f64 = 3600.0;
 
 /// Runs whose worst need a relaxation must still cover (10 minutes at 15 s), as the HPA's own
@@ -87,6 +92,22 @@ pub struct AutoscalingState {
     /// When the owner's target was last raised (unix seconds): the next raise waits
     /// `RAISE_INTERVAL_SECONDS`.
     pub(super) last_raise: Option<i64>,
+    /// One pod as last measured busy enough to tell ([`MIN_MEASURABLE_UTILIZATION`]).
+    pod: Option<PodModel>,
+}
+
+/// What one pod can do: its capacity (requests/s at 100 % CPU), concurrent slots and the rate
+/// of each slot, and when they were measured (unix seconds). Kept because headroom the Governor
+/// adds can leave the pods too idle to measure, and without the last measurement it could
+/// never give that headroom back (seen: a 5× surge on 2 pods, `minReplicas` raised to 30,
+/// then 30 pods at 4 % CPU for the rest of the run). A pod's capacity is a property of its
+/// code and its CPU request, not of the load it happens to get.
+#[derive(Debug, Clone, Copy)]
+struct PodModel {
+    capacity: f64,
+    slots: u64,
+    server_rate: f64,
+    measured_at: i64,
 }
 
 impl AutoscalingState {
@@ -207,6 +228,8 @@ fn linear_upper(
 }
 
 struct Sizing {
+    /// The pod as measured now, or as last measured when the pods are too idle to tell.
+    pod: PodModel,
     demand_now: f64,
     demand_upper: f64,
     model: &'static str,
@@ -283,28 +306,43 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     if !base_p99.is_finite() {
         return Err("no p99 latency".into());
     }
-    if hpa.current_replicas == 0 || util < 0.05 || demand_now <= 0.0 || service_time <= 0.0 {
-        return Err(format!(
+    let cannot = || {
+        format!(
             "cannot size pods from {} replicas at {:.0}% utilisation and {demand_now:.1} req/s",
             hpa.current_replicas,
             util * 100.0
-        ));
+        )
+    };
+    if hpa.current_replicas == 0 || demand_now <= 0.0 || service_time <= 0.0 {
+        return Err(cannot());
     }
-    // Capacity from the work the pods did: requests rejected by a full queue (or failed fast)
-    // are counted in the request rate but cost no service time, so at saturation λ/(c·u) on
-    // all requests credits each pod with the rejections too (surge-5x at 750 req/s with half
-    // of them rejected: twice the real capacity, and too few pods "needed").
-    let served = window::error_rate(s, RECENT, ctx.obs.step_seconds)
-        .map_or(demand_now, |(e, _)| demand_now * (1.0 - e.clamp(0.0, 1.0)));
-    let pod_capacity = served / (f64::from(hpa.current_replicas) * util);
-    // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
-    // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real one.
-    let slots = (pod_capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
-    // Each of a pod's slots serves its share of the measured pod capacity, so that the model's
-    // pod serves exactly what the real one does. 1/S instead credits a pod with slots/S, which
-    // rounding the slots and any error in S inflate: with S dragged to 4 ms and 1 slot, 250
-    // req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
-    let server_rate = pod_capacity / slots as f64;
+    let pod = if util >= MIN_MEASURABLE_UTILIZATION {
+        // Capacity from the work the pods did: requests rejected by a full queue (or failed
+        // fast) are counted in the request rate but cost no service time, so at saturation
+        // λ/(c·u) on all requests credits each pod with the rejections too (surge-5x at 750
+        // req/s with half of them rejected: twice the real capacity, and too few pods
+        // "needed").
+        let served = window::error_rate(s, RECENT, ctx.obs.step_seconds)
+            .map_or(demand_now, |(e, _)| demand_now * (1.0 - e.clamp(0.0, 1.0)));
+        let capacity = served / (f64::from(hpa.current_replicas) * util);
+        // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
+        // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real
+        // one.
+        let slots = (capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
+        // Each of a pod's slots serves its share of the measured pod capacity, so that the
+        // model's pod serves exactly what the real one does. 1/S instead credits a pod with
+        // slots/S, which rounding the slots and any error in S inflate: with S dragged to 4 ms
+        // and 1 slot, 250 req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
+        PodModel {
+            capacity,
+            slots,
+            server_rate: capacity / slots as f64,
+            measured_at: ctx.obs.end,
+        }
+    } else {
+        state.pod.ok_or_else(cannot)?
+    };
+    let (pod_capacity, slots, server_rate) = (pod.capacity, pod.slots, pod.server_rate);
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -321,6 +359,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let demand_upper = upper.max(demand_now);
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let mut z = Sizing {
+        pod,
         demand_now,
         demand_upper,
         model,
@@ -348,6 +387,7 @@ fn evidence(z: &Sizing, hpa: &HpaConfig) -> Vec<Evidence> {
         Evidence::new("demand_forecast_upper_rps", z.demand_upper),
         Evidence::new("pod_capacity_rps", z.pod_capacity),
         Evidence::new("pod_concurrency", z.slots as f64),
+        Evidence::new("pod_capacity_measured_at", z.pod.measured_at as f64),
         Evidence::new("low_load_p99_s", z.base_p99),
         Evidence::new("replicas_now", f64::from(hpa.current_replicas)),
         Evidence::new("replicas_needed", f64::from(z.needed)),
@@ -467,6 +507,7 @@ pub fn plan(
         }
     };
     state.calm_since.get_or_insert(ctx.obs.end);
+    state.pod = Some(z.pod);
     findings.push(Finding {
         kind: FindingKind::Forecast,
         subject: "demand".into(),

@@ -236,6 +236,95 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
     assert!(changes.len() <= 5, "{} changes", changes.len());
 }
 
+/// Headroom the Governor added is given back once the surge is over, though that headroom
+/// leaves the pods too idle to measure their capacity (below 5 % CPU).
+///
+/// Pods serve 100 req/s at 100 % CPU; the HPA (2..50 pods, target 80 %) runs its 2-pod floor
+/// at the base 40 req/s. A 75× surge (3,000 req/s, runs 300..320, after the one-lookback
+/// warm-up) needs more than the HPA's 50 pods (3,000 / 100 = 30 at 100 % CPU), so the Governor
+/// raises `minReplicas` to 50. Afterwards those pods sit at 40 / (100 · 50) = 0.8 % CPU, where
+/// λ/(c·u) says nothing about a pod, and the capacity measured before stands. Until it did,
+/// the planner could not size anything there and kept the raised floor for good (seen in a 5×
+/// surge on 2 pods: 30 pods for the rest of the run). Given back: a floor of 3 (the worst need
+/// of the last 10 minutes, 2, and a pod to spare) once the forecast stops calling for more.
+#[test]
+fn headroom_that_leaves_the_pods_idle_is_still_given_back() {
+    let spec = policy();
+    let mut gov = Governor::new();
+    let demand = |i: i64| {
+        if (300..320).contains(&i) {
+            3000.0
+        } else {
+            40.0
+        }
+    };
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 80, 2));
+    let mut changes = Vec::new();
+    let mut idle_runs = 0;
+    for run in 0..(4 * 240) {
+        let now = T0 + run * STEP;
+        let h = cfg.hpa.clone().unwrap();
+        let util_at = |l: f64| (l / (100.0 * f64::from(h.current_replicas))).min(1.0);
+        if run > 320 && util_at(demand(run)) < 0.05 {
+            idle_runs += 1;
+        }
+        let pts: Vec<Point> = (0..LEN as i64)
+            .map(|k| {
+                let l = demand(run - (LEN as i64 - 1) + k);
+                let util = util_at(l);
+                Point {
+                    rps: l,
+                    success: 0.9995,
+                    p50: 0.05,
+                    p99: 0.1 + if util > 0.9 { 0.5 } else { 0.0 },
+                    util,
+                }
+            })
+            .collect();
+        let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
+        let d = gov.step(now, &obs, &spec);
+        for c in d
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.knob == Knob::Autoscaling)
+        {
+            apply(&mut cfg, c);
+            gov.applied(now, "checkout", c);
+            let KnobValue::Autoscaling(next) = &c.proposed else {
+                panic!("not an HPA setting: {c:?}")
+            };
+            changes.push((run, c.posture, next.min_replicas));
+        }
+        // The HPA: ceil(demand / (100 · target)) pods within bounds.
+        let h = cfg.hpa.as_mut().unwrap();
+        let t = f64::from(h.target_utilization_percent) / 100.0;
+        h.current_replicas =
+            ((demand(run) / (100.0 * t)).ceil() as u32).clamp(h.min_replicas, h.max_replicas);
+    }
+    eprintln!("{changes:?} idle runs {idle_runs}");
+    let floor = changes
+        .iter()
+        .filter(|c| c.1 == Posture::Protect)
+        .map(|c| c.2)
+        .max()
+        .expect("the surge is scaled ahead of");
+    assert!(floor >= 40, "the floor was raised to {floor} only");
+    assert!(idle_runs > 0, "the raised floor never left the pods idle");
+    let after: Vec<_> = changes
+        .iter()
+        .filter(|c| c.0 > 320 && c.1 == Posture::Relax)
+        .collect();
+    assert!(!after.is_empty(), "nothing given back: {changes:?}");
+    let last = cfg.hpa.as_ref().unwrap();
+    assert!(
+        last.min_replicas <= 3,
+        "minReplicas {} at the end: {changes:?}",
+        last.min_replicas
+    );
+}
+
 /// Steady demand on pods the queueing model says can run hotter: the Governor raises the HPA
 /// target (fewer pods, same p99), once; never during an incident or without latency data.
 ///

@@ -4,7 +4,9 @@
 
 use super::common::*;
 use super::governor_support::*;
-use homeostat_models::governor::{FindingKind, Governor, Hold, Knob, KnobValue, Origin, Posture};
+use homeostat_models::governor::{
+    Change, FindingKind, Governor, Hold, HpaConfig, Knob, KnobValue, MeshConfig, Origin, Posture,
+};
 use homeostat_models::policy::{CountRange, PolicySpec};
 
 /// One run of a demand ramp: 10 pods, each serving 20 req/s at 100% CPU, HPA target 80%,
@@ -159,35 +161,33 @@ fn a_saturated_surge_sizes_pods_from_served_work_and_unqueued_service_time() {
     assert!(ev("replicas_needed") >= 9.0, "{}", f.summary);
 }
 
-/// Recurring surges on otherwise clean traffic: 100 req/s, 300 req/s for 5 minutes every 40
-/// minutes, for 4 hours (6 surges). 10 req/s per pod at 100% CPU; the HPA follows its target
-/// instantly. Giving headroom back after each surge and taking it again at the next one is two
-/// changes per surge (main before the fix gave back 8 times, at runs 129, 163, 741, 791, 830,
-/// 854, 901, 948); once a surge has come back after a calm of ~35 minutes, headroom is kept for at
-/// least 70 minutes of calm, i.e. through the 35-minute gaps: one give-back (after surge 1,
-/// before anything says surges recur) and none after surge 2. Protective changes may still
-/// follow as the forecast learns the pattern (5 changes in all when written).
-#[test]
-fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
+/// What [`hpa_follows`] saw: each autoscaling change applied (with its run), the pods running
+/// at each run, and the configuration at the end.
+struct HpaRun {
+    changes: Vec<(i64, Change)>,
+    replicas: Vec<u32>,
+    config: MeshConfig,
+}
+
+/// Runs the Governor every 15 s for `runs` runs against an HPA that follows its target at once
+/// (ceil(demand / (per_pod · target)) pods within its bounds), every autoscaling change applied
+/// as proposed. Demand is `demand(run)` req/s; a pod serves `per_pod` req/s at 100 % CPU, p50
+/// 50 ms, p99 100 ms (600 ms above 90 % CPU).
+fn hpa_follows(demand: impl Fn(i64) -> f64, per_pod: f64, start: HpaConfig, runs: i64) -> HpaRun {
     let spec = policy();
     let mut gov = Governor::new();
-    let demand = |i: i64| {
-        if i >= 0 && i % 160 >= 120 && i % 160 < 140 {
-            300.0
-        } else {
-            100.0
-        }
-    };
     let mut cfg = config(Default::default());
-    cfg.hpa = Some(hpa(2, 50, 80, 13));
+    cfg.hpa = Some(start);
     let mut changes = Vec::new();
-    for run in 0..(4 * 240) {
+    let mut replicas = Vec::new();
+    for run in 0..runs {
         let now = T0 + run * STEP;
         let h = cfg.hpa.clone().unwrap();
+        replicas.push(h.current_replicas);
         let pts: Vec<Point> = (0..LEN as i64)
             .map(|k| {
                 let l = demand(run - (LEN as i64 - 1) + k);
-                let util = l / (10.0 * f64::from(h.current_replicas));
+                let util = l / (per_pod * f64::from(h.current_replicas));
                 Point {
                     rps: l,
                     success: 0.9995,
@@ -202,19 +202,48 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
         for c in d
             .plan
             .changes
-            .iter()
+            .into_iter()
             .filter(|c| c.knob == Knob::Autoscaling)
         {
-            apply(&mut cfg, c);
-            gov.applied(now, "checkout", c);
-            changes.push((run, c.posture, c.reason.clone()));
+            apply(&mut cfg, &c);
+            gov.applied(now, "checkout", &c);
+            changes.push((run, c));
         }
-        // The HPA: ceil(demand / (10 · target)) pods within bounds.
         let h = cfg.hpa.as_mut().unwrap();
         let t = f64::from(h.target_utilization_percent) / 100.0;
         h.current_replicas =
-            ((demand(run) / (10.0 * t)).ceil() as u32).clamp(h.min_replicas, h.max_replicas);
+            ((demand(run) / (per_pod * t)).ceil() as u32).clamp(h.min_replicas, h.max_replicas);
     }
+    HpaRun {
+        changes,
+        replicas,
+        config: cfg,
+    }
+}
+
+/// Recurring surges on otherwise clean traffic: 100 req/s, 300 req/s for 5 minutes every 40
+/// minutes, for 4 hours (6 surges). 10 req/s per pod at 100% CPU; the HPA follows its target
+/// instantly. Giving headroom back after each surge and taking it again at the next one is two
+/// changes per surge (main before the fix gave back 8 times, at runs 129, 163, 741, 791, 830,
+/// 854, 901, 948); once a surge has come back after a calm of ~35 minutes, headroom is kept for at
+/// least 70 minutes of calm, i.e. through the 35-minute gaps: one give-back (after surge 1,
+/// before anything says surges recur) and none after surge 2. Protective changes may still
+/// follow as the forecast learns the pattern (5 changes in all when written).
+#[test]
+fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
+    let demand = |i: i64| {
+        if i >= 0 && i % 160 >= 120 && i % 160 < 140 {
+            300.0
+        } else {
+            100.0
+        }
+    };
+    let run = hpa_follows(demand, 10.0, hpa(2, 50, 80, 13), 4 * 240);
+    let changes: Vec<(i64, Posture, String)> = run
+        .changes
+        .iter()
+        .map(|(r, c)| (*r, c.posture, c.reason.clone()))
+        .collect();
     for c in &changes {
         eprintln!("{c:?}");
     }
@@ -249,8 +278,6 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
 /// of the last 10 minutes, 2, and a pod to spare) once the forecast stops calling for more.
 #[test]
 fn headroom_that_leaves_the_pods_idle_is_still_given_back() {
-    let spec = policy();
-    let mut gov = Governor::new();
     let demand = |i: i64| {
         if (300..320).contains(&i) {
             3000.0
@@ -258,51 +285,18 @@ fn headroom_that_leaves_the_pods_idle_is_still_given_back() {
             40.0
         }
     };
-    let mut cfg = config(Default::default());
-    cfg.hpa = Some(hpa(2, 50, 80, 2));
-    let mut changes = Vec::new();
-    let mut idle_runs = 0;
-    for run in 0..(4 * 240) {
-        let now = T0 + run * STEP;
-        let h = cfg.hpa.clone().unwrap();
-        let util_at = |l: f64| (l / (100.0 * f64::from(h.current_replicas))).min(1.0);
-        if run > 320 && util_at(demand(run)) < 0.05 {
-            idle_runs += 1;
-        }
-        let pts: Vec<Point> = (0..LEN as i64)
-            .map(|k| {
-                let l = demand(run - (LEN as i64 - 1) + k);
-                let util = util_at(l);
-                Point {
-                    rps: l,
-                    success: 0.9995,
-                    p50: 0.05,
-                    p99: 0.1 + if util > 0.9 { 0.5 } else { 0.0 },
-                    util,
-                }
-            })
-            .collect();
-        let obs = ObsBuilder::new(now, &pts, cfg.clone()).build();
-        let d = gov.step(now, &obs, &spec);
-        for c in d
-            .plan
-            .changes
-            .iter()
-            .filter(|c| c.knob == Knob::Autoscaling)
-        {
-            apply(&mut cfg, c);
-            gov.applied(now, "checkout", c);
-            let KnobValue::Autoscaling(next) = &c.proposed else {
-                panic!("not an HPA setting: {c:?}")
-            };
-            changes.push((run, c.posture, next.min_replicas));
-        }
-        // The HPA: ceil(demand / (100 · target)) pods within bounds.
-        let h = cfg.hpa.as_mut().unwrap();
-        let t = f64::from(h.target_utilization_percent) / 100.0;
-        h.current_replicas =
-            ((demand(run) / (100.0 * t)).ceil() as u32).clamp(h.min_replicas, h.max_replicas);
-    }
+    let run = hpa_follows(demand, 100.0, hpa(2, 50, 80, 2), 4 * 240);
+    let changes: Vec<(i64, Posture, u32)> = run
+        .changes
+        .iter()
+        .map(|(r, c)| match &c.proposed {
+            KnobValue::Autoscaling(next) => (*r, c.posture, next.min_replicas),
+            other => panic!("not an HPA setting: {other:?}"),
+        })
+        .collect();
+    let idle_runs = (321..4 * 240)
+        .filter(|&r| demand(r) / (100.0 * f64::from(run.replicas[r as usize])) < 0.05)
+        .count();
     eprintln!("{changes:?} idle runs {idle_runs}");
     let floor = changes
         .iter()
@@ -317,7 +311,7 @@ fn headroom_that_leaves_the_pods_idle_is_still_given_back() {
         .filter(|c| c.0 > 320 && c.1 == Posture::Relax)
         .collect();
     assert!(!after.is_empty(), "nothing given back: {changes:?}");
-    let last = cfg.hpa.as_ref().unwrap();
+    let last = run.config.hpa.as_ref().unwrap();
     assert!(
         last.min_replicas <= 3,
         "minReplicas {} at the end: {changes:?}",

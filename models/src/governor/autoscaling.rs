@@ -106,8 +106,17 @@ pub struct AutoscalingState {
 struct PodModel {
     capacity: f64,
     slots: u64,
-    server_rate: f64,
     measured_at: i64,
+}
+
+impl PodModel {
+    /// Each of a pod's slots serves its share of the measured pod capacity, so that the
+    /// model's pod serves exactly what the real one does. 1/S instead credits a pod with
+    /// slots/S, which rounding the slots and any error in S inflate: with S dragged to 4 ms
+    /// and 1 slot, 250 req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
+    fn server_rate(&self) -> f64 {
+        self.capacity / self.slots as f64
+    }
 }
 
 impl AutoscalingState {
@@ -233,10 +242,7 @@ struct Sizing {
     demand_now: f64,
     demand_upper: f64,
     model: &'static str,
-    pod_capacity: f64,
-    slots: u64,
     base_p99: f64,
-    server_rate: f64,
     objective: f64,
     needed: u32,
     reachable: bool,
@@ -246,8 +252,8 @@ impl Sizing {
     /// Whether `c` pods keep p99 under the objective at `lambda` requests/s: the low-load p99
     /// plus the M/M/(c·slots) p99 wait.
     fn meets(&self, c: u32, lambda: f64) -> bool {
-        let servers = u64::from(c).saturating_mul(self.slots);
-        self.base_p99 + queueing::wait_quantile(servers, lambda, self.server_rate, 0.99)
+        let servers = u64::from(c).saturating_mul(self.pod.slots);
+        self.base_p99 + queueing::wait_quantile(servers, lambda, self.pod.server_rate(), 0.99)
             <= self.objective
     }
 
@@ -328,21 +334,14 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
         // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real
         // one.
-        let slots = (capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64;
-        // Each of a pod's slots serves its share of the measured pod capacity, so that the
-        // model's pod serves exactly what the real one does. 1/S instead credits a pod with
-        // slots/S, which rounding the slots and any error in S inflate: with S dragged to 4 ms
-        // and 1 slot, 250 req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
         PodModel {
             capacity,
-            slots,
-            server_rate: capacity / slots as f64,
+            slots: (capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64,
             measured_at: ctx.obs.end,
         }
     } else {
         state.pod.ok_or_else(cannot)?
     };
-    let (pod_capacity, slots, server_rate) = (pod.capacity, pod.slots, pod.server_rate);
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -363,10 +362,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         demand_now,
         demand_upper,
         model,
-        pod_capacity,
-        slots,
         base_p99,
-        server_rate,
         objective,
         needed: 0,
         reachable: false,
@@ -385,8 +381,8 @@ fn evidence(z: &Sizing, hpa: &HpaConfig) -> Vec<Evidence> {
     vec![
         Evidence::new("demand_now_rps", z.demand_now),
         Evidence::new("demand_forecast_upper_rps", z.demand_upper),
-        Evidence::new("pod_capacity_rps", z.pod_capacity),
-        Evidence::new("pod_concurrency", z.slots as f64),
+        Evidence::new("pod_capacity_rps", z.pod.capacity),
+        Evidence::new("pod_concurrency", z.pod.slots as f64),
         Evidence::new("pod_capacity_measured_at", z.pod.measured_at as f64),
         Evidence::new("low_load_p99_s", z.base_p99),
         Evidence::new("replicas_now", f64::from(hpa.current_replicas)),
@@ -472,7 +468,7 @@ fn raised_target(
     // Checking only it also keeps the cost independent of the HPA's maxReplicas, which is now
     // the ceiling wherever the policy names none.
     let holds = |t: u32| {
-        let per_pod = z.pod_capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
+        let per_pod = z.pod.capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
         z.meets(floor, f64::from(floor) * per_pod)
     };
     let range = a.target_range(hpa.target_utilization_percent);
@@ -543,17 +539,17 @@ pub fn plan(
         .iter()
         .fold(0.0f64, |m, r| m.max(*r * z.demand_now))
         .ceil() as u32;
-    let implied_now = hpa_replicas(z.demand_now, z.pod_capacity, hpa);
+    let implied_now = hpa_replicas(z.demand_now, z.pod.capacity, hpa);
     // The target at which the HPA runs `pods` pods at today's demand.
     let target_for = |pods: u32| -> u32 {
-        let t = 100.0 * z.demand_now / (z.pod_capacity * f64::from(pods.max(1)));
+        let t = 100.0 * z.demand_now / (z.pod.capacity * f64::from(pods.max(1)));
         (t.floor().clamp(1.0, 100.0)) as u32
     };
     let window_s = (STABILISATION_RUNS as i64).saturating_mul(ctx.obs.step_seconds.max(1));
     // A shortfall is counted against the setting the Governor found, not the one in force: a
     // surge that the added headroom covers is still a surge that a give-back would have missed.
     let found = state.baseline.as_ref().unwrap_or(hpa);
-    if hpa_replicas(z.demand_now, z.pod_capacity, found) < z.needed {
+    if hpa_replicas(z.demand_now, z.pod.capacity, found) < z.needed {
         state.shortfall(ctx.obs.end, window_s);
         state.calm_since = Some(ctx.obs.end);
     }
@@ -577,7 +573,7 @@ pub fn plan(
         next.target_utilization_percent = range
             .clamp(target_for(goal))
             .min(range.clamp(hpa.target_utilization_percent));
-        if hpa_replicas(z.demand_now, z.pod_capacity, &next) < z.needed {
+        if hpa_replicas(z.demand_now, z.pod.capacity, &next) < z.needed {
             next.min_replicas = z.needed.clamp(a.min_replicas, most.max(a.min_replicas));
         }
         if state.baseline.is_none() {
@@ -607,15 +603,15 @@ pub fn plan(
             .find(|&t| {
                 let mut c = relaxed.clone();
                 c.target_utilization_percent = t;
-                hpa_replicas(z.demand_now, z.pod_capacity, &c) > worst_need
+                hpa_replicas(z.demand_now, z.pod.capacity, &c) > worst_need
             })
             .unwrap_or(hpa.target_utilization_percent);
         // A give-back that frees no pod at today's demand and keeps the floor is a change for
         // nothing (azure-trace: target 40% → 41%, then back to 40% at the next surge).
         if relaxed == *hpa
             || (relaxed.min_replicas == hpa.min_replicas
-                && hpa_replicas(z.demand_now, z.pod_capacity, &relaxed)
-                    >= hpa_replicas(z.demand_now, z.pod_capacity, hpa))
+                && hpa_replicas(z.demand_now, z.pod.capacity, &relaxed)
+                    >= hpa_replicas(z.demand_now, z.pod.capacity, hpa))
         {
             return None;
         }
@@ -651,7 +647,7 @@ pub fn plan(
             "demand may reach {:.1} req/s within the pod start-up horizon; at target {}% the autoscaler would run {} pods there even at its 10% tolerance, and {} keep p99 under {}: raising the target from {}%",
             z.demand_upper,
             next.target_utilization_percent,
-            hpa_replicas_tolerant(z.demand_upper, z.pod_capacity, &next),
+            hpa_replicas_tolerant(z.demand_upper, z.pod.capacity, &next),
             z.needed,
             ctx.spec.objectives.latency_p99,
             hpa.target_utilization_percent
@@ -672,7 +668,7 @@ pub fn plan(
         confidence: ctx.spec.controls.autoscaling.forecast_coverage,
         expected_effect: format!(
             "the autoscaler runs about {} pods at today's demand (now {})",
-            hpa_replicas(z.demand_now, z.pod_capacity, &next),
+            hpa_replicas(z.demand_now, z.pod.capacity, &next),
             hpa.current_replicas
         ),
         held_by: None,

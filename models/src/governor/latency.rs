@@ -205,11 +205,10 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
 /// Whether the endpoints that are not slow can take the slow ones' requests: the timeout
 /// retries them there and outlier detection then ejects the slow ones, so every request they
 /// serve moves. Where the rest would pass the capacity ceiling, the timeout would move an
-/// overload onto them
-/// (`capacity`, rule 4 of docs/governor.md). Where their utilisation is not reported, three
-/// or more endpoints act as before the rule (the step of one pod's traffic spread over two or
-/// more); with two, the one left would take everything, unseen: no action on missing
-/// telemetry.
+/// overload onto them (`capacity`, rule 4 of docs/governor.md). Where their utilisation is not
+/// reported, three or more endpoints act as before the rule (the step of one pod's traffic
+/// spread over two or more); with two, the one left would take everything, unseen: no action on
+/// missing telemetry.
 fn room(ctx: &Ctx<'_>, slow: &[Slow], reporting: usize) -> Result<(), String> {
     let obs = ctx.obs;
     let rest: Vec<(f64, Option<f64>)> = obs

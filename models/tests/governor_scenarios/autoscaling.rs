@@ -268,14 +268,15 @@ fn recurring_surges_do_not_make_the_autoscaler_target_toggle() {
 /// Headroom the Governor added is given back once the surge is over, though that headroom
 /// leaves the pods too idle to measure their capacity (below 5 % CPU).
 ///
-/// Pods serve 100 req/s at 100 % CPU; the HPA (2..50 pods, target 80 %) runs its 2-pod floor
-/// at the base 40 req/s. A 75× surge (3,000 req/s, runs 300..320, after the one-lookback
-/// warm-up) needs more than the HPA's 50 pods (3,000 / 100 = 30 at 100 % CPU), so the Governor
-/// raises `minReplicas` to 50. Afterwards those pods sit at 40 / (100 · 50) = 0.8 % CPU, where
-/// λ/(c·u) says nothing about a pod, and the capacity measured before stands. Until it did,
-/// the planner could not size anything there and kept the raised floor for good (seen in a 5×
-/// surge on 2 pods: 30 pods for the rest of the run). Given back: a floor of 3 (the worst need
-/// of the last 10 minutes, 2, and a pod to spare) once the forecast stops calling for more.
+/// Pods serve 100 req/s at 100 % CPU; the HPA (2..50 pods, target 80 %) runs its 2-pod floor at
+/// the base 40 req/s. A 75× surge (3,000 req/s, runs 300..320, after the one-lookback warm-up)
+/// needs more than 30 pods even at 100 % CPU (3,000 / 100), so the Governor raises
+/// `minReplicas` well above that (asserted: at least 40; the 50 cap when written). Afterwards
+/// those pods sit at 40 / (100 · 50) = 0.8 % CPU, where λ/(c·u) says nothing about a pod, and
+/// the capacity measured before stands. Until it did, the planner could not size anything there
+/// and kept the raised floor for good (seen in a 5× surge on 2 pods: 30 pods for the rest of
+/// the run). Given back: a floor of 3 (the worst need of the last 10 minutes, 2, and a pod to
+/// spare) once the forecast stops calling for more.
 #[test]
 fn headroom_that_leaves_the_pods_idle_is_still_given_back() {
     let demand = |i: i64| {

@@ -1,13 +1,9 @@
 //! Autoscaling: provision now for the demand the forecast says may arrive before a new pod is
 //! ready, sized by queueing so the latency objective holds at the forecast's upper bound.
 //!
-//! 1. Capacity of one pod, from what is observed now: a pod at 100% utilisation serves
-//!    μ = λ_ok / (c·u) requests/s (λ_ok the requests served, not rejected; c replicas, u
-//!    utilisation).
-//! 2. Concurrency of one pod, by Little's law: at full utilisation it holds μ·S requests at once
-//!    (S = the lowest clean median latency, the service time), so the service is an
-//!    M/M/(c·slots) queue whose servers each serve μ/slots requests/s (the pod's measured
-//!    capacity, whatever the rounding of the slots).
+//! 1. One pod, measured from what is observed now (`pod`): its capacity μ = λ_ok / (c·u) and
+//!    its slots by Little's law, so the service is an M/M/(c·slots) queue.
+//! 2. The low-load p99 plus the Erlang-C p99 wait is the p99 at a given demand (`pod::Latency`).
 //! 3. Demand ahead: the forecast's upper bound over the horizon (pod start-up time plus one loop
 //!    interval, or `forecastHorizon` when start-up is unknown).
 //! 4. Replicas needed: the fewest c for which the low-load p99 plus the Erlang-C p99 wait stays
@@ -35,19 +31,13 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::Ctx;
 use super::observation::HpaConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
-use super::queueing;
+use super::pod::{self, PodModel};
 use super::window::{self, RECENT};
 use crate::forecast::Forecaster;
 
 /// Points of demand the fallback forecaster fits (5 minutes at 15 s): short, so that a line
 /// through a regime change (flat, then a surge) follows the surge instead of averaging it away.
 const HISTORY: usize = 20;
-const MAX_SLOTS: f64 = 1000.0;
-/// Below this mean CPU utilisation λ/(c·u) says little about a pod's capacity: the pod's idle
-/// CPU (runtime, probes, metrics: commonly a few percent of its request) and the CPU metric's
-/// noise are a large share of what is measured. 5 % is the floor this planner has used since it
-/// was written, not a value chosen by a score.
-const MIN_MEASURABLE_UTILIZATION: f64 = 0.05;
 const MAX_HORIZON_SECONDS: f64 = 3600.0;
 
 /// Runs whose worst need a relaxation must still cover (10 minutes at 15 s), as the HPA's own
@@ -92,31 +82,13 @@ pub struct AutoscalingState {
     /// When the owner's target was last raised (unix seconds): the next raise waits
     /// `RAISE_INTERVAL_SECONDS`.
     pub(super) last_raise: Option<i64>,
-    /// One pod as last measured busy enough to tell ([`MIN_MEASURABLE_UTILIZATION`]).
+    /// One pod as last measured busy enough to tell (`pod::MIN_MEASURABLE_UTILIZATION`).
+    /// Kept because headroom the Governor adds can leave the pods too idle to measure, and
+    /// without the last measurement it could never give that headroom back (seen: a 5× surge
+    /// on 2 pods, `minReplicas` raised to 30, then 30 pods at 4 % CPU for the rest of the
+    /// run). A pod's capacity is a property of its code and its CPU request, not of the load
+    /// it happens to get.
     pod: Option<PodModel>,
-}
-
-/// What one pod can do: its capacity (requests/s at 100 % CPU), concurrent slots and the rate
-/// of each slot, and when they were measured (unix seconds). Kept because headroom the Governor
-/// adds can leave the pods too idle to measure, and without the last measurement it could
-/// never give that headroom back (seen: a 5× surge on 2 pods, `minReplicas` raised to 30,
-/// then 30 pods at 4 % CPU for the rest of the run). A pod's capacity is a property of its
-/// code and its CPU request, not of the load it happens to get.
-#[derive(Debug, Clone, Copy)]
-struct PodModel {
-    capacity: f64,
-    slots: u64,
-    measured_at: i64,
-}
-
-impl PodModel {
-    /// Each of a pod's slots serves its share of the measured pod capacity, so that the
-    /// model's pod serves exactly what the real one does. 1/S instead credits a pod with
-    /// slots/S, which rounding the slots and any error in S inflate: with S dragged to 4 ms
-    /// and 1 slot, 250 req/s per pod against the 92 measured, and "2 pods" at 750 req/s.
-    fn server_rate(&self) -> f64 {
-        self.capacity / self.slots as f64
-    }
 }
 
 impl AutoscalingState {
@@ -237,33 +209,24 @@ fn linear_upper(
 }
 
 struct Sizing {
-    /// The pod as measured now, or as last measured when the pods are too idle to tell.
-    pod: PodModel,
+    /// The pod as measured now, or as last measured when the pods are too idle to tell,
+    /// against the latency objective.
+    queue: pod::Latency,
     demand_now: f64,
     demand_upper: f64,
     model: &'static str,
-    base_p99: f64,
-    objective: f64,
     needed: u32,
     reachable: bool,
 }
 
 impl Sizing {
-    /// Whether `c` pods keep p99 under the objective at `lambda` requests/s: the low-load p99
-    /// plus the M/M/(c·slots) p99 wait.
-    fn meets(&self, c: u32, lambda: f64) -> bool {
-        let servers = u64::from(c).saturating_mul(self.pod.slots);
-        self.base_p99 + queueing::wait_quantile(servers, lambda, self.pod.server_rate(), 0.99)
-            <= self.objective
-    }
-
     /// The fewest replicas, up to `max`, that meet the objective at `lambda` (`max` when none
     /// does): the p99 wait only falls as c grows, so bisect.
     fn fewest(&self, lambda: f64, max: u32) -> u32 {
         let (mut lo, mut hi) = (1u32, max);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.meets(mid, lambda) {
+            if self.queue.meets(mid, lambda) {
                 hi = mid
             } else {
                 lo = mid + 1
@@ -279,39 +242,9 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let demand_now =
         window::recent_mean(&s.request_rate, RECENT).ok_or("no recent request rate")?;
     let util = window::recent_mean(&s.utilization, RECENT).ok_or("no recent utilisation")?;
-    // The least-loaded median of the window: queueing only ever adds to the service time. Only
-    // points within the success objective count: requests rejected by a full queue answer in
-    // no time and drag the median towards zero (surge-5x: 4 slots became 1).
-    let clean = ctx.spec.objectives.success_rate;
-    let service_time = s
-        .latency_p50
-        .iter()
-        .zip(&s.success_rate)
-        .filter(|(p, ok)| p.is_finite() && **p > 0.0 && ok.is_finite() && **ok >= clean)
-        .map(|(p, _)| *p)
-        .fold(f64::INFINITY, f64::min);
-    // A window with no clean point (a long incident): the lowest median of any point.
-    let service_time = if service_time.is_finite() {
-        service_time
-    } else {
-        s.latency_p50
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .fold(f64::INFINITY, f64::min)
-    };
-    if !service_time.is_finite() {
-        return Err("no median latency".into());
-    }
-    let base_p99 = s
-        .latency_p99
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    if !base_p99.is_finite() {
-        return Err("no p99 latency".into());
-    }
+    let service_time =
+        pod::service_time(s, ctx.spec.objectives.success_rate).ok_or("no median latency")?;
+    let base_p99 = pod::low_load_p99(s).ok_or("no p99 latency")?;
     let cannot = || {
         format!(
             "cannot size pods from {} replicas at {:.0}% utilisation and {demand_now:.1} req/s",
@@ -319,29 +252,24 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
             util * 100.0
         )
     };
-    if hpa.current_replicas == 0 || demand_now <= 0.0 || service_time <= 0.0 {
+    if hpa.current_replicas == 0 || demand_now <= 0.0 {
         return Err(cannot());
     }
-    let pod = if util >= MIN_MEASURABLE_UTILIZATION {
-        // Capacity from the work the pods did: requests rejected by a full queue (or failed
-        // fast) are counted in the request rate but cost no service time, so at saturation
-        // λ/(c·u) on all requests credits each pod with the rejections too (surge-5x at 750
-        // req/s with half of them rejected: twice the real capacity, and too few pods
-        // "needed").
-        let served = window::error_rate(s, RECENT, ctx.obs.step_seconds)
-            .map_or(demand_now, |(e, _)| demand_now * (1.0 - e.clamp(0.0, 1.0)));
-        let capacity = served / (f64::from(hpa.current_replicas) * util);
-        // Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
-        // recursion below run for ever; 1,000 concurrent requests per pod is beyond any real
-        // one.
-        PodModel {
-            capacity,
-            slots: (capacity * service_time).round().clamp(1.0, MAX_SLOTS) as u64,
-            measured_at: ctx.obs.end,
-        }
-    } else {
-        state.pod.ok_or_else(cannot)?
-    };
+    // Capacity from the work the pods did: requests rejected by a full queue (or failed fast)
+    // are counted in the request rate but cost no service time, so at saturation λ/(c·u) on
+    // all requests credits each pod with the rejections too (surge-5x at 750 req/s with half
+    // of them rejected: twice the real capacity, and too few pods "needed").
+    let served = window::error_rate(s, RECENT, ctx.obs.step_seconds)
+        .map_or(demand_now, |(e, _)| demand_now * (1.0 - e.clamp(0.0, 1.0)));
+    let pod = pod::PodModel::measure(
+        served,
+        hpa.current_replicas,
+        util,
+        service_time,
+        ctx.obs.end,
+    )
+    .or(state.pod)
+    .ok_or_else(cannot)?;
     let step = ctx.obs.step_seconds.max(1) as f64;
     let horizon = ctx
         .obs
@@ -358,12 +286,14 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
     let demand_upper = upper.max(demand_now);
     let objective = ctx.spec.objectives.latency_p99.as_secs_f64();
     let mut z = Sizing {
-        pod,
+        queue: pod::Latency {
+            pod,
+            base_p99,
+            objective,
+        },
         demand_now,
         demand_upper,
         model,
-        base_p99,
-        objective,
         needed: 0,
         reachable: false,
     };
@@ -372,7 +302,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         .replica_ceiling(hpa.max_replicas)
         .min(hpa.replica_cap.unwrap_or(u32::MAX))
         .max(1);
-    z.reachable = z.meets(max, demand_upper);
+    z.reachable = z.queue.meets(max, demand_upper);
     z.needed = z.fewest(demand_upper, max).max(a.min_replicas);
     Ok(z)
 }
@@ -381,10 +311,10 @@ fn evidence(z: &Sizing, hpa: &HpaConfig) -> Vec<Evidence> {
     vec![
         Evidence::new("demand_now_rps", z.demand_now),
         Evidence::new("demand_forecast_upper_rps", z.demand_upper),
-        Evidence::new("pod_capacity_rps", z.pod.capacity),
-        Evidence::new("pod_concurrency", z.pod.slots as f64),
-        Evidence::new("pod_capacity_measured_at", z.pod.measured_at as f64),
-        Evidence::new("low_load_p99_s", z.base_p99),
+        Evidence::new("pod_capacity_rps", z.queue.pod.capacity),
+        Evidence::new("pod_concurrency", z.queue.pod.slots as f64),
+        Evidence::new("pod_capacity_measured_at", z.queue.pod.measured_at as f64),
+        Evidence::new("low_load_p99_s", z.queue.base_p99),
         Evidence::new("replicas_now", f64::from(hpa.current_replicas)),
         Evidence::new("replicas_needed", f64::from(z.needed)),
     ]
@@ -443,7 +373,7 @@ fn raised_target(
     let calm = window::error_rate(s, RECENT, ctx.obs.step_seconds)
         .zip(window::recent_mean(&s.latency_p99, RECENT))
         .is_some_and(|((err, _), p99)| {
-            err <= 1.0 - ctx.spec.objectives.success_rate && p99 <= z.objective
+            err <= 1.0 - ctx.spec.objectives.success_rate && p99 <= z.queue.objective
         });
     if !calm {
         state.calm_since = Some(ctx.obs.end);
@@ -468,8 +398,8 @@ fn raised_target(
     // Checking only it also keeps the cost independent of the HPA's maxReplicas, which is now
     // the ceiling wherever the policy names none.
     let holds = |t: u32| {
-        let per_pod = z.pod.capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
-        z.meets(floor, f64::from(floor) * per_pod)
+        let per_pod = z.queue.pod.capacity * f64::from(t) / 100.0 * (1.0 + HPA_TOLERANCE) * growth;
+        z.queue.meets(floor, f64::from(floor) * per_pod)
     };
     let range = a.target_range(hpa.target_utilization_percent);
     let current = range.clamp(hpa.target_utilization_percent);
@@ -503,7 +433,7 @@ pub fn plan(
         }
     };
     state.calm_since.get_or_insert(ctx.obs.end);
-    state.pod = Some(z.pod);
+    state.pod = Some(z.queue.pod);
     findings.push(Finding {
         kind: FindingKind::Forecast,
         subject: "demand".into(),
@@ -539,17 +469,17 @@ pub fn plan(
         .iter()
         .fold(0.0f64, |m, r| m.max(*r * z.demand_now))
         .ceil() as u32;
-    let implied_now = hpa_replicas(z.demand_now, z.pod.capacity, hpa);
+    let implied_now = hpa_replicas(z.demand_now, z.queue.pod.capacity, hpa);
     // The target at which the HPA runs `pods` pods at today's demand.
     let target_for = |pods: u32| -> u32 {
-        let t = 100.0 * z.demand_now / (z.pod.capacity * f64::from(pods.max(1)));
+        let t = 100.0 * z.demand_now / (z.queue.pod.capacity * f64::from(pods.max(1)));
         (t.floor().clamp(1.0, 100.0)) as u32
     };
     let window_s = (STABILISATION_RUNS as i64).saturating_mul(ctx.obs.step_seconds.max(1));
     // A shortfall is counted against the setting the Governor found, not the one in force: a
     // surge that the added headroom covers is still a surge that a give-back would have missed.
     let found = state.baseline.as_ref().unwrap_or(hpa);
-    if hpa_replicas(z.demand_now, z.pod.capacity, found) < z.needed {
+    if hpa_replicas(z.demand_now, z.queue.pod.capacity, found) < z.needed {
         state.shortfall(ctx.obs.end, window_s);
         state.calm_since = Some(ctx.obs.end);
     }
@@ -573,7 +503,7 @@ pub fn plan(
         next.target_utilization_percent = range
             .clamp(target_for(goal))
             .min(range.clamp(hpa.target_utilization_percent));
-        if hpa_replicas(z.demand_now, z.pod.capacity, &next) < z.needed {
+        if hpa_replicas(z.demand_now, z.queue.pod.capacity, &next) < z.needed {
             next.min_replicas = z.needed.clamp(a.min_replicas, most.max(a.min_replicas));
         }
         if state.baseline.is_none() {
@@ -603,15 +533,15 @@ pub fn plan(
             .find(|&t| {
                 let mut c = relaxed.clone();
                 c.target_utilization_percent = t;
-                hpa_replicas(z.demand_now, z.pod.capacity, &c) > worst_need
+                hpa_replicas(z.demand_now, z.queue.pod.capacity, &c) > worst_need
             })
             .unwrap_or(hpa.target_utilization_percent);
         // A give-back that frees no pod at today's demand and keeps the floor is a change for
         // nothing (azure-trace: target 40% → 41%, then back to 40% at the next surge).
         if relaxed == *hpa
             || (relaxed.min_replicas == hpa.min_replicas
-                && hpa_replicas(z.demand_now, z.pod.capacity, &relaxed)
-                    >= hpa_replicas(z.demand_now, z.pod.capacity, hpa))
+                && hpa_replicas(z.demand_now, z.queue.pod.capacity, &relaxed)
+                    >= hpa_replicas(z.demand_now, z.queue.pod.capacity, hpa))
         {
             return None;
         }
@@ -647,7 +577,7 @@ pub fn plan(
             "demand may reach {:.1} req/s within the pod start-up horizon; at target {}% the autoscaler would run {} pods there even at its 10% tolerance, and {} keep p99 under {}: raising the target from {}%",
             z.demand_upper,
             next.target_utilization_percent,
-            hpa_replicas_tolerant(z.demand_upper, z.pod.capacity, &next),
+            hpa_replicas_tolerant(z.demand_upper, z.queue.pod.capacity, &next),
             z.needed,
             ctx.spec.objectives.latency_p99,
             hpa.target_utilization_percent
@@ -668,7 +598,7 @@ pub fn plan(
         confidence: ctx.spec.controls.autoscaling.forecast_coverage,
         expected_effect: format!(
             "the autoscaler runs about {} pods at today's demand (now {})",
-            hpa_replicas(z.demand_now, z.pod.capacity, &next),
+            hpa_replicas(z.demand_now, z.queue.pod.capacity, &next),
             hpa.current_replicas
         ),
         held_by: None,

@@ -233,11 +233,13 @@ fn room(ctx: &Ctx<'_>, slow: &[Slow], reporting: usize) -> Result<(), String> {
             Err("the other endpoint reports no utilisation, so whether it can take all the traffic is unknown".into())
         };
     };
-    match capacity::overload_after(ctx, Some(u), rest_rps, moved) {
+    // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
+    let limit = capacity::cpu_limit(ctx);
+    match capacity::overload_after(limit, Some(u), rest_rps, moved) {
         Some(after) => Err(format!(
-            "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over the {:.0}% the policy lets an autoscaler run a pod at",
+            "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over {}",
             after * 100.0,
-            capacity::ceiling(ctx) * 100.0
+            limit.describe(ctx)
         )),
         None => Ok(()),
     }

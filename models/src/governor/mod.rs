@@ -28,6 +28,7 @@ mod memory;
 mod observation;
 mod outlier;
 mod plan;
+mod pod;
 mod queueing;
 mod retries;
 mod weights;

@@ -157,6 +157,8 @@ struct NoRoom {
     moved_rps: f64,
     /// The rest's projected CPU utilisation with them.
     after: f64,
+    /// How far the rest may be loaded (`capacity::limit`).
+    limit: capacity::Limit,
 }
 
 fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
@@ -241,10 +243,13 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             .map(|d| d.rps * capacity::load_per_point(busy, d.recent.0))
             .sum();
         let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
-        if let Some(after) = capacity::overload_after(ctx, u_rest, rest_rps, moved_rps) {
+        // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
+        let limit = capacity::cpu_limit(ctx);
+        if let Some(after) = capacity::overload_after(limit, u_rest, rest_rps, moved_rps) {
             no_room = Some(NoRoom {
                 endpoints: std::mem::take(&mut outliers),
                 busy,
+                limit,
                 moved_rps,
                 after,
             });
@@ -437,10 +442,10 @@ pub fn plan(
     }
     if let Some(no) = &eps.no_room {
         let rest = format!(
-            "the rest would run at {:.0}% CPU utilisation with {}, over the {:.0}% the policy lets an autoscaler run a pod at",
+            "the rest would run at {:.0}% CPU utilisation with {}, over {}",
             no.after * 100.0,
             if no.busy { "their traffic" } else { "those" },
-            capacity::ceiling(ctx) * 100.0
+            no.limit.describe(ctx)
         );
         let why = if no.busy {
             format!(

@@ -583,7 +583,8 @@ fn move_units(
 }
 
 /// The most each of `names` may receive in one move: the step, or less where the receiver's
-/// projected utilisation would pass the capacity ceiling (`capacity`). A point moved away from
+/// projected utilisation would pass its limit (`capacity::limit`: the CPU ceiling, or lower
+/// where its p99 would pass the latency objective first). A point moved away from
 /// `failing` subsets loads the receiver as a point of its own traffic where load may explain
 /// their errors (the busiest of them is at least as busy as the receiver), else as their
 /// successes, `1 − e` of a point at the smallest error rate `e` among them; traffic given back
@@ -602,18 +603,9 @@ fn receivers<'a>(
     names: &[&'a str],
 ) -> Vec<(&'a str, u32)> {
     let step = ctx.spec.controls.load_balancing.max_step_percent;
-    let ceiling = capacity::ceiling(ctx);
     let weights = &ctx.obs.config.weights;
-    let signals = |n: &str| {
-        ctx.obs
-            .subsets
-            .iter()
-            .find(|s| s.name == n)
-            .map(|s| &s.signals)
-    };
-    let utilization = |n: &str| {
-        signals(n).and_then(|s| window::recent_mean(settled(ctx, moved_at, &s.utilization), RECENT))
-    };
+    let signals = |n: &str| subset_signals(ctx, n);
+    let utilization = |n: &str| settled_utilization(ctx, moved_at, n);
     let busiest = failing.map(|f| {
         f.iter()
             .filter_map(|n| utilization(n))
@@ -643,10 +635,54 @@ fn receivers<'a>(
                 _ => 1.0,
             };
             let weight = weights.get(*n).copied().unwrap_or(0);
+            let ceiling = limit(ctx, moved_at, n).utilization;
             let room = capacity::room_percent(u, weight, ceiling, per_point);
             (*n, room.map_or(step, |r| r.min(step)))
         })
         .collect()
+}
+
+fn subset_signals<'o>(ctx: &Ctx<'o>, name: &str) -> Option<&'o Signals> {
+    ctx.obs
+        .subsets
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| &s.signals)
+}
+
+/// Subset `name`'s mean utilisation over the recent points after the last move.
+fn settled_utilization(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> Option<f64> {
+    subset_signals(ctx, name)
+        .and_then(|s| window::recent_mean(settled(ctx, moved_at, &s.utilization), RECENT))
+}
+
+/// How far a move may load subset `name` (`capacity::limit`), from its recent points after
+/// the last move and its pods (the endpoints reported in it).
+fn limit(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> capacity::Limit {
+    let Some(s) = subset_signals(ctx, name) else {
+        return capacity::limit(ctx, &Signals::default(), 0, 0.0, None, None);
+    };
+    let pods = ctx
+        .obs
+        .endpoints
+        .iter()
+        .filter(|e| e.subset.as_deref() == Some(name))
+        .count();
+    let served =
+        window::recent_mean(settled(ctx, moved_at, &s.request_rate), RECENT).map_or(0.0, |rate| {
+            let e = window::error_rate(s, RECENT, ctx.obs.step_seconds).map_or(0.0, |(e, _)| e);
+            rate * (1.0 - e.clamp(0.0, 1.0))
+        });
+    let pods = u32::try_from(pods).unwrap_or(u32::MAX);
+    let p99_now = window::recent_mean(settled(ctx, moved_at, &s.latency_p99), RECENT);
+    capacity::limit(
+        ctx,
+        s,
+        pods,
+        served,
+        settled_utilization(ctx, moved_at, name),
+        p99_now,
+    )
 }
 
 /// The newest points of `values` after the last move (see [`receivers`]).
@@ -668,8 +704,9 @@ fn settling(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool {
         })
 }
 
-/// The note for a move that capacity stops: every destination is already as busy as the
-/// ceiling allows, or has not yet shown the load the last move left it.
+/// The note for a move that capacity stops: every destination is already as busy as its limit
+/// allows (the CPU ceiling, or the load at which its p99 would pass the objective), or has not
+/// yet shown the load the last move left it.
 fn no_room(ctx: &Ctx<'_>, moved_at: Option<i64>, to: &[&str]) -> Finding {
     if let (Some(at), true) = (moved_at, to.iter().all(|n| settling(ctx, moved_at, n))) {
         return note(format!(
@@ -677,10 +714,18 @@ fn no_room(ctx: &Ctx<'_>, moved_at: Option<i64>, to: &[&str]) -> Finding {
             to.join(", ")
         ));
     }
+    let why: Vec<String> = to
+        .iter()
+        .map(|n| {
+            format!(
+                "{n} would run over {}",
+                limit(ctx, moved_at, n).describe(ctx)
+            )
+        })
+        .collect();
     note(format!(
-        "{} would pass {:.0}% CPU utilisation with more traffic (the most the policy lets an autoscaler run a pod at): moving traffic there would move the overload, weights stay",
-        to.join(", "),
-        capacity::ceiling(ctx) * 100.0
+        "{} with more traffic: moving traffic there would move the overload, weights stay",
+        why.join("; ")
     ))
 }
 

@@ -159,6 +159,16 @@ impl ObsBuilder {
         self
     }
 
+    /// An endpoint of subset `subset`.
+    pub fn endpoint_in(mut self, name: &str, subset: &str, points: &[Point]) -> Self {
+        self.obs.endpoints.push(EndpointObservation {
+            name: name.into(),
+            subset: Some(subset.into()),
+            signals: signals(points),
+        });
+        self
+    }
+
     /// One endpoint per series of `pods`, named `pod-0`, `pod-1`, …
     pub fn pods(self, pods: &[Vec<Point>]) -> Self {
         pods.iter()

@@ -473,6 +473,14 @@ pub fn plan(
             ],
         });
     }
+    // Endpoints that fail but are held back (errors spread over the rest, or no room for their
+    // traffic) are not calm: the notes above say outlier detection is left alone, and it is.
+    // Going on to calm-time tuning counted the held endpoints' errors in the healthy base rate
+    // and raised k, then an incident lowered it again: 5 → 6 → 5 with one of three pods failing
+    // on and off (`governor_properties`).
+    if (eps.spread.is_some() || eps.no_room.is_some()) && slow.is_empty() {
+        return None;
+    }
     if !eps.outliers.is_empty() {
         findings.push(Finding {
             kind: FindingKind::Anomaly,

@@ -12,10 +12,7 @@ use homeostat_simulator::runs::{self, RunKind};
 use homeostat_simulator::scenario::Scenario;
 
 fn known_harm(file: &str) -> Scenario {
-    let path = format!(
-        "{}/scenarios/known-harm/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/scenarios/known-harm/{file}", env!("CARGO_MANIFEST_DIR"));
     let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Scenario::parse(file, &yaml).expect("parses")
 }

@@ -76,6 +76,11 @@ pub struct ServiceMemory {
     /// Weights before the Governor first moved traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     weights_baseline: Option<BTreeMap<String, u32>>,
+    /// When subsets were last given traffic back, and when one of them was bad again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    weights_given_back: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    weights_recurred: BTreeMap<String, i64>,
     /// Retries before the Governor cut them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retries_before_cut: Option<RetryConfig>,
@@ -317,6 +322,8 @@ impl ServiceMemory {
             data_since: g.data_since,
             calm: g.calm,
             weights_baseline: s.weights.baseline.clone(),
+            weights_given_back: s.weights.given_back.clone(),
+            weights_recurred: s.weights.recurred.clone(),
             retries_before_cut: s.retries.before_cut.clone(),
             retries_last_storm: s.retries.last_storm,
             outlier_last_incident: s.outlier.last_incident,
@@ -360,6 +367,8 @@ impl ServiceMemory {
         g.calm = self.calm;
         g.last_snapshot = self.readings.last_snapshot.map(Into::into);
         s.weights.baseline = self.weights_baseline;
+        s.weights.given_back = self.weights_given_back;
+        s.weights.recurred = self.weights_recurred;
         s.weights.history_score = self
             .readings
             .history_score

@@ -228,6 +228,7 @@ impl Governor {
         {
             state.retries.remember_before_cut(before);
         }
+        state.weights.applied(now, change);
         state.outlier.applied(now, change);
         state.autoscaling.applied(now, change);
     }

@@ -35,7 +35,9 @@
 //! Moves: each bad subset loses at most `maxStepPercent` (never below `minWeightPercent`), which
 //! goes to the healthy subsets, each gaining at most `maxStepPercent`. If no subset is healthy
 //! nothing moves (never all away from the healthy set). Weights are whole percents summing to
-//! 100 before and after, by construction (units move one at a time).
+//! 100 before and after, by construction (units move one at a time). Traffic goes back to a
+//! recovered subset in the same bounded steps, but not for a lookback to one found bad again
+//! within a lookback of being given traffic back: the same incident (see [`plan`]).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -59,6 +61,35 @@ pub struct WeightsState {
     pub(super) baseline: Option<BTreeMap<String, u32>>,
     history: BTreeMap<String, Box<dyn Detector>>,
     pub(super) history_score: BTreeMap<String, f64>,
+    /// When each subset was last given traffic back (unix seconds), kept for one lookback.
+    pub(super) given_back: BTreeMap<String, i64>,
+    /// When a subset given traffic back within the lookback was found bad again and lost it
+    /// (unix seconds): the same incident, so its traffic stays away for one lookback (see
+    /// [`plan`]).
+    pub(super) recurred: BTreeMap<String, i64>,
+}
+
+impl WeightsState {
+    /// The adapter applied `change` at `now`: remember which subsets were given traffic back,
+    /// and which of those lost traffic again while that is remembered (the same incident, see
+    /// [`plan`]). Applied, not proposed: a give-back the guardrails hold moved nothing, and a
+    /// cut after it is no recurrence (counted at proposal, a held give-back and the cut that
+    /// followed kept a recovering subset's traffic away on a random mesh).
+    pub fn applied(&mut self, now: i64, change: &Change) {
+        let (KnobValue::Weights(before), KnobValue::Weights(after)) =
+            (&change.current, &change.proposed)
+        else {
+            return;
+        };
+        for (n, w) in after {
+            let was = before.get(n).copied().unwrap_or(0);
+            if *w > was && change.posture == Posture::Relax {
+                self.given_back.insert(n.clone(), now);
+            } else if *w < was && self.given_back.contains_key(n) {
+                self.recurred.insert(n.clone(), now);
+            }
+        }
+    }
 }
 
 /// Feeds each subset's per-point error rate, newer than `fed_until`, to its own detector, and
@@ -263,6 +294,11 @@ pub fn plan(
     moved_at: Option<i64>,
     findings: &mut Vec<Finding>,
 ) -> Option<Change> {
+    // What is older than the lookback is no longer the same incident.
+    let lookback = ctx.spec.telemetry.lookback.as_secs_ceil();
+    let recent = |t: &mut i64| ctx.obs.end.saturating_sub(*t) < lookback;
+    state.given_back.retain(|_, t| recent(t));
+    state.recurred.retain(|_, t| recent(t));
     let current = &ctx.obs.config.weights;
     if current.len() < 2 || !sums_to_100(current) {
         if !current.is_empty() {
@@ -420,11 +456,26 @@ pub fn plan(
         state.baseline = None;
         return None;
     }
+    // A subset found bad again within a lookback of being given traffic back is the same
+    // incident: it looks healthy between its bad spells only because it serves less (a slow
+    // subset at 4 % of the traffic has too few requests a point for a p99, and its errors are
+    // in budget), so its traffic stays away for the policy's lookback after it recurred, as
+    // the outlier planner keeps an incident's setting (`outlier::incident_memory_seconds`).
+    // Seen on a random mesh: a subset 11× slower went 24 → 4 → 24 → 4 % every two minutes,
+    // twelve moves in 23 minutes, each give-back two minutes of a p99 over the objective.
+    let recurring = |n: &str| state.recurred.contains_key(n);
     let below: Vec<&str> = current
         .iter()
         .filter(|(n, w)| **w < baseline[*n] && judged[n.as_str()].health == Health::Healthy)
         .map(|(n, _)| n.as_str())
         .collect();
+    for n in below.iter().filter(|n| recurring(n)) {
+        findings.push(note(format!(
+            "subset {n} was bad again after traffic was given back to it: the same incident, so its traffic stays away until {}s after that (the policy's lookback)",
+            lookback
+        )));
+    }
+    let below: Vec<&str> = below.into_iter().filter(|n| !recurring(n)).collect();
     if below.is_empty() {
         return None;
     }

@@ -79,6 +79,24 @@ pub struct Limit {
     pub by_latency: bool,
 }
 
+impl Limit {
+    /// What the limit is, for a note: "over {this}".
+    pub fn describe(&self, ctx: &Ctx<'_>) -> String {
+        if self.by_latency {
+            format!(
+                "the {:.0}% CPU at which the pods' p99 would pass the {:.0} ms objective (queueing model)",
+                self.utilization * 100.0,
+                ctx.spec.objectives.latency_p99.as_secs_f64() * 1000.0
+            )
+        } else {
+            format!(
+                "the {:.0}% CPU the policy lets an autoscaler run a pod at",
+                self.utilization * 100.0
+            )
+        }
+    }
+}
+
 /// The CPU ceiling as a limit: what ejections and slow-pod timeouts are held to (see the
 /// module docs for why not the latency limit too).
 pub fn cpu_limit(ctx: &Ctx<'_>) -> Limit {
@@ -146,24 +164,6 @@ pub fn overload_after(limit: Limit, utilization: Option<f64>, now: f64, moved: f
     }
     let after = projected(u, now, now + moved);
     (after > limit.utilization).then_some(after)
-}
-
-impl Limit {
-    /// What the limit is, for a note: "over {this}".
-    pub fn describe(&self, ctx: &Ctx<'_>) -> String {
-        if self.by_latency {
-            format!(
-                "the {:.0}% CPU at which the pods' p99 would pass the {:.0} ms objective (queueing model)",
-                self.utilization * 100.0,
-                ctx.spec.objectives.latency_p99.as_secs_f64() * 1000.0
-            )
-        } else {
-            format!(
-                "the {:.0}% CPU the policy lets an autoscaler run a pod at",
-                self.utilization * 100.0
-            )
-        }
-    }
 }
 
 /// Whether load may explain the errors of pods at `failing` utilisation against pods at

@@ -157,8 +157,6 @@ struct NoRoom {
     moved_rps: f64,
     /// The rest's projected CPU utilisation with them.
     after: f64,
-    /// How far the rest may be loaded (`capacity::limit`).
-    limit: capacity::Limit,
 }
 
 fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
@@ -249,7 +247,6 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             no_room = Some(NoRoom {
                 endpoints: std::mem::take(&mut outliers),
                 busy,
-                limit,
                 moved_rps,
                 after,
             });
@@ -445,7 +442,7 @@ pub fn plan(
             "the rest would run at {:.0}% CPU utilisation with {}, over {}",
             no.after * 100.0,
             if no.busy { "their traffic" } else { "those" },
-            no.limit.describe(ctx)
+            capacity::cpu_limit(ctx).describe(ctx)
         );
         let why = if no.busy {
             format!(

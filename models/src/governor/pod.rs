@@ -8,13 +8,12 @@
 //!    it). So c pods are an M/M/(c·slots) queue whose servers each serve μ/slots requests/s.
 //! 3. p99 at arrival rate λ: the low-load p99 (the lowest p99 of the window) plus the Erlang-C
 //!    p99 wait (`queueing`). The objective holds while that stays under it.
-//!
-//! The autoscaling planner sizes replicas with it; the capacity check of the planners that move
-//! traffic (weights, ejection) asks it how much load the destination takes before its p99
-//! passes the objective.
-//!
 //! 4. How far a move may load them (`Latency::max_utilization`): the model, or the model
 //!    anchored on the p99 they show now where that is worse.
+//!
+//! The autoscaling planner sizes replicas with 1–3; the weights planner's capacity check
+//! (`capacity::limit`) asks 4 how much load a destination takes before its p99 passes the
+//! objective.
 //!
 //! Worked example: one pod serving 10 req/s at 50 % CPU, median 50 ms, p99 100 ms at low load
 //! and 200 ms now, objective 300 ms. μ = 10 / 0.5 = 20 req/s, slots = round(20 · 0.05) = 1:

@@ -711,7 +711,7 @@ fn settled_utilization(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> Opti
 /// the last move and its pods (the endpoints reported in it).
 fn limit(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> capacity::Limit {
     let Some(s) = subset_signals(ctx, name) else {
-        return capacity::limit(ctx, &Signals::default(), 0, 0.0, None, None);
+        return capacity::cpu_limit(ctx);
     };
     let pods = ctx
         .obs

@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 
 use super::normal_upper;
+use super::sorted_window::SortedWindow;
 
 /// Where the exponential tail takes over from the empirical distribution.
 const POT_QUANTILE: f64 = 0.9;
@@ -34,7 +35,7 @@ pub enum Tail {
 pub struct Likelihood {
     tail: Tail,
     /// The long window kept sorted (only for [`Tail::Exponential`]).
-    sorted: Vec<f64>,
+    sorted: SortedWindow,
     short: usize,
     long: usize,
     min_history: usize,
@@ -59,7 +60,7 @@ impl Likelihood {
         let long = long.max(2);
         Self {
             tail,
-            sorted: Vec::new(),
+            sorted: SortedWindow::default(),
             short: short.max(1),
             long,
             min_history: min_history.clamp(2, long),
@@ -101,22 +102,26 @@ impl Likelihood {
             }
             Tail::Exponential => self.pot_tail(short_mean),
         });
+        // The value this point pushes out of the long window, if it is full.
+        let leaving = if self.history.len() >= self.long {
+            self.history.front().copied()
+        } else {
+            None
+        };
         self.history.push_back(short_mean);
         self.sum += short_mean;
         self.sum_sq += short_mean * short_mean;
         if self.tail == Tail::Exponential {
-            let at = self.sorted.partition_point(|&x| x < short_mean);
-            self.sorted.insert(at, short_mean);
+            match leaving {
+                Some(old) => self.sorted.replace(old, short_mean),
+                None => self.sorted.insert(short_mean),
+            }
         }
         if self.history.len() > self.long
             && let Some(old) = self.history.pop_front()
         {
             self.sum -= old;
             self.sum_sq -= old * old;
-            if self.tail == Tail::Exponential {
-                let at = self.sorted.partition_point(|&x| x < old);
-                self.sorted.remove(at);
-            }
         }
         self.since_resum += 1;
         if self.since_resum >= self.long {
@@ -132,16 +137,16 @@ impl Likelihood {
     fn pot_tail(&self, x: f64) -> f64 {
         let n = self.sorted.len();
         let at = (POT_QUANTILE * n as f64) as usize;
-        let Some(&u) = self.sorted.get(at.min(n.saturating_sub(1))) else {
+        let Some(u) = self.sorted.get(at.min(n.saturating_sub(1))) else {
             return 1.0;
         };
-        let above = &self.sorted[at..];
         if x <= u {
             // Empirical: the fraction of the window at or above x.
-            let ge = n - self.sorted.partition_point(|&v| v < x);
+            let ge = n - self.sorted.count_below(x);
             return (ge as f64 / n as f64).clamp(0.0, 1.0);
         }
-        let excess = above.iter().map(|v| v - u).sum::<f64>() / above.len().max(1) as f64;
+        let above = n - at.min(n);
+        let excess = self.sorted.from(at).map(|v| v - u).sum::<f64>() / above.max(1) as f64;
         if excess <= 0.0 {
             // Every value above the threshold equals it (a quantised or constant statistic):
             // no tail to extrapolate, so x, larger than all n, gets the smallest p the window
@@ -151,7 +156,7 @@ impl Likelihood {
         // No absolute floor on the scale: the statistic is in the series' own units (the
         // novelty's distance), and a floor in absolute units made a series recorded as a
         // fraction (availability, an error ratio) look calmer than the same series in percent.
-        let zeta = above.len() as f64 / n as f64;
+        let zeta = above as f64 / n as f64;
         zeta * (-(x - u) / excess).exp()
     }
 }

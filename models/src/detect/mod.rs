@@ -33,6 +33,9 @@
 //!   73.53 against 76.05; synthetic corpora with repeated incidents 83.9–86.3 against 59.1–65.8
 //!   (docs/detection.md, "Recurring incidents"). O(memory + BOCPD's 100 run lengths) per point.
 //!
+//! [`sorted_window`] holds the calibration's sorted window in blocks, so its updates move a
+//! block rather than half of the window.
+//!
 //! Missing points (NaN) score 0 and leave the model alone; ±∞ scores 1 (an infinite latency is
 //! as anomalous as it gets) and also leaves the model alone, so one bad sample cannot poison the
 //! state.
@@ -47,6 +50,7 @@ pub mod novelty;
 pub mod peer;
 pub mod robust_z;
 pub mod seasonal;
+pub mod sorted_window;
 pub mod standardise;
 
 /// A causal, streaming anomaly detector over a regular series.

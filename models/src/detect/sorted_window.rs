@@ -99,8 +99,9 @@ impl SortedWindow {
     }
 
     /// Inserts `x` at `at` of the full block `b` by handing its largest value to the next block
-    /// (which has room): a split only when both neighbours are full keeps the blocks about
-    /// 80 % full instead of the 50–75 % of splitting at once (as a B*-tree does).
+    /// (which has room): a split only when both neighbours are full keeps the blocks fuller, as
+    /// in a B*-tree (per `likelihood` detector, with all 64 places kept per block: 97.3 KB when
+    /// a full block always split, 88.5 KB with this).
     fn spill_right(&mut self, b: usize, at: usize, x: f64) {
         let (left, right) = self.blocks.split_at_mut(b + 1);
         let (block, next) = (&mut left[b], &mut right[0]);

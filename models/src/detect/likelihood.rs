@@ -7,9 +7,10 @@
 //! `long` points, and the upper tail probability is the calibrated answer. Two tail models
 //! ([`Tail`]): Numenta's Gaussian (on `ln(1 + raw)`, which makes a heavy tail roughly Gaussian;
 //! O(1) per point with running sums, recomputed exactly every `long` points so rounding cannot
-//! drift), and peaks over threshold (on the raw statistic; O(long) per point for the sorted
-//! window), which scored clearly better on NAB because it learns how heavy each member's tail is
-//! on each series.
+//! drift), and peaks over threshold (on the raw statistic, against the long window kept sorted
+//! in blocks by [`SortedWindow`]: a point moves one block of at most 64 values and walks the
+//! block lengths, about O(√long)), which scored clearly better on NAB because it learns how
+//! heavy each member's tail is on each series.
 
 use std::collections::VecDeque;
 

@@ -5,7 +5,7 @@
 //! One sorted `Vec` of the 4,000-point window moved on average half of it (16 KB) on every
 //! insert and again on every remove; with 30,000 detectors nothing of that is in cache, and it
 //! was about 40 % of the streaming step's time. Here the values are kept in sorted blocks of at most
-//! [`BLOCK`] values (the blocks in order, each sorted, all values of a block ≤ all of the next),
+//! `BLOCK` values (the blocks in order, each sorted, all values of a block ≤ all of the next),
 //! so an insert or a remove moves at most one block (512 bytes) and a rank walks the block
 //! lengths: O(√n)-like with n = 4,000, about a hundred short steps instead of thousands.
 //!

@@ -142,10 +142,13 @@ fn stream_step() {
     let data = corpus();
     // `PASS_WARM=n` warms each detector on n points (its signal over and over) instead of 240:
     // at 5,000 every window the default keeps is full, as in a controller that has run for days.
-    let warm = std::env::var("PASS_WARM")
-        .ok()
-        .and_then(|w| w.parse::<usize>().ok())
-        .unwrap_or(POINTS);
+    let warm = match std::env::var("PASS_WARM") {
+        Err(_) => POINTS,
+        Ok(w) => w.parse::<usize>().unwrap_or_else(|_| {
+            eprintln!("PASS_WARM={w:?} is not a number of points");
+            std::process::exit(2);
+        }),
+    };
     let signals: Vec<&[f64]> = data.chunks(POINTS).collect();
     let mut detectors: Vec<Box<dyn detect::Detector>> = Vec::with_capacity(signals.len());
     std::thread::scope(|scope| {
@@ -165,8 +168,12 @@ fn stream_step() {
                 })
             })
             .collect();
+        // A warm-up that panicked would leave the detectors out of step with their signals.
         for w in workers {
-            detectors.extend(w.join().unwrap_or_default());
+            match w.join() {
+                Ok(part) => detectors.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
     });
     let mut times = Vec::new();

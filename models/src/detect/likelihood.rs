@@ -103,9 +103,10 @@ impl Likelihood {
             }
             Tail::Exponential => self.pot_tail(short_mean),
         });
-        // The value this point pushes out of the long window, if it is full.
+        // The value this point pushes out of the long window, if it is full. The sums add the
+        // new value before they drop the old one, the order they always had.
         let leaving = if self.history.len() >= self.long {
-            self.history.front().copied()
+            self.history.pop_front()
         } else {
             None
         };
@@ -113,16 +114,14 @@ impl Likelihood {
         self.sum += short_mean;
         self.sum_sq += short_mean * short_mean;
         if self.tail == Tail::Exponential {
-            match leaving {
-                Some(old) => self.sorted.replace(old, short_mean),
-                None => self.sorted.insert(short_mean),
-            }
+            self.sorted.insert(short_mean);
         }
-        if self.history.len() > self.long
-            && let Some(old) = self.history.pop_front()
-        {
+        if let Some(old) = leaving {
             self.sum -= old;
             self.sum_sq -= old * old;
+            if self.tail == Tail::Exponential {
+                self.sorted.remove(old);
+            }
         }
         self.since_resum += 1;
         if self.since_resum >= self.long {

@@ -127,13 +127,6 @@ impl SortedWindow {
         }
     }
 
-    /// Inserts `new` and then removes the first value equal to `old` (the window sliding on by
-    /// one point).
-    pub fn replace(&mut self, old: f64, new: f64) {
-        self.insert(new);
-        self.remove(old);
-    }
-
     /// Removes the first value equal to `x` (under `<`, so 0.0 and −0.0 are equal, as in a
     /// sorted `Vec`'s `partition_point`); returns whether there was one.
     pub fn remove(&mut self, x: f64) -> bool {

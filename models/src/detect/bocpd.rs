@@ -2,7 +2,8 @@
 //!
 //! The series is a sequence of segments; within a segment points are Normal with unknown mean
 //! and variance under a Normal-Gamma prior, so each run-length hypothesis r ("the current segment
-//! started r points ago") predicts the next point with a Student-t (statrs). The posterior over
+//! started r points ago") predicts the next point with a Student-t ([`student_t`](super::student_t):
+//! ν is always a whole number, which has a closed form). The posterior over
 //! r is updated by the message-passing recursion with a constant hazard 1/λ, and truncated to
 //! the `max_run` most recent hypotheses (the oldest one absorbs the mass it would have passed on)
 //! so each point costs O(max_run).
@@ -17,9 +18,8 @@
 //! the EWMA is slow enough (≈ 200 points) that within-segment structure is the Bayesian model's
 //! job.
 
-use statrs::distribution::{ContinuousCDF, StudentsT};
-
 use super::standardise::Standardiser;
+use super::student_t::StudentT;
 use super::{Detector, Member, Reading, gate};
 
 #[derive(Debug, Clone, Copy)]
@@ -42,9 +42,9 @@ impl Hyp {
     };
 
     /// Student-t predictive: ν = 2α, location μ, scale² = β(κ+1)/(ακ).
-    fn predictive(&self) -> Option<StudentsT> {
+    fn predictive(&self) -> Option<StudentT> {
         let scale = (self.beta * (self.kappa + 1.0) / (self.alpha * self.kappa)).sqrt();
-        StudentsT::new(self.mu, scale, 2.0 * self.alpha).ok()
+        StudentT::new(self.mu, scale, 2.0 * self.alpha)
     }
 
     fn posterior(&self, x: f64) -> Hyp {
@@ -66,6 +66,9 @@ pub struct Bocpd {
     yardstick: Standardiser,
     /// Run-length hypotheses, shortest first.
     hyps: Vec<Hyp>,
+    /// The previous step's hypotheses, kept only for their allocation: each step builds the
+    /// next posterior in it and swaps, instead of allocating a vector per point.
+    spare: Vec<Hyp>,
 }
 
 impl Default for Bocpd {
@@ -82,6 +85,7 @@ impl Bocpd {
             max_run: max_run.max(2),
             yardstick: Standardiser::new(alpha, u32::try_from(warmup).unwrap_or(u32::MAX)),
             hyps: vec![Hyp::PRIOR],
+            spare: Vec::new(),
         }
     }
 
@@ -104,13 +108,13 @@ impl Bocpd {
     fn step(&mut self, x: f64) -> f64 {
         let mut tail = 0.0;
         let mut cp_mass = 0.0;
-        let mut grown = Vec::with_capacity(self.hyps.len() + 1);
+        let mut grown = std::mem::take(&mut self.spare);
+        grown.clear();
         grown.push(Hyp::PRIOR); // r = 0; its probability is set below.
         for h in &self.hyps {
             let Some(t) = h.predictive() else { continue };
-            let dev = (x - h.mu).abs();
-            tail += h.prob * 2.0 * t.sf(h.mu + dev);
-            let like = statrs::distribution::Continuous::pdf(&t, x);
+            tail += h.prob * t.two_sided_tail(x);
+            let like = t.pdf(x);
             let joint = h.prob * like;
             cp_mass += joint * self.hazard;
             let mut next = h.posterior(x);
@@ -129,11 +133,12 @@ impl Bocpd {
             for h in &mut grown {
                 h.prob /= total;
             }
-            self.hyps = grown;
         } else {
             // Every hypothesis found x impossible (density underflow): a changepoint for sure.
-            self.hyps = vec![Hyp::PRIOR.posterior(x)];
+            grown.clear();
+            grown.push(Hyp::PRIOR.posterior(x));
         }
+        self.spare = std::mem::replace(&mut self.hyps, grown);
         tail.clamp(0.0, 1.0)
     }
 }

@@ -34,7 +34,8 @@
 //!   (docs/detection.md, "Recurring incidents"). O(memory + BOCPD's 100 run lengths) per point.
 //!
 //! [`sorted_window`] holds the calibration's sorted window in blocks, so its updates move a
-//! block rather than half of the window.
+//! block rather than half of the window; `student_t` gives BOCPD's predictive tail in closed
+//! form for its whole degrees of freedom.
 //!
 //! Missing points (NaN) score 0 and leave the model alone; ±∞ scores 1 (an infinite latency is
 //! as anomalous as it gets) and also leaves the model alone, so one bad sample cannot poison the
@@ -52,6 +53,7 @@ pub mod robust_z;
 pub mod seasonal;
 pub mod sorted_window;
 pub mod standardise;
+mod student_t;
 
 /// A causal, streaming anomaly detector over a regular series.
 pub trait Detector: Send {

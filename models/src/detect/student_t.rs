@@ -33,7 +33,7 @@ use statrs::distribution::{Continuous, ContinuousCDF, StudentsT};
 use statrs::function::gamma::ln_gamma;
 
 /// The largest ν served from the tables. The default BOCPD keeps 100 run lengths, so ν ≤ 107;
-/// 256 leaves room for a longer truncation at 8 KB of tables.
+/// 256 leaves room for a longer truncation at 6 KB of tables (770 values).
 const MAX_NU: usize = 256;
 
 /// Below this the closed-form tail hands over to statrs. Its absolute error is at most about

@@ -5,6 +5,7 @@
 //!
 //! `cargo bench -p homeostat --bench xds_push -- [pushes]` (default 300); results in
 //! docs/benchmarks-xds.md.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

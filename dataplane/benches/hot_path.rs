@@ -1,5 +1,6 @@
 //! The simulator's per-request hot path: route split, balancer pick, request start/end, outlier
 //! result, retry-budget check. One iteration = one simulated request on a 10-endpoint subset.
+#![forbid(unsafe_code)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use homeostat_dataplane::balancer::Balancer;

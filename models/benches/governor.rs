@@ -5,6 +5,7 @@
 //! models see one new point per service, as in production.
 //!
 //! Run: `cargo bench -p homeostat-models --bench governor`
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

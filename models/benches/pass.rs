@@ -15,6 +15,7 @@
 //! `PASS_ONCE=memory` measures what a detector holds once its windows are full, which 240 points
 //! never reach: 1,000 detectors (`PASS_DETECTOR=<name>` for another) fed 5,000 points each, the
 //! growth of the process's resident memory divided by 1,000 (Linux, `/proc/self/status`).
+#![forbid(unsafe_code)]
 
 use criterion::{Criterion, criterion_group};
 use homeostat_models::{detect, forecast};

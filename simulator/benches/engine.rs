@@ -9,6 +9,7 @@
 //!
 //! Pass `quick` to run 1/10 of each timeline, or a fraction (`0.01`) to run that share of it;
 //! `mesh` runs only `mesh-20`.
+#![forbid(unsafe_code)]
 
 use std::time::Instant;
 

@@ -1,4 +1,5 @@
 //! The recorder's per-request cost: `cargo bench -p homeostat-simulator --bench record`.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 

@@ -9,6 +9,7 @@
 //!
 //! Run it from inside the repository: scenarios replaying real data find it beside the repo
 //! (`../shared/data`) and are listed as skipped, with the reason, when it is absent.
+#![forbid(unsafe_code)]
 
 use homeostat_simulator::runs::{self, RunKind};
 use homeostat_simulator::suite;

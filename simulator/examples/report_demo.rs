@@ -1,6 +1,7 @@
 //! Writes a report from hand-made synthetic runs, to look at the report's layout without the
 //! engine: `cargo run -p homeostat-simulator --example report_demo -- /tmp/report-demo`.
 //! The numbers are invented by this file, not simulated.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

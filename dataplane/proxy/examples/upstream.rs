@@ -1,5 +1,6 @@
 //! The test upstream as a process, for the benchmark (`scripts` in `bench/`):
 //! `cargo run --release -p homeostat-proxy --example upstream -- 127.0.0.1:18080 [body-bytes]`.
+#![forbid(unsafe_code)]
 
 use homeostat_proxy::test_upstream as upstream;
 

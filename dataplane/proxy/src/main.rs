@@ -1,5 +1,6 @@
 //! `homeostat-proxy --bootstrap proxy.yaml`: runs the bundled proxy from a static bootstrap
 //! file (format: docs/proxy.md) until SIGINT/SIGTERM, then drains.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::path::PathBuf;

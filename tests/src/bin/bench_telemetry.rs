@@ -12,6 +12,7 @@
 //! batched queries, CPU and wall time to build the N Observations, and peak memory of this
 //! process and of Prometheus. Finally builds N Observations of a 1 h lookback (240 points)
 //! in memory, without Prometheus, to time the fan-out at the default lookback.
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;

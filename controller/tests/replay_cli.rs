@@ -84,3 +84,83 @@ fn a_bad_scenario_file_is_an_error_naming_it() {
     assert!(err.contains("bad.yaml"), "{err}");
     assert!(err.contains("seed"), "{err}");
 }
+
+#[test]
+fn one_job_or_many_write_the_same_summary() {
+    // Two scenarios × three runs each, simulated one at a time and on three threads: the runs
+    // are independent and deterministic, and the summary must come out in the same order.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, SCENARIO).expect("write a");
+    std::fs::write(
+        &b,
+        SCENARIO
+            .replace("name: cli-canary", "name: cli-canary-b")
+            .replace("seed: 3", "seed: 4"),
+    )
+    .expect("write b");
+    let summary = |jobs: &str| {
+        let out = dir.path().join(format!("out-{jobs}"));
+        let cli = Cli::try_parse_from([
+            "homeostat",
+            "replay",
+            a.to_str().expect("utf-8 path"),
+            b.to_str().expect("utf-8 path"),
+            "--baseline",
+            "istio,flagger",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ])
+        .expect("arguments parse");
+        run(cli).expect("replay runs");
+        std::fs::read_to_string(out.join("summary.json")).expect("summary")
+    };
+    let one = summary("1");
+    let three = summary("3");
+    let parsed: serde_json::Value = serde_json::from_str(&one).expect("summary is JSON");
+    let order: Vec<String> = parsed
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .flat_map(|s| {
+            let name = s["scenario"].as_str().unwrap_or("?").to_string();
+            s["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| format!("{name}/{}", r["kind"].as_str().unwrap_or("?")))
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "cli-canary/istio",
+            "cli-canary/flagger",
+            "cli-canary/homeostat",
+            "cli-canary-b/istio",
+            "cli-canary-b/flagger",
+            "cli-canary-b/homeostat"
+        ]
+    );
+    assert_eq!(one, three, "the summary depends on --jobs");
+}
+
+#[test]
+fn zero_jobs_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, SCENARIO).expect("write scenario");
+    let cli = Cli::try_parse_from([
+        "homeostat",
+        "replay",
+        file.to_str().expect("utf-8 path"),
+        "--jobs",
+        "0",
+    ])
+    .expect("arguments parse");
+    let err = format!("{:#}", run(cli).expect_err("--jobs 0 must fail"));
+    assert!(err.contains("--jobs"), "{err}");
+}

@@ -35,6 +35,10 @@ pub struct Args {
     /// Print the JSON schema of scenario files and exit.
     #[arg(long)]
     pub print_schema: bool,
+    /// Runs simulated at once (default: one per CPU). Each run is deterministic and
+    /// independent of the others, so the output does not depend on this.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 /// One scenario's runs, as printed.
@@ -121,19 +125,50 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
 
+    // Every (scenario, run) pair is independent and deterministic: they are simulated on
+    // `--jobs` threads, then put back in the order a one-at-a-time loop would produce.
+    let loaded: Vec<(Scenario, Vec<String>)> = loaded
+        .into_iter()
+        .map(|(mut s, notes)| {
+            if let Some(seed) = args.seed {
+                s.seed = seed;
+            }
+            if args.scale != 1.0 {
+                s = s.scaled(args.scale);
+            }
+            (s, notes)
+        })
+        .collect();
+    let jobs: Vec<(usize, RunKind)> = loaded
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (s, _))| {
+            kinds
+                .iter()
+                .filter(|k| k.not_applicable(s).is_none())
+                .map(move |&k| (i, k))
+        })
+        .collect();
+    let workers = match args.jobs {
+        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut done = in_parallel(&jobs, workers, |&(i, k)| {
+        let s = &loaded[i].0;
+        bar.set_message(format!("{} / {}", s.name, k.name()));
+        let r = homeostat_simulator::runs::run(s, k).map_err(|e| e.to_string());
+        bar.inc(1);
+        r
+    })
+    .into_iter();
+
     let mut reports = Vec::new();
-    for (mut s, notes) in loaded {
-        if let Some(seed) = args.seed {
-            s.seed = seed;
-        }
-        if args.scale != 1.0 {
-            s = s.scaled(args.scale);
-        }
+    for (s, notes) in loaded {
         let mut runs = Vec::new();
         let mut notes = notes;
         let mut not_applicable: Vec<String> = Vec::new();
         for &k in &kinds {
-            bar.set_message(format!("{} / {}", s.name, k.name()));
             if let Some(why) = k.not_applicable(&s) {
                 // One note per kind of run (the hpa sweep shares one).
                 let what = match k {
@@ -147,8 +182,8 @@ pub fn run(args: Args) -> Result<()> {
                 bar.inc(1);
                 continue;
             }
-            match homeostat_simulator::runs::run(&s, k) {
-                Ok(r) => {
+            match done.next() {
+                Some(Ok(r)) => {
                     for n in &r.notes {
                         if !notes.contains(n) {
                             notes.push(n.clone());
@@ -156,9 +191,9 @@ pub fn run(args: Args) -> Result<()> {
                     }
                     runs.push(r)
                 }
-                Err(e) => notes.push(format!("{}: {e}", k.name())),
+                Some(Err(e)) => notes.push(format!("{}: {e}", k.name())),
+                None => anyhow::bail!("internal: fewer run results than runs"),
             }
-            bar.inc(1);
         }
         let points: Vec<compare::Point> = runs
             .iter()
@@ -191,6 +226,34 @@ pub fn run(args: Args) -> Result<()> {
         Format::Table => print_table(&doc),
     }
     Ok(())
+}
+
+/// `f` over every job on up to `workers` threads (each takes the next job not yet taken); the
+/// results in job order.
+fn in_parallel<T: Sync, R: Send>(jobs: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, jobs.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        mine.push((i, f(job)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    results.sort_by_key(|&(i, _)| i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `DIR/report.html` and one CSV per scenario and run (simreport's report), plus summary.json.
@@ -302,5 +365,25 @@ fn print_table(doc: &Document) {
     }
     for s in &doc.skipped {
         println!("skipped {}: {}", s.scenario, s.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_parallel;
+
+    #[test]
+    fn results_come_back_in_job_order_whatever_finishes_first() {
+        let jobs: Vec<u64> = (0..40).collect();
+        // Later jobs finish first: job i sleeps (40 − i) % 7 ms.
+        let f = |&i: &u64| {
+            std::thread::sleep(std::time::Duration::from_millis((40 - i) % 7));
+            i * 2
+        };
+        let want: Vec<u64> = jobs.iter().map(|i| i * 2).collect();
+        for workers in [1, 3, 8, 100] {
+            assert_eq!(in_parallel(&jobs, workers, f), want, "{workers} workers");
+        }
+        assert!(in_parallel(&[] as &[u64], 4, f).is_empty());
     }
 }

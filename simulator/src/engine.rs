@@ -87,10 +87,17 @@ struct Event {
     seq: u64,
     ev: Ev,
 }
+impl Event {
+    /// (t, seq) as one number, ordered as the pair is: one comparison without a branch
+    /// where the pair took two and a branch, in the heap's hottest loop.
+    fn key(&self) -> u128 {
+        (u128::from(self.t) << 64) | u128::from(self.seq)
+    }
+}
 impl Ord for Event {
     fn cmp(&self, o: &Self) -> Ordering {
         // Reversed: the heap is a max-heap and we want the earliest first.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
+        o.key().cmp(&self.key())
     }
 }
 impl PartialOrd for Event {

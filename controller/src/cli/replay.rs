@@ -1,14 +1,12 @@
 //! `homeostat replay`: runs scenarios (the built-in suite when none is given) through the
 //! simulated mesh under each baseline and homeostat, and prints what happened.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use homeostat_simulator::runs::{RunKind, RunResult};
 use homeostat_simulator::scenario::Scenario;
 use homeostat_simulator::{compare, suite};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::Format;
@@ -114,19 +112,9 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
 
-    let bar = ProgressBar::new((loaded.len() * kinds.len()) as u64);
-    if std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-
     // Every (scenario, run) pair is independent and deterministic: they are simulated on
-    // `--jobs` threads, then put back in the order a one-at-a-time loop would produce.
+    // `--jobs` threads (`parallel_map_on`, with its progress bar on a terminal), and come back
+    // in the order a one-at-a-time loop would produce.
     let loaded: Vec<(Scenario, Vec<String>)> = loaded
         .into_iter()
         .map(|(mut s, notes)| {
@@ -154,13 +142,10 @@ pub fn run(args: Args) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut done = in_parallel(&jobs, workers, |&(i, k)| {
-        let s = &loaded[i].0;
-        bar.set_message(format!("{} / {}", s.name, k.name()));
-        let r = homeostat_simulator::runs::run(s, k).map_err(|e| e.to_string());
-        bar.inc(1);
-        r
-    })
+    let mut done = crate::parallel::parallel_map_on("simulating", &jobs, workers, |&(i, k)| {
+        // A run that fails is a note of its scenario, not the end of the replay.
+        Ok(homeostat_simulator::runs::run(&loaded[i].0, k).map_err(|e| e.to_string()))
+    })?
     .into_iter();
 
     let mut reports = Vec::new();
@@ -179,7 +164,6 @@ pub fn run(args: Args) -> Result<()> {
                     notes.push(format!("{what}: not run ({why})"));
                     not_applicable.push(what);
                 }
-                bar.inc(1);
                 continue;
             }
             match done.next() {
@@ -212,7 +196,6 @@ pub fn run(args: Args) -> Result<()> {
             objectives: Some(homeostat_simulator::runs::objectives(&s)),
         });
     }
-    bar.finish_and_clear();
 
     if let Some(dir) = &args.out {
         write_outputs(dir, &reports)?;
@@ -226,34 +209,6 @@ pub fn run(args: Args) -> Result<()> {
         Format::Table => print_table(&doc),
     }
     Ok(())
-}
-
-/// `f` over every job on up to `workers` threads (each takes the next job not yet taken); the
-/// results in job order.
-fn in_parallel<T: Sync, R: Send>(jobs: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.clamp(1, jobs.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        mine.push((i, f(job)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    results.sort_by_key(|&(i, _)| i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `DIR/report.html` and one CSV per scenario and run (simreport's report), plus summary.json.
@@ -365,25 +320,5 @@ fn print_table(doc: &Document) {
     }
     for s in &doc.skipped {
         println!("skipped {}: {}", s.scenario, s.reason);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_parallel;
-
-    #[test]
-    fn results_come_back_in_job_order_whatever_finishes_first() {
-        let jobs: Vec<u64> = (0..40).collect();
-        // Later jobs finish first: job i sleeps (40 − i) % 7 ms.
-        let f = |&i: &u64| {
-            std::thread::sleep(std::time::Duration::from_millis((40 - i) % 7));
-            i * 2
-        };
-        let want: Vec<u64> = jobs.iter().map(|i| i * 2).collect();
-        for workers in [1, 3, 8, 100] {
-            assert_eq!(in_parallel(&jobs, workers, f), want, "{workers} workers");
-        }
-        assert!(in_parallel(&[] as &[u64], 4, f).is_empty());
     }
 }

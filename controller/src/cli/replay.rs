@@ -92,6 +92,11 @@ pub fn run(args: Args) -> Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         anyhow::bail!("--scale must be positive, got {}", args.scale);
     }
+    let workers = match args.jobs {
+        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
 
     let mut loaded: Vec<(Scenario, Vec<String>)> = Vec::new();
     let mut skipped = Vec::new();
@@ -127,21 +132,20 @@ pub fn run(args: Args) -> Result<()> {
             (s, notes)
         })
         .collect();
-    let jobs: Vec<(usize, RunKind)> = loaded
+    // Per scenario, each kind of run with why it does not apply (`None`: it is run).
+    let plans: Vec<Vec<(RunKind, Option<String>)>> = loaded
+        .iter()
+        .map(|(s, _)| kinds.iter().map(|&k| (k, k.not_applicable(s))).collect())
+        .collect();
+    let jobs: Vec<(usize, RunKind)> = plans
         .iter()
         .enumerate()
-        .flat_map(|(i, (s, _))| {
-            kinds
-                .iter()
-                .filter(|k| k.not_applicable(s).is_none())
-                .map(move |&k| (i, k))
+        .flat_map(|(i, plan)| {
+            plan.iter()
+                .filter(|(_, why)| why.is_none())
+                .map(move |&(k, _)| (i, k))
         })
         .collect();
-    let workers = match args.jobs {
-        Some(0) => anyhow::bail!("--jobs must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
     let mut done = crate::parallel::parallel_map_on("simulating", &jobs, workers, |&(i, k)| {
         // A run that fails is a note of its scenario, not the end of the replay.
         Ok(homeostat_simulator::runs::run(&loaded[i].0, k).map_err(|e| e.to_string()))
@@ -149,12 +153,12 @@ pub fn run(args: Args) -> Result<()> {
     .into_iter();
 
     let mut reports = Vec::new();
-    for (s, notes) in loaded {
+    for ((s, notes), plan) in loaded.into_iter().zip(plans) {
         let mut runs = Vec::new();
         let mut notes = notes;
         let mut not_applicable: Vec<String> = Vec::new();
-        for &k in &kinds {
-            if let Some(why) = k.not_applicable(&s) {
+        for (k, why) in plan {
+            if let Some(why) = why {
                 // One note per kind of run (the hpa sweep shares one).
                 let what = match k {
                     RunKind::Hpa(_) => "hpa".to_string(),

@@ -149,6 +149,7 @@ fn canary_obs(config: MeshConfig, bad: usize) -> Observation {
         end: T,
         step_seconds: 15,
         service_signals: signals(100.0, &service),
+        callers: Default::default(),
         subsets: vec![
             SubsetObservation {
                 name: "stable".into(),

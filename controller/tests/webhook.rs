@@ -426,6 +426,7 @@ fn healthy(now: i64, config: MeshConfig) -> Observation {
             latency_p99: vec![0.05; 40],
             ..Signals::default()
         },
+        callers: Default::default(),
         subsets: Vec::new(),
         endpoints: Vec::new(),
         config,

@@ -46,6 +46,7 @@ fn observation(i: usize) -> Observation {
         end: T0,
         step_seconds: STEP,
         service_signals: signals(rps, 0.9995, 0.05),
+        callers: Default::default(),
         subsets: vec![
             SubsetObservation {
                 name: "stable".into(),

@@ -480,6 +480,7 @@ fn wild_observation() -> impl Strategy<Value = Observation> {
                     end,
                     step_seconds: step,
                     service_signals: svc,
+                    callers: Default::default(),
                     subsets: subs
                         .into_iter()
                         .enumerate()

@@ -266,6 +266,12 @@ pub struct View<'a> {
     pub config: &'a [ServiceConfig],
     pub pods: &'a [Pod],
     pub scrapes: &'a Scrapes,
+    /// What the callers' proxies report per destination service (`reporter="source"`): one
+    /// sample per service, `pod` holding the service's index.
+    pub callers: &'a Scrapes,
+    /// The callers' cumulative counters now, per destination service (what a scrape of the
+    /// callers' proxies reads; `callers` holds the visible scrapes of them).
+    pub caller_counters: &'a [Counters],
     /// Desired replicas per subset (ready + starting).
     pub desired: &'a [u32],
     pub now: u64,
@@ -344,8 +350,13 @@ pub struct Engine {
     cluster_of: Vec<u32>,
     /// Subsets each service calls (the subsets of its callees), for building a new pod's proxy.
     callee_subsets: Vec<Vec<usize>>,
-    /// Scrapes taken and not yet visible to controllers (telemetry lag).
-    unpublished: VecDeque<(u64, Vec<PodSample>)>,
+    /// Scrapes taken and not yet visible to controllers (telemetry lag): the pods', then the
+    /// callers'.
+    unpublished: VecDeque<(u64, Vec<PodSample>, Vec<PodSample>)>,
+    /// Per destination service, the calls to it as its callers' proxies count them: one per
+    /// call, retries folded in, an error when the caller finally got a 5xx or timed out
+    /// (Envoy answers a route timeout with 504). Requests and errors only.
+    caller_counters: Vec<Counters>,
     telemetry_lag: u64,
     calls: Slab<Call>,
     tries: Slab<Try>,
@@ -355,6 +366,7 @@ pub struct Engine {
     pub faults: Vec<Fault>,
     active_faults: Vec<u32>,
     pub scrapes: Scrapes,
+    pub caller_scrapes: Scrapes,
     interval: u64,
     push_latency: u64,
     pod_startup: u64,
@@ -443,6 +455,8 @@ impl Engine {
             active_faults: Vec::new(),
             // 1 h of 15 s scrapes at most: the longest window controllers look at.
             scrapes: Scrapes::new(interval, (3_600_000_000_000 / interval) as usize + 2),
+            caller_scrapes: Scrapes::new(interval, (3_600_000_000_000 / interval) as usize + 2),
+            caller_counters: vec![Counters::default(); topo.services.len()],
             interval,
             push_latency: s.control_plane.push_latency.nanos(),
             pod_startup: s.control_plane.pod_startup.nanos(),
@@ -1016,6 +1030,9 @@ impl Engine {
             self.clusters[call.cluster as usize].cancel_retry();
             self.tally.retries_cancelled += 1;
         }
+        let seen = &mut self.caller_counters[call.service as usize];
+        seen.requests += 1;
+        seen.errors += u64::from(end != End::Success);
         match call.parent {
             Parent::Root { entry_subset } => {
                 self.roots_in_flight -= 1;
@@ -1144,6 +1161,8 @@ impl Engine {
                 config: &self.config,
                 pods: &self.pods,
                 scrapes: &self.scrapes,
+                callers: &self.caller_scrapes,
+                caller_counters: &self.caller_counters,
                 desired: &self.desired,
                 now: self.now,
             },
@@ -1159,7 +1178,17 @@ impl Engine {
                 counters: p.counters,
             })
             .collect();
-        self.unpublished.push_back((self.now, samples));
+        let callers = self
+            .caller_counters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| PodSample {
+                pod: i as u32,
+                subset: u32::MAX,
+                counters: *c,
+            })
+            .collect();
+        self.unpublished.push_back((self.now, samples, callers));
         self.schedule(self.now + self.telemetry_lag, Ev::Publish);
         let next = self.now + self.interval;
         self.schedule(next, Ev::Tick);
@@ -1167,16 +1196,19 @@ impl Engine {
 
     /// The oldest pending scrape becomes queryable; the controllers run on what they can see.
     fn on_publish(&mut self, obs: &mut dyn Observer) {
-        let Some((t, samples)) = self.unpublished.pop_front() else {
+        let Some((t, samples, callers)) = self.unpublished.pop_front() else {
             return;
         };
         self.scrapes.push(t, samples);
+        self.caller_scrapes.push(t, callers);
         let changes = {
             let view = View {
                 topology: &self.topo,
                 config: &self.config,
                 pods: &self.pods,
                 scrapes: &self.scrapes,
+                callers: &self.caller_scrapes,
+                caller_counters: &self.caller_counters,
                 desired: &self.desired,
                 now: self.now,
             };

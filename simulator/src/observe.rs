@@ -29,17 +29,34 @@ pub fn signals(view: &View<'_>, concurrency: u32, filter: &dyn Fn(&PodSample) ->
 }
 
 fn push_point(s: &mut Signals, secs: f64, c: &Counters) {
-    let has = c.requests > 0;
-    s.request_rate.push(c.requests as f64 / secs);
-    s.success_rate.push(if has {
-        1.0 - c.errors as f64 / c.requests as f64
-    } else {
-        f64::NAN
-    });
+    push_rates(s, secs, c);
     let q = |q: f64| c.quantile_ms(q).map_or(f64::NAN, |ms| ms / 1e3);
     s.latency_p50.push(q(0.5));
     s.latency_p90.push(q(0.9));
     s.latency_p99.push(q(0.99));
+}
+
+/// The callers' side of `service` (`reporter="source"`): request and success rates only (the
+/// engine counts nothing else there).
+fn caller_signals(view: &View<'_>, service: usize) -> Signals {
+    let mut s = Signals::default();
+    for (_, secs, c) in view
+        .callers
+        .points(WINDOW_POINTS, |s| s.pod as usize == service)
+    {
+        push_rates(&mut s, secs, &c);
+    }
+    s
+}
+
+/// The request rate and the share of non-5xx responses (NaN without requests) of one point.
+fn push_rates(s: &mut Signals, secs: f64, c: &Counters) {
+    s.request_rate.push(c.requests as f64 / secs);
+    s.success_rate.push(if c.requests > 0 {
+        1.0 - c.errors as f64 / c.requests as f64
+    } else {
+        f64::NAN
+    });
 }
 
 /// Utilisation window of a set of pods: CPU seconds of own work per second, divided by the
@@ -125,6 +142,7 @@ pub fn observe(
     let conc = svc.concurrency;
     let in_service = |s: &PodSample| topo.subsets[s.subset as usize].service == service;
     let service_signals = signals(view, conc, &in_service);
+    let callers = caller_signals(view, service);
     let subsets = if svc.subsets.len() > 1 {
         svc.subsets
             .iter()
@@ -160,6 +178,7 @@ pub fn observe(
         end: (end / 1_000_000_000) as i64,
         step_seconds: ((view.scrapes.interval_ns / 1_000_000_000) as i64).max(1),
         service_signals,
+        callers,
         subsets,
         endpoints,
         config,

@@ -11,6 +11,10 @@
 //! * `istio_requests_total{reporter="destination", destination_service_namespace,
 //!   destination_service_name, destination_version, pod, response_code}` — `200` for successes,
 //!   `500` for the 5xx the simulator counts as errors;
+//! * `istio_requests_total{reporter="source", destination_service_namespace,
+//!   destination_service_name, response_code}` — the calls to each service as its callers'
+//!   proxies count them (one per call, the final response), summed over the callers: the
+//!   simulator does not keep them per calling pod;
 //! * `istio_request_duration_milliseconds_bucket{..., le}` with Istio's default bounds
 //!   ([`crate::telemetry::ISTIO_BUCKETS_MS`]) and its `_count`;
 //! * `container_cpu_usage_seconds_total{namespace, pod, container="app"}` — the pod's busy time;
@@ -54,6 +58,10 @@ pub struct Exporter {
     namespace: String,
     pods: Vec<Option<PodMeta>>,
     scrapes: Vec<(i64, Vec<Row>)>,
+    /// Per scrape (aligned with `scrapes`), each service's callers' counters; empty for
+    /// [`Exporter::record`]ed scrapes.
+    callers: Vec<Vec<Counters>>,
+    services: Vec<String>,
     observe: Option<usize>,
     observations: Vec<Observation>,
     /// Scrapes at or after this engine time (ns) are not kept.
@@ -68,6 +76,8 @@ impl Exporter {
             namespace: namespace.to_string(),
             pods: Vec::new(),
             scrapes: Vec::new(),
+            callers: Vec::new(),
+            services: Vec::new(),
             observe: None,
             observations: Vec::new(),
             before: u64::MAX,
@@ -110,6 +120,7 @@ impl Exporter {
             });
         }
         self.scrapes.push((unix, rows));
+        self.callers.push(Vec::new());
     }
 
     /// Unix seconds of the newest scrape.
@@ -152,6 +163,27 @@ impl Exporter {
             for (code, pick) in [("200", false), ("500", true)] {
                 for (t, r) in series(pod) {
                     let c = &r.counters;
+                    let v = if pick {
+                        c.errors
+                    } else {
+                        c.requests - c.errors
+                    };
+                    let _ = writeln!(
+                        out,
+                        "istio_requests_total{{{labels},response_code=\"{code}\"}} {v} {t}"
+                    );
+                }
+            }
+        }
+
+        for (s, name) in self.services.iter().enumerate() {
+            let labels = format!(
+                "reporter=\"source\",destination_service_namespace=\"{ns}\",\
+                 destination_service_name=\"{name}\""
+            );
+            for (code, pick) in [("200", false), ("500", true)] {
+                for ((t, _), callers) in self.scrapes.iter().zip(&self.callers) {
+                    let Some(c) = callers.get(s) else { continue };
                     let v = if pick {
                         c.errors
                     } else {
@@ -248,6 +280,10 @@ impl Observer for Exporter {
             });
         }
         self.scrapes.push((unix, rows));
+        if self.services.is_empty() {
+            self.services = topo.services.iter().map(|s| s.name.clone()).collect();
+        }
+        self.callers.push(view.caller_counters.to_vec());
     }
 
     fn tick(&mut self, _t: u64, view: &View<'_>) -> Vec<Change> {

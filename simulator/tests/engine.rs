@@ -78,6 +78,54 @@ fn every_503_is_tried_three_times_under_istio_defaults() {
     assert_eq!(e.in_flight(), 0);
 }
 
+/// The callers' side (`reporter="source"`) counts calls, the server's side tries. One pod
+/// answering 30 % of its tries with 503, retried twice by Istio's defaults: a call fails only
+/// when all three tries do, 0.3³ = 2.7 % of them. At every scrape the callers' counters of
+/// `api` equal the entry requests that have ended so far (`api` has no other caller), their
+/// errors the ones that failed; the pod's own errors count each failed try, at least three per
+/// failed call.
+#[test]
+fn the_callers_count_calls_and_the_server_counts_tries() {
+    #[derive(Default)]
+    struct Sides {
+        ended: Count,
+        scrapes: u32,
+    }
+    impl Observer for Sides {
+        fn request_done(&mut self, t: u64, latency: u64, end: End, entry_subset: usize) {
+            self.ended.request_done(t, latency, end, entry_subset);
+        }
+        fn scrape(&mut self, _t: u64, view: &homeostat_simulator::engine::View<'_>) {
+            let c = &self.ended;
+            let callers = view.caller_counters[0];
+            assert_eq!(callers.requests, c.success + c.failure + c.timeout);
+            assert_eq!(callers.errors, c.failure + c.timeout);
+            self.scrapes += 1;
+        }
+    }
+    let s = one_service(
+        "  - { at: 0s, service: api, errorRate: 0.3, errorCode: 503 }",
+        "{ empirical: { samples: [10ms] } }",
+        "15s",
+    );
+    let mut e = Engine::new(&s).expect("engine builds");
+    let mut sides = Sides::default();
+    e.run(&mut sides);
+    // 10 minutes of 15 s scrapes.
+    assert!(sides.scrapes >= 39, "{} scrapes", sides.scrapes);
+    let failed = sides.ended.failure;
+    let n = e.tally.started;
+    // About 2.7 % of ~600 calls: 16 expected; binomial sd ≈ 4.
+    assert!((4..=32).contains(&failed), "{failed} of {n} calls failed");
+    let server = e.pods[0].counters;
+    assert_eq!(server.requests, n + e.tally.retries);
+    assert!(
+        server.errors >= 3 * failed,
+        "{} failed tries",
+        server.errors
+    );
+}
+
 #[test]
 fn a_plain_500_is_not_retried_by_default() {
     let s = one_service(

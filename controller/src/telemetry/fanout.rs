@@ -114,6 +114,8 @@ struct PodWindows {
 #[derive(Debug, Clone, Default)]
 struct ServiceWindows {
     service: Signals,
+    /// As the callers report it (`Level::Callers`).
+    callers: Signals,
     subsets: BTreeMap<String, Signals>,
     pods: BTreeMap<String, PodWindows>,
 }
@@ -193,6 +195,7 @@ impl Batch {
                 let version = s.labels.get(VERSION);
                 let signals = match a.level {
                     Level::Service => &mut w.service,
+                    Level::Callers => &mut w.callers,
                     Level::Subset => match version {
                         Some(v) => w.subsets.entry(v.clone()).or_default(),
                         None => continue,
@@ -230,7 +233,11 @@ impl Batch {
     /// order; NaN windows for a subset that had no series) and every pod seen in the window.
     pub fn observation(&self, req: &ObserveRequest) -> Result<Observation, TelemetryError> {
         let key = ServiceKey::of(req);
-        let Some(w) = self.services.get(&key) else {
+        let Some(w) = self
+            .services
+            .get(&key)
+            .filter(|w| known(&w.service) || !w.subsets.is_empty() || !w.pods.is_empty())
+        else {
             return Err(TelemetryError::Insufficient(format!(
                 "no istio_requests_total series (reporter=\"destination\") for service {key} \
                  between {} and {}: no traffic, or not in the mesh",
@@ -266,6 +273,13 @@ impl Batch {
             end: self.grid.end,
             step_seconds: self.grid.step,
             service_signals: self.fill(&w.service),
+            // Not reported at all (no caller in the mesh): left empty, not NaN, so that the
+            // Observation says "not collected".
+            callers: if known(&w.callers) {
+                self.fill(&w.callers)
+            } else {
+                Signals::default()
+            },
             subsets,
             endpoints,
             config: req.config.clone(),
@@ -345,6 +359,7 @@ impl Batch {
             let new = newer.services.get(&key).unwrap_or(&empty);
             let w = self.services.entry(key).or_default();
             shift(&mut w.service, Some(&new.service), k, n);
+            shift(&mut w.callers, Some(&new.callers), k, n);
             let names: BTreeSet<String> = w
                 .subsets
                 .keys()

@@ -66,8 +66,8 @@ impl Prometheus {
         &self.cfg
     }
 
-    /// The queries of a batch over `keys` on `grid`: request and success rate at every level,
-    /// the duration buckets per pod (the latency quantiles of every level are computed from
+    /// The queries of a batch over `keys` on `grid`: request and success rate at every level
+    /// and as the callers report them (`Level::Callers`), the duration buckets per pod (the latency quantiles of every level are computed from
     /// them, see `quantiles.rs`), and the two CPU halves per pod.
     pub fn queries(
         &self,
@@ -77,7 +77,7 @@ impl Prometheus {
         let sel = selection(keys);
         let window = promql::rate_window(grid.step, self.cfg.scrape_interval_seconds);
         let mut out = Vec::new();
-        for level in Level::ALL {
+        for level in Level::ALL.into_iter().chain([Level::Callers]) {
             for signal in [Signal::RequestRate, Signal::SuccessRate] {
                 out.push((
                     signal,

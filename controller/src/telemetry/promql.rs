@@ -24,6 +24,14 @@
 //! missing. Outlier detection reacts to exactly those only on the caller side; the Governor's
 //! planners work from 5xx and latency, which the server reports.
 //!
+//! One question only the callers' side answers: what the callers finally got, after their
+//! retries. So request and success rates are also read with `reporter="source"`, per service
+//! ([`Level::Callers`], the Observation's `callers`): a pod failing 44 % of its tries behind
+//! Istio's default retries fails almost no call, and the outlier planner leaves alone what the
+//! callers do not see (`models/src/governor/outlier.rs`). Callers outside the mesh are missing
+//! from it; a service with none in the mesh has no such series, and the planner then goes by
+//! the server's side alone, as before.
+//!
 //! ## Grouping
 //!
 //! Each signal is read at three levels, one query each, grouped by the labels that identify it:
@@ -112,9 +120,13 @@ pub enum Level {
     Service,
     Subset,
     Pod,
+    /// The whole service as its callers' proxies report it (`reporter="source"`; see the
+    /// module docs): request and success rates only.
+    Callers,
 }
 
 impl Level {
+    /// The levels of the server's side, where every signal is read.
     pub const ALL: [Level; 3] = [Level::Service, Level::Subset, Level::Pod];
 
     pub fn name(self) -> &'static str {
@@ -122,6 +134,7 @@ impl Level {
             Level::Service => "service",
             Level::Subset => "subset",
             Level::Pod => "pod",
+            Level::Callers => "callers",
         }
     }
 }
@@ -174,7 +187,7 @@ pub fn query(
     window: &str,
 ) -> String {
     let by = group_by(level, labels);
-    let istio = istio_matchers(sel);
+    let istio = istio_matchers(sel, level);
     let requests = |extra: &str| {
         format!("sum by ({by}) (rate(istio_requests_total{{{istio}{extra}}}[{window}]))")
     };
@@ -217,7 +230,7 @@ pub fn query(
 fn group_by(level: Level, labels: &Labels) -> String {
     let mut by = format!("{SERVICE_NAMESPACE}, {SERVICE_NAME}");
     match level {
-        Level::Service => {}
+        Level::Service | Level::Callers => {}
         Level::Subset => {
             let _ = write!(by, ", {VERSION}");
         }
@@ -228,8 +241,12 @@ fn group_by(level: Level, labels: &Labels) -> String {
     by
 }
 
-fn istio_matchers(sel: &Selection) -> String {
-    let mut m = "reporter=\"destination\"".to_string();
+fn istio_matchers(sel: &Selection, level: Level) -> String {
+    let mut m = match level {
+        Level::Callers => "reporter=\"source\"",
+        _ => "reporter=\"destination\"",
+    }
+    .to_string();
     push_set(&mut m, SERVICE_NAMESPACE, &sel.namespaces);
     push_set(&mut m, SERVICE_NAME, &sel.services);
     m
@@ -344,6 +361,26 @@ mod tests {
              (rate(istio_requests_total{reporter=\"destination\",response_code!~\"5..\"}[1m])) / \
              sum by (destination_service_namespace, destination_service_name) \
              (rate(istio_requests_total{reporter=\"destination\"}[1m]))"
+        );
+    }
+
+    #[test]
+    fn the_callers_success_rate_reads_the_source_side_per_service() {
+        let q = query(
+            Signal::SuccessRate,
+            Level::Callers,
+            &one(),
+            &Labels::default(),
+            "1m",
+        );
+        assert_eq!(
+            q,
+            "sum by (destination_service_namespace, destination_service_name) \
+             (rate(istio_requests_total{reporter=\"source\",destination_service_namespace=\"shop\",\
+             destination_service_name=\"checkout\",response_code!~\"5..\"}[1m])) / \
+             sum by (destination_service_namespace, destination_service_name) \
+             (rate(istio_requests_total{reporter=\"source\",destination_service_namespace=\"shop\",\
+             destination_service_name=\"checkout\"}[1m]))"
         );
     }
 

@@ -195,6 +195,7 @@ impl<D: PolicyDirectory, O: ObservationSource, S: RemediationSink, G: Governors>
                     end: now,
                     step_seconds: p.spec.telemetry.interval.as_secs_ceil().max(1),
                     service_signals: Default::default(),
+                    callers: Default::default(),
                     subsets: Vec::new(),
                     endpoints: Vec::new(),
                     config,

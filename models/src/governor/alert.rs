@@ -410,6 +410,7 @@ mod revert_tests {
                 latency_p99: vec![0.1; 6],
                 ..Default::default()
             },
+            callers: Default::default(),
             subsets: Vec::new(),
             endpoints: Vec::new(),
             config: MeshConfig {

@@ -489,6 +489,7 @@ mod tests {
                 request_rate,
                 ..Default::default()
             },
+            callers: Default::default(),
             subsets: Vec::new(),
             endpoints: Vec::new(),
             config: MeshConfig::default(),

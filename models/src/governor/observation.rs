@@ -25,8 +25,17 @@ pub struct Observation {
     pub end: i64,
     /// Seconds between two points of a window.
     pub step_seconds: i64,
-    /// The whole service, as seen by its callers.
+    /// The whole service, as its own pods' proxies count it (`reporter="destination"`: every
+    /// try, retries included).
     pub service_signals: Signals,
+    /// The service as its callers' proxies report it (Istio's `reporter="source"`): one request
+    /// per call, however many tries it took, with the response the caller finally got. Only
+    /// `requestRate` and `successRate` are read. Retries make the two sides differ: a pod
+    /// failing 44 % of its tries behind Istio's default retries costs the callers almost
+    /// nothing, and only this side shows it. Empty when not collected (callers outside the
+    /// mesh have no source proxy; the bundled proxies' direct scrape is server-side).
+    #[serde(default, skip_serializing_if = "Signals::is_empty")]
+    pub callers: Signals,
     /// Per subset (version); empty when the service has no subsets.
     #[serde(default)]
     pub subsets: Vec<SubsetObservation>,
@@ -91,6 +100,18 @@ pub struct Signals {
     /// when pods burst over their requests).
     #[serde(default, with = "nan_as_null")]
     pub utilization: Vec<f64>,
+}
+
+impl Signals {
+    /// No window holds a point: the signals were not collected.
+    pub fn is_empty(&self) -> bool {
+        self.request_rate.is_empty()
+            && self.success_rate.is_empty()
+            && self.latency_p50.is_empty()
+            && self.latency_p90.is_empty()
+            && self.latency_p99.is_empty()
+            && self.utilization.is_empty()
+    }
 }
 
 /// One subset (version) of the service.

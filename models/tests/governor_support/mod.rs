@@ -134,6 +134,7 @@ impl ObsBuilder {
                 end,
                 step_seconds: STEP,
                 service_signals: signals(service),
+                callers: Default::default(),
                 subsets: Vec::new(),
                 endpoints: Vec::new(),
                 config,

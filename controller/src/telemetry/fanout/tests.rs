@@ -101,6 +101,54 @@ fn a_service_without_series_is_insufficient_not_unavailable() {
     );
 }
 
+/// The callers' side (`reporter="source"`, grouped by service): checkout's callers at 99.99 %
+/// and 100 %, with a point missing; `ghost` has callers in the mesh but no server-side series.
+const CALLERS_SUCCESS: &str = r#"{"resultType":"matrix","result":[
+  {"metric":{"destination_service_namespace":"shop","destination_service_name":"checkout"},
+   "values":[[1700000000,"0.9999"],[1700000030,"1"]]},
+  {"metric":{"destination_service_namespace":"shop","destination_service_name":"ghost"},
+   "values":[[1700000000,"0.5"]]}
+]}"#;
+
+#[test]
+fn the_callers_side_is_filed_apart_and_never_stands_for_the_server() {
+    let asked = BTreeSet::from([
+        key("shop", "checkout"),
+        key("shop", "cart"),
+        key("shop", "ghost"),
+    ]);
+    let b = Batch::build(
+        GRID,
+        asked,
+        &[
+            answer(Signal::RequestRate, Level::Service, SERVICE_RATE),
+            answer(Signal::SuccessRate, Level::Callers, CALLERS_SUCCESS),
+        ],
+        &Labels::default(),
+    )
+    .unwrap();
+    let checkout = b.observation(&request("shop", "checkout", &[])).unwrap();
+    assert!(same(&checkout.callers.success_rate, &[0.9999, NAN, 1.0]));
+    // The server's own windows are untouched by it.
+    assert!(same(
+        &checkout.service_signals.success_rate,
+        &[NAN, NAN, NAN]
+    ));
+    assert!(same(
+        &checkout.service_signals.request_rate,
+        &[10.0, 12.5, 0.0]
+    ));
+    // No caller in the mesh: the side is not collected (empty), not "unknown" (NaN).
+    let cart = b.observation(&request("shop", "cart", &[])).unwrap();
+    assert!(cart.callers.is_empty());
+    // Callers alone, no server-side series: no data on the service, as before.
+    let e = b.observation(&request("shop", "ghost", &[])).unwrap_err();
+    assert!(
+        matches!(&e, TelemetryError::Insufficient(m) if m.contains("shop/ghost")),
+        "{e}"
+    );
+}
+
 const SUBSET_SUCCESS: &str = r#"{"resultType":"matrix","result":[
   {"metric":{"destination_service_namespace":"shop","destination_service_name":"checkout","destination_version":"stable"},
    "values":[[1700000000,"1"],[1700000015,"0.999"],[1700000030,"1"]]},
@@ -263,6 +311,7 @@ fn advancing_a_batch_shifts_every_window_and_forgets_what_left() {
         &[
             svc(&[(0, 1.0), (15, 2.0), (30, 3.0)]),
             rate_answer(Level::Pod, &[("p", &[(15, 5.0), (30, 6.0)])]),
+            rate_answer(Level::Callers, &[("", &[(0, 0.5), (30, 1.5)])]),
         ],
         &labels,
     )
@@ -290,6 +339,8 @@ fn advancing_a_batch_shifts_every_window_and_forgets_what_left() {
     assert_eq!(o.end, 45);
     // [1, 2, 3] drops 1 and takes 4.
     assert!(same(&o.service_signals.request_rate, &[2.0, 3.0, 4.0]));
+    // The callers' [0.5, NaN, 1.5] shifts too; the step brought none: NaN.
+    assert!(same(&o.callers.request_rate, &[NAN, 1.5, NAN]));
     let pods: Vec<&str> = o.endpoints.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(pods, ["p", "q"]);
     // p: [NaN, 5, 6] → [5, 6, NaN]; q is new: [NaN, NaN, 7].

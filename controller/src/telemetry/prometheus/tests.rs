@@ -180,9 +180,22 @@ fn a_batch_sends_one_query_per_signal_and_level() {
         })
         .collect();
     let q = p.queries(&keys, &Grid::ending(1_700_000_000, 15, 3600));
-    // 2 rates × 3 levels + the bucket rates + 2 CPU halves = 9, whatever the number of
-    // services; the latency quantiles of all three levels come from the one bucket query.
-    assert_eq!(q.len(), 9);
+    // 2 rates × (3 levels + the callers' side) + the bucket rates + 2 CPU halves = 11,
+    // whatever the number of services; the latency quantiles of all three levels come from
+    // the one bucket query.
+    assert_eq!(q.len(), 11);
+    let callers: Vec<_> = q
+        .iter()
+        .filter(|(_, _, text)| text.contains("reporter=\"source\""))
+        .map(|(signal, level, _)| (*signal, *level))
+        .collect();
+    assert_eq!(
+        callers,
+        [
+            (Signal::RequestRate, Level::Callers),
+            (Signal::SuccessRate, Level::Callers)
+        ]
+    );
     let latency: Vec<_> = q
         .iter()
         .filter(|(_, _, text)| text.contains("duration"))
@@ -219,13 +232,13 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         .collect();
     src.register(reqs.iter().map(ServiceKey::of));
     let count = || log.lock().unwrap().len();
-    // Three policies, one interval: one batch of 9 queries (each answers "no series": the
+    // Three policies, one interval: one batch of 11 queries (each answers "no series": the
     // policies are told Insufficient, not Unavailable).
     for r in &reqs {
         let e = src.observe(r).await.unwrap_err();
         assert!(matches!(e, TelemetryError::Insufficient(_)), "{e}");
     }
-    assert_eq!(count(), 9);
+    assert_eq!(count(), 11);
     let first = log.lock().unwrap()[0].clone();
     // `end` 1_700_000_030 is aligned down to a multiple of the 15 s step: 1_700_000_025
     // (= 15 · 113_333_335). The lookback of 60 s at 15 s is 4 points: start 1_700_000_025 −
@@ -234,7 +247,8 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         first.contains("start=1699999980") && first.contains("end=1700000025"),
         "{first}"
     );
-    // The 7 Istio queries (6 rates, 1 buckets) each name all three services (`=~"a|b|c"`,
+    // The 9 Istio queries (8 rates, the callers' 2 among them; 1 buckets) each name all three
+    // services (`=~"a|b|c"`,
     // form-encoded).
     let naming_all = log
         .lock()
@@ -242,22 +256,22 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         .iter()
         .filter(|r| r.contains("destination_service_name%3D%7E%22a%7Cb%7Cc%22"))
         .count();
-    assert_eq!(naming_all, 7);
+    assert_eq!(naming_all, 9);
     // A request 7 s later (…037) in the same interval: aligned down to …025 again, no query.
     for r in reqs.iter_mut() {
         r.end += 7;
     }
     let _ = src.observe(&reqs[0]).await;
-    assert_eq!(count(), 9);
-    // The next interval (…045, aligned to …040): 9 queries for the one new point only.
+    assert_eq!(count(), 11);
+    // The next interval (…045, aligned to …040): 11 queries for the one new point only.
     for r in reqs.iter_mut() {
         r.end += 8;
     }
     for r in &reqs {
         let _ = src.observe(r).await;
     }
-    assert_eq!(count(), 18);
-    let last = log.lock().unwrap()[17].clone();
+    assert_eq!(count(), 22);
+    let last = log.lock().unwrap()[21].clone();
     assert!(
         last.contains("start=1700000040") && last.contains("end=1700000040"),
         "{last}"

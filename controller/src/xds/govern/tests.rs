@@ -78,6 +78,7 @@ fn canary_obs(config: MeshConfig) -> Observation {
         end: T,
         step_seconds: 15,
         service_signals: signals(100.0, &service),
+        callers: Default::default(),
         subsets: vec![
             SubsetObservation {
                 name: "stable".into(),

@@ -355,7 +355,7 @@ pub struct Engine {
     unpublished: VecDeque<(u64, Vec<PodSample>, Vec<PodSample>)>,
     /// Per destination service, the calls to it as its callers' proxies count them: one per
     /// call, retries folded in, an error when the caller finally got a 5xx or timed out
-    /// (Envoy answers a route timeout with 504). Requests and errors only.
+    /// (Envoy answers a route timeout with 504), its latency the call's whole time. No CPU.
     caller_counters: Vec<Counters>,
     telemetry_lag: u64,
     calls: Slab<Call>,
@@ -1030,9 +1030,8 @@ impl Engine {
             self.clusters[call.cluster as usize].cancel_retry();
             self.tally.retries_cancelled += 1;
         }
-        let seen = &mut self.caller_counters[call.service as usize];
-        seen.requests += 1;
-        seen.errors += u64::from(end != End::Success);
+        self.caller_counters[call.service as usize]
+            .observe(self.now - call.started, end != End::Success);
         match call.parent {
             Parent::Root { entry_subset } => {
                 self.roots_in_flight -= 1;

@@ -36,15 +36,15 @@ fn push_point(s: &mut Signals, secs: f64, c: &Counters) {
     s.latency_p99.push(q(0.99));
 }
 
-/// The callers' side of `service` (`reporter="source"`): request and success rates only (the
-/// engine counts nothing else there).
+/// The callers' side of `service` (`reporter="source"`): the calls' rates and latency
+/// quantiles; no utilisation (a caller's CPU is not the service's).
 fn caller_signals(view: &View<'_>, service: usize) -> Signals {
     let mut s = Signals::default();
     for (_, secs, c) in view
         .callers
         .points(WINDOW_POINTS, |s| s.pod as usize == service)
     {
-        push_rates(&mut s, secs, &c);
+        push_point(&mut s, secs, &c);
     }
     s
 }

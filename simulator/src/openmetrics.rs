@@ -16,7 +16,7 @@
 //!   proxies count them (one per call, the final response), summed over the callers: the
 //!   simulator does not keep them per calling pod;
 //! * `istio_request_duration_milliseconds_bucket{..., le}` with Istio's default bounds
-//!   ([`crate::telemetry::ISTIO_BUCKETS_MS`]) and its `_count`;
+//!   ([`crate::telemetry::ISTIO_BUCKETS_MS`]) and its `_count`, on both sides;
 //! * `container_cpu_usage_seconds_total{namespace, pod, container="app"}` — the pod's busy time;
 //! * `kube_pod_container_resource_requests{namespace, pod, container="app", resource="cpu"}` —
 //!   `concurrency` cores, only while the pod is ready (the simulator's utilisation divides by
@@ -140,6 +140,13 @@ impl Exporter {
                 m.service, m.version, m.name
             )
         };
+        // The callers' side of a service, summed over the callers.
+        let source = |service: &str| {
+            format!(
+                "reporter=\"source\",destination_service_namespace=\"{ns}\",\
+                 destination_service_name=\"{service}\""
+            )
+        };
         let metas: Vec<(u32, &PodMeta)> = self
             .pods
             .iter()
@@ -177,10 +184,7 @@ impl Exporter {
         }
 
         for (s, name) in self.services.iter().enumerate() {
-            let labels = format!(
-                "reporter=\"source\",destination_service_namespace=\"{ns}\",\
-                 destination_service_name=\"{name}\""
-            );
+            let labels = source(name);
             for (code, pick) in [("200", false), ("500", true)] {
                 for ((t, _), callers) in self.scrapes.iter().zip(&self.callers) {
                     let Some(c) = callers.get(s) else { continue };
@@ -198,24 +202,36 @@ impl Exporter {
         }
 
         out.push_str("# TYPE istio_request_duration_milliseconds histogram\n");
+        // One histogram sample: cumulative buckets and the count.
+        let histogram = |out: &mut String, labels: &str, t: i64, c: &Counters| {
+            let mut cum = 0u64;
+            for i in 0..NBUCKETS {
+                cum += c.buckets[i];
+                let le = ISTIO_BUCKETS_MS
+                    .get(i)
+                    .map_or("+Inf".to_string(), |b| format!("{b}"));
+                let _ = writeln!(
+                    out,
+                    "istio_request_duration_milliseconds_bucket{{{labels},le=\"{le}\"}} {cum} {t}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "istio_request_duration_milliseconds_count{{{labels}}} {cum} {t}"
+            );
+        };
         for &(pod, m) in &metas {
             let labels = istio(m);
             for (t, r) in series(pod) {
-                let mut cum = 0u64;
-                for i in 0..NBUCKETS {
-                    cum += r.counters.buckets[i];
-                    let le = ISTIO_BUCKETS_MS
-                        .get(i)
-                        .map_or("+Inf".to_string(), |b| format!("{b}"));
-                    let _ = writeln!(
-                        out,
-                        "istio_request_duration_milliseconds_bucket{{{labels},le=\"{le}\"}} {cum} {t}"
-                    );
+                histogram(&mut out, &labels, t, &r.counters);
+            }
+        }
+        for (s, name) in self.services.iter().enumerate() {
+            let labels = source(name);
+            for ((t, _), callers) in self.scrapes.iter().zip(&self.callers) {
+                if let Some(c) = callers.get(s) {
+                    histogram(&mut out, &labels, *t, c);
                 }
-                let _ = writeln!(
-                    out,
-                    "istio_request_duration_milliseconds_count{{{labels}}} {cum} {t}"
-                );
             }
         }
 

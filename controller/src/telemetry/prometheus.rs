@@ -67,7 +67,8 @@ impl Prometheus {
     }
 
     /// The queries of a batch over `keys` on `grid`: request and success rate at every level
-    /// and as the callers report them (`Level::Callers`), the duration buckets per pod (the latency quantiles of every level are computed from
+    /// and as the callers report them (`Level::Callers`), the callers' duration buckets per
+    /// service, the duration buckets per pod (the latency quantiles of every level are computed from
     /// them, see `quantiles.rs`), and the two CPU halves per pod.
     pub fn queries(
         &self,
@@ -86,6 +87,17 @@ impl Prometheus {
                 ));
             }
         }
+        out.push((
+            Signal::LatencyBuckets,
+            Level::Callers,
+            promql::query(
+                Signal::LatencyBuckets,
+                Level::Callers,
+                &sel,
+                &self.cfg.labels,
+                &window,
+            ),
+        ));
         for signal in [
             Signal::LatencyBuckets,
             Signal::CpuUsage,

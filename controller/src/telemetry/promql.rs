@@ -25,8 +25,8 @@
 //! planners work from 5xx and latency, which the server reports.
 //!
 //! One question only the callers' side answers: what the callers finally got, after their
-//! retries. So request and success rates are also read with `reporter="source"`, per service
-//! ([`Level::Callers`], the Observation's `callers`): a pod failing 44 % of its tries behind
+//! retries. So request and success rates and the duration buckets are also read with
+//! `reporter="source"`, per service ([`Level::Callers`], the Observation's `callers`): a pod failing 44 % of its tries behind
 //! Istio's default retries fails almost no call, and the outlier planner leaves alone what the
 //! callers do not see (`models/src/governor/outlier.rs`). Callers outside the mesh are missing
 //! from it; a service with none in the mesh has no such series, and the planner then goes by
@@ -121,7 +121,7 @@ pub enum Level {
     Subset,
     Pod,
     /// The whole service as its callers' proxies report it (`reporter="source"`; see the
-    /// module docs): request and success rates only.
+    /// module docs): rates and duration buckets, per service.
     Callers,
 }
 

@@ -13,7 +13,9 @@
 //! service, as in Prometheus' own grouping) — and each quantile is
 //! [`histogram_quantile`], the one implementation the simulator and the proxy-stats path use,
 //! in milliseconds and divided by 1000 as the PromQL did. The output is the nine answers the
-//! queries would have given, so filing (`fanout.rs`) is unchanged.
+//! queries would have given, so filing (`fanout.rs`) is unchanged. The callers' side
+//! (`reporter="source"`) is one more bucket answer, grouped by service, whose three quantiles
+//! are filed as the callers'.
 
 use std::collections::BTreeMap;
 
@@ -107,12 +109,19 @@ pub fn answers(
         (ns, name, version, None)
     });
     let services = coarser(grid, &subsets, |(ns, name, _, _)| (ns, name, None, None));
+    // The callers' side is asked per service only: its quantiles are that level's, filed as
+    // the callers'.
+    let levels = if buckets.level == Level::Callers {
+        vec![(Level::Callers, &services)]
+    } else {
+        vec![
+            (Level::Service, &services),
+            (Level::Subset, &subsets),
+            (Level::Pod, &pods),
+        ]
+    };
     let mut out = Vec::new();
-    for (level, groups) in [
-        (Level::Service, &services),
-        (Level::Subset, &subsets),
-        (Level::Pod, &pods),
-    ] {
+    for (level, groups) in levels {
         let mut series: [Vec<Series>; 3] = Default::default();
         for (&(ns, name, version, pod), sums) in groups {
             // A subset needs its version and a pod its pod label (fanout files no others).
@@ -125,7 +134,7 @@ pub fn answers(
                 (SERVICE_NAMESPACE.to_string(), ns.to_string()),
                 (SERVICE_NAME.to_string(), name.to_string()),
             ]);
-            if level != Level::Service
+            if matches!(level, Level::Subset | Level::Pod)
                 && let Some(v) = version
             {
                 l.insert(VERSION.to_string(), v.to_string());

@@ -1,9 +1,9 @@
 //! The two [`ObservationSource`]s over Prometheus.
 //!
-//! * [`PrometheusSource`] asks for one policy at a time (its own 11 queries); `recommend` and
+//! * [`PrometheusSource`] asks for one policy at a time (its own 12 queries); `recommend` and
 //!   small installations use it.
 //! * [`BatchedSource`] serves many policies sharing one Prometheus: the first policy asking for
-//!   an interval fetches one batch for every registered service (11 queries in all, grouped by
+//!   an interval fetches one batch for every registered service (12 queries in all, grouped by
 //!   service / subset / pod), later ones read their windows from it. It aligns `end` down to a
 //!   multiple of the step so that every policy reconciled during one interval shares the batch
 //!   (the Observation's own `end` tells the Governor where its grid is). A failed batch is

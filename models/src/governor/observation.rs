@@ -29,8 +29,9 @@ pub struct Observation {
     /// try, retries included).
     pub service_signals: Signals,
     /// The service as its callers' proxies report it (Istio's `reporter="source"`): one request
-    /// per call, however many tries it took, with the response the caller finally got. Only
-    /// `requestRate` and `successRate` are read. Retries make the two sides differ: a pod
+    /// per call, however many tries it took, with the response the caller finally got and the
+    /// call's whole time (back-offs included). `utilization` is not filled (a caller's CPU is
+    /// not the service's). Retries make the two sides differ: a pod
     /// failing 44 % of its tries behind Istio's default retries costs the callers almost
     /// nothing, and only this side shows it. Empty when not collected (callers outside the
     /// mesh have no source proxy; the bundled proxies' direct scrape is server-side).

@@ -180,10 +180,10 @@ fn a_batch_sends_one_query_per_signal_and_level() {
         })
         .collect();
     let q = p.queries(&keys, &Grid::ending(1_700_000_000, 15, 3600));
-    // 2 rates × (3 levels + the callers' side) + the bucket rates + 2 CPU halves = 11,
-    // whatever the number of services; the latency quantiles of all three levels come from
-    // the one bucket query.
-    assert_eq!(q.len(), 11);
+    // 2 rates × (3 levels + the callers' side) + the bucket rates of the pods and of the
+    // callers + 2 CPU halves = 12, whatever the number of services; the latency quantiles of
+    // all three levels come from the one pod bucket query.
+    assert_eq!(q.len(), 12);
     let callers: Vec<_> = q
         .iter()
         .filter(|(_, _, text)| text.contains("reporter=\"source\""))
@@ -193,12 +193,13 @@ fn a_batch_sends_one_query_per_signal_and_level() {
         callers,
         [
             (Signal::RequestRate, Level::Callers),
-            (Signal::SuccessRate, Level::Callers)
+            (Signal::SuccessRate, Level::Callers),
+            (Signal::LatencyBuckets, Level::Callers)
         ]
     );
     let latency: Vec<_> = q
         .iter()
-        .filter(|(_, _, text)| text.contains("duration"))
+        .filter(|(_, _, text)| text.contains("duration") && text.contains("destination\","))
         .collect();
     assert_eq!(latency.len(), 1);
     assert_eq!(
@@ -232,13 +233,13 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         .collect();
     src.register(reqs.iter().map(ServiceKey::of));
     let count = || log.lock().unwrap().len();
-    // Three policies, one interval: one batch of 11 queries (each answers "no series": the
+    // Three policies, one interval: one batch of 12 queries (each answers "no series": the
     // policies are told Insufficient, not Unavailable).
     for r in &reqs {
         let e = src.observe(r).await.unwrap_err();
         assert!(matches!(e, TelemetryError::Insufficient(_)), "{e}");
     }
-    assert_eq!(count(), 11);
+    assert_eq!(count(), 12);
     let first = log.lock().unwrap()[0].clone();
     // `end` 1_700_000_030 is aligned down to a multiple of the 15 s step: 1_700_000_025
     // (= 15 · 113_333_335). The lookback of 60 s at 15 s is 4 points: start 1_700_000_025 −
@@ -247,8 +248,8 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         first.contains("start=1699999980") && first.contains("end=1700000025"),
         "{first}"
     );
-    // The 9 Istio queries (8 rates, the callers' 2 among them; 1 buckets) each name all three
-    // services (`=~"a|b|c"`,
+    // The 10 Istio queries (8 rates and 2 bucket rates, the callers' 3 among them) each name
+    // all three services (`=~"a|b|c"`,
     // form-encoded).
     let naming_all = log
         .lock()
@@ -256,22 +257,22 @@ async fn a_batched_source_asks_once_per_interval_then_only_the_new_steps() {
         .iter()
         .filter(|r| r.contains("destination_service_name%3D%7E%22a%7Cb%7Cc%22"))
         .count();
-    assert_eq!(naming_all, 9);
+    assert_eq!(naming_all, 10);
     // A request 7 s later (…037) in the same interval: aligned down to …025 again, no query.
     for r in reqs.iter_mut() {
         r.end += 7;
     }
     let _ = src.observe(&reqs[0]).await;
-    assert_eq!(count(), 11);
-    // The next interval (…045, aligned to …040): 11 queries for the one new point only.
+    assert_eq!(count(), 12);
+    // The next interval (…045, aligned to …040): 12 queries for the one new point only.
     for r in reqs.iter_mut() {
         r.end += 8;
     }
     for r in &reqs {
         let _ = src.observe(r).await;
     }
-    assert_eq!(count(), 22);
-    let last = log.lock().unwrap()[21].clone();
+    assert_eq!(count(), 24);
+    let last = log.lock().unwrap()[23].clone();
     assert!(
         last.contains("start=1700000040") && last.contains("end=1700000040"),
         "{last}"

@@ -20,6 +20,16 @@
 //! but busy pods, and each ejection moves its load onto the rest — less capacity in an
 //! overload, a cascade.
 //!
+//! (3) The callers must see the errors. Every other signal here is the server's count of
+//! tries; a retry goes to another host, so behind retries an endpoint failing 44 % of its
+//! tries may fail almost no call. Where the callers' proxies report both objectives met
+//! (`Observation::callers`: success rate, and p99 of the whole call, retries' back-off
+//! included), ejecting could not make them better met and would move the endpoint's
+//! successful traffic onto its peers, and the endpoints are left alone with a note (seen on a
+//! random mesh: one pod of two, failing 44 % with 503 behind Istio's default retries, was
+//! ejected onto its peer, whose queue then overflowed: 24 SLO minutes against Istio's 0).
+//! Where that side is not reported, (1) and (2) decide alone.
+//!
 //! This is Envoy's own notion. Its success-rate ejection is relative to the peers: a host is
 //! ejected when its success rate is below mean − f·stdev over the hosts (f =
 //! `success_rate_stdev_factor` / 1000, default 1.9; at least `success_rate_minimum_hosts` = 5
@@ -138,6 +148,9 @@ struct Endpoints {
     /// Endpoints significantly worse than the rest that were not counted as outliers because
     /// the rest fail too (`concentration`), with the rest's recent error rate.
     spread: Option<(Vec<String>, f64)>,
+    /// Endpoints that would be outliers but whose errors the callers do not see (their
+    /// retries absorb them), with the callers' recent success rate.
+    hidden: Option<(Vec<String>, f64)>,
     /// Endpoints that would be outliers but whose ejection would put the rest past the
     /// capacity ceiling (`capacity`).
     no_room: Option<NoRoom>,
@@ -219,6 +232,15 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             if n > 0.0 { e / n } else { 1.0 },
         ));
     }
+    // What the callers see: where their proxies report the success objective met, the outliers'
+    // errors are absorbed already (a retry goes to another host) and ejecting has nothing left
+    // to gain for them, only capacity to lose (see the header).
+    let mut hidden = None;
+    if !outliers.is_empty()
+        && let Some(success) = callers_see_objectives_met(ctx)
+    {
+        hidden = Some((std::mem::take(&mut outliers), success));
+    }
     // Capacity: ejecting the outliers moves onto the rest the requests they serve now. Where
     // load may explain their errors (they are at least as busy as the rest), all of their
     // traffic moves: the errors are the overload's. Otherwise at least their successes move:
@@ -266,11 +288,29 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         count: data.len(),
         outliers,
         spread,
+        hidden,
         no_room,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
         base_errors: h_err,
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
+}
+
+/// The callers' recent success rate where the callers see both objectives met
+/// (`Observation::callers`: one request per call, as the callers' proxies report it, retries
+/// folded in, its latency the call's whole time): the success rate at or above its objective
+/// and no recent p99 over the latency objective (retries add their back-off and the failed
+/// try's time to a call, which the server's p99 does not show). `None` when they do not, or
+/// when that side is not reported; a p99 not reported leaves the success rate to decide.
+fn callers_see_objectives_met(ctx: &Ctx<'_>) -> Option<f64> {
+    let objectives = &ctx.spec.objectives;
+    let callers = &ctx.obs.callers;
+    let (e, _) = window::error_rate(callers, RECENT, ctx.obs.step_seconds)?;
+    // The slowest recent p99; none reported (all NaN) leaves the success rate to decide.
+    let p99 = window::recent(&callers.latency_p99, RECENT).fold(f64::NAN, f64::max);
+    let p99_met = p99.is_nan() || p99 <= objectives.latency_p99.as_secs_f64();
+    let success = 1.0 - e;
+    (success >= objectives.success_rate && p99_met).then_some(success)
 }
 
 /// Whether errors are concentrated on the endpoints left out of `rest`: the remaining
@@ -437,6 +477,25 @@ pub fn plan(
             ],
         });
     }
+    if let Some((worse, success)) = &eps.hidden {
+        findings.push(Finding {
+            kind: FindingKind::Note,
+            subject: format!("endpoints {}", worse.join(", ")),
+            summary: format!(
+                "{} of {} endpoints fail more than the rest, but the callers see {:.3}% success, within the {:.3}% objective, and p99 within {:.0} ms: their retries absorb the errors, ejecting could not make the callers' objectives better met and would move the endpoints' traffic onto the rest; outlier detection left alone",
+                worse.len(),
+                eps.count,
+                success * 100.0,
+                ctx.spec.objectives.success_rate * 100.0,
+                ctx.spec.objectives.latency_p99.as_secs_f64() * 1000.0
+            ),
+            evidence: vec![
+                Evidence::new("endpoints", eps.count as f64),
+                Evidence::new("worse_endpoints", worse.len() as f64),
+                Evidence::new("caller_success_rate", *success),
+            ],
+        });
+    }
     if let Some(no) = &eps.no_room {
         let rest = format!(
             "the rest would run at {:.0}% CPU utilisation with {}, over {}",
@@ -475,7 +534,14 @@ pub fn plan(
     // Going on to calm-time tuning counted the held endpoints' errors in the healthy base rate
     // and raised k, then an incident lowered it again: 5 → 6 → 5 with one of three pods failing
     // on and off (`governor_properties`).
-    if (eps.spread.is_some() || eps.no_room.is_some()) && slow.is_empty() {
+    let held = eps.spread.is_some() || eps.hidden.is_some() || eps.no_room.is_some();
+    if held && slow.is_empty() {
+        // Errors hidden from the callers by the setting an incident made (an ejected endpoint
+        // back and failing, its peers retrying for it) are that incident still: it must not
+        // be forgotten, and the setting relaxed, while they last.
+        if eps.hidden.is_some() && state.last_incident.is_some() {
+            state.last_incident = Some(ctx.obs.end);
+        }
         return None;
     }
     if !eps.outliers.is_empty() {

@@ -5,14 +5,22 @@
 //! (budget 0.1%, aim 0.01%): n = 1 leaves 0.04%, too many; n = 2 leaves 0.0008% at a cost of
 //! (1 − 8·10⁻⁶)/0.98 = 1.0204 attempts per request, inside a 20% retry budget ⇒ 2 retries.
 //!
-//! p is the per-try rate; what the telemetry shows is what the retries in force leave, p^(a+1)
-//! with a retries, so p is its (a+1)-th root: 0.25% of requests failing after 1 retry is a 5%
-//! per-try rate, which needs 3 retries (5%⁴ = 0.0006%), not the 1 that 0.25% alone suggests.
+//! p is the per-try rate. What the callers see (`Observation::callers`) is what the retries in
+//! force leave, p^(a+1) with a retries, so p is its (a+1)-th root: 0.25% of requests failing
+//! after 1 retry is a 5% per-try rate, which needs 3 retries (5%⁴ = 0.0006%), not the 1 that
+//! 0.25% alone suggests. The server's side counts every try, so its rate is p itself; it is
+//! what the planner goes by where the callers' side is not reported, and it then judges "over
+//! budget" by the tries, which overstates what the callers get.
 //! This holds only for failures that are retried, and the success signal does not say which
 //! 5xx they were: the planner raises retries only when `retryOn` retries every 5xx, or adds
 //! `5xx` to it when the policy declares the requests idempotent (`retries.idempotent`), and
 //! otherwise reports that more attempts may not reach the failures (Istio's default retries a
 //! 503, never a 500).
+//!
+//! The callers' side also shows failures the server never sees. Retries can only make the
+//! callers fail less than the server's tries; where they fail significantly more, and the
+//! per-try timeout is under the server's median, the callers are abandoning tries the server
+//! completes, and the timeout goes to twice the p99 ([`unseen_timeouts`]).
 //!
 //! When failures come from overload they are not independent: they rise with load and latency,
 //! and each retry is more load on a saturated service — a retry storm. The planner tells the
@@ -399,8 +407,24 @@ pub fn plan(
             },
         );
     }
-    // Independent transient failures over budget: as many retries as the aim needs.
-    if m.over_budget && m.corr_load.is_none_or(|c| c < 0.3) {
+    // Failures the server does not see: the callers fail significantly more than the server's
+    // tries do, where retries can only make the callers fail less. A per-try timeout under
+    // the server's own median is such a cause: the caller abandons most tries, the server
+    // completes them and counts them served. It goes to twice the p99, what the planner sets
+    // when it adds retries (the median, not the p99, so that a timeout meant to cut a slow
+    // minority of tries, `latency`, is never undone here; seen on a random mesh: a 1 ms per-try timeout under 15 ms requests, all
+    // calls failing for 30 minutes; the planner had fixed it only as a side effect of adding
+    // `5xx` to retryOn, on the server's misleading 3 % of errors).
+    if let Some(c) = unseen_timeouts(ctx) {
+        return Some(c);
+    }
+    // Independent transient failures over budget: as many retries as the aim needs. Over the
+    // budget *for the callers*: where their side is reported, what they finally got decides
+    // (retries that already keep them within the objective need no more of them); where it is
+    // not, the server's count of tries is all there is.
+    let callers = window::over_budget(&ctx.obs.callers, ctx.obs.step_seconds, budget);
+    let (over, seen) = callers.map_or((m.over_budget, m.error_rate), |(e, _, over)| (over, e));
+    if over && m.corr_load.is_none_or(|c| c < 0.3) {
         // The success signal counts every 5xx as a failure, but a retry happens only for what
         // `retryOn` names: Istio's default retries a 503, not a 500. Without the response codes
         // the Governor cannot tell which failures more attempts would reach, so it predicts an
@@ -414,23 +438,24 @@ pub fn plan(
                 subject: "retries".into(),
                 summary: format!(
                     "{:.2}% of requests fail independently of load, but retryOn ({}) does not retry every 5xx: more attempts may not reach these failures; if the requests are safe to retry, `5xx` in retryOn would (the policy's `retries.idempotent: true` lets the Governor add it)",
-                    m.error_rate * 100.0,
+                    seen * 100.0,
                     cur.retry_on
                 ),
                 evidence: evidence(&m, cur.attempts, m.error_rate),
             });
             return None;
         }
-        // What is observed is what the retries in force leave: q^(a+1) of requests fail for a
-        // per-try failure rate q with a retries, so q is its (a+1)-th root. Failures `retryOn`
-        // did not cover were tried once, so before `5xx` is added the rate seen is q itself
-        // (the lower bound, if some were 503s already retried: the next run sizes again).
-        let tries = if every_5xx {
-            cur.attempts.saturating_add(1)
-        } else {
-            1
+        // The per-try failure rate q. The callers see what the retries in force leave: q^(a+1)
+        // of requests fail with a retries, so q is its (a+1)-th root; failures `retryOn` did not
+        // cover were tried once, so before `5xx` is added their rate is q itself (the lower
+        // bound, if some were 503s already retried: the next run sizes again). The server
+        // counts every try, so its rate is q already (until 2026-12-03 the root was taken of
+        // it too, which overstates q: 0.25 % of tries failing under 1 retry read as 5 %).
+        let tries = match callers {
+            Some(_) if every_5xx => cur.attempts.saturating_add(1),
+            _ => 1,
         };
-        let q = m.error_rate.powf(1.0 / f64::from(tries));
+        let q = seen.powf(1.0 / f64::from(tries));
         let n = retries_needed(q, budget * RESIDUAL_SHARE, most, r.budget_percent);
         // Adding `5xx` with no retry to use it would change nothing.
         if n > cur.attempts || (!every_5xx && n > 0) {
@@ -445,7 +470,7 @@ pub fn plan(
             let reason = if every_5xx {
                 format!(
                     "{:.2}% of requests fail independently of load after {} retries, {:.2}% of tries: {attempts} retries leave {:.4}% failing at {:.3} attempts per request",
-                    m.error_rate * 100.0,
+                    seen * 100.0,
                     cur.attempts,
                     q * 100.0,
                     q.powi(attempts as i32 + 1) * 100.0,
@@ -454,7 +479,7 @@ pub fn plan(
             } else {
                 format!(
                     "{:.2}% of requests fail independently of load, and retryOn ({}) may not retry them: the policy declares the requests idempotent, so retryOn gains 5xx; {attempts} retries leave {:.4}% failing at {:.3} attempts per request",
-                    m.error_rate * 100.0,
+                    seen * 100.0,
                     cur.retry_on,
                     q.powi(attempts as i32 + 1) * 100.0,
                     load_factor(q, attempts)
@@ -486,6 +511,60 @@ pub fn plan(
         }
     }
     None
+}
+
+/// The per-try timeout raised to twice the server's recent p99, where the callers fail
+/// significantly more than the server's tries (binomial at `OVER_BUDGET_ALPHA`, against the
+/// larger of the server's rate and the budget) and the timeout in force is at or under the
+/// server's recent median: most tries the server completes are abandoned by the callers.
+/// (Envoy's server-side proxy records an abandoned try as it ends, at the reset, so on a real
+/// mesh that median sits near the timeout and this may not fire; the simulator's server counts
+/// its whole work.)
+fn unseen_timeouts(ctx: &Ctx<'_>) -> Option<Change> {
+    let cur = &ctx.obs.config.retries;
+    let timeout = cur.per_try_timeout.filter(|t| *t > Duration::ZERO)?;
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    let step = ctx.obs.step_seconds;
+    let (callers, n, over) = window::over_budget(&ctx.obs.callers, step, budget)?;
+    let (server, _) = window::error_rate(&ctx.obs.service_signals, RECENT, step)?;
+    let p50 = window::recent_mean(&ctx.obs.service_signals.latency_p50, RECENT)?;
+    let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT)?;
+    let unseen = over
+        && window::binomial_tail(callers * n, n, server.max(budget)) <= window::OVER_BUDGET_ALPHA;
+    if !unseen || timeout.as_secs_f64() > p50 {
+        return None;
+    }
+    let next = Duration::from_secs_f64((2e3 * p99).ceil() / 1e3);
+    if bounded_per_try(ctx, Some(next)).is_none_or(|t| t <= timeout) {
+        return None;
+    }
+    change(
+        ctx,
+        ctx.spec.controls.retries.attempts_ceiling(cur.attempts),
+        RetryConfig {
+            per_try_timeout: Some(next),
+            ..cur.clone()
+        },
+        Posture::Protect,
+        Why {
+            reason: format!(
+                "the callers fail {:.2}% of their calls while the server fails {:.2}% of its tries, and the {} per-try timeout is under the server's {:.1} ms median: the callers abandon most tries the server completes; per-try timeout twice the {:.1} ms p99",
+                callers * 100.0,
+                server * 100.0,
+                timeout,
+                p50 * 1e3,
+                p99 * 1e3
+            ),
+            evidence: vec![
+                Evidence::new("caller_error_rate", callers),
+                Evidence::new("server_error_rate", server),
+                Evidence::new("server_p50_seconds", p50),
+                Evidence::new("server_p99_seconds", p99),
+            ],
+            confidence: 0.8,
+            expected_effect: "tries the server completes in time are no longer abandoned".into(),
+        },
+    )
 }
 
 /// `tightenRetries`: fewer retries than now — what independent failures justify, at least one

@@ -283,11 +283,23 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
     let r = retries(&Governor::new().step(T0, &obs(0.02, 0, "5xx"), &spec)).expect("2 retries");
     assert_eq!(r.attempts, 2);
     assert_eq!(r.per_try_timeout, Some(Duration::from_millis(200)));
-    // retryOn 5xx, 1 retry in force, 0.25% failing: that is what 1 retry leaves of a 5% per-try
-    // rate (√0.25% = 5%). 5%² = 0.25% and 5%³ = 0.0125% are over the 0.01% aim, 5%⁴ = 0.0006% is
-    // under, at (1 − 5%⁴)/0.95 = 1.053 attempts per request: 3 retries. (Sized on 0.25% as if
-    // it were the per-try rate, 1 retry would look enough: 0.25%² = 0.0006%.)
-    let d = Governor::new().step(T0, &obs(0.0025, 1, "5xx"), &spec);
+    // retryOn 5xx, 1 retry in force, the callers seeing 0.25% of their calls fail: that is
+    // what 1 retry leaves of a 5% per-try rate (√0.25% = 5%; the server counts the 5% of its
+    // tries). 5%² = 0.25% and 5%³ = 0.0125% are over the 0.01% aim, 5%⁴ = 0.0006% is under,
+    // at (1 − 5%⁴)/0.95 = 1.053 attempts per request: 3 retries. (Sized on 0.25% as if it were
+    // the per-try rate, 1 retry would look enough: 0.25%² = 0.0006%.)
+    let with_callers = |server: f64, callers: f64| {
+        let mut o = obs(server, 1, "5xx");
+        o.callers = signals(&vec![
+            Point {
+                success: 1.0 - callers,
+                ..Point::healthy(400.0)
+            };
+            LEN
+        ]);
+        o
+    };
+    let d = Governor::new().step(T0, &with_callers(0.05, 0.0025), &spec);
     let r = retries(&d).unwrap_or_else(|| panic!("3 retries: {:#?} {:#?}", d.plan, d.findings));
     assert_eq!(r.attempts, 3);
     // The evidence gives the per-try rate and what 3 retries cost at it.
@@ -303,4 +315,62 @@ fn retries_are_raised_only_for_failures_they_reach_and_on_the_per_try_rate() {
     };
     assert!((evidence("per_try_failure_rate") - 0.05).abs() < 1e-9);
     assert!((evidence("attempts_per_request") - (1.0 - 0.05f64.powi(4)) / 0.95).abs() < 1e-9);
+    // Without the callers' side, 0.25% is the server's count of tries, the per-try rate
+    // itself: the 1 retry in force leaves 0.25%² = 0.0006% of calls failing, under the aim,
+    // so nothing changes (until 2026-12-03 its root was taken too, and 3 retries asked for).
+    let d = Governor::new().step(T0, &obs(0.0025, 1, "5xx"), &spec);
+    assert_eq!(retries(&d), None, "{:#?}", d.plan);
+    // The callers within the budget (0.05% of calls failing) while the server counts 5% of
+    // tries failing: the retries in force already keep the objective, none are added.
+    let d = Governor::new().step(T0, &with_callers(0.05, 0.0005), &spec);
+    assert_eq!(retries(&d), None, "{:#?}", d.plan);
+}
+
+/// Failures the server does not see. The server answers every try (0 % errors; p50 50 ms, p99
+/// 100 ms at 400 req/s) while the callers' proxies report every call failing: with a 10 ms
+/// per-try timeout, under the server's 50 ms median, the callers abandon most tries the server
+/// completes. The timeout goes to twice the p99, 200 ms, at once (it answers failing calls).
+/// At 60 ms, over the median, most tries finish in time and the timeout is not what fails the
+/// calls: nothing is changed on that ground.
+#[test]
+fn a_per_try_timeout_under_the_servers_median_is_raised_when_the_callers_fail() {
+    use homeostat_models::governor::Posture;
+    let spec = policy();
+    let obs = |per_try_ms: u64| {
+        let mut cfg = config(weights(&[]));
+        cfg.retries.per_try_timeout = Some(Duration::from_millis(per_try_ms));
+        let mut o = ObsBuilder::new(T0, &vec![Point::healthy(400.0); LEN], cfg).build();
+        o.callers = signals(&vec![
+            Point {
+                success: 0.0,
+                ..Point::healthy(400.0)
+            };
+            LEN
+        ]);
+        o
+    };
+    let d = Governor::new().step(T0, &obs(10), &spec);
+    let c = d
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.knob == Knob::Retries)
+        .unwrap_or_else(|| panic!("a retries change: {:#?}", d.plan));
+    let KnobValue::Retries(next) = &c.proposed else {
+        panic!()
+    };
+    assert_eq!(next.per_try_timeout, Some(Duration::from_millis(200)));
+    assert_eq!(next.attempts, obs(10).config.retries.attempts);
+    assert_eq!(c.posture, Posture::Protect);
+    assert!(c.reason.contains("abandon most tries"), "{}", c.reason);
+    let d = Governor::new().step(T0, &obs(60), &spec);
+    assert!(
+        !d.plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .any(|c| c.reason.contains("abandon")),
+        "{:#?}",
+        d.plan
+    );
 }

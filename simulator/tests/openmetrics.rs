@@ -62,10 +62,17 @@ fn run(duration_s: u64, exporter: Exporter) -> Probe {
     p
 }
 
-/// `value timestamp` of every `istio_requests_total{..., response_code="200"}` sample.
+/// `(timestamp, value)` of every `istio_requests_total{reporter="destination", ...,
+/// response_code="200"}` sample (the pods' own counts).
 fn successes(text: &str) -> Vec<(u64, u64)> {
+    side_successes(text, "destination")
+}
+
+/// The same for one `reporter` side.
+fn side_successes(text: &str, reporter: &str) -> Vec<(u64, u64)> {
+    let side = format!("istio_requests_total{{reporter=\"{reporter}\"");
     text.lines()
-        .filter(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"200\""))
+        .filter(|l| l.starts_with(&side) && l.contains("response_code=\"200\""))
         .map(|l| {
             let mut it = l.rsplit(' ');
             let t = it.next().unwrap().parse().unwrap();
@@ -90,8 +97,16 @@ fn samples_carry_their_scrape_time_not_the_time_a_controller_reads_them() {
     // Every exported sample is the counter at its own scrape instant, stamped with that
     // instant. (Stamped at the reading tick instead, the sample of 15 s would say 30 s and
     // hold ~300 more requests: 20 req/s × 15 s.)
-    let exported = successes(&p.exporter.write());
+    let text = p.exporter.write();
+    let exported = successes(&text);
     assert_eq!(exported, p.truth);
+    // The callers' side is scraped at the same instants, one series for the one service.
+    let callers = side_successes(&text, "source");
+    assert_eq!(
+        callers.iter().map(|x| x.0).collect::<Vec<_>>(),
+        want_scrapes
+    );
+    assert!(callers[7].1 > callers[6].1 && callers[6].1 > 0);
     // Traffic flows, so the counters the lag would have shifted really differ.
     assert!(p.truth[7].1 > p.truth[6].1 && p.truth[6].1 > 0);
     assert_eq!(p.exporter.last_scrape(), Some(105));

@@ -45,6 +45,15 @@ pub(crate) fn assert_note(d: &homeostat_models::governor::Decision, text: &str) 
     );
 }
 
+/// Whether the decision proposes or holds a change of `knob`.
+pub(crate) fn touches(d: &homeostat_models::governor::Decision, knob: Knob) -> bool {
+    d.plan
+        .changes
+        .iter()
+        .chain(&d.plan.held)
+        .any(|c| c.knob == knob)
+}
+
 /// The decision neither proposes nor holds a change of `knob` (`case` names it on failure).
 pub(crate) fn assert_untouched(d: &homeostat_models::governor::Decision, knob: Knob, case: &str) {
     assert!(

@@ -196,12 +196,7 @@ fn failing_pods_are_not_ejected_onto_full_peers() {
         }
         let obs = pods_observation(T0, &pods, config(Default::default()));
         let d = Governor::new().step(T0, &obs, &policy());
-        let touched = d
-            .plan
-            .changes
-            .iter()
-            .chain(&d.plan.held)
-            .any(|c| c.knob == Knob::OutlierDetection);
+        let touched = touches(&d, Knob::OutlierDetection);
         assert_eq!(
             touched,
             note.is_none(),
@@ -490,12 +485,7 @@ fn errors_the_callers_do_not_see_are_left_alone() {
             ]);
         }
         let d = Governor::new().step(T0, &obs, &policy());
-        let touched = d
-            .plan
-            .changes
-            .iter()
-            .chain(&d.plan.held)
-            .any(|c| c.knob == Knob::OutlierDetection);
+        let touched = touches(&d, Knob::OutlierDetection);
         assert_eq!(touched, tightened, "callers at {callers:?}: {d:#?}");
         if !tightened {
             assert_note(

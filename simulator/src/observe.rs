@@ -29,7 +29,12 @@ pub fn signals(view: &View<'_>, concurrency: u32, filter: &dyn Fn(&PodSample) ->
 }
 
 fn push_point(s: &mut Signals, secs: f64, c: &Counters) {
-    push_rates(s, secs, c);
+    s.request_rate.push(c.requests as f64 / secs);
+    s.success_rate.push(if c.requests > 0 {
+        1.0 - c.errors as f64 / c.requests as f64
+    } else {
+        f64::NAN
+    });
     let q = |q: f64| c.quantile_ms(q).map_or(f64::NAN, |ms| ms / 1e3);
     s.latency_p50.push(q(0.5));
     s.latency_p90.push(q(0.9));
@@ -47,16 +52,6 @@ fn caller_signals(view: &View<'_>, service: usize) -> Signals {
         push_point(&mut s, secs, &c);
     }
     s
-}
-
-/// The request rate and the share of non-5xx responses (NaN without requests) of one point.
-fn push_rates(s: &mut Signals, secs: f64, c: &Counters) {
-    s.request_rate.push(c.requests as f64 / secs);
-    s.success_rate.push(if c.requests > 0 {
-        1.0 - c.errors as f64 / c.requests as f64
-    } else {
-        f64::NAN
-    });
 }
 
 /// Utilisation window of a set of pods: CPU seconds of own work per second, divided by the

@@ -412,9 +412,10 @@ pub fn plan(
     // the server's own median is such a cause: the caller abandons most tries, the server
     // completes them and counts them served. It goes to twice the p99, what the planner sets
     // when it adds retries (the median, not the p99, so that a timeout meant to cut a slow
-    // minority of tries, `latency`, is never undone here; seen on a random mesh: a 1 ms per-try timeout under 15 ms requests, all
-    // calls failing for 30 minutes; the planner had fixed it only as a side effect of adding
-    // `5xx` to retryOn, on the server's misleading 3 % of errors).
+    // minority of tries, `latency`, is never undone here). Seen on a random mesh: a 1 ms
+    // per-try timeout under 15 ms requests, all calls failing for 30 minutes; the planner had
+    // fixed it only as a side effect of adding `5xx` to retryOn, on the server's misleading
+    // 3 % of errors.
     if let Some(c) = unseen_timeouts(ctx) {
         return Some(c);
     }

@@ -149,8 +149,8 @@ struct Endpoints {
     /// the rest fail too (`concentration`), with the rest's recent error rate.
     spread: Option<(Vec<String>, f64)>,
     /// Endpoints that would be outliers but whose errors the callers do not see (their
-    /// retries absorb them), with the callers' recent success rate.
-    hidden: Option<(Vec<String>, f64)>,
+    /// retries absorb them), with what the callers see.
+    hidden: Option<(Vec<String>, CallersMet)>,
     /// Endpoints that would be outliers but whose ejection would put the rest past the
     /// capacity ceiling (`capacity`).
     no_room: Option<NoRoom>,
@@ -232,9 +232,9 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             if n > 0.0 { e / n } else { 1.0 },
         ));
     }
-    // What the callers see: where their proxies report the success objective met, the outliers'
-    // errors are absorbed already (a retry goes to another host) and ejecting has nothing left
-    // to gain for them, only capacity to lose (see the header).
+    // What the callers see: where their proxies report both objectives met, the outliers'
+    // errors are absorbed already (a retry goes to another host) and ejecting could not make
+    // the callers' objectives better met, only move traffic onto the rest (see the header).
     let mut hidden = None;
     if !outliers.is_empty()
         && let Some(success) = callers_see_objectives_met(ctx)
@@ -296,21 +296,32 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     })
 }
 
-/// The callers' recent success rate where the callers see both objectives met
-/// (`Observation::callers`: one request per call, as the callers' proxies report it, retries
-/// folded in, its latency the call's whole time): the success rate at or above its objective
-/// and no recent p99 over the latency objective (retries add their back-off and the failed
-/// try's time to a call, which the server's p99 does not show). `None` when they do not, or
-/// when that side is not reported; a p99 not reported leaves the success rate to decide.
-fn callers_see_objectives_met(ctx: &Ctx<'_>) -> Option<f64> {
+/// What the callers see when it meets the objectives.
+#[derive(Debug, Clone, Copy)]
+struct CallersMet {
+    /// Their recent success rate.
+    success: f64,
+    /// Their slowest recent p99 (seconds), if reported.
+    p99: Option<f64>,
+}
+
+/// What the callers see, where it meets both objectives (`Observation::callers`: one request
+/// per call, as the callers' proxies report it, retries folded in, its latency the call's
+/// whole time): the success rate at or above its objective and no recent p99 over the latency
+/// objective (retries add their back-off and the failed try's time to a call, which the
+/// server's p99 does not show). `None` when it does not, or when that side is not reported; a
+/// p99 not reported leaves the success rate to decide.
+fn callers_see_objectives_met(ctx: &Ctx<'_>) -> Option<CallersMet> {
     let objectives = &ctx.spec.objectives;
     let callers = &ctx.obs.callers;
     let (e, _) = window::error_rate(callers, RECENT, ctx.obs.step_seconds)?;
-    // The slowest recent p99; none reported (all NaN) leaves the success rate to decide.
-    let p99 = window::recent(&callers.latency_p99, RECENT).fold(f64::NAN, f64::max);
-    let p99_met = p99.is_nan() || p99 <= objectives.latency_p99.as_secs_f64();
-    let success = 1.0 - e;
-    (success >= objectives.success_rate && p99_met).then_some(success)
+    let p99 = window::recent(&callers.latency_p99, RECENT).reduce(f64::max);
+    let seen = CallersMet {
+        success: 1.0 - e,
+        p99,
+    };
+    let p99_met = p99.is_none_or(|p| p <= objectives.latency_p99.as_secs_f64());
+    (seen.success >= objectives.success_rate && p99_met).then_some(seen)
 }
 
 /// Whether errors are concentrated on the endpoints left out of `rest`: the remaining
@@ -477,22 +488,31 @@ pub fn plan(
             ],
         });
     }
-    if let Some((worse, success)) = &eps.hidden {
+    if let Some((worse, seen)) = &eps.hidden {
+        let objectives = &ctx.spec.objectives;
+        let latency = match seen.p99 {
+            Some(p) => format!(
+                "and a {:.0} ms p99, within {:.0} ms",
+                p * 1e3,
+                objectives.latency_p99.as_secs_f64() * 1e3
+            ),
+            None => "their p99 not reported".to_string(),
+        };
         findings.push(Finding {
             kind: FindingKind::Note,
             subject: format!("endpoints {}", worse.join(", ")),
             summary: format!(
-                "{} of {} endpoints fail more than the rest, but the callers see {:.3}% success, within the {:.3}% objective, and p99 within {:.0} ms: their retries absorb the errors, ejecting could not make the callers' objectives better met and would move the endpoints' traffic onto the rest; outlier detection left alone",
+                "{} of {} endpoints fail more than the rest, but the callers see {:.3}% success, within the {:.3}% objective, {latency}: their retries absorb the errors, ejecting could not make the callers' objectives better met and would move the endpoints' traffic onto the rest; outlier detection left alone",
                 worse.len(),
                 eps.count,
-                success * 100.0,
-                ctx.spec.objectives.success_rate * 100.0,
-                ctx.spec.objectives.latency_p99.as_secs_f64() * 1000.0
+                seen.success * 100.0,
+                objectives.success_rate * 100.0,
             ),
             evidence: vec![
                 Evidence::new("endpoints", eps.count as f64),
                 Evidence::new("worse_endpoints", worse.len() as f64),
-                Evidence::new("caller_success_rate", *success),
+                Evidence::new("caller_success_rate", seen.success),
+                Evidence::new("caller_p99_seconds", seen.p99.unwrap_or(f64::NAN)),
             ],
         });
     }

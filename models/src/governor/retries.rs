@@ -416,14 +416,14 @@ pub fn plan(
     // per-try timeout under 15 ms requests, all calls failing for 30 minutes; the planner had
     // fixed it only as a side effect of adding `5xx` to retryOn, on the server's misleading
     // 3 % of errors.
-    if let Some(c) = unseen_timeouts(ctx) {
+    let callers = window::over_budget(&ctx.obs.callers, ctx.obs.step_seconds, budget);
+    if let Some(c) = callers.and_then(|seen| unseen_timeouts(ctx, seen)) {
         return Some(c);
     }
     // Independent transient failures over budget: as many retries as the aim needs. Over the
     // budget *for the callers*: where their side is reported, what they finally got decides
     // (retries that already keep them within the objective need no more of them); where it is
     // not, the server's count of tries is all there is.
-    let callers = window::over_budget(&ctx.obs.callers, ctx.obs.step_seconds, budget);
     let (over, seen) = callers.map_or((m.over_budget, m.error_rate), |(e, _, over)| (over, e));
     if over && m.corr_load.is_none_or(|c| c < 0.3) {
         // The success signal counts every 5xx as a failure, but a retry happens only for what
@@ -462,12 +462,8 @@ pub fn plan(
         if n > cur.attempts || (!every_5xx && n > 0) {
             let attempts = n.max(cur.attempts);
             let retry_on = cur.retry_on.clone().with(RetryCondition::FiveXx);
-            // A per-try timeout of twice the p99, in whole milliseconds (Envoy's timer
-            // resolution) rounded up: a healthy try outlives it well under 1% of the time.
             let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT);
-            let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| {
-                Some(Duration::from_secs_f64((2e3 * p).ceil() / 1e3))
-            });
+            let per_try_timeout = p99.map_or(cur.per_try_timeout, |p| Some(twice_p99(p)));
             let reason = if every_5xx {
                 format!(
                     "{:.2}% of requests fail independently of load after {} retries, {:.2}% of tries: {attempts} retries leave {:.4}% failing at {:.3} attempts per request",
@@ -521,12 +517,12 @@ pub fn plan(
 /// (Envoy's server-side proxy records an abandoned try as it ends, at the reset, so on a real
 /// mesh that median sits near the timeout and this may not fire; the simulator's server counts
 /// its whole work.)
-fn unseen_timeouts(ctx: &Ctx<'_>) -> Option<Change> {
+/// `callers` is the callers' side as `window::over_budget` reads it.
+fn unseen_timeouts(ctx: &Ctx<'_>, (callers, n, over): (f64, f64, bool)) -> Option<Change> {
     let cur = &ctx.obs.config.retries;
     let timeout = cur.per_try_timeout.filter(|t| *t > Duration::ZERO)?;
     let budget = 1.0 - ctx.spec.objectives.success_rate;
     let step = ctx.obs.step_seconds;
-    let (callers, n, over) = window::over_budget(&ctx.obs.callers, step, budget)?;
     let (server, _) = window::error_rate(&ctx.obs.service_signals, RECENT, step)?;
     let p50 = window::recent_mean(&ctx.obs.service_signals.latency_p50, RECENT)?;
     let p99 = window::recent_mean(&ctx.obs.service_signals.latency_p99, RECENT)?;
@@ -535,7 +531,7 @@ fn unseen_timeouts(ctx: &Ctx<'_>) -> Option<Change> {
     if !unseen || timeout.as_secs_f64() > p50 {
         return None;
     }
-    let next = Duration::from_secs_f64((2e3 * p99).ceil() / 1e3);
+    let next = twice_p99(p99);
     if bounded_per_try(ctx, Some(next)).is_none_or(|t| t <= timeout) {
         return None;
     }
@@ -566,6 +562,12 @@ fn unseen_timeouts(ctx: &Ctx<'_>) -> Option<Change> {
             expected_effect: "tries the server completes in time are no longer abandoned".into(),
         },
     )
+}
+
+/// A per-try timeout of twice the p99 (seconds), in whole milliseconds (Envoy's timer
+/// resolution) rounded up: a healthy try outlives it well under 1% of the time.
+fn twice_p99(p99: f64) -> Duration {
+    Duration::from_secs_f64((2e3 * p99).ceil() / 1e3)
 }
 
 /// `tightenRetries`: fewer retries than now — what independent failures justify, at least one

@@ -490,7 +490,7 @@ fn errors_the_callers_do_not_see_are_left_alone() {
         if !tightened {
             assert_note(
                 &d,
-                "1 of 10 endpoints fail more than the rest, but the callers see 99.990% success, within the 99.900% objective, and p99 within 300 ms",
+                "1 of 10 endpoints fail more than the rest, but the callers see 99.990% success, within the 99.900% objective, and a 100 ms p99, within 300 ms",
             );
         }
     }

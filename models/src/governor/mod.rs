@@ -21,6 +21,7 @@
 
 mod alert;
 mod autoscaling;
+mod callers;
 mod capacity;
 mod guardrails;
 mod latency;

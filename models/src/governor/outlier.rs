@@ -24,7 +24,7 @@
 //! tries; a retry goes to another host, so behind retries an endpoint failing 44 % of its
 //! tries may fail almost no call. Where the callers' proxies report both objectives met
 //! (`Observation::callers`: success rate, and p99 of the whole call, retries' back-off
-//! included), ejecting could not make them better met and would move the endpoint's
+//! included; `callers`), ejecting could not make them better met and would move the endpoint's
 //! successful traffic onto its peers, and the endpoints are left alone with a note (seen on a
 //! random mesh: one pod of two, failing 44 % with 503 behind Istio's default retries, was
 //! ejected onto its peer, whose queue then overflowed: 24 SLO minutes against Istio's 0).
@@ -83,6 +83,7 @@
 use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
+use super::callers;
 use super::capacity;
 use super::observation::OutlierConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
@@ -150,7 +151,7 @@ struct Endpoints {
     spread: Option<(Vec<String>, f64)>,
     /// Endpoints that would be outliers but whose errors the callers do not see (their
     /// retries absorb them), with what the callers see.
-    hidden: Option<(Vec<String>, CallersMet)>,
+    hidden: Option<(Vec<String>, callers::Met)>,
     /// Endpoints that would be outliers but whose ejection would put the rest past the
     /// capacity ceiling (`capacity`).
     no_room: Option<NoRoom>,
@@ -237,7 +238,7 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     // the callers' objectives better met, only move traffic onto the rest (see the header).
     let mut hidden = None;
     if !outliers.is_empty()
-        && let Some(success) = callers_see_objectives_met(ctx)
+        && let Some(success) = callers::objectives_met(ctx)
     {
         hidden = Some((std::mem::take(&mut outliers), success));
     }
@@ -294,34 +295,6 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         base_errors: h_err,
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
     })
-}
-
-/// What the callers see when it meets the objectives.
-#[derive(Debug, Clone, Copy)]
-struct CallersMet {
-    /// Their recent success rate.
-    success: f64,
-    /// Their slowest recent p99 (seconds), if reported.
-    p99: Option<f64>,
-}
-
-/// What the callers see, where it meets both objectives (`Observation::callers`: one request
-/// per call, as the callers' proxies report it, retries folded in, its latency the call's
-/// whole time): the success rate at or above its objective and no recent p99 over the latency
-/// objective (retries add their back-off and the failed try's time to a call, which the
-/// server's p99 does not show). `None` when it does not, or when that side is not reported; a
-/// p99 not reported leaves the success rate to decide.
-fn callers_see_objectives_met(ctx: &Ctx<'_>) -> Option<CallersMet> {
-    let objectives = &ctx.spec.objectives;
-    let callers = &ctx.obs.callers;
-    let (e, _) = window::error_rate(callers, RECENT, ctx.obs.step_seconds)?;
-    let p99 = window::recent(&callers.latency_p99, RECENT).reduce(f64::max);
-    let seen = CallersMet {
-        success: 1.0 - e,
-        p99,
-    };
-    let p99_met = p99.is_none_or(|p| p <= objectives.latency_p99.as_secs_f64());
-    (seen.success >= objectives.success_rate && p99_met).then_some(seen)
 }
 
 /// Whether errors are concentrated on the endpoints left out of `rest`: the remaining
@@ -489,31 +462,22 @@ pub fn plan(
         });
     }
     if let Some((worse, seen)) = &eps.hidden {
-        let objectives = &ctx.spec.objectives;
-        let latency = match seen.p99 {
-            Some(p) => format!(
-                "and a {:.0} ms p99, within {:.0} ms",
-                p * 1e3,
-                objectives.latency_p99.as_secs_f64() * 1e3
-            ),
-            None => "their p99 not reported".to_string(),
-        };
         findings.push(Finding {
             kind: FindingKind::Note,
             subject: format!("endpoints {}", worse.join(", ")),
             summary: format!(
-                "{} of {} endpoints fail more than the rest, but the callers see {:.3}% success, within the {:.3}% objective, {latency}: their retries absorb the errors, ejecting could not make the callers' objectives better met and would move the endpoints' traffic onto the rest; outlier detection left alone",
+                "{} of {} endpoints fail more than the rest, but {}: their retries absorb the errors, ejecting could not make the callers' objectives better met and would move the endpoints' traffic onto the rest; outlier detection left alone",
                 worse.len(),
                 eps.count,
-                seen.success * 100.0,
-                objectives.success_rate * 100.0,
+                seen.describe(ctx),
             ),
-            evidence: vec![
+            evidence: [
                 Evidence::new("endpoints", eps.count as f64),
                 Evidence::new("worse_endpoints", worse.len() as f64),
-                Evidence::new("caller_success_rate", seen.success),
-                Evidence::new("caller_p99_seconds", seen.p99.unwrap_or(f64::NAN)),
-            ],
+            ]
+            .into_iter()
+            .chain(seen.evidence())
+            .collect(),
         });
     }
     if let Some(no) = &eps.no_room {

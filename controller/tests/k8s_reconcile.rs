@@ -226,6 +226,20 @@ async fn run_counted(
     Result<kube::runtime::controller::Action, reconcile::Error>,
     Log,
 ) {
+    run_beside(policy, Vec::new(), source, steps, metrics).await
+}
+
+/// `run_counted`, with `others` in the controller's store of policies beside `policy`.
+async fn run_beside(
+    policy: AdaptivePolicy,
+    others: Vec<AdaptivePolicy>,
+    source: Fake,
+    steps: Vec<Step>,
+    metrics: Arc<Metrics>,
+) -> (
+    Result<kube::runtime::controller::Action, reconcile::Error>,
+    Log,
+) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let ctx = Arc::new(Context::new(
@@ -235,6 +249,11 @@ async fn run_counted(
         Arc::new(|| T),
         Arc::new(AtomicBool::new(true)),
     ));
+    let (store, mut writer) = kube::runtime::reflector::store();
+    for o in [policy.clone()].into_iter().chain(others) {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o));
+    }
+    ctx.watch_policies(store);
     let log: Log = Arc::default();
     let (res, ()) = tokio::join!(
         tokio::time::timeout(
@@ -513,6 +532,75 @@ async fn invalid_policy() -> Log {
     log
 }
 
+/// Another policy in the namespace governs the same service (`checkout-scaling`, its HPA
+/// only), and a third a different one: the reconcile writes an `AmbiguousTarget` Warning and
+/// a `Degraded` status naming the one that shares, reads no telemetry and writes no mesh
+/// object (no GET of the DestinationRule either: nothing is read that would be acted on).
+/// Once that policy is being deleted it no longer counts, and the same reconcile goes on to
+/// read the mesh as usual.
+async fn ambiguous_target() -> Log {
+    let p = policy(spec("Enforce", ""), true, None);
+    let sibling = |name: &str, service: &str| {
+        let mut s = PolicySpec::for_service(service);
+        s.target.horizontal_pod_autoscaler = Some(service.to_string());
+        let mut o = AdaptivePolicy::new(name, AdaptivePolicySpec(s));
+        o.metadata.namespace = Some(NS.into());
+        o
+    };
+    let ans = answer(&p);
+    let source = Fake::canary();
+    const MESSAGE: &str = "service checkout is also governed by policy checkout-scaling: two policies would each rewrite it, so neither acts until one of them is removed or retargeted";
+    let steps = vec![
+        Step::event(NS, "Warning", "AmbiguousTarget", &[MESSAGE]),
+        Step::apply_with(
+            format!("{POLICY}/status"),
+            move |b| {
+                let s = status_of(b);
+                assert_eq!(s["phase"], "Degraded");
+                assert_conditions(s, &["Degraded"]);
+                let c = condition(s, "Degraded");
+                assert_eq!(c["reason"], "AmbiguousTarget");
+                assert_eq!(c["message"], MESSAGE);
+            },
+            ans,
+        ),
+    ];
+    let others = vec![
+        sibling("checkout-scaling", "checkout"),
+        sibling("cart-policy", "cart"),
+    ];
+    let (res, log) = run_beside(p.clone(), others, source.clone(), steps, Arc::default()).await;
+    res.expect("ok");
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        0,
+        "a policy sharing its target reads no telemetry"
+    );
+
+    // The sibling being deleted: the policy goes on as usual, to its DestinationRule (missing
+    // here, so it stops there, `Degraded` for that reason and no other).
+    let mut leaving = sibling("checkout-scaling", "checkout");
+    leaving.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::from_second(T).unwrap()));
+    leaving.metadata.finalizers = Some(vec!["homeostat.dev/revert".into()]);
+    let ans = answer(&p);
+    let steps = vec![
+        Step::get_missing(DR),
+        Step::apply_with(
+            format!("{POLICY}/status"),
+            |b| {
+                assert_eq!(
+                    condition(status_of(b), "Degraded")["reason"],
+                    "TargetNotFound"
+                )
+            },
+            ans,
+        ),
+    ];
+    let (res, _) = run_beside(p, vec![leaving], source, steps, Arc::default()).await;
+    res.expect("ok");
+    log
+}
+
 fn applied_weights(at: i64) -> AppliedChange {
     serde_json::from_value(json!({
         "knob": "weights", "at": at,
@@ -758,6 +846,11 @@ async fn low_traffic_sets_insufficient_data_and_writes_nothing() {
 #[tokio::test]
 async fn an_invalid_policy_gets_every_field_path_and_nothing_is_read_or_applied() {
     invalid_policy().await;
+}
+
+#[tokio::test]
+async fn two_policies_on_one_service_neither_acts_and_both_say_why() {
+    ambiguous_target().await;
 }
 
 #[tokio::test]
@@ -1039,6 +1132,7 @@ async fn rbac_covers_every_recorded_request_and_nothing_more() {
         )
         .await,
         invalid_policy().await,
+        ambiguous_target().await,
         restart_does_not_repeat().await,
         target_missing().await,
         revert_on_deletion().await,

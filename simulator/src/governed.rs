@@ -26,23 +26,52 @@ pub struct GovernorController {
     policies: Vec<(usize, PolicySpec)>,
     autoscalers: Vec<Autoscaler>,
     pod_startup: u64,
+    notes: Vec<String>,
 }
 
 impl GovernorController {
+    /// The scenario's policies, less those that share a target with another
+    /// (`PolicySpec::shared_target`): as in a cluster, neither acts, and a note says why.
     pub fn new(s: &Scenario, topo: &Topology) -> Result<GovernorController, String> {
         let mut policies = Vec::new();
-        for p in &s.policies {
+        let mut notes = Vec::new();
+        for (i, p) in s.policies.iter().enumerate() {
             let service = topo
                 .service_index(&p.spec.target.service)
                 .ok_or_else(|| format!("policy {:?}: unknown service", p.metadata.name))?;
-            policies.push((service, p.spec.clone()));
+            let shared: Vec<String> = s
+                .policies
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(_, o)| {
+                    p.spec.shared_target(&o.spec).map(|what| {
+                        format!("{what} is also governed by policy {}", o.metadata.name)
+                    })
+                })
+                .collect();
+            if shared.is_empty() {
+                policies.push((service, p.spec.clone()));
+            } else {
+                notes.push(format!(
+                    "policy {}: {}: two policies would each rewrite it, so neither acts (as the controller does)",
+                    p.metadata.name,
+                    shared.join("; ")
+                ));
+            }
         }
         Ok(GovernorController {
             governor: Governor::new(),
             policies,
             autoscalers: Autoscaler::from_scenario(s, topo),
             pod_startup: s.control_plane.pod_startup.nanos(),
+            notes,
         })
+    }
+
+    /// What the user should know about the run: the policies that do not act, and why.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 }
 

@@ -239,6 +239,7 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
     if kind == RunKind::Tuned {
         crate::tuned::configure_routes(&mut engine);
     }
+    let mut notes = engine.notes().to_vec();
     let controller: Option<Box<dyn Controller>> = match kind {
         RunKind::Istio => None,
         RunKind::Tuned | RunKind::Hpa(_) => Some(Box::new(crate::baseline::HpaController::new(
@@ -249,10 +250,11 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
             s,
             &engine.topo,
         ))),
-        RunKind::Homeostat => Some(Box::new(crate::governed::GovernorController::new(
-            s,
-            &engine.topo,
-        )?)),
+        RunKind::Homeostat => {
+            let governed = crate::governed::GovernorController::new(s, &engine.topo)?;
+            notes.extend(governed.notes().iter().cloned());
+            Some(Box::new(governed))
+        }
     };
     let entry_subsets: Vec<usize> = {
         let mut v: Vec<usize> = engine
@@ -292,7 +294,7 @@ pub fn run(s: &Scenario, kind: RunKind) -> Result<RunResult, String> {
         kind,
         metrics,
         tally: engine.tally,
-        notes: engine.notes().to_vec(),
+        notes,
         record,
     })
 }

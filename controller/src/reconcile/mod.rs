@@ -20,7 +20,7 @@ pub mod policy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -63,6 +63,9 @@ pub struct Context<S> {
     /// Per policy (`namespace/name`): its Governor, so two namespaces' `checkout` never share
     /// model state, and when it last ran. Locked only around synchronous calls.
     policies: Mutex<HashMap<String, PolicyState>>,
+    /// Every watched policy (the controller's reflector), to find policies that share a
+    /// target ([`Context::sharing_target`]). Unset, none is found.
+    store: OnceLock<Store<AdaptivePolicy>>,
 }
 
 /// What the controller keeps in memory per policy (everything that must survive a restart is
@@ -94,11 +97,41 @@ impl<S: ObservationSource> Context<S> {
             clock,
             leader,
             policies: Mutex::new(HashMap::new()),
+            store: OnceLock::new(),
         }
     }
 }
 
 impl<S> Context<S> {
+    /// Gives the reconciler the controller's view of every policy (set once; `run` does).
+    pub fn watch_policies(&self, store: Store<AdaptivePolicy>) {
+        // A second store would be the same reflector's; the first one stays.
+        let _ = self.store.set(store);
+    }
+
+    /// The other live policies of `p`'s namespace that govern what it governs, each with what
+    /// they share (`PolicySpec::shared_target`), by name. A policy being deleted is not
+    /// counted: its cleanup is under way, and the one that stays may act again.
+    pub(crate) fn sharing_target(&self, p: &AdaptivePolicy) -> Vec<(String, String)> {
+        let Some(store) = self.store.get() else {
+            return Vec::new();
+        };
+        let mut shared: Vec<(String, String)> = store
+            .state()
+            .iter()
+            .filter(|o| o.namespace() == p.namespace() && o.name_any() != p.name_any())
+            .filter(|o| o.metadata.deletion_timestamp.is_none())
+            .filter_map(|o| {
+                p.spec
+                    .0
+                    .shared_target(&o.spec.0)
+                    .map(|what| (o.name_any(), what))
+            })
+            .collect();
+        shared.sort();
+        shared
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PolicyState>> {
         // A poisoned lock means a panic mid-step; the map itself is still usable.
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
@@ -283,6 +316,7 @@ pub async fn run<S: ObservationSource>(
     }
     let controller = Controller::new(policies, wc);
     let store = controller.store();
+    ctx.watch_policies(store.clone());
     let (dr, vs) = (istio::destination_rule(), istio::virtual_service());
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
     controller

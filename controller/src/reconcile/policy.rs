@@ -391,6 +391,35 @@ async fn evaluate<S: ObservationSource>(
         return Ok(Action::await_change());
     }
 
+    // Two policies governing one object would each rewrite it: neither acts (nor reads
+    // telemetry) until one is removed or retargeted, and each says why.
+    let shared = ctx.sharing_target(p);
+    if !shared.is_empty() {
+        let message = format!(
+            "{}: two policies would each rewrite it, so neither acts until one of them is removed or retargeted",
+            shared
+                .iter()
+                .map(|(name, what)| format!("{what} is also governed by policy {name}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        event(
+            p,
+            ctx,
+            EventType::Warning,
+            "AmbiguousTarget",
+            "Validate",
+            message.clone(),
+        )
+        .await;
+        let outcome = Outcome::Degraded {
+            reason: "AmbiguousTarget".into(),
+            message,
+        };
+        write_status(p, ctx, &outcome, status, now).await?;
+        return Ok(requeue);
+    }
+
     let mut live = match read_live(spec, &ns, ctx).await? {
         Ok(live) => live,
         Err(outcome) => {

@@ -477,6 +477,25 @@ impl PolicySpec {
         }
     }
 
+    /// What the two policies (of one namespace) both govern, if anything: the same service
+    /// (its DestinationRule and VirtualService are named after it) or the same HPA. Two
+    /// policies on one object each rewrite it from their own Governor, and it goes whichever
+    /// way the last one wrote: so neither may act, and both say why. Kubernetes does the same
+    /// with HorizontalPodAutoscalers whose targets overlap: it stops all of them and sets
+    /// `ScalingActive=False` with reason `AmbiguousSelector` (kubernetes/kubernetes#112011).
+    pub fn shared_target(&self, other: &PolicySpec) -> Option<String> {
+        if self.target.service == other.target.service {
+            return Some(format!("service {}", self.target.service));
+        }
+        match (
+            &self.target.horizontal_pod_autoscaler,
+            &other.target.horizontal_pod_autoscaler,
+        ) {
+            (Some(a), Some(b)) if a == b => Some(format!("HorizontalPodAutoscaler {a}")),
+            _ => None,
+        }
+    }
+
     /// The subset `shiftToStable` moves traffic to.
     pub fn stable_subset(&self) -> Option<&str> {
         self.controls
@@ -611,5 +630,32 @@ mod tests {
         a.target_utilization = Some(CountRange { min: 50, max: 60 });
         assert_eq!(range(&a, 30), (50, 60));
         assert_eq!(range(&a, 90), (50, 60));
+    }
+
+    /// Two policies share a target when they govern the same service (whatever their subsets
+    /// or knobs: the same DestinationRule and VirtualService) or name the same HPA; different
+    /// services with different HPAs, or with none, share nothing.
+    #[test]
+    fn policies_on_one_service_or_one_hpa_share_their_target() {
+        let with_hpa = |service: &str, hpa: Option<&str>, subsets: &[&str]| {
+            let mut p = PolicySpec::for_service(service);
+            p.target.horizontal_pod_autoscaler = hpa.map(str::to_string);
+            p.target.subsets = subsets.iter().map(|s| s.to_string()).collect();
+            p
+        };
+        let lb = with_hpa("checkout", None, &["stable", "canary"]);
+        let scaling = with_hpa("checkout", Some("checkout"), &[]);
+        assert_eq!(
+            lb.shared_target(&scaling).as_deref(),
+            Some("service checkout")
+        );
+        let cart = with_hpa("cart", Some("shop"), &[]);
+        let orders = with_hpa("orders", Some("shop"), &[]);
+        assert_eq!(
+            cart.shared_target(&orders).as_deref(),
+            Some("HorizontalPodAutoscaler shop")
+        );
+        assert_eq!(cart.shared_target(&scaling), None);
+        assert_eq!(lb.shared_target(&with_hpa("orders", None, &[])), None);
     }
 }

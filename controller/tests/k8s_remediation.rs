@@ -142,6 +142,15 @@ fn payload() -> String {
 /// Sends `payload()` to the controller's webhook once per entry of `steps`, each delivery
 /// verified against its steps; the answers' JSON.
 async fn deliver(known: AdaptivePolicy, rounds: Vec<Vec<Step>>) -> Vec<Value> {
+    deliver_beside(known, Vec::new(), rounds).await
+}
+
+/// `deliver`, with `others` in the watch cache beside `known`.
+async fn deliver_beside(
+    known: AdaptivePolicy,
+    others: Vec<AdaptivePolicy>,
+    rounds: Vec<Vec<Step>>,
+) -> Vec<Value> {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = Arc::new(Context::new(
         Client::new(service, NS),
@@ -151,7 +160,9 @@ async fn deliver(known: AdaptivePolicy, rounds: Vec<Vec<Step>>) -> Vec<Value> {
         Arc::new(AtomicBool::new(true)),
     ));
     let (store, mut writer) = reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Apply(known));
+    for p in [known].into_iter().chain(others) {
+        writer.apply_watcher_event(&watcher::Event::Apply(p));
+    }
     let hook = remediation::build(
         ctx,
         store,
@@ -323,4 +334,17 @@ async fn dry_run_records_and_recommends_without_touching_the_mesh() {
     assert_eq!(o["outcome"], "remediated", "{o}");
     assert_eq!(o["applied"], 0);
     assert_eq!(answers[1]["outcomes"][0]["outcome"], "duplicate");
+}
+
+/// A second policy on `checkout` in the same namespace: neither acts, alerts included. The
+/// page that the Enforce policy above remediates is unmatched, and nothing is read or written
+/// (the verifier fails on any request).
+#[tokio::test]
+async fn a_policy_sharing_its_target_takes_no_alert() {
+    let p = policy("Enforce", None);
+    let mut sibling = p.clone();
+    sibling.metadata.name = Some("checkout-scaling".into());
+    let answers = deliver_beside(p, vec![sibling], vec![Vec::new()]).await;
+    let o = &answers[0]["outcomes"][0];
+    assert_eq!(o["outcome"], "unmatched", "{o}");
 }

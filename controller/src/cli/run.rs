@@ -192,6 +192,7 @@ pub async fn serve_bundled(args: Args) -> Result<()> {
             spec,
         });
     }
+    one_policy_per_target(&args.policies, &policies)?;
     let (mesh, snapshots) =
         BundledMesh::open(&file, Some(state)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ads = AdsServer::new(snapshots)
@@ -330,5 +331,74 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Two policy files of one namespace that govern the same target would each rewrite it (the
+/// reconciler's rule, `PolicySpec::shared_target`): refused at start, naming both files.
+fn one_policy_per_target(paths: &[std::path::PathBuf], policies: &[BundledPolicy]) -> Result<()> {
+    for (i, a) in policies.iter().enumerate() {
+        for (j, b) in policies.iter().enumerate().skip(i + 1) {
+            if a.namespace != b.namespace {
+                continue;
+            }
+            if let Some(what) = a.spec.shared_target(&b.spec) {
+                anyhow::bail!(
+                    "{}: spec.target: {what} is also governed by {}: two policies would each rewrite it; keep one",
+                    paths
+                        .get(j)
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    paths
+                        .get(i)
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use homeostat_models::policy::PolicySpec;
+
+    /// The second of two files on `checkout` in one namespace is refused, naming both; the
+    /// same service in another namespace, or another service, is not.
+    #[test]
+    fn two_policy_files_on_one_target_are_refused() {
+        let p = |ns: &str, service: &str| BundledPolicy {
+            namespace: ns.into(),
+            spec: PolicySpec::for_service(service),
+        };
+        let paths: Vec<std::path::PathBuf> = ["a.yaml", "b.yaml", "c.yaml"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let err = one_policy_per_target(
+            &paths,
+            &[
+                p("shop", "checkout"),
+                p("shop", "cart"),
+                p("shop", "checkout"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "c.yaml: spec.target: service checkout is also governed by a.yaml: two policies would each rewrite it; keep one"
+        );
+        assert!(
+            one_policy_per_target(
+                &paths,
+                &[
+                    p("shop", "checkout"),
+                    p("shop", "cart"),
+                    p("web", "checkout")
+                ]
+            )
+            .is_ok()
+        );
     }
 }

@@ -113,23 +113,9 @@ impl<S> Context<S> {
     /// they share (`PolicySpec::shared_target`), by name. A policy being deleted is not
     /// counted: its cleanup is under way, and the one that stays may act again.
     pub(crate) fn sharing_target(&self, p: &AdaptivePolicy) -> Vec<(String, String)> {
-        let Some(store) = self.store.get() else {
-            return Vec::new();
-        };
-        let mut shared: Vec<(String, String)> = store
-            .state()
-            .iter()
-            .filter(|o| o.namespace() == p.namespace() && o.name_any() != p.name_any())
-            .filter(|o| o.metadata.deletion_timestamp.is_none())
-            .filter_map(|o| {
-                p.spec
-                    .0
-                    .shared_target(&o.spec.0)
-                    .map(|what| (o.name_any(), what))
-            })
-            .collect();
-        shared.sort();
-        shared
+        self.store
+            .get()
+            .map_or_else(Vec::new, |store| sharing_target(p, &store.state()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PolicyState>> {
@@ -195,6 +181,26 @@ impl<S> Context<S> {
             map.clear();
         }
     }
+}
+
+/// The policies of `all` in `p`'s namespace, other than `p` and not being deleted, that
+/// govern what it governs (`PolicySpec::shared_target`), each with what they share, by name:
+/// while any is there, `p` does not act (the reconciler says why in its status, and the
+/// webhook does not offer it to alerts).
+pub fn sharing_target(p: &AdaptivePolicy, all: &[Arc<AdaptivePolicy>]) -> Vec<(String, String)> {
+    let mut shared: Vec<(String, String)> = all
+        .iter()
+        .filter(|o| o.namespace() == p.namespace() && o.name_any() != p.name_any())
+        .filter(|o| o.metadata.deletion_timestamp.is_none())
+        .filter_map(|o| {
+            p.spec
+                .0
+                .shared_target(&o.spec.0)
+                .map(|what| (o.name_any(), what))
+        })
+        .collect();
+    shared.sort();
+    shared
 }
 
 /// Why a reconcile failed. Each variant is also the `reason` label of the failures metric.

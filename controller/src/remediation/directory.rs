@@ -1,5 +1,6 @@
-//! `PolicyDirectory` over the cluster: the AdaptivePolicies of a watch cache (valid specs only)
-//! and each target's configuration in force, read by the reconciler's own reader.
+//! `PolicyDirectory` over the cluster: the AdaptivePolicies of a watch cache (valid specs only,
+//! none that shares its target with another) and each target's configuration in force, read by
+//! the reconciler's own reader.
 
 use std::sync::Arc;
 
@@ -51,8 +52,14 @@ pub fn outcome_message(o: &Outcome) -> String {
 
 impl<S: ObservationSource> PolicyDirectory for KubeDirectory<S> {
     async fn policies(&self) -> Result<Vec<KnownPolicy>, SeamError> {
-        let mut out: Vec<KnownPolicy> =
-            self.store.state().iter().filter_map(|p| known(p)).collect();
+        // A policy that shares its target with another acts on nothing, alerts included (its
+        // status says why: `reconcile::sharing_target`).
+        let all = self.store.state();
+        let mut out: Vec<KnownPolicy> = all
+            .iter()
+            .filter(|p| crate::reconcile::sharing_target(p, &all).is_empty())
+            .filter_map(|p| known(p))
+            .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

@@ -11,7 +11,7 @@
 use homeostat_models::governor::{
     Change as GovChange, FindingKind, Governor, HpaConfig, KnobValue,
 };
-use homeostat_models::policy::{Mode, PolicySpec};
+use homeostat_models::policy::{Mode, Neighbour, PolicySpec, sharing_target};
 
 use crate::autoscale::Autoscaler;
 use crate::duration::Nanos;
@@ -31,23 +31,30 @@ pub struct GovernorController {
 
 impl GovernorController {
     /// The scenario's policies, less those that share a target with another
-    /// (`PolicySpec::shared_target`): as in a cluster, neither acts, and a note says why.
+    /// (`policy::sharing_target`): as in a cluster, neither acts, and a note says why.
     pub fn new(s: &Scenario, topo: &Topology) -> Result<GovernorController, String> {
         let mut policies = Vec::new();
         let mut notes = Vec::new();
+        // A scenario is one namespace.
+        let neighbours: Vec<Neighbour<'_>> = s
+            .policies
+            .iter()
+            .map(|p| Neighbour {
+                namespace: "",
+                spec: &p.spec,
+            })
+            .collect();
         for (i, p) in s.policies.iter().enumerate() {
             let service = topo
                 .service_index(&p.spec.target.service)
                 .ok_or_else(|| format!("policy {:?}: unknown service", p.metadata.name))?;
-            let shared: Vec<String> = s
-                .policies
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .filter_map(|(_, o)| {
-                    p.spec.shared_target(&o.spec).map(|what| {
-                        format!("{what} is also governed by policy {}", o.metadata.name)
-                    })
+            let shared: Vec<String> = sharing_target(&neighbours, i)
+                .into_iter()
+                .map(|(j, what)| {
+                    format!(
+                        "{what} is also governed by policy {}",
+                        s.policies[j].metadata.name
+                    )
                 })
                 .collect();
             if shared.is_empty() {

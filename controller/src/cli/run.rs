@@ -31,6 +31,7 @@ use crate::telemetry::{BatchedSource, ObservationSource, ServiceKey};
 use crate::webhook::{BearerToken, DEFAULT_MAX_BODY_BYTES};
 use crate::xds::govern::{self, BundledPolicy};
 use crate::xds::{AdsServer, BundledMesh};
+use homeostat_models::policy::{Neighbour, sharing_target};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -335,24 +336,31 @@ async fn shutdown_signal() {
 }
 
 /// Two policy files of one namespace that govern the same target would each rewrite it (the
-/// reconciler's rule, `PolicySpec::shared_target`): refused at start, naming both files.
+/// reconciler's rule, `policy::sharing_target`): refused at start, naming both files.
 fn one_policy_per_target(paths: &[std::path::PathBuf], policies: &[BundledPolicy]) -> Result<()> {
-    for (i, a) in policies.iter().enumerate() {
-        for (j, b) in policies.iter().enumerate().skip(i + 1) {
-            if a.namespace != b.namespace {
-                continue;
-            }
-            if let Some(what) = a.spec.shared_target(&b.spec) {
-                anyhow::bail!(
-                    "{}: spec.target: {what} is also governed by {}: two policies would each rewrite it; keep one",
-                    paths
-                        .get(j)
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    paths
-                        .get(i)
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                );
-            }
+    let neighbours: Vec<Neighbour<'_>> = policies
+        .iter()
+        .map(|p| Neighbour {
+            namespace: &p.namespace,
+            spec: &p.spec,
+        })
+        .collect();
+    let file = |k: usize| {
+        paths
+            .get(k)
+            .map_or_else(String::new, |p| p.display().to_string())
+    };
+    for j in 0..policies.len() {
+        // The later file is refused for the earlier one it repeats.
+        if let Some((i, what)) = sharing_target(&neighbours, j)
+            .into_iter()
+            .find(|(i, _)| *i < j)
+        {
+            anyhow::bail!(
+                "{}: spec.target: {what} is also governed by {}: two policies would each rewrite it; keep one",
+                file(j),
+                file(i),
+            );
         }
     }
     Ok(())

@@ -34,6 +34,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
 use homeostat_models::governor::Governor;
+use homeostat_models::policy::Neighbour;
 
 use crate::crd::{AdaptivePolicy, FINALIZER};
 use crate::http::Metrics;
@@ -110,7 +111,7 @@ impl<S> Context<S> {
     }
 
     /// The other live policies of `p`'s namespace that govern what it governs, each with what
-    /// they share (`PolicySpec::shared_target`), by name. A policy being deleted is not
+    /// they share (`policy::sharing_target`), by name. A policy being deleted is not
     /// counted: its cleanup is under way, and the one that stays may act again.
     pub(crate) fn sharing_target(&self, p: &AdaptivePolicy) -> Vec<(String, String)> {
         self.store
@@ -184,21 +185,28 @@ impl<S> Context<S> {
 }
 
 /// The policies of `all` in `p`'s namespace, other than `p` and not being deleted, that
-/// govern what it governs (`PolicySpec::shared_target`), each with what they share, by name:
+/// govern what it governs (`policy::sharing_target`), each with what they share, by name:
 /// while any is there, `p` does not act (the reconciler says why in its status, and the
-/// webhook does not offer it to alerts).
+/// webhook does not offer it to alerts). `p` is read as given, not as the store last saw it.
 pub fn sharing_target(p: &AdaptivePolicy, all: &[Arc<AdaptivePolicy>]) -> Vec<(String, String)> {
-    let mut shared: Vec<(String, String)> = all
+    let others: Vec<&AdaptivePolicy> = all
         .iter()
-        .filter(|o| o.namespace() == p.namespace() && o.name_any() != p.name_any())
+        .map(|o| &**o)
+        .filter(|o| o.namespace() != p.namespace() || o.name_any() != p.name_any())
         .filter(|o| o.metadata.deletion_timestamp.is_none())
-        .filter_map(|o| {
-            p.spec
-                .0
-                .shared_target(&o.spec.0)
-                .map(|what| (o.name_any(), what))
+        .collect();
+    let neighbours: Vec<Neighbour<'_>> = std::iter::once(p)
+        .chain(others.iter().copied())
+        .map(|o| Neighbour {
+            namespace: o.metadata.namespace.as_deref().unwrap_or_default(),
+            spec: &o.spec.0,
         })
         .collect();
+    let mut shared: Vec<(String, String)> =
+        homeostat_models::policy::sharing_target(&neighbours, 0)
+            .into_iter()
+            .map(|(j, what)| (others[j - 1].name_any(), what))
+            .collect();
     shared.sort();
     shared
 }

@@ -519,6 +519,29 @@ impl PolicySpec {
     }
 }
 
+/// A policy among the others an adapter knows of, as the one-policy-per-target rule reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Neighbour<'a> {
+    pub namespace: &'a str,
+    pub spec: &'a PolicySpec,
+}
+
+/// The one-policy-per-target rule over the policies an adapter knows of: the others of
+/// `all[i]`'s namespace that govern what it governs (`PolicySpec::shared_target`), by index,
+/// each with what they share. While any is there, `all[i]` does not act. The reconciler (its
+/// store), the alert webhook, the bundled mesh (its policy files) and the simulator (a
+/// scenario's policies) all ask this, so they cannot disagree on who stands aside.
+pub fn sharing_target(all: &[Neighbour<'_>], i: usize) -> Vec<(usize, String)> {
+    let Some(me) = all.get(i) else {
+        return Vec::new();
+    };
+    all.iter()
+        .enumerate()
+        .filter(|(j, o)| *j != i && o.namespace == me.namespace)
+        .filter_map(|(j, o)| me.spec.shared_target(o.spec).map(|what| (j, what)))
+        .collect()
+}
+
 mod defaults {
     use super::{CountRange, Duration, DurationRange};
 
@@ -657,5 +680,27 @@ mod tests {
         );
         assert_eq!(cart.shared_target(&scaling), None);
         assert_eq!(lb.shared_target(&with_hpa("orders", None, &[])), None);
+    }
+
+    /// Of four policies, two on `checkout` in `shop` and one on `checkout` in `staging`, and one
+    /// on `cart` in `shop`: each of the first two names the other (not itself, not the one in
+    /// another namespace); the others share nothing; an index past the end, nothing.
+    #[test]
+    fn each_policy_is_told_which_neighbours_share_its_target() {
+        let checkout = PolicySpec::for_service("checkout");
+        let cart = PolicySpec::for_service("cart");
+        let at = |namespace, spec| Neighbour { namespace, spec };
+        let all = [
+            at("shop", &checkout),
+            at("staging", &checkout),
+            at("shop", &cart),
+            at("shop", &checkout),
+        ];
+        let service = || "service checkout".to_string();
+        assert_eq!(sharing_target(&all, 0), vec![(3, service())]);
+        assert_eq!(sharing_target(&all, 3), vec![(0, service())]);
+        assert_eq!(sharing_target(&all, 1), vec![]);
+        assert_eq!(sharing_target(&all, 2), vec![]);
+        assert_eq!(sharing_target(&all, 4), vec![]);
     }
 }

@@ -104,12 +104,15 @@ pub struct LoadTrend {
     pub with_latency: Option<f64>,
     /// Points of the trend where both errors and load are present.
     pub points: usize,
+    /// The load over the trend varies no more than counting noise would (`flat`): there is
+    /// nothing for the errors to correlate with, so `with_load` says nothing either way.
+    pub load_flat: bool,
 }
 
 impl LoadTrend {
     /// Load as the servers count it, every try: what a retry storm feeds on.
     pub fn of(s: &Signals) -> Self {
-        Self::against(s, &s.request_rate)
+        Self::against(s, &s.request_rate, None)
     }
 
     /// Load as the requests served, successful tries only (`request_rate × success_rate`):
@@ -118,25 +121,32 @@ impl LoadTrend {
     /// one fails more as it serves more. Seen on a random mesh: a subset failing 45 % of its
     /// tries from a fault, its try rate driven up by Istio's 2 retries, correlated r = 1.00
     /// with its own errors.
-    pub fn of_served(s: &Signals) -> Self {
+    ///
+    /// `step_seconds` turns rates into counts, for whether the served load is `flat`.
+    pub fn of_served(s: &Signals, step_seconds: i64) -> Self {
         let len = s.request_rate.len().min(s.success_rate.len());
         let served: Vec<f64> = s.request_rate[s.request_rate.len() - len..]
             .iter()
             .zip(&s.success_rate[s.success_rate.len() - len..])
             .map(|(r, ok)| r * ok)
             .collect();
-        Self::against(s, &served)
+        Self::against(s, &served, Some(step_seconds))
     }
 
-    fn against(s: &Signals, load: &[f64]) -> Self {
+    fn against(s: &Signals, load: &[f64], step_seconds: Option<i64>) -> Self {
         let tail = |v: &[f64]| v[v.len().saturating_sub(TREND)..].to_vec();
         let errors: Vec<f64> = tail(&s.success_rate).iter().map(|x| 1.0 - x).collect();
         let load = tail(load);
-        let points = present_pairs(&errors, &load).len();
+        let pairs = present_pairs(&errors, &load);
+        let load_flat = step_seconds.is_some_and(|step| {
+            let counts: Vec<f64> = pairs.iter().map(|(_, l)| l * step as f64).collect();
+            flat(&counts)
+        });
         Self {
             with_load: correlation(&errors, &load),
             with_latency: correlation(&errors, &tail(&s.latency_p99)),
-            points,
+            points: pairs.len(),
+            load_flat,
         }
     }
 
@@ -153,7 +163,41 @@ impl LoadTrend {
         self.with_load.is_some_and(|c| c >= OVERLOAD_CORRELATION)
             && self.with_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION)
     }
+
+    /// A queue that overflows now and then at a steady load (`load_flat`), where
+    /// [`load_driven`](Self::load_driven)'s first half cannot show: what the pods are offered
+    /// does not move, and the queue fills at random, when a burst of arrivals or of long
+    /// requests comes. Its errors still come exactly when its wait is longest (a full queue is
+    /// the longest wait it has), so there the latency half alone is the signature — over a
+    /// full trend only, where r ≥ `OVERLOAD_CORRELATION` has a chance of 0.003 without any
+    /// correlation. A fault's errors come at any wait: a broken pod's fail fast.
+    pub fn overflowing(&self) -> bool {
+        self.load_flat
+            && self.points >= TREND
+            && self.with_latency.is_some_and(|c| c >= OVERLOAD_CORRELATION)
+    }
 }
+
+/// Whether per-point counts vary no more than Poisson counting noise: the index of dispersion
+/// Σ(cᵢ − c̄)² / c̄ is χ² with n − 1 degrees of freedom for Poisson counts (Fisher's dispersion
+/// test), and the test does not reject that at the conventional 1 % level. Fewer than
+/// `MIN_CORRELATION_POINTS` counts, or none above zero, are not flat: nothing is known.
+pub fn flat(counts: &[f64]) -> bool {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    if counts.len() < MIN_CORRELATION_POINTS || counts.iter().any(|c| !c.is_finite()) {
+        return false;
+    }
+    let n = counts.len() as f64;
+    let mean = counts.iter().sum::<f64>() / n;
+    if mean <= 0.0 {
+        return false;
+    }
+    let dispersion = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / mean;
+    ChiSquared::new(n - 1.0).is_ok_and(|chi| chi.sf(dispersion) > FLAT_ALPHA)
+}
+
+/// The level at which `flat` rejects counting noise (the conventional 1 %).
+const FLAT_ALPHA: f64 = 0.01;
 
 /// Fewest points a correlation is computed from (three points always fit some trend).
 pub const MIN_CORRELATION_POINTS: usize = 4;
@@ -266,6 +310,61 @@ pub fn after_change(values: &[f64], end: i64, step: i64, at: Option<i64>) -> &[f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fisher's dispersion test at 1 %: χ² with 3 degrees of freedom passes 11.345 with a
+    /// chance of 1 % (the tables' value). Four counts alternating 100 ± d have dispersion
+    /// 4d²/100: d = 16 gives 10.24 (flat), d = 18 gives 12.96 (not). Equal counts have none;
+    /// 290, 310, 300, 295, 305 (counting noise of a mean of 300, whose standard deviation is
+    /// √300 ≈ 17) have 250/300 = 0.83 on 4 degrees of freedom (flat); 100, 200, 100, 200 have
+    /// 10,000/150 = 66.7 (not). Too few counts, no traffic, or a gap say nothing: not flat.
+    #[test]
+    fn a_load_is_flat_while_it_varies_no_more_than_counting_noise() {
+        assert!(flat(&[300.0; 4]));
+        assert!(flat(&[116.0, 84.0, 116.0, 84.0]));
+        assert!(!flat(&[118.0, 82.0, 118.0, 82.0]));
+        assert!(flat(&[290.0, 310.0, 300.0, 295.0, 305.0]));
+        assert!(!flat(&[100.0, 200.0, 100.0, 200.0]));
+        assert!(!flat(&[300.0; 3]));
+        assert!(!flat(&[0.0; 4]));
+        assert!(!flat(&[300.0, f64::NAN, 300.0, 300.0, 300.0]));
+    }
+
+    /// A full trend (20 points of 15 s) at 20 req/s (300 requests a point), with a burst every
+    /// fifth point: 4 % of the requests fail and the p99 is 250 ms against 100 ms otherwise.
+    /// The errors come exactly with the longest waits (r = 1) at a flat load: a queue that
+    /// overflows. The same bursts at a normal p99 (no correlation to compute), the same with
+    /// the load climbing 10 → 29 req/s (not flat), or with only 19 points: not a sign of it.
+    #[test]
+    fn errors_with_the_longest_waits_at_a_steady_load_are_an_overflowing_queue() {
+        let trend = |n: usize, rps: &dyn Fn(usize) -> f64, burst_p99: f64| {
+            let burst = |i: usize| (i + 1).is_multiple_of(5);
+            let s = Signals {
+                request_rate: (0..n).map(rps).collect(),
+                success_rate: (0..n).map(|i| if burst(i) { 0.96 } else { 1.0 }).collect(),
+                latency_p99: (0..n)
+                    .map(|i| if burst(i) { burst_p99 } else { 0.1 })
+                    .collect(),
+                ..Signals::default()
+            };
+            LoadTrend::of_served(&s, 15)
+        };
+        let steady = |_: usize| 20.0;
+        let overflow = trend(TREND, &steady, 0.25);
+        assert!(overflow.load_flat, "{overflow:?}");
+        assert!(
+            overflow
+                .with_latency
+                .is_some_and(|r| (r - 1.0).abs() < 1e-9)
+        );
+        assert!(overflow.overflowing());
+        assert!(!trend(TREND, &steady, 0.1).overflowing());
+        let climbing = trend(TREND, &|i| 10.0 + i as f64, 0.25);
+        assert!(
+            !climbing.load_flat && !climbing.overflowing(),
+            "{climbing:?}"
+        );
+        assert!(!trend(TREND - 1, &steady, 0.25).overflowing());
+    }
 
     #[test]
     fn error_rate_weights_points_by_requests_and_skips_gaps() {

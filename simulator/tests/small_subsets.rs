@@ -1,4 +1,4 @@
-//! A subset of one pod that serves one request at a time is full long before its CPU is.
+//! Subsets of one pod: full long before their CPU is, and overflowing now and then at half of it.
 //!
 //! Found by the random-mesh search (seed 83, `simulator/scenarios/known-harm/`): subset `v0`,
 //! one pod with one slot and a 56 ms request, beside `v1`'s four pods, under a traffic cycle of
@@ -17,14 +17,29 @@ fn known_harm(file: &str) -> Scenario {
     Scenario::parse(file, &yaml).expect("parses")
 }
 
+/// The governed run of a known-harm mesh, which must lose no more than a minute more than the
+/// mesh left at Istio's defaults (the search's own test of harm).
+fn no_worse_than_istio(file: &str) -> runs::RunResult {
+    let s = known_harm(file);
+    let alone = runs::run(&s, RunKind::Istio).expect("runs");
+    let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
+    assert!(
+        governed.metrics.slo_violation_minutes <= alone.metrics.slo_violation_minutes + 1,
+        "{file}: {} SLO minutes against {}: {:#?}",
+        governed.metrics.slo_violation_minutes,
+        alone.metrics.slo_violation_minutes,
+        governed.metrics.actions
+    );
+    governed
+}
+
 /// `v0` starts with 29 % of 32 req/s: 9.3 req/s on one slot of 56 ms, whose capacity is
 /// 1 / 0.056 = 17.9 req/s, so ρ = 0.52. The queueing model puts its p99 at the low-load p99 plus
 /// the M/M/1 p99 wait ln(100ρ) / (17.9 (1 − ρ)); even with the low-load p99 at the bare 56 ms
 /// (the measured one is higher, which lowers the limit) the 540 ms objective leaves the wait
 /// 484 ms, reached where ln(100ρ) = 8.66 (1 − ρ): ρ ≈ 0.54 (ln 54 = 3.99, 8.66 · 0.46 = 3.98).
 /// So `v0` has at most a point of room over its starting share, and whatever the fault, no
-/// move may give it more than 29 % + 1; and the governed mesh loses no more than a minute more
-/// than the mesh left at Istio's defaults (the search's own test of harm).
+/// move may give it more than 29 % + 1; and the governed mesh is no worse than Istio's.
 #[test]
 fn a_one_slot_subset_is_not_given_traffic_it_cannot_serve() {
     for file in [
@@ -32,9 +47,7 @@ fn a_one_slot_subset_is_not_given_traffic_it_cannot_serve() {
         "h83-node-150.yaml",
         "h83-slowpod-150.yaml",
     ] {
-        let s = known_harm(file);
-        let alone = runs::run(&s, RunKind::Istio).expect("runs");
-        let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
+        let governed = no_worse_than_istio(file);
         for a in governed
             .metrics
             .actions
@@ -50,12 +63,27 @@ fn a_one_slot_subset_is_not_given_traffic_it_cannot_serve() {
                 .unwrap_or_else(|| panic!("no v0 weight in {:?}", a.summary));
             assert!(v0 <= 30, "{file}: {:#?}", governed.metrics.actions);
         }
-        assert!(
-            governed.metrics.slo_violation_minutes <= alone.metrics.slo_violation_minutes + 1,
-            "{file}: {} SLO minutes against {}: {:#?}",
-            governed.metrics.slo_violation_minutes,
-            alone.metrics.slo_violation_minutes,
-            governed.metrics.actions
-        );
+    }
+}
+
+/// A one-pod subset whose queue overflows now and then is not a bad one. Found by the same
+/// search (seed 88): two one-pod subsets of two slots and a queue of 14, gamma-distributed
+/// requests (shape 0.47: a coefficient of variation of 1.46) at about half their capacity, no
+/// fault that anyone sees. A burst of long requests fills one queue now and then, 1–2 % of
+/// its tries are rejected for a few seconds, and Istio's default retries hide most of it. Moving
+/// 20 % of the traffic to the other pod put it at about 70 % of its capacity, where its queue
+/// overflowed in turn (3, 2 and 21 SLO minutes against 0 left at Istio's defaults; in the last
+/// the policy allows one change an hour, so nothing moved back). The weights planner now
+/// reads errors that come with the subset's longest waits at a load steady within counting
+/// noise as an overflowing queue (`LoadTrend::overflowing`): the governed mesh loses no more
+/// than a minute more than the mesh left alone (the search's own test of harm).
+#[test]
+fn a_queue_that_overflows_now_and_then_keeps_its_traffic() {
+    for file in [
+        "h88-overflow.yaml",
+        "h88-overflow-214.yaml",
+        "h88-overflow-186.yaml",
+    ] {
+        no_worse_than_istio(file);
     }
 }

@@ -243,12 +243,8 @@ fn a_move_stops_where_its_destination_would_be_full() {
         .subset("canary", &canary)
         .build();
         let d = Governor::new().step(T0, &obs, &policy());
-        let c = d
-            .plan
-            .changes
-            .iter()
-            .find(|c| c.knob == Knob::Weights)
-            .unwrap_or_else(|| panic!("stable at {stable_util}: no move: {d:#?}"));
+        let c =
+            weights_move(&d).unwrap_or_else(|| panic!("stable at {stable_util}: no move: {d:#?}"));
         assert_eq!(
             weights_of(&c.proposed)["canary"],
             canary_after,
@@ -449,6 +445,11 @@ fn the_cut_waits_for_cooldown_and_traffic_returns_after_recovery() {
 }
 
 /// Subsets `stable` and `canary` (the service their merge), `canary_weight` % to the canary.
+/// The weights change a decision applies, if any.
+fn weights_move(d: &homeostat_models::governor::Decision) -> Option<&Change> {
+    d.plan.changes.iter().find(|c| c.knob == Knob::Weights)
+}
+
 fn stable_and_canary(
     stable: &[Point],
     canary: &[Point],
@@ -686,12 +687,7 @@ fn a_subset_whose_queue_overflows_now_and_then_keeps_its_traffic() {
     let weights_change = |canary: &[Point]| {
         let obs = stable_and_canary(&stable, canary, 20);
         let d = Governor::new().step(T0, &obs, &policy());
-        let c = d
-            .plan
-            .changes
-            .iter()
-            .find(|c| c.knob == Knob::Weights)
-            .cloned();
+        let c = weights_move(&d).cloned();
         (d, c)
     };
     let (d, moved) = weights_change(&canary(0.1, 0.25));

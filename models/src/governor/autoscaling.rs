@@ -221,16 +221,24 @@ struct Sizing {
 
 impl Sizing {
     /// The fewest replicas, up to `max`, that meet the objective at `lambda` (`max` when none
-    /// does): the p99 wait only falls as c grows, so bisect.
+    /// does): the p99 wait only falls as c grows, so bisect. Where the objective is out of every
+    /// count's reach (`pod::Latency::out_of_reach`: the low-load p99 alone is over it), the
+    /// fewest past which more would not lower the p99: those whose p99 wait is zero. Sizing for
+    /// an objective no count meets would otherwise ask for the cap at any demand (seen on a
+    /// random mesh: a 34 ms objective on 34 ms requests, whose p99 Istio's 25–50 ms bucket puts
+    /// at 49.75 ms, took an HPA from 1 to its cap of 10 pods 15 s into the run).
     fn fewest(&self, lambda: f64, max: u32) -> u32 {
+        let enough = |c: u32| {
+            if self.queue.out_of_reach() {
+                self.queue.no_wait(c, lambda)
+            } else {
+                self.queue.meets(c, lambda)
+            }
+        };
         let (mut lo, mut hi) = (1u32, max);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.queue.meets(mid, lambda) {
-                hi = mid
-            } else {
-                lo = mid + 1
-            }
+            if enough(mid) { hi = mid } else { lo = mid + 1 }
         }
         lo
     }
@@ -438,8 +446,16 @@ pub fn plan(
         kind: FindingKind::Forecast,
         subject: "demand".into(),
         summary: format!(
-            "demand {:.1} req/s now, up to {:.1} req/s before a new pod is ready ({}); {} replicas keep p99 under the objective",
-            z.demand_now, z.demand_upper, z.model, z.needed
+            "demand {:.1} req/s now, up to {:.1} req/s before a new pod is ready ({}); {} replicas {}",
+            z.demand_now,
+            z.demand_upper,
+            z.model,
+            z.needed,
+            if z.queue.out_of_reach() {
+                "add no queueing wait (the objective is out of reach: the low-load p99 alone is over it)"
+            } else {
+                "keep p99 under the objective"
+            }
         ),
         evidence: evidence(&z, hpa),
     });
@@ -564,13 +580,18 @@ pub fn plan(
     }
     let reason = match posture {
         Posture::Protect if implied_now < z.needed => format!(
-            "demand may reach {:.1} req/s within the pod start-up horizon (now {:.1}); at target {}% the autoscaler would run {} pods but {} are needed for p99 under {}, so scale ahead now",
+            "demand may reach {:.1} req/s within the pod start-up horizon (now {:.1}); at target {}% the autoscaler would run {} pods but {} are needed {}, so scale ahead now",
             z.demand_upper,
             z.demand_now,
             hpa.target_utilization_percent,
             implied_now,
             z.needed,
-            ctx.spec.objectives.latency_p99
+            if z.queue.out_of_reach() {
+                "to add no queueing wait (the p99 objective is out of every count's reach)"
+                    .to_string()
+            } else {
+                format!("for p99 under {}", ctx.spec.objectives.latency_p99)
+            }
         ),
         Posture::Protect => "the autoscaler settings are outside the policy's bounds".to_string(),
         Posture::Relax if state.baseline.is_none() => format!(

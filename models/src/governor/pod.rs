@@ -133,6 +133,18 @@ impl Latency {
         self.base_p99 + self.wait(c, lambda) <= self.objective
     }
 
+    /// Whether the objective is out of every replica count's reach: the low-load p99 alone is
+    /// over it, and replicas only ever take away the wait.
+    pub fn out_of_reach(&self) -> bool {
+        self.base_p99 > self.objective
+    }
+
+    /// Whether `c` pods at `lambda` requests/s keep fewer than 1 % of the requests waiting (the
+    /// M/M/(c·slots) p99 wait is zero): more pods could not lower the p99.
+    pub fn no_wait(&self, c: u32, lambda: f64) -> bool {
+        self.wait(c, lambda) <= 0.0
+    }
+
     /// The p99 wait of `c` pods at `lambda` requests/s (M/M/(c·slots)).
     fn wait(&self, c: u32, lambda: f64) -> f64 {
         let servers = u64::from(c).saturating_mul(self.pod.slots);

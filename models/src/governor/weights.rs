@@ -222,12 +222,18 @@ fn judge(
         Evidence::new("history_score", history),
     ];
     let over_budget = e_i > budget;
-    let trend = window::LoadTrend::of_served(signals(name), obs.step_seconds);
     // The two verdicts that say "its errors": against its peers, and against its own history.
     let worse_than_peers = over_budget && tail_bad <= ALPHA_BAD;
     let worse_than_itself = history >= HISTORY_BAD
         && window::binomial_tail(e_i * n_i, n_i, budget) <= window::OVER_BUDGET_ALPHA;
     let failing = worse_than_peers || worse_than_itself;
+    // Only a failing subset's trend is read below: the rest are spared its correlations and
+    // its dispersion test (a χ² tail) on every run.
+    let trend = if failing {
+        window::LoadTrend::of_served(signals(name), obs.step_seconds)
+    } else {
+        window::LoadTrend::default()
+    };
     let (health, why, confidence) = if failing && !trend.known() {
         (
             Health::Busy,

@@ -97,8 +97,9 @@ pub const TREND: usize = 20;
 /// correlation is computed from (4) it is about 0.2, which is why both signals must agree.
 pub const OVERLOAD_CORRELATION: f64 = 0.6;
 
-/// How a window's errors move with its load and its p99 latency over the last `TREND` points.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How a window's errors move with its load and its p99 latency over the last `TREND` points
+/// (`Default`: nothing known).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LoadTrend {
     pub with_load: Option<f64>,
     pub with_latency: Option<f64>,

@@ -245,7 +245,10 @@ fn judge(
             ),
             0.5,
         )
-    } else if failing && !slow_all_along(signals(name), p99_obj) && trend.overflowing() {
+    } else if failing
+        && !slow_all_along(signals(name), p99_obj, obs.step_seconds)
+        && trend.overflowing()
+    {
         (
             Health::Busy,
             format!(
@@ -315,20 +318,16 @@ fn judge(
     }
 }
 
-/// Whether a subset's p99 has been over the objective for most of the trend (the median of its
-/// last `window::TREND` points' p99s): a slow subset, whose errors may well come with its waits
+/// Whether a subset's p99 has been over the objective for most of the trend (its p99 read for
+/// a comparison, `window::comparable_p99`, over the last `window::TREND` points rather than the
+/// recent ones): a slow subset, whose errors may well come with its waits
 /// (requests that time out are its slowest), is not an overflowing queue. An overflowing one is
 /// slow only in its bursts: the recent points' p99 may pass the objective in a burst (seen on
 /// a random mesh: a one-pod subset whose queue overflowed, its median p99 over the last 4
 /// points 203 ms against a 143 ms objective, lost 20 % of the traffic to its one-pod peer,
 /// which then overflowed for the rest of the run: 21 SLO minutes against Istio's 0).
-fn slow_all_along(s: &Signals, objective: f64) -> bool {
-    let p99s: Vec<f64> = s.latency_p99[s.latency_p99.len().saturating_sub(window::TREND)..]
-        .iter()
-        .copied()
-        .filter(|p| p.is_finite())
-        .collect();
-    crate::stats::median(&p99s).is_some_and(|m| m > objective)
+fn slow_all_along(s: &Signals, objective: f64, step_seconds: i64) -> bool {
+    window::comparable_p99(s, window::TREND, step_seconds).is_some_and(|m| m > objective)
 }
 
 /// The weights planner (one run of the control loop). `moved_at`: when the weights were last

@@ -3,7 +3,7 @@
 # same upstream, same load generator; prints throughput, the latency percentiles at a moderate
 # steady rate, and the proxy's memory. Everything listens on 127.0.0.1 only.
 #
-# One run takes about 13 × seconds-per-run (16 × with BEFORE).
+# One run takes about 19 × seconds-per-run (24 × with BEFORE).
 # Needs: wrk and nginx (Debian packages `wrk`, `nginx`). Usage:
 #   dataplane/proxy/bench/run.sh [seconds-per-run (default 10)]
 # BEFORE=path/to/an/older/homeostat-proxy adds that binary as a fourth target, so a before /
@@ -135,11 +135,33 @@ for round in 1 2 3; do
 done
 echo "== homeostat-proxy memory after the throughput run: $(mem)"
 
+# Latency at a moderate steady rate, also in three interleaved rounds: a p99 on this shared
+# machine moves by a millisecond from one run to the next with the scheduler (2026-12-02: the
+# proxy +0.61 ms over the upstream, nginx +1.49; 2026-12-03: +1.30 and +0.29), so one round per
+# target says little. Each round's p99 is read against the upstream's p99 of the same round
+# ("added"), and the summary gives each proxy's median added p99 over the rounds.
+# wrk prints a percentile as e.g. 812.00us, 1.93ms or 1.02s; `us` converts it to microseconds.
+us() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); print v } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1e6 } }'; }
+declare -A p99
+for round in 1 2 3; do
+  for name in $targets; do
+    label=${name%%:*}; port=${name##*:}
+    echo "== steady rate round $round  $label  (wrk -t1 -c10 -d${secs}s --latency -s delay.lua: 10 ms think time)"
+    out=$(wrk -t1 -c10 -d"${secs}s" --latency -s "$here/delay.lua" "http://127.0.0.1:$port/")
+    echo "$out" | grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors" || true
+    p99[$label,$round]=$(echo "$out" | awk '$1 == "99%" { print $2 }' | us)
+  done
+done
+echo "== added p99 at the steady rate (the target's p99 minus the upstream's in the same round)"
 for name in $targets; do
-  label=${name%%:*}; port=${name##*:}
-  echo "== steady rate  $label  (wrk -t1 -c10 -d${secs}s --latency -s delay.lua: 10 ms think time)"
-  wrk -t1 -c10 -d"${secs}s" --latency -s "$here/delay.lua" "http://127.0.0.1:$port/" \
-    | grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors" || true
+  label=${name%%:*}
+  [ "$label" = upstream ] && continue
+  added=()
+  for round in 1 2 3; do
+    added+=("$(awk -v a="${p99[$label,$round]}" -v u="${p99[upstream,$round]}" 'BEGIN { printf "%.0f", a - u }')")
+  done
+  median=$(printf '%s\n' "${added[@]}" | sort -n | sed -n 2p)
+  echo "$label: added p99 ${added[*]} us over the rounds, median $median us"
 done
 echo "== homeostat-proxy memory at the end: $(mem)"
 echo "== requests the proxy counted:"

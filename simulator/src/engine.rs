@@ -376,6 +376,13 @@ pub struct Engine {
     roots_in_flight: u64,
 }
 
+/// The most entry requests one run may simulate. At the engine's measured 0.5 M entry
+/// requests/s on the 20-service mesh and 4.9 M on a single hop (docs/benchmarks-sim.md), 10¹⁰
+/// is between about half an hour and five and a half hours of one core: a run beyond it is a
+/// typo in a rate or a duration (`1e15` for `1e5`), which would otherwise run for years
+/// without a word.
+pub const MAX_ENTRY_REQUESTS: f64 = 1e10;
+
 impl Engine {
     pub fn new(s: &Scenario) -> Result<Engine, String> {
         let mut topo = Topology::compile(s)?;
@@ -384,6 +391,15 @@ impl Engine {
         topo.notes = notes;
         let faults = faults::compile(s, &topo);
         let surges = faults::surges(&faults);
+        let expected = arrivals.expected(&surges, s.duration.nanos());
+        if expected > MAX_ENTRY_REQUESTS {
+            return Err(format!(
+                "traffic: about {expected:.3e} entry requests in the {:.0} s run (the mean rate over \
+                 the run, surges included), more than the {MAX_ENTRY_REQUESTS:.0e} one run may \
+                 simulate; is a rate or the duration a typo? (`replay --scale` shortens a run)",
+                s.duration.as_secs_f64()
+            ));
+        }
         let outlier = s.mesh.outlier();
         let config: Vec<ServiceConfig> = topo
             .services

@@ -137,6 +137,28 @@ impl Arrivals {
         })
     }
 
+    /// About how many arrivals a run of `end` nanoseconds draws: the profile's mean rate over
+    /// the run plus each surge's extra over its window (exact for a constant rate; a whole
+    /// number of diurnal periods averages to the mean), or the replayed timestamps before `end`.
+    pub fn expected(&self, surges: &[Surge], end: u64) -> f64 {
+        let mean = match self {
+            Arrivals::Replay { times, .. } => {
+                return times.iter().filter(|&&t| t < end).count() as f64;
+            }
+            Arrivals::Poisson { rate, .. } => match rate {
+                Rate::Constant(r) => *r,
+                Rate::Diurnal { mean, .. } => *mean,
+                Rate::Series { mean_rps, .. } => *mean_rps,
+            },
+        };
+        let seconds = |from: u64, to: u64| to.min(end).saturating_sub(from) as f64 / 1e9;
+        let surged: f64 = surges
+            .iter()
+            .map(|s| (s.factor - 1.0).max(0.0) * seconds(s.start, s.end))
+            .sum();
+        mean * (seconds(0, end) + surged)
+    }
+
     fn poisson(rate: Rate) -> Arrivals {
         Arrivals::Poisson {
             rate,
@@ -187,6 +209,32 @@ impl Arrivals {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn the_expected_count_adds_each_surges_extra_over_its_window() {
+        // 100 req/s for 100 s, tripled from 10 s to 30 s and doubled from 90 s to past the
+        // end: 100 · (100 + 2 · 20 + 1 · 10) = 15,000.
+        let a = Arrivals::poisson(Rate::Constant(100.0));
+        let surges = [
+            Surge {
+                start: 10 * SECOND,
+                end: 30 * SECOND,
+                factor: 3.0,
+            },
+            Surge {
+                start: 90 * SECOND,
+                end: u64::MAX,
+                factor: 2.0,
+            },
+        ];
+        assert_eq!(a.expected(&surges, 100 * SECOND), 15_000.0);
+        // Replayed arrivals: the timestamps before the end.
+        let r = Arrivals::Replay {
+            times: vec![0, SECOND, 5 * SECOND],
+            next: 0,
+        };
+        assert_eq!(r.expected(&surges, 2 * SECOND), 2.0);
+    }
 
     #[test]
     fn poisson_count_matches_rate() {

@@ -55,6 +55,36 @@ fn run_engine(s: &Scenario) -> (Engine, Count) {
 }
 
 #[test]
+fn a_run_of_more_than_ten_billion_requests_is_refused_as_a_typo() {
+    let at_rate = |rate: &str| {
+        let yaml = format!(
+            r#"
+name: typo
+duration: 10m
+topology:
+  services:
+    - name: api
+      subsets: [{{ name: v1, pods: 1 }}]
+      serviceTime: {{ lognormal: {{ median: 10ms, sigma: 0.3 }} }}
+traffic:
+  entries: [{{ service: api }}]
+  profile: {{ constant: {{ rate: {rate} }} }}
+"#
+        );
+        Scenario::parse("typo.yaml", &yaml).expect("a huge rate is still a valid number")
+    };
+    // 1e15 req/s for 10 minutes is 6e17 requests: refused before a single event, naming the
+    // traffic and the estimate.
+    let err = Engine::new(&at_rate("1e15")).err().expect("refused");
+    assert!(
+        err.starts_with("traffic: about 6.000e17 entry requests in the 600 s run"),
+        "{err}"
+    );
+    // 16,000 req/s for the same 10 minutes is 9.6 M, far under the limit: it builds.
+    assert!(Engine::new(&at_rate("16000")).is_ok());
+}
+
+#[test]
 fn every_503_is_tried_three_times_under_istio_defaults() {
     // One pod answering 503 to everything: Istio's default policy retries 503 twice, so every
     // request costs 1 + 2 tries and fails; at 1 req/s and 10 ms per try, at most one retry is

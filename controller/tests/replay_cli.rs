@@ -86,6 +86,36 @@ fn a_bad_scenario_file_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_run_that_cannot_be_simulated_fails_the_command_after_the_report() {
+    // A rate typo (1e15 req/s for 4 minutes): every run is refused by the engine. The report
+    // is still written, with each run's error as a note, and the command fails saying so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(&file, SCENARIO.replace("rate: 50", "rate: 1e15")).expect("write");
+    let out = dir.path().join("out");
+    let cli = Cli::try_parse_from([
+        "homeostat",
+        "replay",
+        file.to_str().expect("utf-8 path"),
+        "--baseline",
+        "istio",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ])
+    .expect("arguments parse");
+    let err = format!("{:#}", run(cli).expect_err("no run could be simulated"));
+    assert_eq!(
+        err,
+        "2 of 2 runs could not be simulated; each one's error is a note of its scenario above"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary written");
+    assert!(
+        summary.contains("istio: traffic: about 2.400e17 entry requests"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn one_job_or_many_write_the_same_summary() {
     // Two scenarios × three runs each, simulated one at a time and on three threads: the runs
     // are independent and deterministic, and the summary must come out in the same order.

@@ -153,6 +153,7 @@ pub fn run(args: Args) -> Result<()> {
     .into_iter();
 
     let mut reports = Vec::new();
+    let mut failed = 0usize;
     for ((s, notes), plan) in loaded.into_iter().zip(plans) {
         let mut runs = Vec::new();
         let mut notes = notes;
@@ -179,7 +180,10 @@ pub fn run(args: Args) -> Result<()> {
                     }
                     runs.push(r)
                 }
-                Some(Err(e)) => notes.push(format!("{}: {e}", k.name())),
+                Some(Err(e)) => {
+                    failed += 1;
+                    notes.push(format!("{}: {e}", k.name()));
+                }
                 None => anyhow::bail!("internal: fewer run results than runs"),
             }
         }
@@ -211,6 +215,14 @@ pub fn run(args: Args) -> Result<()> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
         Format::Table => print_table(&doc),
+    }
+    // Everything that ran is printed and written first; a run that could not be simulated
+    // still fails the command, so a script does not take a report with holes for a whole one.
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} runs could not be simulated; each one's error is a note of its scenario above",
+            jobs.len()
+        );
     }
     Ok(())
 }

@@ -832,7 +832,9 @@ fn the_governor_does_no_harm_on_faulted_meshes() {
         // A bound the policy states is the owner's instruction and is applied at once,
         // whatever it costs (docs/governor.md): not the Governor's judgement, not judged here.
         if h.metrics.actions.iter().any(|x| {
-            x.reason.contains("exceed the policy's") || x.reason.contains("outside the policy's")
+            x.reason.contains("exceed the policy's")
+                || x.reason.contains("outside the policy's")
+                || x.reason.contains("by the policy's minReplicas")
         }) {
             return Ok(false);
         }

@@ -215,7 +215,12 @@ struct Sizing {
     demand_now: f64,
     demand_upper: f64,
     model: &'static str,
+    /// Replicas needed: what the queueing model asks for at the forecast's upper bound, or the
+    /// policy's `minReplicas` where that is more.
     needed: u32,
+    /// What the queueing model alone asks for, when the policy's `minReplicas` is more: the
+    /// need is then the owner's bound, and the reason says so.
+    below_policy_floor: Option<u32>,
     reachable: bool,
 }
 
@@ -303,6 +308,7 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         demand_upper,
         model,
         needed: 0,
+        below_policy_floor: None,
         reachable: false,
     };
     // The cluster's cap: more pods than it will run are not capacity.
@@ -311,7 +317,9 @@ fn size(ctx: &Ctx<'_>, state: &AutoscalingState, hpa: &HpaConfig) -> Result<Sizi
         .min(hpa.replica_cap.unwrap_or(u32::MAX))
         .max(1);
     z.reachable = z.queue.meets(max, demand_upper);
-    z.needed = z.fewest(demand_upper, max).max(a.min_replicas);
+    let by_model = z.fewest(demand_upper, max);
+    z.needed = by_model.max(a.min_replicas);
+    z.below_policy_floor = (by_model < a.min_replicas).then_some(by_model);
     Ok(z)
 }
 
@@ -586,7 +594,11 @@ pub fn plan(
             hpa.target_utilization_percent,
             implied_now,
             z.needed,
-            if z.queue.out_of_reach() {
+            if let Some(by_model) = z.below_policy_floor {
+                format!(
+                    "by the policy's minReplicas (the queueing model alone asks for {by_model})"
+                )
+            } else if z.queue.out_of_reach() {
                 "to add no queueing wait (the p99 objective is out of every count's reach)"
                     .to_string()
             } else {

@@ -604,3 +604,39 @@ fn an_objective_out_of_every_counts_reach_does_not_pin_the_hpa_at_its_cap() {
         d.findings
     );
 }
+
+/// A scale-up that the policy's `minReplicas` asks for, not the queueing model, says so: the
+/// owner's bound, not a forecast. 1,200 req/s at 60 % CPU on 10 pods is 200 req/s a pod; the
+/// HPA at its 80 % target settles on ⌈1,200 / 160⌉ = 8 pods, which the model finds enough for
+/// p99 100 ms against 300 ms, while the policy asks for at least 30.
+#[test]
+fn a_need_set_by_the_policys_floor_names_the_floor_not_the_model() {
+    let mut spec = policy();
+    spec.controls.autoscaling.min_replicas = 30;
+    let mut gov = Governor::new();
+    let mut cfg = config(Default::default());
+    cfg.hpa = Some(hpa(2, 50, 80, 10));
+    let change = (0..300)
+        .find_map(|run| steady_run_with(&mut gov, run, &cfg, &spec, 0.9995, 0.1))
+        .expect("the floor is applied");
+    assert_eq!(hpa_min(&change), 30);
+    assert!(
+        change.reason.contains(
+            "30 are needed by the policy's minReplicas (the queueing model alone asks for "
+        ),
+        "{}",
+        change.reason
+    );
+    assert!(
+        !change.reason.contains("for p99 under"),
+        "{}",
+        change.reason
+    );
+}
+
+fn hpa_min(c: &homeostat_models::governor::Change) -> u32 {
+    match &c.proposed {
+        homeostat_models::governor::KnobValue::Autoscaling(h) => h.min_replicas,
+        other => panic!("not an autoscaling change: {other:?}"),
+    }
+}

@@ -18,7 +18,8 @@
 //!   (`the_governor_does_no_harm_on_faulted_meshes`).
 //!
 //! Each test draws a fixed set of scenarios from a fixed seed; `HOMEOSTAT_FUZZ_CASES` and
-//! `HOMEOSTAT_FUZZ_SEED` search further (see `search`).
+//! `HOMEOSTAT_FUZZ_SEED` search further (see `search`); `HOMEOSTAT_FUZZ_FAULTS=2` puts two faults
+//! in each faulted mesh (`faulted_case`).
 
 use homeostat_simulator::record::ActionRecord;
 use homeostat_simulator::runs::{self, RunKind, RunResult};
@@ -588,6 +589,17 @@ fn check(c: &Case) -> Result<bool, TestCaseError> {
     Ok(true)
 }
 
+/// A search setting from the environment. A value that does not parse is an error naming the
+/// variable, not a silent default.
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?}: not a number in range")),
+        Err(_) => default,
+    }
+}
+
 /// Runs `check` on `cases` scenarios drawn from `strategy` with a fixed seed, so that a failure
 /// reproduces (the environment may ask for a longer search: `HOMEOSTAT_FUZZ_CASES=2000
 /// HOMEOSTAT_FUZZ_SEED=3 cargo test --profile ci -p homeostat-simulator --test scenario_fuzz`;
@@ -601,15 +613,6 @@ fn search(
     strategy: impl Strategy<Value = Case>,
     check: impl Fn(&Case) -> Result<bool, TestCaseError>,
 ) {
-    // A value that does not parse is an error naming the variable, not a silent default.
-    fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-        match std::env::var(name) {
-            Ok(v) => v
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}={v:?}: not a number in range")),
-            Err(_) => default,
-        }
-    }
     let cases: u32 = env("HOMEOSTAT_FUZZ_CASES", cases);
     let seed: u8 = env("HOMEOSTAT_FUZZ_SEED", seed);
     let mut runner = TestRunner::new_with_rng(
@@ -788,10 +791,12 @@ fn left_alone(s: &Scenario) -> RunKind {
 
 /// A faulted mesh: the generated topology, mesh block and policies with one generated fault,
 /// every policy in `Enforce`, for 30 minutes — time for an incident, the Governor's answer and
-/// what follows it.
-fn faulted_case() -> impl Strategy<Value = Case> {
-    (case(), fault(), policy()).prop_map(|(mut c, f, p)| {
-        c.faults = vec![f];
+/// what follows it. `HOMEOSTAT_FUZZ_FAULTS=2` draws two independent faults a mesh instead (two
+/// incidents at once, or one on top of the other); the one-fault search draws exactly what it
+/// drew before that setting existed, so its recorded sums still reproduce.
+fn faulted_case() -> BoxedStrategy<Case> {
+    fn finish(mut c: Case, faults: Vec<Fault>, p: Pol) -> Case {
+        c.faults = faults;
         if c.policies.is_empty() {
             c.policies.push(p);
         }
@@ -805,7 +810,16 @@ fn faulted_case() -> impl Strategy<Value = Case> {
         }
         c.duration_s = 1800;
         c
-    })
+    }
+    match env::<u8>("HOMEOSTAT_FUZZ_FAULTS", 1) {
+        1 => (case(), fault(), policy())
+            .prop_map(|(c, f, p)| finish(c, vec![f], p))
+            .boxed(),
+        2 => (case(), fault(), fault(), policy())
+            .prop_map(|(c, f, g, p)| finish(c, vec![f, g], p))
+            .boxed(),
+        n => panic!("HOMEOSTAT_FUZZ_FAULTS={n}: 1 or 2"),
+    }
 }
 
 /// The Governor never leaves a faulted mesh with more SLO-violation minutes than the same mesh

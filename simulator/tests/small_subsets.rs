@@ -1,4 +1,5 @@
-//! Subsets of one pod: full long before their CPU is, and overflowing now and then at half of it.
+//! Subsets of one pod: full long before their CPU is, overflowing now and then at half of it, and
+//! not scaled onto a faulty pod for an objective the histogram cannot resolve.
 //!
 //! Found by the random-mesh search (seed 83, `simulator/scenarios/known-harm/`): subset `v0`,
 //! one pod with one slot and a 56 ms request, beside `v1`'s four pods, under a traffic cycle of
@@ -85,5 +86,43 @@ fn a_queue_that_overflows_now_and_then_keeps_its_traffic() {
         "h88-overflow-186.yaml",
     ] {
         no_worse_than_istio(file);
+    }
+}
+
+/// A one-pod subset is not scaled onto a faulty pod for an objective Istio's histogram cannot
+/// resolve. Found by the same search (seeds 90, and 88 with two faults): requests of a fixed
+/// 34 ms (12 ms) under a 34 ms (12 ms) objective, which every point's p99 meets, and a fault on
+/// the pod a scale-up adds (5.5× slower; failing 78 % with 500). Istio's (25, 50] ms bucket
+/// ((10, 25] ms) holds every request, so `histogram_quantile` reads the p99 at 49.75 ms
+/// (24.85 ms), "over" the objective; sizing the HPA for no queueing wait against an objective
+/// thought out of reach scaled onto the faulty pod: 23 SLO minutes against `hpa-70`'s 2, and
+/// 29 against 1. The objective lies inside the bucket that holds the p99, so the queueing
+/// model now asks for nothing (`pod::Latency::out_of_reach_unresolved`): the Governor changes
+/// no autoscaling setting, and the governed mesh is no worse than the HPA at its default
+/// target alone.
+#[test]
+fn an_objective_inside_the_p99s_bucket_scales_nothing_onto_a_faulty_pod() {
+    for file in [
+        "h90-scaled-onto-slow-pod.yaml",
+        "h88-two-faults-scaled-onto-broken-pod.yaml",
+    ] {
+        let s = known_harm(file);
+        let hpa = runs::run(&s, RunKind::Hpa(70)).expect("runs");
+        let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
+        assert!(
+            governed
+                .metrics
+                .actions
+                .iter()
+                .all(|a| a.knob != "autoscaling"),
+            "{file}: {:#?}",
+            governed.metrics.actions
+        );
+        assert!(
+            governed.metrics.slo_violation_minutes <= hpa.metrics.slo_violation_minutes + 1,
+            "{file}: {} SLO minutes against {}",
+            governed.metrics.slo_violation_minutes,
+            hpa.metrics.slo_violation_minutes
+        );
     }
 }

@@ -232,7 +232,16 @@ impl Sizing {
     /// an objective no count meets would otherwise ask for the cap at any demand (seen on a
     /// random mesh: a 34 ms objective on 34 ms requests, whose p99 Istio's 25–50 ms bucket puts
     /// at 49.75 ms, took an HPA from 1 to its cap of 10 pods 15 s into the run).
+    ///
+    /// Where the low-load p99 is over the objective only within the blur of the histogram bucket
+    /// that holds it (`pod::Latency::out_of_reach_unresolved`), the model cannot tell whether the
+    /// objective is met at all, and asks for nothing: 1 (the policy's `minReplicas` may still
+    /// ask for more). Sizing for "no queueing wait" there scaled a one-pod subset onto a broken
+    /// pod on random meshes whose objective equalled their requests' fixed service time.
     fn fewest(&self, lambda: f64, max: u32) -> u32 {
+        if self.queue.out_of_reach_unresolved() {
+            return 1;
+        }
         let enough = |c: u32| {
             if self.queue.out_of_reach() {
                 self.queue.no_wait(c, lambda)
@@ -459,15 +468,22 @@ pub fn plan(
             z.demand_upper,
             z.model,
             z.needed,
-            if z.queue.out_of_reach() {
-                "add no queueing wait (the objective is out of reach: the low-load p99 alone is over it)"
+            if z.queue.out_of_reach_unresolved() {
+                format!(
+                    "are all the policy asks for: the low-load p99 reads {:.1} ms against a {:.0} ms objective, inside the Istio histogram bucket above {:.0} ms, where it cannot tell whether the objective is met, so the queueing model sizes nothing",
+                    z.queue.base_p99 * 1e3,
+                    z.queue.objective * 1e3,
+                    homeostat_dataplane::histogram::bucket_floor_ms(z.queue.base_p99 * 1e3)
+                )
+            } else if z.queue.out_of_reach() {
+                "add no queueing wait (the objective is out of reach: the low-load p99 alone is over it)".to_string()
             } else {
-                "keep p99 under the objective"
+                "keep p99 under the objective".to_string()
             }
         ),
         evidence: evidence(&z, hpa),
     });
-    if !z.reachable {
+    if !z.reachable && !z.queue.out_of_reach_unresolved() {
         findings.push(Finding {
             kind: FindingKind::Anomaly,
             subject: "autoscaling".into(),

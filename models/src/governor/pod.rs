@@ -25,6 +25,7 @@
 
 use super::observation::Signals;
 use super::queueing;
+use homeostat_dataplane::histogram::bucket_floor_ms;
 
 /// Below this mean CPU utilisation λ/(c·u) says little about a pod's capacity: the pod's idle
 /// CPU (runtime, probes, metrics: commonly a few percent of its request) and the CPU metric's
@@ -137,6 +138,18 @@ impl Latency {
     /// over it, and replicas only ever take away the wait.
     pub fn out_of_reach(&self) -> bool {
         self.base_p99 > self.objective
+    }
+
+    /// Whether the low-load p99 is over the objective only as far as Istio's histogram blurs
+    /// it, so that the objective may well be in reach: the objective lies at or above the lower
+    /// edge of the bucket that holds the p99 (`bucket_floor_ms`). Inside a bucket
+    /// `histogram_quantile` interpolates as if the requests were spread evenly over it, and
+    /// the p99 it returns may be anywhere from that edge up: 34 ms requests, every one in the
+    /// (25, 50] ms bucket, read as a p99 of 49.75 ms, and a 34 ms objective on them is met.
+    /// Only an objective below the bucket's lower edge is surely out of reach (a p99 read at
+    /// 320 ms is over 250 ms, whatever the spread inside (250, 500]).
+    pub fn out_of_reach_unresolved(&self) -> bool {
+        self.out_of_reach() && self.objective * 1e3 >= bucket_floor_ms(self.base_p99 * 1e3)
     }
 
     /// Whether `c` pods at `lambda` requests/s keep fewer than 1 % of the requests waiting (the

@@ -458,9 +458,15 @@ pub fn plan(
             return None;
         }
         if healthy.is_empty() {
-            findings.push(note(
-                "no subset is healthy: there is nowhere safe to move traffic, weights stay".into(),
-            ));
+            let others: Vec<String> = judged
+                .iter()
+                .filter(|(n, _)| !bad.contains(n))
+                .map(|(n, j)| format!("{n}: {}", j.why))
+                .collect();
+            findings.push(note(format!(
+                "no subset is healthy ({}): there is nowhere safe to move traffic, weights stay",
+                others.join("; ")
+            )));
             return None;
         }
         let to = receivers(ctx, moved_at, Some(&bad), &healthy);

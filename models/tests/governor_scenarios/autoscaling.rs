@@ -611,7 +611,7 @@ fn an_objective_out_of_every_counts_reach_does_not_pin_the_hpa_at_its_cap() {
 /// and 300 both lie in Istio's (250, 500] ms bucket, inside which `histogram_quantile`
 /// interpolates, so the requests' real p99 may be anywhere above 250 ms, the objective met
 /// or not. The model asks for nothing: no change over 300 runs, the demand finding saying why
-/// and no "cannot keep p99 under the objective" anomaly. From an HPA of 1..50 pods at a 95 %
+/// and no "cannot keep p99 under the objective" anomaly. From an HPA of 2..50 pods at a 95 %
 /// target (⌈1,200 / 190⌉ = 7 pods) sizing for no queueing wait would have raised it to the 8
 /// pods above; now only the HPA's own target decides.
 #[test]

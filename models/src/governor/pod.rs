@@ -141,15 +141,18 @@ impl Latency {
     }
 
     /// Whether the low-load p99 is over the objective only as far as Istio's histogram blurs
-    /// it, so that the objective may well be in reach: the objective lies at or above the lower
-    /// edge of the bucket that holds the p99 (`bucket_floor_ms`). Inside a bucket
+    /// it, so that the objective may well be in reach: the objective lies above the lower edge
+    /// of the bucket that holds the p99 (`bucket_floor_ms`). Inside a bucket
     /// `histogram_quantile` interpolates as if the requests were spread evenly over it, and
-    /// the p99 it returns may be anywhere from that edge up: 34 ms requests, every one in the
+    /// the p99 it returns may be anywhere above that edge: 34 ms requests, every one in the
     /// (25, 50] ms bucket, read as a p99 of 49.75 ms, and a 34 ms objective on them is met.
-    /// Only an objective below the bucket's lower edge is surely out of reach (a p99 read at
-    /// 320 ms is over 250 ms, whatever the spread inside (250, 500]).
+    /// An objective at or below the edge is surely out of reach: a p99 read at 320 ms is over
+    /// 250 ms, whatever the spread inside (250, 500], so over an objective of 250 ms too (an
+    /// objective on a bucket bound is common; the relative 10⁻⁹ only keeps a bound computed
+    /// from seconds, such as 0.25 × 10³, on the bound).
     pub fn out_of_reach_unresolved(&self) -> bool {
-        self.out_of_reach() && self.objective * 1e3 >= bucket_floor_ms(self.base_p99 * 1e3)
+        self.out_of_reach()
+            && self.objective * 1e3 > bucket_floor_ms(self.base_p99 * 1e3) * (1.0 + 1e-9)
     }
 
     /// Whether `c` pods at `lambda` requests/s keep fewer than 1 % of the requests waiting (the
@@ -221,6 +224,24 @@ mod tests {
             success_rate: ok.to_vec(),
             ..Signals::default()
         }
+    }
+
+    #[test]
+    fn only_an_objective_above_the_p99s_bucket_edge_is_unresolved() {
+        let pod = PodModel::measure(10.0, 1, 0.5, 0.05, 0).unwrap();
+        let q = |base_p99: f64, objective: f64| Latency {
+            pod,
+            base_p99,
+            objective,
+        };
+        // A p99 read at 320 ms lies in (250, 500]: over 250 ms whatever the spread inside.
+        assert!(q(0.32, 0.3).out_of_reach_unresolved());
+        assert!(!q(0.32, 0.25).out_of_reach_unresolved());
+        assert!(!q(0.32, 0.2).out_of_reach_unresolved());
+        assert!(q(0.32, 0.25).out_of_reach() && q(0.32, 0.2).out_of_reach());
+        // 49.75 ms in (25, 50] against 34 ms: unresolved; under the objective: in reach.
+        assert!(q(0.04975, 0.034).out_of_reach_unresolved());
+        assert!(!q(0.2, 0.3).out_of_reach_unresolved());
     }
 
     #[test]

@@ -88,6 +88,29 @@ pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)
     (requests > 0.0).then(|| (errors / requests, requests))
 }
 
+/// [`error_rate`] over the newest [`RECENT`] points, or, where they hold fewer than
+/// `1 / budget` requests, over the fewest newest points up to [`TREND`] that do (all `TREND`
+/// if none do): `1 / budget` requests are the fewest in which a single error is no more than
+/// the budget. Below that one error reads as over it, whatever the true rate: at a 1 % budget
+/// and 40 requests, one error is 2.5 %. The same reasoning as [`MIN_REQUESTS_FOR_P99`] for a
+/// p99. A budget of zero or less (an objective of 100 %) takes the recent points alone:
+/// no count resolves it.
+pub fn error_rate_resolving(s: &Signals, step_seconds: i64, budget: f64) -> Option<(f64, f64)> {
+    let recent = error_rate(s, RECENT, step_seconds)?;
+    if budget <= 0.0 || !budget.is_finite() {
+        return Some(recent);
+    }
+    let needed = 1.0 / budget;
+    let mut best = recent;
+    for n in RECENT + 1..=TREND {
+        if best.1 >= needed {
+            break;
+        }
+        best = error_rate(s, n, step_seconds).unwrap_or(best);
+    }
+    Some(best)
+}
+
 /// Points a trend is judged over (5 minutes at a 15 s loop).
 pub const TREND: usize = 20;
 /// Errors are judged to come from load when, over the last `TREND` points, they correlate
@@ -381,6 +404,46 @@ mod tests {
         assert!((n - 600.0).abs() < 1e-9);
         assert_eq!(coverage(&s.request_rate, 3), 2.0 / 3.0);
         assert_eq!(recent_mean(&s.request_rate, 2), Some(30.0));
+    }
+
+    #[test]
+    fn an_error_rate_widens_until_its_requests_resolve_the_budget() {
+        // 2 requests/s in 5 s points: 10 requests a point. One error in the newest point.
+        let low = |points: usize| Signals {
+            request_rate: vec![2.0; points],
+            success_rate: (0..points)
+                .map(|i| if i + 1 == points { 0.9 } else { 1.0 })
+                .collect(),
+            ..Signals::default()
+        };
+        // The recent 4 points: 1 error in 40 = 2.5 %, over a 1 % budget by one error alone.
+        let close = |(e, n): (f64, f64), (e0, n0): (f64, f64)| {
+            (e - e0).abs() < 1e-12 && (n - n0).abs() < 1e-9
+        };
+        assert!(close(
+            error_rate(&low(30), RECENT, 5).unwrap(),
+            (0.025, 40.0)
+        ));
+        // A 1 % budget needs 1 / 0.01 = 100 requests: the newest 10 points, 1 error in 100.
+        let got = error_rate_resolving(&low(30), 5, 0.01).unwrap();
+        assert!(close(got, (0.01, 100.0)), "{got:?}");
+        // A 0.1 % budget needs 1,000: more than the 20-point trend holds (200), so the trend.
+        let got = error_rate_resolving(&low(30), 5, 0.001).unwrap();
+        assert!(close(got, (0.005, 200.0)), "{got:?}");
+        // Only 6 points exist: all of them, 1 in 60.
+        let got = error_rate_resolving(&low(6), 5, 0.01).unwrap();
+        assert!(close(got, (1.0 / 60.0, 60.0)), "{got:?}");
+        // An objective of 100 % is resolved by no count: the recent points.
+        let got = error_rate_resolving(&low(30), 5, 0.0).unwrap();
+        assert!(close(got, (0.025, 40.0)), "{got:?}");
+        // 100 requests/s: the recent 4 points hold 2,000, enough for a 0.1 % budget.
+        let busy = Signals {
+            request_rate: vec![100.0; 30],
+            success_rate: vec![0.999; 30],
+            ..Signals::default()
+        };
+        let (_, n) = error_rate_resolving(&busy, 5, 0.001).unwrap();
+        assert!((n - 2000.0).abs() < 1e-9, "{n}");
     }
 
     #[test]

@@ -657,6 +657,72 @@ fn a_subset_whose_errors_the_callers_do_not_see_keeps_its_traffic() {
     assert_eq!(weights_of(&c.proposed)["canary"], 0);
 }
 
+/// The callers' success rate read over calls enough to show a 0.1 % budget: 1 / 0.001 = 1,000
+/// (`governor/callers.rs`). A quiet service: the stable subset at 1.5 req/s, the canary at
+/// 0.5 req/s failing 60 % of its tries (18 of its recent 30, against the stable's 0.05 %:
+/// bad by the peer test), retried onto the stable subset so that the callers rarely see it.
+/// * 2 calls/s, 30 a 15 s point, 600 in the 20-point trend, fewer than 1,000: one failed call
+///   (in the newest point) is what the objective allows over the calls it needs: weights stay;
+///   read over the recent four points alone it was 1 in 120, 0.83 %, "not met", and cut (seen
+///   in the simulator, `known-harm/h84-two-faults-slow-peer`: traffic moved onto a subset
+///   5.9× slower four times, 29 SLO minutes against Istio's defaults' 27);
+/// * two failed calls (the two newest points): more than one: cut, 25 → 5;
+/// * 4 calls/s, 60 a point: the newest 17 points hold 1,020 calls, the fewest that reach 1,000.
+///   One failed call in the newest point: 1 / 1,020 = 0.098 %, met: stay. A second 17 points
+///   back (the oldest of the 17): 2 / 1,020 = 0.196 %: cut. A second 18 points back, outside
+///   them: stay.
+#[test]
+fn a_quiet_services_callers_are_read_over_calls_enough_to_show_the_budget() {
+    let stable = vec![Point::healthy(1.5); LEN];
+    let canary = vec![
+        Point {
+            success: 0.4,
+            ..Point::healthy(0.5)
+        };
+        LEN
+    ];
+    let callers = |rate: f64, failed_points: &[usize]| -> Vec<Point> {
+        let per_point = rate * 15.0;
+        (0..LEN)
+            .map(|i| Point {
+                success: if failed_points.contains(&(LEN - 1 - i)) {
+                    1.0 - 1.0 / per_point
+                } else {
+                    1.0
+                },
+                ..Point::healthy(rate)
+            })
+            .collect()
+    };
+    let cases: [(f64, &[usize], bool); 5] = [
+        (2.0, &[0], false),
+        (2.0, &[0, 1], true),
+        (4.0, &[0], false),
+        (4.0, &[0, 16], true),
+        (4.0, &[0, 17], false),
+    ];
+    for (i, (rate, failed, cut)) in cases.into_iter().enumerate() {
+        let mut obs = stable_and_canary(&stable, &canary, 25);
+        obs.callers = signals(&callers(rate, failed));
+        let d = Governor::new().step(T0, &obs, &policy());
+        let change = weights_move(&d);
+        assert_eq!(change.is_some(), cut, "case {i}: {d:#?}");
+        if let Some(c) = change {
+            assert_eq!(weights_of(&c.proposed)["canary"], 5, "case {i}");
+        }
+    }
+    let mut obs = stable_and_canary(&stable, &canary, 25);
+    obs.callers = signals(&callers(2.0, &[0]));
+    let d = Governor::new().step(T0, &obs, &policy());
+    assert_note(
+        &d,
+        "but the callers see 1 failed of 600 calls, no more than the one failure the 99.900% objective allows in the 1000 calls it takes to tell, their p99 not reported or from too few calls a point to be one",
+    );
+    // The callers' side not reported: the server's side decides alone, and the canary is cut.
+    let d = Governor::new().step(T0, &stable_and_canary(&stable, &canary, 25), &policy());
+    assert!(weights_move(&d).is_some(), "{d:#?}");
+}
+
 /// A queue that overflows now and then is not a bad subset. The canary (20 % of 100 req/s,
 /// 300 requests a 15 s point) at a steady load: every fifth point a burst fills its queue,
 /// 4 % of that point's requests are rejected and its p99 is 250 ms against 100 ms otherwise,

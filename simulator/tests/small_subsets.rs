@@ -130,8 +130,8 @@ fn an_objective_inside_the_p99s_bucket_scales_nothing_onto_a_faulty_pod() {
 /// A quiet service's hidden errors move no traffic onto a slow one-pod subset. Found by the same
 /// search (seed 84, two faults a mesh): a pod of `v0` failing 89 % of its tries with 503, which
 /// Istio's retries hide (the callers get 99.972 % and 99.982 %), beside `v1`, one pod 5.9×
-/// slower, at 2 and 3 requests/s in all. One failed call among the few of the recent minute
-/// (40 calls; 60) read as 97.5 % against a 99 % objective (98.3 % against 99.9 %), and the
+/// slower, at 2 and 3 requests/s in all. One failed call among the few of the recent four 5 s
+/// points (40 calls; 60) read as 97.5 % against a 99 % objective (98.3 % against 99.9 %), and the
 /// weights planner moved traffic onto `v1`: 29 SLO minutes against Istio's defaults' 27, and
 /// 30 against 28. The callers' success is now read over the 1 / budget calls that can show
 /// the budget (100; 1,000), or over the 20-point trend with one failure let pass where even it

@@ -22,9 +22,9 @@
 //! trend holds fewer, a single failed call is what the objective allows over the calls it
 //! needs, and is read as met. Seen on two random meshes of the no-harm search, both with a
 //! subset failing behind Istio's retries and a peer subset five to six times slower: at 2
-//! calls/s one failed call among the 40 of the recent minute read as 97.5 % against a 99 %
-//! objective (`simulator/scenarios/known-harm/h84-two-faults-slow-peer.yaml`), and at 3 calls/s
-//! one among 300 as 99.67 % against 99.9 % (`h84-two-faults-slow-peer-2.yaml`), while the
+//! calls/s one failed call among the 40 of the recent four 5 s points read as 97.5 % against a
+//! 99 % objective (`simulator/scenarios/known-harm/h84-two-faults-slow-peer.yaml`), and at 3
+//! calls/s one among 300 as 99.67 % against 99.9 % (`h84-two-faults-slow-peer-2.yaml`), while the
 //! callers got 99.97 % and 99.98 % over the runs; traffic was moved onto the slow subset each
 //! time, costing SLO minutes Istio's defaults did not lose.
 //!

@@ -41,10 +41,11 @@
 //! * a healthy try exceeds `T` less than 1% of the time iff `T > P`, so spurious retries add
 //!   under 1% load — within any retry budget of at least 1%;
 //! * the slow pod's own tries are retried only until it is ejected (after `consecutive5xxErrors`
-//!   timeouts; the outlier planner counts a slow endpoint in its incident, so it raises
-//!   `maxEjectionPercent` to cover it within the policy's bound); if outlier detection cannot
-//!   eject it (off, or the bound too small), its traffic share is retried for good and must fit
-//!   the retry budget itself;
+//!   timeouts; the outlier planner counts a slow endpoint a timeout cuts short in its
+//!   incident, so it turns detection that is off on and raises `maxEjectionPercent` to cover it
+//!   within the policy's bounds); if outlier detection cannot eject it (off and not the
+//!   policy's to turn on, or the bound too small), its traffic share is retried for good and
+//!   must fit the retry budget itself;
 //! * `T` must be under the route timeout (else it never fires first) and within the policy's
 //!   per-try bounds.
 //!
@@ -74,7 +75,7 @@ use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 use super::observation::RetryConfig;
 use super::outlier::incident_memory_seconds;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
-use super::retries::bounded_per_try;
+use super::retries::{bounded_per_try, try_deadline};
 use super::window::{self, RECENT};
 use super::{Ctx, capacity};
 use crate::policy::Duration;
@@ -273,7 +274,16 @@ fn note(findings: &mut Vec<Finding>, summary: String) {
 pub struct SlowPlan {
     /// The per-try timeout (or its withdrawal).
     pub change: Option<Change>,
-    /// The slow endpoints: the outlier planner must be able to eject them.
+    /// The slow endpoints whose tries a timeout ends with a 504 — the timeout proposed here,
+    /// else the one in force, or the route's, below their p99: Envoy's detector counts those
+    /// as 5xx, so the outlier planner counts them in its incident and must be able to eject
+    /// them. A slow endpoint no timeout cuts short answers without a 5xx; tightening outlier
+    /// detection cannot remove it, and only ejects sooner whatever ordinary errors the pods
+    /// return (seen on a random mesh: a dependency of one-slot pods, slow, not declared
+    /// idempotent so no timeout was set, its queues overflowing now and then — tightened to 2
+    /// consecutive 5xx, each ejection moved the overflow onto the other pod: 27 ejections
+    /// against the mesh's 11, 5 SLO minutes against Istio's 2;
+    /// `simulator/scenarios/known-harm/h106-slow-dependency-ejections.yaml`).
     pub endpoints: Vec<String>,
     /// Whether outlier detection in force cannot eject them, so the timeout counts on the
     /// outlier planner's raise of `maxEjectionPercent` in the same run: until that applies,
@@ -291,15 +301,30 @@ pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -
     let (slow, peer) = survey(ctx, findings);
     let od = &ctx.obs.config.outlier_detection;
     let count = ctx.obs.endpoints.len().max(1) as u64;
+    let change = propose(ctx, state, &slow, peer, findings);
+    let cfg = &ctx.obs.config;
+    let per_try = match &change {
+        Some(Change {
+            proposed: KnobValue::Retries(next),
+            ..
+        }) => next.per_try_timeout,
+        _ => cfg.retries.per_try_timeout,
+    };
+    let deadline = try_deadline(per_try, cfg.route_timeout).map(|d| d.as_secs_f64());
+    let cut: Vec<String> = slow
+        .iter()
+        .filter(|s| deadline.is_some_and(|d| s.p99 > d))
+        .map(|s| s.name.clone())
+        .collect();
     SlowPlan {
-        change: propose(ctx, state, &slow, peer, findings),
-        endpoints: slow.iter().map(|s| s.name.clone()).collect(),
         needs_ejection_raise: !ejectable(
             od.consecutive_5xx_errors,
             od.max_ejection_percent,
             count,
-            slow.len(),
+            cut.len(),
         ),
+        change,
+        endpoints: cut,
     }
 }
 
@@ -444,18 +469,22 @@ fn propose(
         return None;
     };
     // Retry load: healthy tries spill over their p99 1% of the time; the slow pods' share is
-    // retried until outlier detection ejects them, for good if it cannot. The outlier planner
-    // counts slow endpoints in its incident and raises `maxEjectionPercent` up to the policy's
-    // bound to cover them, so that bound is what decides.
+    // retried until outlier detection ejects them, for good if it cannot. The timeout cuts
+    // their tries short, so the outlier planner counts them in its incident (`SlowPlan`): it
+    // turns detection that is off on and raises `maxEjectionPercent` up to the policy's bound
+    // to cover them, so where the policy lets it, that is what decides.
     let od = &ctx.obs.config.outlier_detection;
     let pod = &ctx.spec.controls.outlier_detection;
     let count = ctx.obs.endpoints.len().max(1) as u64;
-    let max_pct = if pod.enabled {
-        od.max_ejection_percent.max(pod.max_ejection_percent.max)
+    let (consecutive, max_pct) = if pod.enabled {
+        (
+            od.consecutive_5xx_errors.max(pod.consecutive_errors.min),
+            od.max_ejection_percent.max(pod.max_ejection_percent.max),
+        )
     } else {
-        od.max_ejection_percent
+        (od.consecutive_5xx_errors, od.max_ejection_percent)
     };
-    let ejectable = ejectable(od.consecutive_5xx_errors, max_pct, count, slow.len());
+    let ejectable = ejectable(consecutive, max_pct, count, slow.len());
     let total: f64 = ctx
         .obs
         .endpoints

@@ -63,8 +63,11 @@
 //! 28 minutes, each undoing the last). Relaxing after: the ejection time back to the one in
 //! force before the incident (within the policy's bounds), k kept unless the calm budget needs
 //! it higher.
-//! A slow endpoint (`latency`) counts in the incident too: its per-try timeouts are 5xx to
-//! Envoy's detector, and only an ejection removes it.
+//! A slow endpoint (`latency`) counts in the incident too where a timeout cuts its tries short
+//! (the slow-endpoint per-try timeout, or one in force below its p99): those 504s are 5xx to
+//! Envoy's detector, and only an ejection removes it. A slow endpoint no timeout cuts short
+//! answers without a 5xx, so no setting here can remove it; counted, it only had a lower k
+//! eject the pods sooner for their ordinary errors (`latency::SlowPlan`).
 //!
 //! In calm (no incident) k only ever rises, and only when the setting in force breaks the
 //! false-ejection budget at the measured base rate: healthy pods are being ejected by chance
@@ -544,7 +547,7 @@ pub fn plan(
             ),
         });
     }
-    // A slow endpoint is part of the incident: the slow-endpoint per-try timeout turns its
+    // A slow endpoint a timeout cuts short is part of the incident: the timeout turns its slow
     // answers into 504s, which only ejection removes (`latency`).
     for name in slow {
         if !eps.outliers.contains(name) {

@@ -121,14 +121,7 @@ struct TimedOut {
 /// taken. `None` when no timeout bounds a try or no quantile holds.
 fn timed_out_share(ctx: &Ctx<'_>) -> Option<TimedOut> {
     let cfg = &ctx.obs.config;
-    let positive = |d: Option<Duration>| d.filter(|d| *d > Duration::ZERO);
-    let timeout = match (
-        positive(cfg.retries.per_try_timeout),
-        positive(cfg.route_timeout),
-    ) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
+    let timeout = try_deadline(cfg.retries.per_try_timeout, cfg.route_timeout)?;
     let floor_s = bucket_floor_ms(timeout.as_secs_f64() * 1e3) / 1e3;
     let s = &ctx.obs.service_signals;
     [
@@ -235,6 +228,17 @@ fn change(
         expected_effect,
         held_by: None,
     })
+}
+
+/// How long a try may run before Envoy ends it with a 504: the per-try timeout or the route's
+/// (which covers the first try too), whichever is shorter; `None` (or zero, Envoy's "no
+/// timeout") for both means a try runs until it answers.
+pub fn try_deadline(per_try: Option<Duration>, route: Option<Duration>) -> Option<Duration> {
+    let positive = |d: Option<Duration>| d.filter(|d| *d > Duration::ZERO);
+    match (positive(per_try), positive(route)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A per-try timeout within the policy's bounds, or none when it is not under the route timeout:

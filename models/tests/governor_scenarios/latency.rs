@@ -204,6 +204,39 @@ fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     );
 }
 
+/// Outlier detection removes a slow pod only through the 504s a timeout turns its slow tries
+/// into (Envoy counts them as 5xx). The slow pod of
+/// `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers` (p99 450 ms against 100 ms, no
+/// errors), under a policy that does not declare its requests idempotent, so no per-try
+/// timeout is proposed:
+///
+/// * no timeout in force: its answers are all 2xx, tightening outlier detection could not
+///   eject it — no outlier-detection change (before: 25 % ejectable and a lower k, which only
+///   ejected pods sooner for their ordinary errors);
+/// * a 1 s route timeout: above its 450 ms p99, the same;
+/// * a 400 ms route timeout: under its p99, so more than 1 % of its tries end in a 504 — it is
+///   in the incident, and 1 of 4 endpoints needs 25 % ejectable (Istio's default allows 10 %).
+#[test]
+fn a_slow_pod_no_timeout_cuts_short_does_not_tighten_outlier_detection() {
+    let spec = policy();
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let slow = slowed(&healthy);
+    let ms = homeostat_models::policy::Duration::from_millis;
+    let run = |route: Option<homeostat_models::policy::Duration>| {
+        let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
+        obs.config.route_timeout = route;
+        let d = Governor::new().step(T0, &obs, &spec);
+        assert_note(&d, "does not declare the requests idempotent");
+        d.plan.changes.iter().find_map(|c| match &c.proposed {
+            KnobValue::OutlierDetection(o) => Some(o.max_ejection_percent),
+            _ => None,
+        })
+    };
+    assert_eq!(run(None), None);
+    assert_eq!(run(Some(ms(1000))), None);
+    assert_eq!(run(Some(ms(400))), Some(25));
+}
+
 /// The slow pod of `a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers` (p99 450 ms
 /// against 100 ms, 25 req/s each, objective 300 ms), where the pods left must take its 25 req/s
 /// (the timeout retries its answers on them, then outlier detection ejects it):

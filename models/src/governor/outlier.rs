@@ -47,8 +47,8 @@
 //! Tighten during an incident: the false-ejection budget is multiplied by 10 (ejecting a healthy pod
 //! by mistake now costs less than keeping a bad one), k is the smallest that budget allows and
 //! never above the k in force (detection that is off is turned on at that k, not at the
-//! policy's lowest), the sweep interval goes to its lower bound,
-//! the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
+//! policy's lowest), the sweep interval goes to its lower bound (or stays, where the owner's
+//! is already shorter: an incident never slows the sweep), the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
 //! endpoints, never beyond its bound. The incident setting is derived from the setting in force
 //! when the incident began, so it is a fixed point: a second run of the same incident asks for
 //! the same setting, not for the ejection time to double again (30 → 60 → 120 s …).
@@ -386,8 +386,16 @@ fn settings(
         // Twice what was in force before the incident, never shorter than now: the same
         // incident asks for the same setting at every run.
         let doubled = Duration::from_secs_f64(2.0 * before.base_ejection_time.as_secs_f64());
+        // The sweep at the policy's lower bound, or the owner's if it is already shorter: an
+        // incident never slows the sweep, as it never raises k (the lower bound alone took an
+        // owner's 1 s sweep to 5 s).
+        let sweep = if cur.interval > Duration::ZERO {
+            od.interval.min.min(cur.interval)
+        } else {
+            od.interval.min
+        };
         (
-            od.interval.min,
+            sweep,
             od.base_ejection_time
                 .clamp(doubled)
                 .max(od.base_ejection_time.clamp(cur.base_ejection_time)),

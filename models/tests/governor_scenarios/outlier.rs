@@ -42,6 +42,16 @@ fn one_bad_pod_of_ten_tightens_outlier_detection_within_max_ejection() {
             .iter()
             .any(|f| f.kind == FindingKind::Anomaly && f.subject.contains("pod-3"))
     );
+    // The sweep goes to the policy's 5 s lower bound from Istio's 10 s, but an owner's 1 s
+    // sweep stays: an incident never slows it.
+    let mut owners = obs.clone();
+    owners.config.outlier_detection.interval = Duration::from_secs(1);
+    let d = Governor::new().step(T0, &owners, &spec);
+    let swept = d.plan.changes.iter().find_map(|c| match &c.proposed {
+        KnobValue::OutlierDetection(o) => Some(o.interval),
+        _ => None,
+    });
+    assert_eq!(swept, Some(Duration::from_secs(1)));
 }
 
 /// One of three pods failing on and off (2 minutes failing half its requests, then 2 minutes

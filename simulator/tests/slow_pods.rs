@@ -9,6 +9,8 @@
 //! And a slow pod that no timeout cuts short is not outlier detection's to remove: found by the
 //! random-mesh search (one fault a mesh, seed 106; `known-harm/h106-slow-dependency-ejections`).
 
+mod support;
+
 use homeostat_simulator::runs::{self, RunKind};
 use homeostat_simulator::scenario::Scenario;
 
@@ -105,21 +107,5 @@ fn a_slow_pod_keeps_its_requests_when_its_peers_have_no_room() {
 /// against 2.
 #[test]
 fn a_slow_dependency_no_timeout_cuts_short_keeps_its_outlier_detection() {
-    let file = "h106-slow-dependency-ejections.yaml";
-    let path = format!("{}/scenarios/known-harm/{file}", env!("CARGO_MANIFEST_DIR"));
-    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let s = Scenario::parse(file, &yaml).expect("parses");
-    let alone = runs::run(&s, RunKind::Istio).expect("runs");
-    let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
-    assert!(
-        governed.metrics.actions.is_empty(),
-        "{:#?}",
-        governed.metrics.actions
-    );
-    assert_eq!(governed.metrics.failures, alone.metrics.failures);
-    assert_eq!(governed.metrics.ejections, alone.metrics.ejections);
-    assert_eq!(
-        governed.metrics.slo_violation_minutes,
-        alone.metrics.slo_violation_minutes
-    );
+    support::left_alone(&support::known_harm("h106-slow-dependency-ejections.yaml"));
 }

@@ -9,14 +9,10 @@
 //! now also stop where the destination's p99 would pass the objective
 //! (`models/src/governor/capacity.rs`, `pod.rs`).
 
-use homeostat_simulator::runs::{self, RunKind};
-use homeostat_simulator::scenario::Scenario;
+mod support;
 
-fn known_harm(file: &str) -> Scenario {
-    let path = format!("{}/scenarios/known-harm/{file}", env!("CARGO_MANIFEST_DIR"));
-    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    Scenario::parse(file, &yaml).expect("parses")
-}
+use homeostat_simulator::runs::{self, RunKind};
+use support::known_harm;
 
 /// The governed run of a known-harm mesh, which must lose no more than a minute more than the
 /// mesh left at Istio's defaults (the search's own test of harm).

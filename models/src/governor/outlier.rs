@@ -48,10 +48,11 @@
 //! by mistake now costs less than keeping a bad one), k is the smallest that budget allows and
 //! never above the k in force (detection that is off is turned on at that k, not at the
 //! policy's lowest), the sweep interval goes to its lower bound (or stays, where the owner's
-//! is already shorter: an incident never slows the sweep), the ejection time doubles within bounds and `maxEjectionPercent` grows to cover the bad
-//! endpoints, never beyond its bound. The incident setting is derived from the setting in force
-//! when the incident began, so it is a fixed point: a second run of the same incident asks for
-//! the same setting, not for the ejection time to double again (30 → 60 → 120 s …).
+//! is already shorter: an incident never slows the sweep), the ejection time doubles within
+//! bounds and `maxEjectionPercent` grows to cover the bad endpoints, never beyond its bound.
+//! The incident setting is derived from the setting in force when the incident began, so it is
+//! a fixed point: a second run of the same incident asks for the same setting, not for the
+//! ejection time to double again (30 → 60 → 120 s …).
 //!
 //! An incident is remembered. An ejected endpoint gets no traffic, so while it is out it looks
 //! like no incident at all; when it returns and fails again it is the same incident. The

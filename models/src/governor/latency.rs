@@ -318,7 +318,7 @@ pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -
         .collect();
     SlowPlan {
         needs_ejection_raise: !ejectable(
-            od.consecutive_5xx_errors,
+            od.consecutive_5xx_errors > 0,
             od.max_ejection_percent,
             count,
             cut.len(),
@@ -328,10 +328,10 @@ pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -
     }
 }
 
-/// Whether outlier detection ejecting after `consecutive` 5xx, at most `max_percent` % of
-/// `count` endpoints, can eject `slow` of them.
-fn ejectable(consecutive: u32, max_percent: u32, count: u64, slow: usize) -> bool {
-    consecutive > 0 && u64::from(max_percent) * count >= 100 * slow as u64
+/// Whether outlier detection, `on` and ejecting at most `max_percent` % of `count` endpoints,
+/// can eject `slow` of them.
+fn ejectable(on: bool, max_percent: u32, count: u64, slow: usize) -> bool {
+    on && u64::from(max_percent) * count >= 100 * slow as u64
 }
 
 fn propose(
@@ -476,15 +476,17 @@ fn propose(
     let od = &ctx.obs.config.outlier_detection;
     let pod = &ctx.spec.controls.outlier_detection;
     let count = ctx.obs.endpoints.len().max(1) as u64;
-    let (consecutive, max_pct) = if pod.enabled {
+    // Where the policy lets the Governor move outlier detection, the incident turns it on (at
+    // a k of at least the policy's lower bound, which validation keeps ≥ 1).
+    let (on, max_pct) = if pod.enabled {
         (
-            od.consecutive_5xx_errors.max(pod.consecutive_errors.min),
+            true,
             od.max_ejection_percent.max(pod.max_ejection_percent.max),
         )
     } else {
-        (od.consecutive_5xx_errors, od.max_ejection_percent)
+        (od.consecutive_5xx_errors > 0, od.max_ejection_percent)
     };
-    let ejectable = ejectable(consecutive, max_pct, count, slow.len());
+    let ejectable = ejectable(on, max_pct, count, slow.len());
     let total: f64 = ctx
         .obs
         .endpoints

@@ -148,3 +148,22 @@ fn a_quiet_services_hidden_errors_move_no_traffic_onto_a_slow_subset() {
         );
     }
 }
+
+/// `s0`: subsets `v0` (2 pods) and `v1` (4 pods) of 2 slots and no queue each, under an HPA at
+/// 22 %; a surge at 3 s, node 0 lost with a larger surge at 94 s
+/// (`known-harm/h112-two-faults-ejected-in-a-surge.yaml`). The HPA's scaling is the remedy;
+/// the Governor must add nothing to it (the `hpa-22` run: the same scale events, failures, SLO
+/// minutes and no ejection). Before 2026-12-04 it turned outlier detection on at 150 s, twice
+/// over: judged against the whole service, `v0`'s one pod left, refusing 47.6 % of a surge its
+/// 2 slots could not take, was an outlier against `v1`'s idle pods, though Envoy ejects it
+/// within `v0`, onto `v0`'s other pod (6 SLO minutes against `hpa-22`'s 4); and judged per
+/// subset but pooled over the window, with `--seed 2` the two `v0` pods that had served the
+/// surge's worst 30 s were outliers against two started after it (20 against 7).
+#[test]
+fn a_subsets_overflow_is_neither_judged_against_another_subset_nor_against_pods_started_after_it() {
+    let mut s = known_harm("h112-two-faults-ejected-in-a-surge.yaml");
+    for seed in [0, 2] {
+        s.seed = seed;
+        support::same_as(&s, RunKind::Hpa(22));
+    }
+}

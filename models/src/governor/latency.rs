@@ -12,9 +12,10 @@
 //! failing: its recent errors not significantly over the objective's budget
 //! (`window::over_budget`, the retries planner's test). A failing pod is outlier detection's.
 //! Two endpoints are enough (with one peer, the comparison's scale is its floor, a tenth of the
-//! p99s, so twice the other's p99 decides). And the endpoints that are not slow must have the
-//! room to take the slow ones' requests (`room`, the capacity rule of docs/governor.md): the
-//! timeout and the ejection that follows move all of them. And only for requests the policy
+//! p99s, so twice the other's p99 decides). And the endpoints of their subset that are not
+//! slow must have the room to take the slow ones' requests (`room`, the capacity rule of
+//! docs/governor.md): the timeout and the ejection that follows move all of them, within the
+//! subset (`clusters`). And only for requests the policy
 //! declares idempotent (`retries.idempotent`): a try the timeout cuts short may still complete
 //! on the slow pod, so its retry may send the request twice.
 //!
@@ -72,7 +73,8 @@
 
 use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 
-use super::observation::RetryConfig;
+use super::clusters;
+use super::observation::{EndpointObservation, RetryConfig};
 use super::outlier::incident_memory_seconds;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::retries::{bounded_per_try, try_deadline};
@@ -188,7 +190,7 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
         .map(|(_, p)| *p)
         .collect();
     if !slow.is_empty()
-        && let Err(why) = room(ctx, &slow, reporting)
+        && let Err(why) = room(ctx, &slow, &p99s)
     {
         let names: Vec<&str> = slow.iter().map(|s| s.name.as_str()).collect();
         note(
@@ -205,45 +207,69 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
 
 /// Whether the endpoints that are not slow can take the slow ones' requests: the timeout
 /// retries them there and outlier detection then ejects the slow ones, so every request they
-/// serve moves. Where the rest would pass the capacity ceiling, the timeout would move an
-/// overload onto them (`capacity`, rule 4 of docs/governor.md). Where their utilisation is not
-/// reported, three or more endpoints act as before the rule (the step of one pod's traffic
-/// spread over two or more); with two, the one left would take everything, unseen: no action on
-/// missing telemetry.
-fn room(ctx: &Ctx<'_>, slow: &[Slow], reporting: usize) -> Result<(), String> {
+/// serve moves — onto the other endpoints of their own subset (`clusters`: a retry, like an
+/// ejected host's traffic, stays in the cluster). Where those would pass the capacity ceiling,
+/// the timeout would move an overload onto them (`capacity`, rule 4 of docs/governor.md).
+/// Where their utilisation is not reported, a subset of three or more endpoints with a p99
+/// (`p99s`, in the order of the observation's endpoints) acts as before the rule (the step of
+/// one pod's traffic spread over two or more); with two, the one left would take everything,
+/// unseen: no action on missing telemetry.
+fn room(ctx: &Ctx<'_>, slow: &[Slow], p99s: &[f64]) -> Result<(), String> {
     let obs = ctx.obs;
-    let rest: Vec<(f64, Option<f64>)> = obs
-        .endpoints
-        .iter()
-        .filter(|e| !slow.iter().any(|s| s.name == e.name))
-        .filter_map(|e| {
-            let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
-            Some((rps, window::recent_mean(&e.signals.utilization, RECENT)))
-        })
-        .collect();
-    let utils: Vec<f64> = rest.iter().filter_map(|(_, u)| *u).collect();
-    let rest_rps: f64 = rest.iter().map(|(r, _)| r).sum();
-    // A slow pod fails nothing: all it serves moves.
-    let moved: f64 = slow.iter().map(|s| s.rps).sum();
-    let u_rest = (!utils.is_empty() && rest_rps > 0.0)
-        .then(|| utils.iter().sum::<f64>() / utils.len() as f64);
-    let Some(u) = u_rest else {
-        return if reporting >= 3 {
-            Ok(())
-        } else {
-            Err("the other endpoint reports no utilisation, so whether it can take all the traffic is unknown".into())
-        };
-    };
+    let mut keys: Vec<Option<&str>> = slow.iter().map(|s| s.subset.as_deref()).collect();
+    keys.sort();
+    keys.dedup();
     // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
     let limit = capacity::cpu_limit(ctx);
-    match capacity::overload_after(limit, Some(u), rest_rps, moved) {
-        Some(after) => Err(format!(
-            "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over {}",
-            after * 100.0,
-            limit.describe(ctx)
-        )),
-        None => Ok(()),
+    for cluster in keys {
+        let others: Vec<_> = obs
+            .endpoints
+            .iter()
+            .filter(|e| clusters::key(e) == cluster && !slow.iter().any(|s| s.name == e.name))
+            .collect();
+        if others.is_empty() {
+            // No other pod in the subset: nothing would take the requests, and the same-subset
+            // rule of `propose` says why there is no timeout.
+            continue;
+        }
+        let rest: Vec<(f64, Option<f64>)> = others
+            .iter()
+            .filter_map(|e| {
+                let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
+                Some((rps, window::recent_mean(&e.signals.utilization, RECENT)))
+            })
+            .collect();
+        let utils: Vec<f64> = rest.iter().filter_map(|(_, u)| *u).collect();
+        let rest_rps: f64 = rest.iter().map(|(r, _)| r).sum();
+        // A slow pod fails nothing: all it serves moves.
+        let moved: f64 = slow
+            .iter()
+            .filter(|s| s.subset.as_deref() == cluster)
+            .map(|s| s.rps)
+            .sum();
+        let u_rest = (!utils.is_empty() && rest_rps > 0.0)
+            .then(|| utils.iter().sum::<f64>() / utils.len() as f64);
+        let Some(u) = u_rest else {
+            let reporting = obs
+                .endpoints
+                .iter()
+                .zip(p99s)
+                .filter(|(e, p)| clusters::key(e) == cluster && p.is_finite())
+                .count();
+            if reporting >= 3 {
+                continue;
+            }
+            return Err("the other endpoint reports no utilisation, so whether it can take all the traffic is unknown".into());
+        };
+        if let Some(after) = capacity::overload_after(limit, Some(u), rest_rps, moved) {
+            return Err(format!(
+                "the rest would run at {:.0}% CPU utilisation with its {moved:.1} req/s, over {}",
+                after * 100.0,
+                limit.describe(ctx)
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds
@@ -300,7 +326,6 @@ pub struct SlowPlan {
 pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -> SlowPlan {
     let (slow, peer) = survey(ctx, findings);
     let od = &ctx.obs.config.outlier_detection;
-    let count = ctx.obs.endpoints.len().max(1) as u64;
     let change = propose(ctx, state, &slow, peer, findings);
     let cfg = &ctx.obs.config;
     let per_try = match &change {
@@ -320,18 +345,23 @@ pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -
         needs_ejection_raise: !ejectable(
             od.consecutive_5xx_errors > 0,
             od.max_ejection_percent,
-            count,
-            cut.len(),
+            &ctx.obs.endpoints,
+            &cut,
         ),
         change,
         endpoints: cut,
     }
 }
 
-/// Whether outlier detection, `on` and ejecting at most `max_percent` % of `count` endpoints,
-/// can eject `slow` of them.
-fn ejectable(on: bool, max_percent: u32, count: u64, slow: usize) -> bool {
-    on && u64::from(max_percent) * count >= 100 * slow as u64
+/// Whether outlier detection, `on` and ejecting at most `max_percent` % of each cluster's
+/// endpoints (`clusters`), can eject all of `slow`.
+fn ejectable(
+    on: bool,
+    max_percent: u32,
+    endpoints: &[EndpointObservation],
+    slow: &[String],
+) -> bool {
+    on && max_percent >= clusters::ejection_percent_needed(endpoints, slow)
 }
 
 fn propose(
@@ -475,7 +505,6 @@ fn propose(
     // to cover them, so where the policy lets it, that is what decides.
     let od = &ctx.obs.config.outlier_detection;
     let pod = &ctx.spec.controls.outlier_detection;
-    let count = ctx.obs.endpoints.len().max(1) as u64;
     // Where the policy lets the Governor move outlier detection, the incident turns it on (at
     // a k of at least the policy's lower bound, which validation keeps ≥ 1).
     let (on, max_pct) = if pod.enabled {
@@ -486,7 +515,8 @@ fn propose(
     } else {
         (od.consecutive_5xx_errors > 0, od.max_ejection_percent)
     };
-    let ejectable = ejectable(on, max_pct, count, slow.len());
+    let slow_names: Vec<String> = slow.iter().map(|s| s.name.clone()).collect();
+    let ejectable = ejectable(on, max_pct, &ctx.obs.endpoints, &slow_names);
     let total: f64 = ctx
         .obs
         .endpoints

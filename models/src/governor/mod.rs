@@ -23,6 +23,7 @@ mod alert;
 mod autoscaling;
 mod callers;
 mod capacity;
+mod clusters;
 mod guardrails;
 mod latency;
 mod memory;

@@ -15,8 +15,14 @@
 //! at most `ALPHA_OUTLIER` of the time at p₀ = max(the other endpoints' rate, the budget)
 //! (binomial), and (2) the endpoints that are not outliers, pooled, are not significantly over
 //! the budget (`concentrated`): ejecting the outliers would bring the service back within its
-//! objective. In an overload every endpoint fails alike (full queues answer 503 everywhere),
-//! so (2) fails and nothing is tightened: a lower `consecutive5xxErrors` would eject healthy
+//! objective. "The other endpoints" are those of its Envoy cluster — its subset
+//! (`clusters`): Envoy ejects a host within its cluster, counts `maxEjectionPercent` over that
+//! cluster's hosts and sends the ejected host's traffic to that cluster's others, so those are
+//! the peers that must be healthy and have the room for its traffic (`capacity`). And they are
+//! compared at the same moments (`compared`): the peers' rate at each recent point, weighted
+//! by the endpoint's own requests there, so that a pod that served through a surge is not an
+//! outlier against pods started after it. In an overload every endpoint fails alike (full
+//! queues answer 503 everywhere), so (2) fails and nothing is tightened: a lower `consecutive5xxErrors` would eject healthy
 //! but busy pods, and each ejection moves its load onto the rest — less capacity in an
 //! overload, a cascade.
 //!
@@ -87,8 +93,11 @@
 use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
+use std::collections::BTreeMap;
+
 use super::callers;
 use super::capacity;
+use super::clusters;
 use super::observation::OutlierConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::window::{self, RECENT};
@@ -150,22 +159,23 @@ pub fn incident_memory_seconds(ctx: &Ctx<'_>) -> i64 {
 struct Endpoints {
     count: usize,
     outliers: Vec<String>,
-    /// Endpoints significantly worse than the rest that were not counted as outliers because
-    /// the rest fail too (`concentration`), with the rest's recent error rate.
+    /// Endpoints significantly worse than the rest of their cluster that were not counted as
+    /// outliers because that rest fails too (`concentration`), with the rest's recent error
+    /// rate (pooled over the clusters where this held).
     spread: Option<(Vec<String>, f64)>,
     /// Endpoints that would be outliers but whose errors the callers do not see (their
     /// retries absorb them), with what the callers see.
     hidden: Option<(Vec<String>, callers::Met)>,
-    /// Endpoints that would be outliers but whose ejection would put the rest past the
-    /// capacity ceiling (`capacity`).
-    no_room: Option<NoRoom>,
+    /// Per cluster, endpoints that would be outliers but whose ejection would put the rest of
+    /// their cluster past the capacity ceiling (`capacity`).
+    no_room: Vec<NoRoom>,
     base_rate: f64,
     /// Errors the base rate was measured from (rate × step summed, so fractional).
     base_errors: f64,
     rate_per_endpoint: f64,
 }
 
-/// Outliers left in place because the rest could not carry what they serve.
+/// Outliers left in place because the rest of their cluster could not carry what they serve.
 #[derive(Debug)]
 struct NoRoom {
     endpoints: Vec<String>,
@@ -177,16 +187,28 @@ struct NoRoom {
     after: f64,
 }
 
+/// One endpoint's recent data, as the survey judges it.
+struct Ep<'a> {
+    name: &'a str,
+    /// Its cluster (`clusters::key`): the peers it is judged against and whose load its
+    /// ejection would raise.
+    cluster: Option<&'a str>,
+    /// Errors and requests at each of the `RECENT` newest points (`window::error_counts`).
+    points: Vec<Option<(f64, f64)>>,
+    recent: (f64, f64),
+    whole: (f64, f64),
+    rps: f64,
+    utilization: Option<f64>,
+}
+
+/// Each endpoint is judged within its cluster (`clusters`): against its peers there, and it is
+/// those peers that must be healthy and have the room to take its traffic. Judged over the whole
+/// service, a subset's one pod refusing a surge its 2 slots could not take was an outlier
+/// against another subset's idle pods, though ejecting it could only have sent its traffic to
+/// its own subset's other pod, failing too (`h112-two-faults-ejected-in-a-surge`).
 fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     let obs = ctx.obs;
     let budget = 1.0 - ctx.spec.objectives.success_rate;
-    struct Ep<'a> {
-        name: &'a str,
-        recent: (f64, f64),
-        whole: (f64, f64),
-        rps: f64,
-        utilization: Option<f64>,
-    }
     let data: Vec<Ep<'_>> = obs
         .endpoints
         .iter()
@@ -196,6 +218,8 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
             Some(Ep {
                 name: e.name.as_str(),
+                cluster: clusters::key(e),
+                points: window::error_counts(&e.signals, RECENT, obs.step_seconds),
                 recent,
                 whole,
                 rps,
@@ -206,57 +230,108 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     if data.len() < 2 {
         return None;
     }
-    let (tot_err, tot_n) = data.iter().fold((0.0, 0.0), |(e, n), d| {
-        (e + d.recent.0 * d.recent.1, n + d.recent.1)
-    });
-    let mut outliers = Vec::new();
+    // Errors and requests per cluster at each recent point, for each endpoint's leave-one-out
+    // comparison at the same moments (`compared`).
+    let mut totals: BTreeMap<Option<&str>, Vec<(f64, f64)>> = BTreeMap::new();
     for d in &data {
-        let (e, n) = d.recent;
-        let (rest_err, rest_n) = (tot_err - e * n, tot_n - n);
-        if rest_n <= 0.0 {
+        let t = totals
+            .entry(d.cluster)
+            .or_insert_with(|| vec![(0.0, 0.0); RECENT]);
+        for (sum, point) in t.iter_mut().zip(&d.points) {
+            if let Some((e, n)) = point {
+                *sum = (sum.0 + e, sum.1 + n);
+            }
+        }
+    }
+    let mut outlier = vec![false; data.len()];
+    for (d, is) in data.iter().zip(outlier.iter_mut()) {
+        let Some(t) = totals.get(&d.cluster) else {
+            continue;
+        };
+        let Some(c) = compared(&d.points, t) else {
+            continue;
+        };
+        let p0 = window::smoothed_rate(c.peer_rate, c.peer_requests).max(budget);
+        *is = c.errors > budget * c.requests
+            && window::binomial_tail(c.errors, c.requests, p0) <= ALPHA_OUTLIER;
+    }
+    let names = |flags: &[bool], cluster: Option<Option<&str>>| -> Vec<String> {
+        data.iter()
+            .zip(flags)
+            .filter(|(d, is)| **is && cluster.is_none_or(|c| d.cluster == c))
+            .map(|(d, _)| d.name.to_string())
+            .collect()
+    };
+    let with_outliers = |flags: &[bool]| -> Vec<Option<&str>> {
+        let mut keys: Vec<Option<&str>> = data
+            .iter()
+            .zip(flags)
+            .filter(|(_, is)| **is)
+            .map(|(d, _)| d.cluster)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    // Concentration, per cluster: an outlier is worse than its peers *and* its peers meet the
+    // objective.
+    let mut spread_names = Vec::new();
+    let (mut spread_err, mut spread_n) = (0.0, 0.0);
+    for cluster in with_outliers(&outlier) {
+        let rest: Vec<(f64, f64)> = data
+            .iter()
+            .zip(&outlier)
+            .filter(|(d, is)| d.cluster == cluster && !**is)
+            .map(|(d, _)| d.recent)
+            .collect();
+        if concentrated(&rest, budget) {
             continue;
         }
-        let p0 = window::smoothed_rate(rest_err / rest_n, rest_n).max(budget);
-        if e > budget && window::binomial_tail(e * n, n, p0) <= ALPHA_OUTLIER {
-            outliers.push(d.name.to_string());
+        spread_names.extend(names(&outlier, Some(cluster)));
+        for (r, c) in rest {
+            (spread_err, spread_n) = (spread_err + r * c, spread_n + c);
+        }
+        for (d, is) in data.iter().zip(outlier.iter_mut()) {
+            *is &= d.cluster != cluster;
         }
     }
-    // Concentration: an outlier is worse than its peers *and* its peers meet the objective.
-    let rest: Vec<(f64, f64)> = data
-        .iter()
-        .filter(|d| !outliers.iter().any(|o| o == d.name))
-        .map(|d| d.recent)
-        .collect();
-    let mut spread = None;
-    if !outliers.is_empty() && !concentrated(&rest, budget) {
-        let (e, n) = rest
-            .iter()
-            .fold((0.0, 0.0), |(e, n), (r, c)| (e + r * c, n + c));
-        spread = Some((
-            std::mem::take(&mut outliers),
-            if n > 0.0 { e / n } else { 1.0 },
-        ));
-    }
+    let spread = (!spread_names.is_empty()).then(|| {
+        let rate = if spread_n > 0.0 {
+            spread_err / spread_n
+        } else {
+            1.0
+        };
+        (spread_names, rate)
+    });
     // What the callers see: where their proxies report both objectives met, the outliers'
     // errors are absorbed already (a retry goes to another host) and ejecting could not make
     // the callers' objectives better met, only move traffic onto the rest (see the header).
     let mut hidden = None;
-    if !outliers.is_empty()
+    if outlier.contains(&true)
         && let Some(success) = callers::objectives_met(ctx)
     {
-        hidden = Some((std::mem::take(&mut outliers), success));
+        hidden = Some((names(&outlier, None), success));
+        outlier.fill(false);
     }
-    // Capacity: ejecting the outliers moves onto the rest the requests they serve now. Where
-    // load may explain their errors (they are at least as busy as the rest), all of their
-    // traffic moves: the errors are the overload's. Otherwise at least their successes move:
-    // a request they fail is retried on the rest already (an Envoy retry goes to another host)
-    // or, if not retried, becomes one more request for the rest. Where even that would put the
-    // rest past the ceiling, ejecting would overload the rest (`capacity`).
-    let mut no_room = None;
-    if !outliers.is_empty() {
-        let (out, rest): (Vec<&Ep<'_>>, Vec<&Ep<'_>>) = data
-            .iter()
-            .partition(|d| outliers.iter().any(|o| o == d.name));
+    // Capacity, per cluster: ejecting the outliers moves onto the rest of their cluster the
+    // requests they serve now. Where load may explain their errors (they are at least as busy
+    // as the rest), all of their traffic moves: the errors are the overload's. Otherwise at
+    // least their successes move: a request they fail is retried on the rest already (an Envoy
+    // retry goes to another host of the cluster) or, if not retried, becomes one more request
+    // for the rest. Where even that would put the rest past the ceiling, ejecting would
+    // overload the rest (`capacity`).
+    let mut no_room = Vec::new();
+    // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
+    let limit = capacity::cpu_limit(ctx);
+    for cluster in with_outliers(&outlier) {
+        let members = |outliers: bool| -> Vec<&Ep<'_>> {
+            data.iter()
+                .zip(&outlier)
+                .filter(|(d, is)| d.cluster == cluster && **is == outliers)
+                .map(|(d, _)| d)
+                .collect()
+        };
+        let (out, rest) = (members(true), members(false));
         let mean = |eps: &[&Ep<'_>]| {
             let u: Vec<f64> = eps.iter().filter_map(|d| d.utilization).collect();
             (!u.is_empty()).then(|| u.iter().sum::<f64>() / u.len() as f64)
@@ -268,22 +343,25 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             .map(|d| d.rps * capacity::load_per_point(busy, d.recent.0))
             .sum();
         let rest_rps: f64 = rest.iter().map(|d| d.rps).sum();
-        // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
-        let limit = capacity::cpu_limit(ctx);
         if let Some(after) = capacity::overload_after(limit, u_rest, rest_rps, moved_rps) {
-            no_room = Some(NoRoom {
-                endpoints: std::mem::take(&mut outliers),
+            no_room.push(NoRoom {
+                endpoints: names(&outlier, Some(cluster)),
                 busy,
                 moved_rps,
                 after,
             });
+            for (d, is) in data.iter().zip(outlier.iter_mut()) {
+                *is &= d.cluster != cluster;
+            }
         }
     }
     // The base rate is a baseline: estimated over the whole window and only from endpoints that
     // are not outliers, so one bad pod does not make every healthy pod look error-prone.
     let healthy: Vec<&Ep<'_>> = data
         .iter()
-        .filter(|d| !outliers.iter().any(|o| o == d.name))
+        .zip(&outlier)
+        .filter(|(_, is)| !**is)
+        .map(|(d, _)| d)
         .collect();
     let (h_err, h_n) = healthy.iter().fold((0.0, 0.0), |(e, n), d| {
         (e + d.whole.0 * d.whole.1, n + d.whole.1)
@@ -291,13 +369,60 @@ fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     let rates: Vec<f64> = healthy.iter().map(|d| d.rps).collect();
     Some(Endpoints {
         count: data.len(),
-        outliers,
+        outliers: names(&outlier, None),
         spread,
         hidden,
         no_room,
         base_rate: window::smoothed_rate(if h_n > 0.0 { h_err / h_n } else { 0.0 }, h_n),
         base_errors: h_err,
         rate_per_endpoint: crate::stats::median(&rates).unwrap_or(0.0),
+    })
+}
+
+/// An endpoint's recent errors beside its peers' at the same moments.
+#[derive(Debug, PartialEq)]
+struct Compared {
+    errors: f64,
+    requests: f64,
+    /// The peers' error rate, each point weighted by the endpoint's own requests there: the
+    /// rate the endpoint would show had it failed as its peers did when it served.
+    peer_rate: f64,
+    /// The peers' requests over those points (how well their rate is known).
+    peer_requests: f64,
+}
+
+/// The endpoint's errors and requests (`own`, per point) over the points at which its peers
+/// (the cluster's `totals` per point, the endpoint's own included) served too, with the
+/// peers' rate at those points weighted by the endpoint's requests; `None` without such a
+/// point. Compared point by point because load, and with it errors, changes over the window
+/// and pods come and go: pooled over the window, two `v0` pods that had served through a
+/// surge's worst 30 s (42 req/s each, 10 % refused) were outliers at 4.4 % against two pods
+/// started after it, at 1.0 % and 0 %, and were ejected onto them
+/// (`h112-two-faults-ejected-in-a-surge`, `--seed 2`). Where the pods serve alike over the
+/// window the weighted rate is the pooled one: with the endpoint's requests `nₜ` a fixed share
+/// of the peers' `Nₜ`, Σ nₜ·(Eₜ/Nₜ) / Σ nₜ = Σ Eₜ / Σ Nₜ.
+fn compared(own: &[Option<(f64, f64)>], totals: &[(f64, f64)]) -> Option<Compared> {
+    let mut c = Compared {
+        errors: 0.0,
+        requests: 0.0,
+        peer_rate: 0.0,
+        peer_requests: 0.0,
+    };
+    let mut expected = 0.0;
+    for (point, (tot_e, tot_n)) in own.iter().zip(totals) {
+        let Some((e, n)) = *point else { continue };
+        let (peer_e, peer_n) = (tot_e - e, tot_n - n);
+        if peer_n <= 0.0 || n <= 0.0 {
+            continue;
+        }
+        c.errors += e;
+        c.requests += n;
+        c.peer_requests += peer_n;
+        expected += n * (peer_e / peer_n).clamp(0.0, 1.0);
+    }
+    (c.requests > 0.0).then(|| Compared {
+        peer_rate: expected / c.requests,
+        ..c
     })
 }
 
@@ -371,7 +496,8 @@ fn settings(
             k.max(threshold(r, p, od.false_ejections_per_hour, lo, hi))
         }
     };
-    let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
+    // Envoy counts the share over each cluster's hosts (`clusters`).
+    let needed_pct = clusters::ejection_percent_needed(&ctx.obs.endpoints, &eps.outliers);
     // In calm the share, the sweep interval and the ejection time stay as they are, or go back
     // to what an incident took (below): the policy's bounds limit what the Governor sets, and
     // a setting of the owner's outside them — `maxEjectionPercent: 100`, as Istio's own
@@ -492,7 +618,7 @@ pub fn plan(
             .collect(),
         });
     }
-    if let Some(no) = &eps.no_room {
+    for no in &eps.no_room {
         let rest = format!(
             "the rest would run at {:.0}% CPU utilisation with {}, over {}",
             no.after * 100.0,
@@ -513,7 +639,7 @@ pub fn plan(
             kind: FindingKind::Note,
             subject: format!("endpoints {}", no.endpoints.join(", ")),
             summary: format!(
-                "{} of {} endpoints fail more than the rest, but {why}; outlier detection left alone",
+                "{} of {} endpoints fail more than the rest of their cluster, but {why}; outlier detection left alone for them",
                 no.endpoints.len(),
                 eps.count,
             ),
@@ -530,8 +656,9 @@ pub fn plan(
     // Going on to calm-time tuning counted the held endpoints' errors in the healthy base rate
     // and raised k, then an incident lowered it again: 5 → 6 → 5 with one of three pods failing
     // on and off (`governor_properties`).
-    let held = eps.spread.is_some() || eps.hidden.is_some() || eps.no_room.is_some();
-    if held && slow.is_empty() {
+    // Held in one subset, an outlier in another is still an incident.
+    let held = eps.spread.is_some() || eps.hidden.is_some() || !eps.no_room.is_empty();
+    if held && eps.outliers.is_empty() && slow.is_empty() {
         // Errors hidden from the callers by the setting an incident made (an ejected endpoint
         // back and failing, its peers retrying for it) are that incident still: it must not
         // be forgotten, and the setting relaxed, while they last.
@@ -713,6 +840,36 @@ mod tests {
         // The policy's bounds win: never below 5, and 2 is the ceiling if nothing fits.
         assert_eq!(threshold(10.0, 0.01, 0.1, 5, 20), 5);
         assert_eq!(threshold(10.0, 0.5, 0.1, 1, 2), 2);
+    }
+
+    #[test]
+    fn peers_are_compared_at_the_same_moments() {
+        // Serving a fixed share of the cluster, the weighted rate is the pooled one: the
+        // endpoint serves 100 then 300 requests, its peers 300 (3 errors) then 900 (18):
+        // (100 · 1 % + 300 · 2 %) / 400 = 1.75 % = 21 / 1,200.
+        let own = [Some((1.0, 100.0)), Some((6.0, 300.0))];
+        let totals = [(4.0, 400.0), (24.0, 1200.0)];
+        let c = compared(&own, &totals).expect("compared");
+        assert_eq!(
+            (c.errors, c.requests, c.peer_requests),
+            (7.0, 400.0, 1200.0)
+        );
+        assert!((c.peer_rate - 21.0 / 1200.0).abs() < 1e-12);
+        // A point where the endpoint served alone (no peer yet) and one where it had no data
+        // compare nothing; the peers' 10 % at the first point is what it is judged by there.
+        let own = [Some((10.0, 100.0)), Some((50.0, 100.0)), None];
+        let totals = [(20.0, 200.0), (50.0, 100.0), (0.0, 500.0)];
+        let c = compared(&own, &totals).expect("compared");
+        assert_eq!(
+            (c.errors, c.requests, c.peer_requests),
+            (10.0, 100.0, 100.0)
+        );
+        assert!((c.peer_rate - 0.1).abs() < 1e-12);
+        // No point with both: nothing to compare.
+        assert_eq!(
+            compared(&[Some((5.0, 10.0)), None], &[(5.0, 10.0), (1.0, 9.0)]),
+            None
+        );
     }
 
     #[test]

@@ -67,24 +67,35 @@ pub fn p99_is_a_percentile(s: &Signals, n: usize, step_seconds: i64) -> bool {
     recent_mean(&s.request_rate, n).is_some_and(|r| r * step_seconds as f64 >= MIN_REQUESTS_FOR_P99)
 }
 
+/// Errors and requests (rate × step) at each of the newest `n` points, oldest first, `None`
+/// where the request rate or the success rate is missing. Every endpoint's series ends at the
+/// observation's end, so the i-th entry of two endpoints is the same moment; a series shorter
+/// than `n` is padded at the front with `None`.
+pub fn error_counts(s: &Signals, n: usize, step_seconds: i64) -> Vec<Option<(f64, f64)>> {
+    let len = s.request_rate.len().min(s.success_rate.len());
+    let rr = &s.request_rate[s.request_rate.len() - len..];
+    let sr = &s.success_rate[s.success_rate.len() - len..];
+    let from = len.saturating_sub(n);
+    let pad = n.saturating_sub(len).min(n);
+    let mut out = vec![None; pad];
+    out.extend(rr[from..].iter().zip(&sr[from..]).map(|(&r, &ok)| {
+        (r.is_finite() && ok.is_finite() && r >= 0.0).then(|| {
+            let count = r * step_seconds as f64;
+            (count * (1.0 - ok.clamp(0.0, 1.0)), count)
+        })
+    }));
+    out
+}
+
 /// Request-weighted error rate and request count over the newest `n` points where both the
 /// request rate and the success rate are known: (errors / requests, requests). `None` when no
 /// point has both.
 pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)> {
     let len = s.request_rate.len().min(s.success_rate.len());
-    let rr = &s.request_rate[s.request_rate.len() - len..];
-    let sr = &s.success_rate[s.success_rate.len() - len..];
-    let from = len.saturating_sub(n);
-    let mut requests = 0.0;
-    let mut errors = 0.0;
-    for i in from..len {
-        let (r, ok) = (rr[i], sr[i]);
-        if r.is_finite() && ok.is_finite() && r >= 0.0 {
-            let count = r * step_seconds as f64;
-            requests += count;
-            errors += count * (1.0 - ok.clamp(0.0, 1.0));
-        }
-    }
+    let (errors, requests) = error_counts(s, n.min(len), step_seconds)
+        .into_iter()
+        .flatten()
+        .fold((0.0, 0.0), |(e, r), (pe, pr)| (e + pe, r + pr));
     (requests > 0.0).then(|| (errors / requests, requests))
 }
 

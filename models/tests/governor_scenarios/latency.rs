@@ -375,10 +375,18 @@ fn a_slow_pods_timeout_waits_for_the_ejection_it_needs() {
 /// pods in subsets. A retry stays in its subset's cluster (Istio makes one per subset), so the
 /// timeout helps only if the slow pod has a fast pod in its own subset: `pod-1` and `pod-2` in
 /// `canary` — the same 137 ms timeout as there; `pod-1` alone in `canary` — a timed-out try
-/// would be retried on `pod-1` itself and fail: no timeout, and a note says why.
+/// would be retried on `pod-1` itself and fail: no timeout, and a note says why. The pods run
+/// at 30 % CPU, so that `pod-2` alone has the room for `pod-1`'s requests (0.3 · 50 / 25 =
+/// 60 %; `a_slow_pods_room_is_in_its_own_subset`).
 #[test]
 fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
-    let healthy = vec![Point::healthy(25.0); LEN];
+    let healthy = vec![
+        Point {
+            util: 0.3,
+            ..Point::healthy(25.0)
+        };
+        LEN
+    ];
     let slow = slowed(&healthy);
     for (canary, timeout) in [(&["pod-1", "pod-2"][..], Some(137)), (&["pod-1"][..], None)] {
         let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
@@ -407,6 +415,43 @@ fn a_per_try_timeout_needs_a_fast_pod_in_the_slow_pods_subset() {
         );
         if timeout.is_none() {
             assert_note(&d, "no pod of their subset is fast");
+        }
+    }
+}
+
+/// The room is in the slow pod's own subset: its timed-out tries are retried there and its
+/// ejection sends its traffic there (Istio makes a cluster of each subset). `pod-0` and the
+/// slow `pod-1` in `stable`, `pod-2` and `pod-3` in `canary`, all at 25 req/s. With `pod-0`
+/// at 50 % CPU it would run at 0.5 · 50 / 25 = 100 % with `pod-1`'s requests: no timeout,
+/// however idle `canary` is (at 10 %, the service's other pods averaged 23 % and would have
+/// been at 0.233 · 100 / 75 = 31 %, and the timeout was set until 2026-12-04). With `pod-0` at
+/// 30 %: 60 %, the 137 ms timeout.
+#[test]
+fn a_slow_pods_room_is_in_its_own_subset() {
+    let healthy = vec![Point::healthy(25.0); LEN];
+    let slow = slowed(&healthy);
+    let at = |util: f64| -> Vec<Point> { healthy.iter().map(|p| Point { util, ..*p }).collect() };
+    for (stable_util, want) in [(0.5, None), (0.3, Some(137))] {
+        let (stable, canary) = (at(stable_util), at(0.1));
+        let service = merge(&[&stable, &slow, &canary, &canary]);
+        let obs = ObsBuilder::new(T0, &service, config(weights(&[])))
+            .endpoint_in("pod-0", "stable", &stable)
+            .endpoint_in("pod-1", "stable", &slow)
+            .endpoint_in("pod-2", "canary", &canary)
+            .endpoint_in("pod-3", "canary", &canary)
+            .build();
+        let d = Governor::new().step(T0, &obs, &slow_policy());
+        assert_eq!(
+            proposed_per_try(&d),
+            want.map(homeostat_models::policy::Duration::from_millis),
+            "stable at {stable_util}: {:#?}",
+            d.findings
+        );
+        if want.is_none() {
+            assert_note(
+                &d,
+                "pod-1: slow, but the rest would run at 100% CPU utilisation with its 25.0 req/s",
+            );
         }
     }
 }

@@ -505,3 +505,139 @@ fn errors_the_callers_do_not_see_are_left_alone() {
         }
     }
 }
+
+/// Subsets `stable` (4 pods) and `canary` (2 pods), 20 req/s each at 0.05 % errors and 20 %
+/// CPU; in the newest 4 points (4 · 15 s · 20 = 1,200 requests a pod) some pods fail 10 %.
+fn subsets_obs(failing: &[&str]) -> homeostat_models::governor::Observation {
+    let pods: Vec<(String, &str)> = (0..4)
+        .map(|i| (format!("stable-{i}"), "stable"))
+        .chain((0..2).map(|i| (format!("canary-{i}"), "canary")))
+        .collect();
+    let series: Vec<Vec<Point>> = pods
+        .iter()
+        .map(|(name, _)| {
+            let mut s = vec![
+                Point {
+                    util: 0.2,
+                    ..Point::healthy(20.0)
+                };
+                LEN
+            ];
+            if failing.contains(&name.as_str()) {
+                for p in s.iter_mut().rev().take(4) {
+                    p.success = 0.9;
+                }
+            }
+            s
+        })
+        .collect();
+    let parts: Vec<&[Point]> = series.iter().map(|s| s.as_slice()).collect();
+    let mut b = ObsBuilder::new(
+        T0,
+        &merge(&parts),
+        config(weights(&[("stable", 67), ("canary", 33)])),
+    );
+    for subset in ["stable", "canary"] {
+        let parts: Vec<&[Point]> = pods
+            .iter()
+            .zip(&series)
+            .filter(|((_, of), _)| *of == subset)
+            .map(|(_, s)| s.as_slice())
+            .collect();
+        b = b.subset(subset, &merge(&parts));
+    }
+    for ((name, subset), s) in pods.iter().zip(&series) {
+        b = b.endpoint_in(name, subset, s);
+    }
+    b.build()
+}
+
+/// In Istio each subset is an Envoy cluster of its own: a pod is ejected within its subset,
+/// `maxEjectionPercent` counts that subset's pods, and its traffic goes to that subset's other
+/// pods. So a pod is judged against its own subset.
+/// * One stable pod failing 10 % (120 errors in 1,200 requests) against stable peers at
+///   0.05 %: p₀ = the 0.1 % budget, P(X ≥ 120) ≈ 0: an outlier; its peers meet the objective;
+///   the 3 left would run at 0.2 · 80 / 60 = 27 % CPU. Tightened, with `maxEjectionPercent`
+///   ⌈100 · 1/4⌉ = 25 (over the service's 6 pods it would be ⌈100/6⌉ = 17, and Envoy would
+///   eject no stable pod: 100 · 1 > 17 · 4).
+/// * Both canary pods failing 10 %: each against the other, p₀ = 10 %, no outlier — the whole
+///   subset failing is the weights planner's to move traffic off, and ejecting within the
+///   canary would only leave its traffic nowhere to go. Judged against the service's other
+///   pods, both were outliers, and outlier detection was tightened beside the weights move
+///   (`bad-canary` did so until 2026-12-04).
+#[test]
+fn a_pod_is_judged_against_its_own_subset() {
+    let d = Governor::new().step(T0, &subsets_obs(&["stable-1"]), &policy());
+    let next = d
+        .plan
+        .changes
+        .iter()
+        .find_map(|c| match &c.proposed {
+            KnobValue::OutlierDetection(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no outlier change: {d:#?}"));
+    assert_eq!(next.max_ejection_percent, 25);
+    assert!(
+        d.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Anomaly && f.subject == "endpoints stable-1"),
+        "{:#?}",
+        d.findings
+    );
+
+    let d = Governor::new().step(T0, &subsets_obs(&["canary-0", "canary-1"]), &policy());
+    assert_untouched(&d, Knob::OutlierDetection, "the whole canary failing");
+    assert!(
+        touches(&d, Knob::Weights),
+        "the failing canary is the weights planner's: {d:#?}"
+    );
+}
+
+/// Pods are compared at the same moments. Pods 0 and 1 served the oldest of the 4 recent
+/// points alone, in a surge (40 req/s each, 10 % refused: 60 errors of 600), then 20 req/s at
+/// 0.05 % with pods 2 and 3, started after the surge, for 3 points (0.15 errors of 300 a
+/// point). Pooled over the window pod 0 failed 60.45 of 1,500 (4.0 %) against the rest's
+/// 61.35 of 3,300 (1.86 %), P(X ≥ 60) ≈ 10⁻⁸ ≤ 10⁻⁶: both were outliers against the new pods,
+/// whose 0.05 % then made the failure look concentrated, and ejecting them would have left
+/// the surge's traffic to two pods. Point by point, pod 0 failed as its peers did at each
+/// moment: at the surge pod 1 alone, 10 % × 600 = 60 expected; after it 0.05 % × 900 = 0.45:
+/// 60.45 expected, 60.45 seen — no outlier, nothing changed
+/// (`h112-two-faults-ejected-in-a-surge`, `--seed 2`).
+#[test]
+fn pods_that_served_through_a_surge_are_not_outliers_against_pods_started_after_it() {
+    let calm = Point {
+        util: 0.2,
+        ..Point::healthy(20.0)
+    };
+    let surge = Point {
+        rps: 40.0,
+        success: 0.9,
+        ..calm
+    };
+    let mut pods = vec![vec![calm; LEN]; 4];
+    for pod in pods.iter_mut().take(2) {
+        pod[LEN - 4] = surge;
+    }
+    for pod in pods.iter_mut().skip(2) {
+        for p in pod.iter_mut().take(LEN - 3) {
+            *p = Point::missing();
+        }
+    }
+    let obs = ObsBuilder::new(T0, &merge_present(&pods), config(Default::default()))
+        .pods(&pods)
+        .build();
+    let d = Governor::new().step(T0, &obs, &policy());
+    assert_untouched(
+        &d,
+        Knob::OutlierDetection,
+        "pods that served through a surge",
+    );
+    assert!(
+        !d.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Anomaly && f.subject.starts_with("endpoints")),
+        "{:#?}",
+        d.findings
+    );
+}

@@ -19,15 +19,24 @@ pub fn known_harm(file: &str) -> Scenario {
 /// same requests, failures, ejections and SLO-violation minutes. Returns the governed run for
 /// what a test asks further (its notes).
 pub fn left_alone(s: &Scenario) -> RunResult {
-    let alone = runs::run(s, RunKind::Istio).expect("runs");
-    let governed = runs::run(s, RunKind::Homeostat).expect("runs");
+    let governed = same_as(s, RunKind::Istio);
     assert!(
         governed.metrics.actions.is_empty(),
         "{}: {:#?}",
         s.name,
         governed.metrics.actions
     );
+    governed
+}
+
+/// The governed run of a mesh where the Governor must add nothing to `baseline`'s own
+/// actions (an HPA's scaling, where the mesh has one): the same actions, requests, failures,
+/// ejections and SLO-violation minutes.
+pub fn same_as(s: &Scenario, baseline: RunKind) -> RunResult {
+    let alone = runs::run(s, baseline).expect("runs");
+    let governed = runs::run(s, RunKind::Homeostat).expect("runs");
     let m = (&governed.metrics, &alone.metrics);
+    assert_eq!(m.0.actions, m.1.actions, "{}", s.name);
     assert_eq!(m.0.requests, m.1.requests, "{}", s.name);
     assert_eq!(m.0.failures, m.1.failures, "{}", s.name);
     assert_eq!(m.0.ejections, m.1.ejections, "{}", s.name);

@@ -28,7 +28,7 @@
 //! retries. So request and success rates and the duration buckets are also read with
 //! `reporter="source"`, per service ([`Level::Callers`], the Observation's `callers`): a pod failing 44 % of its tries behind
 //! Istio's default retries fails almost no call, and the outlier planner leaves alone what the
-//! callers do not see (`models/src/governor/outlier.rs`). Callers outside the mesh are missing
+//! callers do not see (`models/src/governor/outlier/survey.rs`). Callers outside the mesh are missing
 //! from it; a service with none in the mesh has no such series, and the planner then goes by
 //! the server's side alone, as before.
 //!

@@ -74,7 +74,7 @@
 use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 
 use super::clusters;
-use super::observation::{EndpointObservation, RetryConfig};
+use super::observation::RetryConfig;
 use super::outlier::incident_memory_seconds;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::retries::{bounded_per_try, try_deadline};
@@ -326,6 +326,7 @@ pub struct SlowPlan {
 pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -> SlowPlan {
     let (slow, peer) = survey(ctx, findings);
     let od = &ctx.obs.config.outlier_detection;
+    let count = ctx.obs.endpoints.len().max(1) as u64;
     let change = propose(ctx, state, &slow, peer, findings);
     let cfg = &ctx.obs.config;
     let per_try = match &change {
@@ -345,23 +346,19 @@ pub fn plan(ctx: &Ctx<'_>, state: &mut SlowState, findings: &mut Vec<Finding>) -
         needs_ejection_raise: !ejectable(
             od.consecutive_5xx_errors > 0,
             od.max_ejection_percent,
-            &ctx.obs.endpoints,
-            &cut,
+            count,
+            cut.len(),
         ),
         change,
         endpoints: cut,
     }
 }
 
-/// Whether outlier detection, `on` and ejecting at most `max_percent` % of each cluster's
-/// endpoints (`clusters`), can eject all of `slow`.
-fn ejectable(
-    on: bool,
-    max_percent: u32,
-    endpoints: &[EndpointObservation],
-    slow: &[String],
-) -> bool {
-    on && max_percent >= clusters::ejection_percent_needed(endpoints, slow)
+/// Whether outlier detection, `on` and ejecting at most `max_percent` % of `count` endpoints,
+/// can eject `slow` of them (counted over the service, as the outlier planner sets it:
+/// `clusters`).
+fn ejectable(on: bool, max_percent: u32, count: u64, slow: usize) -> bool {
+    on && u64::from(max_percent) * count >= 100 * slow as u64
 }
 
 fn propose(
@@ -515,8 +512,8 @@ fn propose(
     } else {
         (od.consecutive_5xx_errors > 0, od.max_ejection_percent)
     };
-    let slow_names: Vec<String> = slow.iter().map(|s| s.name.clone()).collect();
-    let ejectable = ejectable(on, max_pct, &ctx.obs.endpoints, &slow_names);
+    let count = ctx.obs.endpoints.len().max(1) as u64;
+    let ejectable = ejectable(on, max_pct, count, slow.len());
     let total: f64 = ctx
         .obs
         .endpoints

@@ -58,7 +58,6 @@ use statrs::distribution::{Binomial, Discrete};
 
 use super::Ctx;
 use super::capacity;
-use super::clusters;
 use super::observation::OutlierConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use crate::policy::Duration;
@@ -169,8 +168,9 @@ fn settings(
             k.max(threshold(r, p, od.false_ejections_per_hour, lo, hi))
         }
     };
-    // Envoy counts the share over each cluster's hosts (`clusters`).
-    let needed_pct = clusters::ejection_percent_needed(&ctx.obs.endpoints, &eps.outliers);
+    // Counted over the service's endpoints, not over each subset's as Envoy does (`clusters`
+    // says why).
+    let needed_pct = (100 * eps.outliers.len()).div_ceil(eps.count.max(1)) as u32;
     // In calm the share, the sweep interval and the ejection time stay as they are, or go back
     // to what an incident took (below): the policy's bounds limit what the Governor sets, and
     // a setting of the owner's outside them — `maxEjectionPercent: 100`, as Istio's own

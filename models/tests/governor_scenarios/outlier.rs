@@ -552,14 +552,13 @@ fn subsets_obs(failing: &[&str]) -> homeostat_models::governor::Observation {
     b.build()
 }
 
-/// In Istio each subset is an Envoy cluster of its own: a pod is ejected within its subset,
-/// `maxEjectionPercent` counts that subset's pods, and its traffic goes to that subset's other
-/// pods. So a pod is judged against its own subset.
+/// In Istio each subset is an Envoy cluster of its own: a pod is ejected within its subset and
+/// its traffic goes to that subset's other pods. So a pod is judged against its own subset.
 /// * One stable pod failing 10 % (120 errors in 1,200 requests) against stable peers at
 ///   0.05 %: p₀ = the 0.1 % budget, P(X ≥ 120) ≈ 0: an outlier; its peers meet the objective;
 ///   the 3 left would run at 0.2 · 80 / 60 = 27 % CPU. Tightened, with `maxEjectionPercent`
-///   ⌈100 · 1/4⌉ = 25 (over the service's 6 pods it would be ⌈100/6⌉ = 17, and Envoy would
-///   eject no stable pod: 100 · 1 > 17 · 4).
+///   ⌈100 · 1/6⌉ = 17, counted over the service's 6 pods (`clusters.rs` says why not over the
+///   subset's 4, as Envoy counts it).
 /// * Both canary pods failing 10 %: each against the other, p₀ = 10 %, no outlier — the whole
 ///   subset failing is the weights planner's to move traffic off, and ejecting within the
 ///   canary would only leave its traffic nowhere to go. Judged against the service's other
@@ -577,7 +576,7 @@ fn a_pod_is_judged_against_its_own_subset() {
             _ => None,
         })
         .unwrap_or_else(|| panic!("no outlier change: {d:#?}"));
-    assert_eq!(next.max_ejection_percent, 25);
+    assert_eq!(next.max_ejection_percent, 17);
     assert!(
         d.findings
             .iter()

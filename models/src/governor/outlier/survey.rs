@@ -6,9 +6,9 @@
 //! (binomial), and (2) the endpoints that are not outliers, pooled, are not significantly over
 //! the budget (`concentrated`): ejecting the outliers would bring the service back within its
 //! objective. "The other endpoints" are those of its Envoy cluster — its subset
-//! (`clusters`): Envoy ejects a host within its cluster, counts `maxEjectionPercent` over that
-//! cluster's hosts and sends the ejected host's traffic to that cluster's others, so those are
-//! the peers that must be healthy and have the room for its traffic (`capacity`). And they are
+//! (`clusters`): Envoy ejects a host within its cluster and sends the ejected host's traffic to
+//! that cluster's others, so those are the peers that must be healthy and have the room for its
+//! traffic (`capacity`). And they are
 //! compared at the same moments (`compared`): the peers' rate at each recent point, weighted
 //! by the endpoint's own requests there, so that a pod that served through a surge is not an
 //! outlier against pods started after it. In an overload every endpoint fails alike (full

@@ -438,11 +438,11 @@ fn propose(
     let alone: Vec<&str> = slow
         .iter()
         .filter(|s| {
-            s.subset.as_ref().is_some_and(|sub| {
-                !ctx.obs.endpoints.iter().any(|e| {
-                    e.subset.as_ref() == Some(sub) && !slow.iter().any(|x| x.name == e.name)
+            s.subset.is_some()
+                && !ctx.obs.endpoints.iter().any(|e| {
+                    clusters::key(e) == s.subset.as_deref()
+                        && !slow.iter().any(|x| x.name == e.name)
                 })
-            })
         })
         .map(|s| s.name.as_str())
         .collect();

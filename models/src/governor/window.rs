@@ -76,8 +76,7 @@ pub fn error_counts(s: &Signals, n: usize, step_seconds: i64) -> Vec<Option<(f64
     let rr = &s.request_rate[s.request_rate.len() - len..];
     let sr = &s.success_rate[s.success_rate.len() - len..];
     let from = len.saturating_sub(n);
-    let pad = n.saturating_sub(len).min(n);
-    let mut out = vec![None; pad];
+    let mut out = vec![None; n.saturating_sub(len)];
     out.extend(rr[from..].iter().zip(&sr[from..]).map(|(&r, &ok)| {
         (r.is_finite() && ok.is_finite() && r >= 0.0).then(|| {
             let count = r * step_seconds as f64;
@@ -92,8 +91,14 @@ pub fn error_counts(s: &Signals, n: usize, step_seconds: i64) -> Vec<Option<(f64
 /// point has both.
 pub fn error_rate(s: &Signals, n: usize, step_seconds: i64) -> Option<(f64, f64)> {
     let len = s.request_rate.len().min(s.success_rate.len());
-    let (errors, requests) = error_counts(s, n.min(len), step_seconds)
-        .into_iter()
+    pooled(&error_counts(s, n.min(len), step_seconds))
+}
+
+/// Per-point counts ([`error_counts`]) pooled: (errors / requests, requests) over the points
+/// present; `None` when they hold no request.
+pub fn pooled(points: &[Option<(f64, f64)>]) -> Option<(f64, f64)> {
+    let (errors, requests) = points
+        .iter()
         .flatten()
         .fold((0.0, 0.0), |(e, r), (pe, pr)| (e + pe, r + pr));
     (requests > 0.0).then(|| (errors / requests, requests))

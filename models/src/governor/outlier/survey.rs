@@ -93,6 +93,7 @@ struct Ep<'a> {
     cluster: Option<&'a str>,
     /// Errors and requests at each of the `RECENT` newest points (`window::error_counts`).
     points: Vec<Option<(f64, f64)>>,
+    /// Those points pooled: (error rate, requests).
     recent: (f64, f64),
     whole: (f64, f64),
     rps: f64,
@@ -111,13 +112,14 @@ pub(super) fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
         .endpoints
         .iter()
         .filter_map(|e| {
-            let recent = window::error_rate(&e.signals, RECENT, obs.step_seconds)?;
+            let points = window::error_counts(&e.signals, RECENT, obs.step_seconds);
+            let recent = window::pooled(&points)?;
             let whole = window::error_rate(&e.signals, usize::MAX, obs.step_seconds)?;
             let rps = window::recent_mean(&e.signals.request_rate, RECENT)?;
             Some(Ep {
                 name: e.name.as_str(),
                 cluster: clusters::key(e),
-                points: window::error_counts(&e.signals, RECENT, obs.step_seconds),
+                points,
                 recent,
                 whole,
                 rps,

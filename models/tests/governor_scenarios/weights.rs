@@ -768,3 +768,46 @@ fn a_subset_whose_queue_overflows_now_and_then_keeps_its_traffic() {
         assert_eq!(weights_of(&c.proposed)["canary"], 0, "p99 {p99}");
     }
 }
+
+/// The second verdict on a subset's errors, against its own history (`history_score`, the
+/// default streaming detector fed each subset's per-point error rate): a modest burst that the
+/// peer test does not call bad is cut when it is new for the subset, and not when the subset
+/// has had the same burst every 10 points (2.5 minutes) all along.
+///
+/// Canary at 20 req/s (300 requests a point). Its newest point fails 8 (2.67 %), its other
+/// three recent points 0.05 %: 8.45 errors in the 1,200 recent requests, 8 as counted. The
+/// stable subset (80 req/s, 0.05 %) smooths to (2.4 + 0.5) / 4,801 = 0.06 %, under the 0.1 %
+/// budget, so both tests ask P(X ≥ 8) for X ~ Binomial(1,200, 0.001) = 3.6·10⁻⁵: not bad
+/// against its peers (that needs ≤ 10⁻⁶), significantly over the budget (≤ 10⁻³). Whether it
+/// is cut is the history's to say: the canary loses a 20-point step when the burst is its
+/// first, and nothing moves when it is its fourth of the window.
+#[test]
+fn a_modest_burst_is_cut_only_when_it_is_new_for_the_subset() {
+    let burst = 1.0 - 8.0 / 300.0;
+    for (every, cut) in [(None, true), (Some(10), false)] {
+        let stable = vec![Point::healthy(80.0); LEN];
+        let mut canary = vec![Point::healthy(20.0); LEN];
+        for (i, p) in canary.iter_mut().enumerate() {
+            let age = LEN - 1 - i;
+            if age == 0 || every.is_some_and(|n| age % n == 0) {
+                p.success = burst;
+            }
+        }
+        let service = merge(&[&stable, &canary]);
+        let obs = ObsBuilder::new(
+            T0,
+            &service,
+            config(weights(&[("stable", 70), ("canary", 30)])),
+        )
+        .subset("stable", &stable)
+        .subset("canary", &canary)
+        .build();
+        let d = Governor::new().step(T0, &obs, &policy());
+        let change = d.plan.changes.iter().find(|c| c.knob == Knob::Weights);
+        assert_eq!(change.is_some(), cut, "every {every:?}: {:#?}", d.findings);
+        if let Some(c) = change {
+            assert_eq!(weights_of(&c.proposed)["canary"], 10);
+            assert!(c.reason.contains("against its own history"), "{}", c.reason);
+        }
+    }
+}

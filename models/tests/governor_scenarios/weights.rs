@@ -773,7 +773,7 @@ fn a_modest_burst_is_cut_only_when_it_is_new_for_the_subset() {
         let mut canary = vec![Point::healthy(20.0); LEN];
         for (i, p) in canary.iter_mut().enumerate() {
             let age = LEN - 1 - i;
-            if age == 0 || every.is_some_and(|n| age % n == 0) {
+            if age == 0 || every.is_some_and(|n| age.is_multiple_of(n)) {
                 p.success = burst;
             }
         }

@@ -404,6 +404,10 @@ pub fn plan(
         // it replaces, or noise in the base rate walks k down a step at a time.
         return None;
     }
+    if incident && let Some(note) = beyond_every_threshold(ctx, &eps) {
+        findings.push(note);
+        return None;
+    }
     let before = state
         .before_incident
         .clone()
@@ -414,6 +418,37 @@ pub fn plan(
         state.before_incident = None;
     }
     change
+}
+
+/// Detection that is off stays off when even the policy's largest k would eject the healthy
+/// endpoints by chance more often than the incident budget allows (`threshold` answers that k
+/// when none fits): at a base rate that high every endpoint is failing, and turning ejection on
+/// would take healthy ones out at random, faster than the policy's `falseEjectionsPerHour`
+/// times the incident's allowance of 10. Seen on a random mesh: detection turned on at k = 20
+/// beside healthy pods failing 71.5 %, 41.7 chance ejections an hour each. Worked example at
+/// the policy's default budget (0.1 an hour, so 1 in an incident), r = 10 req/s, k = 20: at
+/// p = 0.5, 10 · 3,600 · 0.5²⁰ · 0.5 = 0.017 an hour, under 1, and detection goes on; at
+/// p = 0.8, 10 · 3,600 · 0.8²⁰ · 0.2 = 83 an hour, and it does not.
+fn beyond_every_threshold(ctx: &Ctx<'_>, eps: &Endpoints) -> Option<Finding> {
+    let od = &ctx.spec.controls.outlier_detection;
+    if ctx.obs.config.outlier_detection.consecutive_5xx_errors != 0 {
+        return None;
+    }
+    let k = od.consecutive_errors.max;
+    let budget = od.false_ejections_per_hour * INCIDENT_BUDGET_FACTOR;
+    let chance = chance_ejections_per_hour(eps.rate_per_endpoint, eps.base_rate, k);
+    (chance > budget).then(|| Finding {
+        kind: FindingKind::Note,
+        subject: "outlier detection".into(),
+        summary: format!(
+            "{} of {} endpoints fail more than the rest, but the rest fail {:.2}% of {:.1} req/s each: even after {k} consecutive 5xx they would be ejected by chance {chance:.3} times/hour, over the incident budget of {budget}; outlier detection stays off",
+            eps.outliers.len(),
+            eps.count,
+            eps.base_rate * 100.0,
+            eps.rate_per_endpoint,
+        ),
+        evidence: evidence(eps, k, budget),
+    })
 }
 
 /// `ejectOutliers`: the incident setting, whatever the models say.

@@ -640,3 +640,48 @@ fn pods_that_served_through_a_surge_are_not_outliers_against_pods_started_after_
         d.findings
     );
 }
+
+/// Detection that is off stays off when even the policy's largest k (20) would eject healthy
+/// pods by chance faster than the incident budget (10 × the default 0.1 an hour = 1): four
+/// pods at 10 req/s, one failing every request for the last minute, the other three failing
+/// `rest` of theirs all along, under an objective that budgets for it. Their base rate over
+/// the window: 3 · 10 · 600 = 18,000 requests. At 50 % errors, k consecutive failures come by
+/// chance 36,000 · 0.5ᵏ · 0.5 times an hour: 1.10 at k = 14, 0.55 at k = 15, so detection goes
+/// on at 15. At 80 %, k = 20 still gives 36,000 · 0.8²⁰ · 0.2 = 83 an hour: it stays off, and a
+/// note says why.
+#[test]
+fn detection_stays_off_where_no_threshold_keeps_healthy_pods_in() {
+    for (rest, on) in [(0.5, Some(15)), (0.8, None)] {
+        let mut spec = policy();
+        spec.objectives.success_rate = 1.0 - rest - 0.05;
+        let mut pods: Vec<Vec<Point>> = vec![
+            vec![
+                Point {
+                    success: 1.0 - rest,
+                    ..Point::healthy(10.0)
+                };
+                LEN
+            ];
+            4
+        ];
+        for p in pods[3].iter_mut().rev().take(4) {
+            p.success = 0.0;
+        }
+        let mut cfg = config(Default::default());
+        cfg.outlier_detection.consecutive_5xx_errors = 0;
+        let d = Governor::new().step(T0, &pods_observation(T0, &pods, cfg), &spec);
+        let k = d
+            .plan
+            .changes
+            .iter()
+            .chain(&d.plan.held)
+            .find_map(|c| match &c.proposed {
+                KnobValue::OutlierDetection(o) => Some(o.consecutive_5xx_errors),
+                _ => None,
+            });
+        assert_eq!(k, on, "rest failing {rest}: {:#?}", d.findings);
+        if on.is_none() {
+            assert_note(&d, "outlier detection stays off");
+        }
+    }
+}

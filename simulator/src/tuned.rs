@@ -80,7 +80,8 @@ const FLOOR_SAMPLES: usize = 10_000;
 /// callees' — all of them in turn for a sequential handler, the slowest for a parallel one.
 /// A sum of p99s is at least the p99 of the sum, so this errs long, which is the safe side for
 /// a timeout; queueing is left out, as it is absent from a quiet day. The call graph is a DAG
-/// (`Scenario::validate`), so the recursion ends.
+/// (`Scenario::validate`); should a cycle reach here unvalidated, the service's own p99 stands
+/// in for it on the way round, so the recursion ends all the same.
 pub fn latency_floor(topo: &Topology) -> Vec<u64> {
     let own: Vec<u64> = topo
         .services
@@ -106,6 +107,7 @@ fn end_to_end(topo: &Topology, own: &[u64], memo: &mut [Option<u64>], i: usize) 
     if let Some(v) = memo[i] {
         return v;
     }
+    memo[i] = Some(own[i]);
     let svc = &topo.services[i];
     let below = svc
         .calls
@@ -200,6 +202,24 @@ mod tests {
             latency_floor(&topology(&services(true))),
             vec![14 * MS, 9 * MS, 2 * MS]
         );
+    }
+
+    #[test]
+    fn a_cycle_that_skipped_validation_still_ends() {
+        const MS: u64 = 1_000_000;
+        // a (5 ms) calls b (7 ms), which calls a: validation rejects it, but parsed without
+        // it the recursion must still end. a is entered first and stands in for itself at
+        // 5 ms on the way round: b = 7 + 5 = 12, a = 5 + 12 = 17 ms.
+        let text = "name: t\nduration: 60s\ntopology:\n  services:\n\
+            \x20   - { name: a, subsets: [{ name: v1, pods: 1 }], \
+            serviceTime: { empirical: { samples: [5ms] } }, calls: [{ service: b }] }\n\
+            \x20   - { name: b, subsets: [{ name: v1, pods: 1 }], \
+            serviceTime: { empirical: { samples: [7ms] } }, calls: [{ service: a }] }\n\
+            traffic:\n  entries: [{ service: a }]\n  profile: { constant: { rate: 1 } }\n";
+        assert!(Scenario::parse("t.yaml", text).is_err());
+        let s: Scenario = serde_yaml::from_str(text).expect("parses without validation");
+        let t = Topology::compile(&s).expect("compiles");
+        assert_eq!(latency_floor(&t), vec![17 * MS, 12 * MS]);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 use homeostat_dataplane::config::{OutlierConfig, RetryLimit, RetryOn, RetryPolicy};
 use homeostat_dataplane::time::SECOND;
+use homeostat_models::stats::quantile;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -89,12 +90,10 @@ pub fn latency_floor(topo: &Topology) -> Vec<u64> {
         .enumerate()
         .map(|(i, svc)| {
             let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
-            let mut draws: Vec<u64> = (0..FLOOR_SAMPLES)
-                .map(|_| svc.service_time.sample(&mut rng))
+            let draws: Vec<f64> = (0..FLOOR_SAMPLES)
+                .map(|_| svc.service_time.sample(&mut rng) as f64)
                 .collect();
-            draws.sort_unstable();
-            // The nearest-rank 99th percentile: the ⌈0.99·n⌉-th smallest.
-            draws[(FLOOR_SAMPLES * 99).div_ceil(100) - 1]
+            quantile(&draws, 0.99).map_or(0, |p99| p99.round() as u64)
         })
         .collect();
     let mut memo: Vec<Option<u64>> = vec![None; topo.services.len()];

@@ -17,7 +17,8 @@
 //! Tighten during an incident: the false-ejection budget is multiplied by 10 (ejecting a healthy pod
 //! by mistake now costs less than keeping a bad one), k is the smallest that budget allows and
 //! never above the k in force (detection that is off is turned on at that k, not at the
-//! policy's lowest), the sweep interval goes to its lower bound (or stays, where the owner's
+//! policy's lowest, and not at all where no k within the policy's bounds keeps that budget:
+//! `beyond_every_threshold`), the sweep interval goes to its lower bound (or stays, where the owner's
 //! is already shorter: an incident never slows the sweep), the ejection time doubles within
 //! bounds and `maxEjectionPercent` grows to cover the bad endpoints, never beyond its bound.
 //! The incident setting is derived from the setting in force when the incident began, so it is

@@ -11,11 +11,19 @@
 //! and an outlier against its peers' p99 (`detect::peer::compare`,
 //! leave-one-out robust z, score ≥ 0.99). It counts as recovered only when it is
 //! within budget and unremarkable against its peers (tail > 0.01): two thresholds, so a subset
-//! hovering at the edge does not flap.
+//! hovering at the edge does not flap. Traffic goes back to a cut subset only when its errors
+//! are also calm against the budget over the whole trend (`window::TREND`, tail > 0.1), not
+//! over the recent points alone.
 //!
 //! Worked example: canary 20 req/s for the last minute (1,200 requests), peers at 0.05%, budget
 //! 0.1% ⇒ p₀ = 0.1%, 1.2 errors expected. 8 errors: tail ≈ 4·10⁻⁵, not bad yet; 120 errors (10%)
-//! is bad by a margin no noise can reach.
+//! is bad by a margin no noise can reach. Giving back: a canary cut to those 20 req/s and still
+//! failing 0.3 % expects 3.6 errors a minute, and at most one (0.083 %, within budget) comes
+//! with chance e^−3.6 (1 + 3.6) = 0.126: one minute in eight it looks recovered. Over the trend
+//! (20 points of 15 s, 6,000 requests; 6 errors expected at the budget, 18 at 0.3 %) the tail
+//! is 0.153 at 9 errors and 0.084 at 10, so it must show at most 9: chance 0.015, and a new
+//! chance comes every five minutes where the recent minute gives one every minute. (Merely
+//! unremarkable, tail > 0.01, would pass at up to 12 errors: chance 0.091.)
 //!
 //! Own history: each subset's error rate feeds the default streaming detector
 //! (`crate::detect::NAMES[0]`); a score ≥ 0.99 marks the subset bad only when its errors are
@@ -59,6 +67,12 @@ use crate::detect::Detector;
 
 const ALPHA_BAD: f64 = 1e-6;
 const ALPHA_RECOVERED: f64 = 0.01;
+/// A cut subset's errors over the whole trend must be calm against the budget before it gets
+/// traffic back: binomial tail > 0.1, the conventional "not even suggestive" level (the
+/// detectors' end-of-incident rule, `detect::ensemble`'s `CALM_SCORE`), where merely
+/// "unremarkable" (> `ALPHA_RECOVERED`) leaves a subset still failing a good chance to pass
+/// (module docs, worked example).
+const ALPHA_CALM_TREND: f64 = 0.1;
 const HISTORY_BAD: f64 = 0.99;
 /// Peer score (detect::peer, on p99) above which a subset over the latency objective is slow.
 const LATENCY_PEER_BAD: f64 = 0.99;
@@ -330,6 +344,29 @@ fn slow_all_along(s: &Signals, objective: f64, step_seconds: i64) -> bool {
     window::comparable_p99(s, window::TREND, step_seconds).is_some_and(|m| m > objective)
 }
 
+/// Whether a subset's errors over the whole trend (`window::TREND`), not the recent points
+/// alone, are calm against the budget (binomial tail > `ALPHA_CALM_TREND`): what giving a
+/// cut subset its traffic back asks besides
+/// `Health::Healthy`. A cut subset serves less, so its recent points hold fewer requests than
+/// the window that found it bad, and a subset still failing shows no more errors than the
+/// budget allows in a short window often enough to be given its traffic back and cut again
+/// (module docs, worked example; seen on a canary failing 0.3 % at half the traffic: cut
+/// 50 → 30 → 10 %, given back to 30 % at 1,890 s on a recent minute within budget, cut again at
+/// 2,280 s). A test, not the trend's point estimate: a subset cut for its p99 whose errors sit at
+/// the budget (5 in 4,620 requests against a 0.1 % budget, tail 0.49) must get its traffic
+/// back (`known-harm/h83-slowpod-150`: kept away, the slow pod's subset took 91 % and the mesh
+/// lost 13 SLO minutes against 0). A receiver of traffic is judged on the recent points alone:
+/// a move waits for nothing.
+fn within_budget_over_trend(ctx: &Ctx<'_>, name: &str) -> bool {
+    let budget = 1.0 - ctx.spec.objectives.success_rate;
+    ctx.obs
+        .subsets
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| window::error_rate(&s.signals, window::TREND, ctx.obs.step_seconds))
+        .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_TREND)
+}
+
 /// The weights planner (one run of the control loop). `moved_at`: when the weights were last
 /// changed (guardrails' record), so that a move's room is judged on points after it.
 pub fn plan(
@@ -539,7 +576,11 @@ pub fn plan(
     let recurring = |n: &str| state.recurred.contains_key(n);
     let below: Vec<&str> = current
         .iter()
-        .filter(|(n, w)| **w < baseline[*n] && judged[n.as_str()].health == Health::Healthy)
+        .filter(|(n, w)| {
+            **w < baseline[*n]
+                && judged[n.as_str()].health == Health::Healthy
+                && within_budget_over_trend(ctx, n)
+        })
         .map(|(n, _)| n.as_str())
         .collect();
     for n in below.iter().filter(|n| recurring(n)) {

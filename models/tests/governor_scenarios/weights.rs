@@ -793,3 +793,74 @@ fn a_modest_burst_is_cut_only_when_it_is_new_for_the_subset() {
         }
     }
 }
+
+/// Traffic goes back to a cut subset only when its errors are calm against the budget (binomial
+/// tail > 0.1) over the whole trend (20 points), not over its recent 4 alone. The canary (20 req/s, 300
+/// requests a point) is cut 30 → 10 % for 10 % errors, then shows no error in its recent 4
+/// points (1,200 requests: within the 0.1 % budget, and in line with the stable's 0.05 %), while
+/// the 16 points before them hold one error each in `older_errors` of them. Over the trend's
+/// 6,000 requests the budget expects 6 errors:
+/// * 16 errors (0.27 %, the canary still failing at the rate its cut left it with): P(X ≥ 16)
+///   ≈ 5·10⁻⁴ ≤ 0.1, not recovered: nothing is proposed in 12 runs, past the 2-minute
+///   cooldown that would otherwise admit a give-back at run 8;
+/// * 5 errors (0.083 %): P(X ≥ 5) ≈ 0.71, recovered: the give-back comes at run 8, 10 → 30 %.
+#[test]
+fn traffic_goes_back_only_when_the_whole_trend_is_within_budget() {
+    for (older_errors, given_back) in [(16usize, false), (5, true)] {
+        let spec = policy();
+        let mut gov = Governor::new();
+        let c = gov
+            .step(T0, &canary_obs(T0, 30, 4), &spec)
+            .plan
+            .changes
+            .into_iter()
+            .find(|c| c.knob == Knob::Weights)
+            .expect("the cut");
+        assert_eq!(weights_of(&c.proposed)["canary"], 10);
+        gov.applied(T0, "checkout", &c);
+        // One error in 300 requests in `older_errors` of the 16 points before the recent 4.
+        let stable = vec![Point::healthy(80.0); LEN];
+        let mut canary = vec![
+            Point {
+                success: 1.0,
+                ..Point::healthy(20.0)
+            };
+            LEN
+        ];
+        for p in canary[LEN - 20..LEN - 4].iter_mut().take(older_errors) {
+            p.success = 1.0 - 1.0 / 300.0;
+        }
+        let mut proposed = false;
+        let mut admitted = None;
+        for run in 1..=12 {
+            let now = T0 + run * STEP;
+            let obs = ObsBuilder::new(
+                now,
+                &merge(&[&stable, &canary]),
+                config(weights(&[("stable", 90), ("canary", 10)])),
+            )
+            .subset("stable", &stable)
+            .subset("canary", &canary)
+            .build();
+            let d = gov.step(now, &obs, &spec);
+            let relax = |c: &&Change| c.knob == Knob::Weights && c.posture == Posture::Relax;
+            proposed |= d.plan.changes.iter().chain(&d.plan.held).any(|c| relax(&c));
+            if let Some(c) = d.plan.changes.iter().find(relax) {
+                admitted = Some((run, weights_of(&c.proposed)["canary"]));
+                break;
+            }
+        }
+        if given_back {
+            // The cooldown (2 min = 8 runs of 15 s after the cut) admits it: a step back towards
+            // the 30 % it had (how far is the destination's room, not this test's concern).
+            let (run, w) = admitted.expect("given back");
+            assert_eq!(run, 8, "{older_errors} older errors");
+            assert!(w > 10 && w <= 30, "{older_errors} older errors: {w}");
+        } else {
+            assert!(
+                !proposed && admitted.is_none(),
+                "{older_errors} older errors: given back at {admitted:?}"
+            );
+        }
+    }
+}

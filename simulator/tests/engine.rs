@@ -388,7 +388,7 @@ fn every_extra_scenario_loads_and_runs() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(files.len(), 7, "{files:?}");
     for f in files {
         let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let r = runs::run(&s.scaled(0.05), RunKind::Homeostat)

@@ -1,0 +1,54 @@
+//! A canary that fails modestly and for good: traffic moved off it stays off while the fault
+//! lasts.
+//!
+//! `scenarios/extra/modest-canary.yaml`: the canary serves half of 200 req/s and fails 0.3 % of
+//! its requests with HTTP 500 from minute 10, three times the 0.1 % budget. Once cut to 10 % it
+//! serves 20 req/s, about 3.6 errors a minute, and a minute with at most one error — within
+//! budget — comes one time in eight; judged on its recent minute alone it was given its traffic
+//! back and cut again (50 → 30 → 10 → 30 → 10 %, an A → B → A). The weights planner now also
+//! asks its errors over the whole 5-minute trend to be calm against the budget
+//! (`models/src/governor/weights.rs`, module docs' worked example).
+
+use homeostat_simulator::runs::{self, RunKind};
+use homeostat_simulator::scenario::Scenario;
+
+/// The canary's weight after a weights action (`… → canary N%, …`).
+fn canary_after(summary: &str) -> u32 {
+    summary
+        .rsplit("→ canary ")
+        .next()
+        .and_then(|w| w.split('%').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no canary weight in {summary:?}"))
+}
+
+#[test]
+fn a_canary_still_failing_is_not_given_its_traffic_back() {
+    let path = format!(
+        "{}/scenarios/extra/modest-canary.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let s = Scenario::load(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let alone = runs::run(&s, RunKind::Istio).expect("runs");
+    let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
+    let weights: Vec<(f64, u32)> = governed
+        .metrics
+        .actions
+        .iter()
+        .filter(|a| a.knob == "weights")
+        .map(|a| (a.t_s, canary_after(&a.summary)))
+        .collect();
+    // Cut at least once (the fault lasts 50 minutes), and never raised again after a cut.
+    assert!(weights.first().is_some_and(|(_, w)| *w < 50), "{weights:?}");
+    assert!(
+        weights.windows(2).all(|p| p[1].1 <= p[0].1),
+        "given back while still failing: {weights:?}"
+    );
+    // And the cut is worth it: fewer SLO-violation minutes than the mesh left alone.
+    assert!(
+        governed.metrics.slo_violation_minutes < alone.metrics.slo_violation_minutes,
+        "{} against {}",
+        governed.metrics.slo_violation_minutes,
+        alone.metrics.slo_violation_minutes
+    );
+}

@@ -344,27 +344,33 @@ fn slow_all_along(s: &Signals, objective: f64, step_seconds: i64) -> bool {
     window::comparable_p99(s, window::TREND, step_seconds).is_some_and(|m| m > objective)
 }
 
-/// Whether a subset's errors over the whole trend (`window::TREND`), not the recent points
-/// alone, are calm against the budget (binomial tail > `ALPHA_CALM_TREND`): what giving a
-/// cut subset its traffic back asks besides
+/// Whether a subset's errors since the last weights move (its settled points, the newest
+/// `window::TREND` of them at most), not its recent points alone, are calm against the budget
+/// (binomial tail > `ALPHA_CALM_TREND`): what giving a cut subset its traffic back asks besides
 /// `Health::Healthy`. A cut subset serves less, so its recent points hold fewer requests than
 /// the window that found it bad, and a subset still failing shows no more errors than the
 /// budget allows in a short window often enough to be given its traffic back and cut again
 /// (module docs, worked example; seen on a canary failing 0.3 % at half the traffic: cut
 /// 50 → 30 → 10 %, given back to 30 % at 1,890 s on a recent minute within budget, cut again at
-/// 2,280 s). A test, not the trend's point estimate: a subset cut for its p99 whose errors sit at
-/// the budget (5 in 4,620 requests against a 0.1 % budget, tail 0.49) must get its traffic
-/// back (`known-harm/h83-slowpod-150`: kept away, the slow pod's subset took 91 % and the mesh
-/// lost 13 SLO minutes against 0). A receiver of traffic is judged on the recent points alone:
-/// a move waits for nothing.
-fn within_budget_over_trend(ctx: &Ctx<'_>, name: &str) -> bool {
+/// 2,280 s). Since the move, not over a fixed trend: what it did at the weight it had before
+/// is what the cut answered, and a subset that failed only because of the load the cut took
+/// away (a one-slot subset whose queue overflowed, `known-harm/h83-slowpod-150` at `--seed 2`)
+/// must get its traffic back on what it does now — held back by its errors from before the
+/// cut, it lost it for good and that mesh 19 SLO minutes against 3. With no settled point yet
+/// nothing is known, and nothing goes back. A receiver of traffic is judged on the recent
+/// points alone: a move waits for nothing.
+fn calm_since_the_move(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool {
     let budget = 1.0 - ctx.spec.objectives.success_rate;
-    ctx.obs
-        .subsets
-        .iter()
-        .find(|s| s.name == name)
-        .and_then(|s| window::error_rate(&s.signals, window::TREND, ctx.obs.step_seconds))
-        .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_TREND)
+    let step = ctx.obs.step_seconds;
+    let Some(s) = ctx.obs.subsets.iter().find(|s| s.name == name) else {
+        return false;
+    };
+    let settled = window::after_change(&s.signals.success_rate, ctx.obs.end, step, moved_at)
+        .len()
+        .min(window::TREND);
+    settled > 0
+        && window::error_rate(&s.signals, settled, step)
+            .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_TREND)
 }
 
 /// The weights planner (one run of the control loop). `moved_at`: when the weights were last
@@ -579,7 +585,7 @@ pub fn plan(
         .filter(|(n, w)| {
             **w < baseline[*n]
                 && judged[n.as_str()].health == Health::Healthy
-                && within_budget_over_trend(ctx, n)
+                && calm_since_the_move(ctx, moved_at, n)
         })
         .map(|(n, _)| n.as_str())
         .collect();

@@ -794,19 +794,33 @@ fn a_modest_burst_is_cut_only_when_it_is_new_for_the_subset() {
     }
 }
 
-/// Traffic goes back to a cut subset only when its errors are calm against the budget (binomial
-/// tail > 0.1) over the whole trend (20 points), not over its recent 4 alone. The canary (20 req/s, 300
-/// requests a point) is cut 30 → 10 % for 10 % errors, then shows no error in its recent 4
-/// points (1,200 requests: within the 0.1 % budget, and in line with the stable's 0.05 %), while
-/// the 16 points before them hold one error each in `older_errors` of them. Over the trend's
-/// 6,000 requests the budget expects 6 errors:
-/// * 16 errors (0.27 %, the canary still failing at the rate its cut left it with): P(X ≥ 16)
-///   ≈ 5·10⁻⁴ ≤ 0.1, not recovered: nothing is proposed in 12 runs, past the 2-minute
-///   cooldown that would otherwise admit a give-back at run 8;
-/// * 5 errors (0.083 %): P(X ≥ 5) ≈ 0.71, recovered: the give-back comes at run 8, 10 → 30 %.
+/// Traffic goes back to a cut subset only when its errors since the cut (the points settled
+/// after it, the newest 20 at most) are calm against the budget (binomial tail > 0.1), not on
+/// its recent 4 points alone; and what it did before the cut does not count. The canary
+/// (20 req/s, 300 requests a point) is cut 30 → 10 % at T0; point k ends at T0 + 15k s, and the
+/// points from k = 2 on are settled (two steps after the move). Run r sees points up to k = r.
+/// * Still failing after the cut: 2 errors in each of points 1–8, none after. The recent 4 are
+///   clean from run 12 (points 9–12), where the old rule proposed the give-back and, after the
+///   3 runs of hysteresis, applied it at run 14. Since the cut, at run 12: 14 errors in points
+///   2–12 (3,300 requests, 3.3 expected at the 0.1 % budget), tail 1.0·10⁻⁵; at run 21 (points
+///   2–21, 6,000 requests, 6 expected) 14 errors, tail 0.0036; run 22 12 errors, 0.020; run 23
+///   10 errors, 0.084; run 24 8 errors, 0.26: calm. Proposed at run 24, applied at run 26.
+/// * Failing only before the cut: 2 errors in each of the 20 points up to k = 0, none after.
+///   Healthy from run 4 (points 1–4 clean) and calm since the cut: proposed at run 4 and
+///   applied when the 2-minute cooldown after the cut ends, at run 8 (a fixed 20-point trend
+///   would still hold 24 of those errors then).
 #[test]
-fn traffic_goes_back_only_when_the_whole_trend_is_within_budget() {
-    for (older_errors, given_back) in [(16usize, false), (5, true)] {
+fn traffic_goes_back_only_when_calm_since_the_cut() {
+    let errors_before = |k: i64| (-19..=0).contains(&k);
+    let errors_after = |k: i64| (1..=8).contains(&k);
+    for (case, erring, back_at) in [
+        (
+            "failing after the cut",
+            &errors_after as &dyn Fn(i64) -> bool,
+            26,
+        ),
+        ("failing before the cut", &errors_before, 8),
+    ] {
         let spec = policy();
         let mut gov = Governor::new();
         let c = gov
@@ -818,22 +832,21 @@ fn traffic_goes_back_only_when_the_whole_trend_is_within_budget() {
             .expect("the cut");
         assert_eq!(weights_of(&c.proposed)["canary"], 10);
         gov.applied(T0, "checkout", &c);
-        // One error in 300 requests in `older_errors` of the 16 points before the recent 4.
         let stable = vec![Point::healthy(80.0); LEN];
-        let mut canary = vec![
-            Point {
-                success: 1.0,
-                ..Point::healthy(20.0)
-            };
-            LEN
-        ];
-        for p in canary[LEN - 20..LEN - 4].iter_mut().take(older_errors) {
-            p.success = 1.0 - 1.0 / 300.0;
-        }
-        let mut proposed = false;
         let mut admitted = None;
-        for run in 1..=12 {
+        for run in 1..=30i64 {
             let now = T0 + run * STEP;
+            // Point j of the window ends at k = run − (LEN − 1) + j.
+            let canary: Vec<Point> = (0..LEN as i64)
+                .map(|j| Point {
+                    success: if erring(run - (LEN as i64 - 1) + j) {
+                        1.0 - 2.0 / 300.0
+                    } else {
+                        1.0
+                    },
+                    ..Point::healthy(20.0)
+                })
+                .collect();
             let obs = ObsBuilder::new(
                 now,
                 &merge(&[&stable, &canary]),
@@ -843,24 +856,19 @@ fn traffic_goes_back_only_when_the_whole_trend_is_within_budget() {
             .subset("canary", &canary)
             .build();
             let d = gov.step(now, &obs, &spec);
-            let relax = |c: &&Change| c.knob == Knob::Weights && c.posture == Posture::Relax;
-            proposed |= d.plan.changes.iter().chain(&d.plan.held).any(|c| relax(&c));
-            if let Some(c) = d.plan.changes.iter().find(relax) {
+            if let Some(c) = d
+                .plan
+                .changes
+                .iter()
+                .find(|c| c.knob == Knob::Weights && c.posture == Posture::Relax)
+            {
                 admitted = Some((run, weights_of(&c.proposed)["canary"]));
                 break;
             }
         }
-        if given_back {
-            // The cooldown (2 min = 8 runs of 15 s after the cut) admits it: a step back towards
-            // the 30 % it had (how far is the destination's room, not this test's concern).
-            let (run, w) = admitted.expect("given back");
-            assert_eq!(run, 8, "{older_errors} older errors");
-            assert!(w > 10 && w <= 30, "{older_errors} older errors: {w}");
-        } else {
-            assert!(
-                !proposed && admitted.is_none(),
-                "{older_errors} older errors: given back at {admitted:?}"
-            );
-        }
+        let (run, w) = admitted.unwrap_or_else(|| panic!("{case}: never given back"));
+        assert_eq!(run, back_at, "{case}");
+        // A step back towards the 30 % it had (how far is the destination's room).
+        assert!(w > 10 && w <= 30, "{case}: {w}");
     }
 }

@@ -52,3 +52,44 @@ fn a_canary_still_failing_is_not_given_its_traffic_back() {
         alone.metrics.slo_violation_minutes
     );
 }
+
+/// A canary at half of 200 req/s on one pod turns 5× slower at minute 10 (`slow-canary` of
+/// `scenarios/extra/` with the split at 50/50): its 16 slots of 150 ms serve about 107 req/s,
+/// so it runs at ρ ≈ 0.94 and its queue refuses 6–14 % of its requests in every point from
+/// then on. Its errors and its p99 step up together, which over the 20-point trend correlates
+/// as an overflowing queue's bursts do (r = 1.00 at the step's first point), and it was left its
+/// traffic until the trend's median p99 passed the objective, 11 points (165 s) after the
+/// step: cut at 765 s. A subset failing in every recent point is not overflowing now and then
+/// (`window::fails_throughout`), so the cut comes once the recent four points all fail, before
+/// the trend's median could: before 750 s (the step at 600 s plus 10 points of 15 s).
+#[test]
+fn a_canary_that_turns_slow_is_cut_before_its_trend_calls_it_slow() {
+    let path = format!(
+        "{}/scenarios/extra/slow-canary.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let yaml = yaml
+        .replace("weight: 80 }", "weight: 50 }")
+        .replace("weight: 20 }", "weight: 50 }");
+    assert_eq!(
+        yaml.matches("weight: 50 }").count(),
+        2,
+        "the split in {path} moved"
+    );
+    let s = Scenario::parse("slow-canary-50", &yaml).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let governed = runs::run(&s, RunKind::Homeostat).expect("runs");
+    let first = governed
+        .metrics
+        .actions
+        .iter()
+        .find(|a| a.knob == "weights")
+        .unwrap_or_else(|| panic!("never cut: {:#?}", governed.metrics.actions));
+    assert!(
+        first.t_s > 600.0 && first.t_s < 750.0,
+        "first cut at {} s: {:#?}",
+        first.t_s,
+        governed.metrics.actions
+    );
+    assert!(first.summary.contains("→ canary 30%"), "{}", first.summary);
+}

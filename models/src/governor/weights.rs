@@ -261,6 +261,7 @@ fn judge(
         )
     } else if failing
         && !slow_all_along(signals(name), p99_obj, obs.step_seconds)
+        && !window::fails_throughout(signals(name), RECENT, obs.step_seconds, budget)
         && trend.overflowing()
     {
         (

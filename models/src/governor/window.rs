@@ -218,6 +218,24 @@ impl LoadTrend {
     }
 }
 
+/// Whether every one of the newest `n` points fails more than `budget` of its requests (a
+/// point with no data or no request breaks the run): a subset failing *throughout*, not now and
+/// then. A queue that overflows at a steady load refuses requests while a burst fills it and
+/// none while it drains, so its errors come in some points and not others (seen: 0, 0, 0 and
+/// 38 errors in a one-pod subset's four recent points); a subset failing in every point is
+/// full, or broken, all the time. Without this, a step change — a canary 5× slower from one
+/// point on, its errors and its p99 rising together in every point after it — correlates with
+/// its p99 as an overflowing queue's bursts do (r = 1.00 at the step's first point against 19
+/// calm ones), and was left its traffic for 135 s while it failed 6–14 % of its requests.
+pub fn fails_throughout(s: &Signals, n: usize, step_seconds: i64, budget: f64) -> bool {
+    let len = s.request_rate.len().min(s.success_rate.len());
+    n > 0
+        && len >= n
+        && error_counts(s, n, step_seconds).iter().all(|p| {
+            p.is_some_and(|(errors, requests)| requests > 0.0 && errors > budget * requests)
+        })
+}
+
 /// Whether per-point counts vary no more than Poisson counting noise: the index of dispersion
 /// Σ(cᵢ − c̄)² / c̄ is χ² with n − 1 degrees of freedom for Poisson counts (Fisher's dispersion
 /// test), and the test does not reject that at the conventional 1 % level. Fewer than
@@ -404,6 +422,32 @@ mod tests {
             "{climbing:?}"
         );
         assert!(!trend(TREND - 1, &steady, 0.25).overflowing());
+    }
+
+    /// 20 req/s, 300 requests a point, a 0.1 % budget (0.3 errors a point): a point fails when
+    /// it has more errors than that, i.e. at least one. Four recent points with 12, 1, 3 and 30
+    /// errors fail throughout; an overflowing queue's 0, 0, 0 and 38 do not; one point with
+    /// no data, or fewer points than asked for, breaks the run.
+    #[test]
+    fn failing_throughout_needs_every_recent_point_over_the_budget() {
+        let s = |errors: &[f64]| Signals {
+            request_rate: vec![20.0; errors.len()],
+            success_rate: errors.iter().map(|e| 1.0 - e / 300.0).collect(),
+            ..Signals::default()
+        };
+        assert!(fails_throughout(
+            &s(&[0.0, 12.0, 1.0, 3.0, 30.0]),
+            4,
+            15,
+            0.001
+        ));
+        assert!(!fails_throughout(&s(&[0.0, 0.0, 0.0, 38.0]), 4, 15, 0.001));
+        assert!(!fails_throughout(&s(&[12.0, 1.0, 30.0]), 4, 15, 0.001));
+        let mut gap = s(&[12.0, 1.0, 3.0, 30.0]);
+        gap.request_rate[1] = f64::NAN;
+        assert!(!fails_throughout(&gap, 4, 15, 0.001));
+        // At a 1 % budget (3 errors a point) the point with one error is within it.
+        assert!(!fails_throughout(&s(&[12.0, 1.0, 3.0, 30.0]), 4, 15, 0.01));
     }
 
     #[test]

@@ -726,6 +726,11 @@ fn a_quiet_services_callers_are_read_over_calls_enough_to_show_the_budget() {
 /// The same errors at an even 100 ms p99 come at any wait, a fault's: cut, 20 → 0. And a
 /// canary that is also slow (p99 800 ms, 1 s in the bursts, against the stable's 100 ms and a
 /// 300 ms objective) is cut whatever its errors look like: no retry absorbs slowness.
+/// Nor is a step an overflow: the same 4 % and 250 ms in each of the four newest points and
+/// never before (a canary that turned bad a minute ago) correlate as perfectly (two values
+/// each, aligned: r = 1), but every recent point fails (12 errors in 300 where the budget
+/// allows 0.3): failing throughout, not now and then: cut, 20 → 0 (seen in the simulator: a
+/// canary 5× slower kept its traffic for 135 s while it failed 6–14 % of its requests).
 #[test]
 fn a_subset_whose_queue_overflows_now_and_then_keeps_its_traffic() {
     let stable = vec![Point::healthy(80.0); LEN];
@@ -758,6 +763,19 @@ fn a_subset_whose_queue_overflows_now_and_then_keeps_its_traffic() {
         let c = moved.unwrap_or_else(|| panic!("p99 {p99}: kept its traffic: {d:#?}"));
         assert_eq!(weights_of(&c.proposed)["canary"], 0, "p99 {p99}");
     }
+    let step: Vec<Point> = (0..LEN)
+        .map(|i| {
+            let bad = LEN - 1 - i < 4;
+            Point {
+                success: if bad { 0.96 } else { 0.9995 },
+                p99: if bad { 0.25 } else { 0.1 },
+                ..Point::healthy(20.0)
+            }
+        })
+        .collect();
+    let (d, moved) = weights_change(&step);
+    let c = moved.unwrap_or_else(|| panic!("step: kept its traffic: {d:#?}"));
+    assert_eq!(weights_of(&c.proposed)["canary"], 0, "step");
 }
 
 /// The second verdict on a subset's errors, against its own history (`history_score`, the

@@ -12,18 +12,18 @@
 //! leave-one-out robust z, score ≥ 0.99). It counts as recovered only when it is
 //! within budget and unremarkable against its peers (tail > 0.01): two thresholds, so a subset
 //! hovering at the edge does not flap. Traffic goes back to a cut subset only when its errors
-//! are also calm against the budget over the whole trend (`window::TREND`, tail > 0.1), not
-//! over the recent points alone.
+//! since the last weights move (the newest `window::TREND` points at most) are also calm
+//! against the budget (tail > 0.1), not over the recent points alone.
 //!
 //! Worked example: canary 20 req/s for the last minute (1,200 requests), peers at 0.05%, budget
 //! 0.1% ⇒ p₀ = 0.1%, 1.2 errors expected. 8 errors: tail ≈ 4·10⁻⁵, not bad yet; 120 errors (10%)
 //! is bad by a margin no noise can reach. Giving back: a canary cut to those 20 req/s and still
 //! failing 0.3 % expects 3.6 errors a minute, and at most one (0.083 %, within budget) comes
-//! with chance e^−3.6 (1 + 3.6) = 0.126: one minute in eight it looks recovered. Over the trend
-//! (20 points of 15 s, 6,000 requests; 6 errors expected at the budget, 18 at 0.3 %) the tail
-//! is 0.153 at 9 errors and 0.084 at 10, so it must show at most 9: chance 0.015, and a new
-//! chance comes every five minutes where the recent minute gives one every minute. (Merely
-//! unremarkable, tail > 0.01, would pass at up to 12 errors: chance 0.091.)
+//! with chance e^−3.6 (1 + 3.6) = 0.126: one minute in eight it looks recovered. Over 20
+//! points since the cut (15 s each, 6,000 requests; 6 errors expected at the budget, 18 at
+//! 0.3 %) the tail is 0.153 at 9 errors and 0.084 at 10, so it must show at most 9: chance
+//! 0.015, and a new chance comes every five minutes where the recent minute gives one every
+//! minute. (Merely unremarkable, tail > 0.01, would pass at up to 12 errors: chance 0.091.)
 //!
 //! Own history: each subset's error rate feeds the default streaming detector
 //! (`crate::detect::NAMES[0]`); a score ≥ 0.99 marks the subset bad only when its errors are
@@ -67,8 +67,8 @@ use crate::detect::Detector;
 
 const ALPHA_BAD: f64 = 1e-6;
 const ALPHA_RECOVERED: f64 = 0.01;
-/// A cut subset's errors over the whole trend must be calm against the budget before it gets
-/// traffic back: binomial tail > 0.1, the conventional "not even suggestive" level (the
+/// A cut subset's errors since the last weights move must be calm against the budget before it
+/// gets traffic back: binomial tail > 0.1, the conventional "not even suggestive" level (the
 /// detectors' end-of-incident rule, `detect::ensemble`'s `CALM_SCORE`), where merely
 /// "unremarkable" (> `ALPHA_RECOVERED`) leaves a subset still failing a good chance to pass
 /// (module docs, worked example).

@@ -6,7 +6,7 @@
 //! serves 20 req/s, about 3.6 errors a minute, and a minute with at most one error — within
 //! budget — comes one time in eight; judged on its recent minute alone it was given its traffic
 //! back and cut again (50 → 30 → 10 → 30 → 10 %, an A → B → A). The weights planner now also
-//! asks its errors over the whole 5-minute trend to be calm against the budget
+//! asks its errors since the cut (the newest 20 points at most) to be calm against the budget
 //! (`models/src/governor/weights.rs`, module docs' worked example).
 
 use homeostat_simulator::runs::{self, RunKind};

@@ -72,7 +72,7 @@ const ALPHA_RECOVERED: f64 = 0.01;
 /// detectors' end-of-incident rule, `detect::ensemble`'s `CALM_SCORE`), where merely
 /// "unremarkable" (> `ALPHA_RECOVERED`) leaves a subset still failing a good chance to pass
 /// (module docs, worked example).
-const ALPHA_CALM_TREND: f64 = 0.1;
+const ALPHA_CALM_SINCE_CUT: f64 = 0.1;
 const HISTORY_BAD: f64 = 0.99;
 /// Peer score (detect::peer, on p99) above which a subset over the latency objective is slow.
 const LATENCY_PEER_BAD: f64 = 0.99;
@@ -347,7 +347,7 @@ fn slow_all_along(s: &Signals, objective: f64, step_seconds: i64) -> bool {
 
 /// Whether a subset's errors since the last weights move (its settled points, the newest
 /// `window::TREND` of them at most), not its recent points alone, are calm against the budget
-/// (binomial tail > `ALPHA_CALM_TREND`): what giving a cut subset its traffic back asks besides
+/// (binomial tail > `ALPHA_CALM_SINCE_CUT`): what giving a cut subset its traffic back asks besides
 /// `Health::Healthy`. A cut subset serves less, so its recent points hold fewer requests than
 /// the window that found it bad, and a subset still failing shows no more errors than the
 /// budget allows in a short window often enough to be given its traffic back and cut again
@@ -371,7 +371,7 @@ fn calm_since_the_move(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool
         .min(window::TREND);
     settled > 0
         && window::error_rate(&s.signals, settled, step)
-            .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_TREND)
+            .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_SINCE_CUT)
 }
 
 /// The weights planner (one run of the control loop). `moved_at`: when the weights were last

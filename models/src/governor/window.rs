@@ -228,9 +228,8 @@ impl LoadTrend {
 /// its p99 as an overflowing queue's bursts do (r = 1.00 at the step's first point against 19
 /// calm ones), and was left its traffic for 135 s while it failed 6–14 % of its requests.
 pub fn fails_throughout(s: &Signals, n: usize, step_seconds: i64, budget: f64) -> bool {
-    let len = s.request_rate.len().min(s.success_rate.len());
+    // `error_counts` pads a window shorter than `n` with `None`, which breaks the run too.
     n > 0
-        && len >= n
         && error_counts(s, n, step_seconds).iter().all(|p| {
             p.is_some_and(|(errors, requests)| requests > 0.0 && errors > budget * requests)
         })

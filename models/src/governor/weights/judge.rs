@@ -2,7 +2,8 @@
 //! rules and a worked example): `Bad` when its errors are significantly over its peers' and
 //! the budget, or anomalous against its own history while over the budget, or its p99 is over
 //! the objective and an outlier against its peers'; `Busy` when load may explain its errors;
-//! `Healthy` only when within budget and unremarkable against its peers; else `Watch`.
+//! `Healthy` only when within budget and unremarkable against its peers; `Unknown` without
+//! recent data or peers to compare with; else `Watch`.
 
 use super::WeightsState;
 use crate::governor::Ctx;

@@ -68,7 +68,7 @@ use std::collections::btree_map::Entry;
 
 use super::Ctx;
 use super::callers;
-use super::observation::Observation;
+use super::observation::{Observation, Signals};
 use super::plan::{Change, Evidence, Finding, FindingKind, KnobValue, Origin, Posture};
 use super::window::{self, RECENT};
 use crate::detect::Detector;
@@ -490,6 +490,15 @@ pub fn shift_to_stable(
         held_by: None,
     })
 }
+/// Subset `name`'s signals, if it reports any.
+fn subset_signals<'o>(ctx: &Ctx<'o>, name: &str) -> Option<&'o Signals> {
+    ctx.obs
+        .subsets
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| &s.signals)
+}
+
 /// Whole percents summing to 100 (in u64: arbitrary input must not overflow).
 fn sums_to_100(w: &BTreeMap<String, u32>) -> bool {
     w.values().map(|v| u64::from(*v)).sum::<u64>() == 100

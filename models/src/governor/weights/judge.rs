@@ -5,7 +5,7 @@
 //! `Healthy` only when within budget and unremarkable against its peers; `Unknown` without
 //! recent data or peers to compare with; else `Watch`.
 
-use super::WeightsState;
+use super::{WeightsState, subset_signals};
 use crate::governor::Ctx;
 use crate::governor::observation::Signals;
 use crate::governor::plan::Evidence;
@@ -62,12 +62,7 @@ pub(super) fn judge(
     let budget = 1.0 - ctx.spec.objectives.success_rate;
     let p99_obj = ctx.spec.objectives.latency_p99.as_secs_f64();
     let empty = Signals::default();
-    let signals = |n: &str| {
-        obs.subsets
-            .iter()
-            .find(|s| s.name == n)
-            .map_or(&empty, |s| &s.signals)
-    };
+    let signals = |n: &str| subset_signals(ctx, n).unwrap_or(&empty);
     let unknown = |why: &str| Judged {
         health: Health::Unknown,
         slow: false,
@@ -241,13 +236,13 @@ fn slow_all_along(s: &Signals, objective: f64, step_seconds: i64) -> bool {
 pub(super) fn calm_since_the_move(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool {
     let budget = 1.0 - ctx.spec.objectives.success_rate;
     let step = ctx.obs.step_seconds;
-    let Some(s) = ctx.obs.subsets.iter().find(|s| s.name == name) else {
+    let Some(s) = subset_signals(ctx, name) else {
         return false;
     };
-    let settled = window::after_change(&s.signals.success_rate, ctx.obs.end, step, moved_at)
+    let settled = window::after_change(&s.success_rate, ctx.obs.end, step, moved_at)
         .len()
         .min(window::TREND);
     settled > 0
-        && window::error_rate(&s.signals, settled, step)
+        && window::error_rate(s, settled, step)
             .is_none_or(|(e, n)| window::binomial_tail(e * n, n, budget) > ALPHA_CALM_SINCE_CUT)
 }

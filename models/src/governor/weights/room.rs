@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::note;
+use super::{note, subset_signals};
 use crate::governor::Ctx;
 use crate::governor::capacity;
-use crate::governor::observation::Signals;
 use crate::governor::plan::Finding;
 use crate::governor::window::{self, RECENT};
 
@@ -107,14 +106,6 @@ pub(super) fn receivers<'a>(
         .collect()
 }
 
-fn subset_signals<'o>(ctx: &Ctx<'o>, name: &str) -> Option<&'o Signals> {
-    ctx.obs
-        .subsets
-        .iter()
-        .find(|s| s.name == name)
-        .map(|s| &s.signals)
-}
-
 /// Subset `name`'s mean utilisation over the recent points after the last move.
 fn settled_utilization(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> Option<f64> {
     subset_signals(ctx, name)
@@ -158,15 +149,10 @@ fn settled<'v>(ctx: &Ctx<'_>, moved_at: Option<i64>, values: &'v [f64]) -> &'v [
 /// Whether subset `name` reports utilisation recently but not yet after the last move: its room
 /// is unknown until a point shows the load the move left it.
 fn settling(ctx: &Ctx<'_>, moved_at: Option<i64>, name: &str) -> bool {
-    ctx.obs
-        .subsets
-        .iter()
-        .find(|s| s.name == name)
-        .is_some_and(|s| {
-            window::recent_mean(&s.signals.utilization, RECENT).is_some()
-                && window::recent_mean(settled(ctx, moved_at, &s.signals.utilization), RECENT)
-                    .is_none()
-        })
+    subset_signals(ctx, name).is_some_and(|s| {
+        window::recent_mean(&s.utilization, RECENT).is_some()
+            && window::recent_mean(settled(ctx, moved_at, &s.utilization), RECENT).is_none()
+    })
 }
 
 /// The note for a move that capacity stops: every destination is already as busy as its limit

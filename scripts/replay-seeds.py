@@ -25,9 +25,19 @@ def main(paths):
     per = {}  # scenario -> list of (file, {run: metrics}, comparison)
     order = []
     for path in paths:
-        with open(path) as f:
-            doc = json.load(f)
-        for s in doc["scenarios"]:
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+            scenarios = doc["scenarios"]
+            for s in scenarios:
+                for key in ("scenario", "runs"):
+                    if key not in s:
+                        raise KeyError(key)
+        except (OSError, ValueError) as e:
+            sys.exit(f"{path}: {e}")
+        except (KeyError, TypeError) as e:
+            sys.exit(f"{path}: not the output of `homeostat replay --format json` (no {e})")
+        for s in scenarios:
             if s["scenario"] not in per:
                 per[s["scenario"]] = []
                 order.append(s["scenario"])

@@ -63,6 +63,7 @@ use super::observation::OutlierConfig;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use crate::policy::Duration;
 
+mod peers;
 mod survey;
 
 pub use survey::concentrated;

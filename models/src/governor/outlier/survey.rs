@@ -3,7 +3,9 @@
 //! An incident is errors *concentrated* on some endpoints, never "the service is over its error
 //! budget" alone. An endpoint is an outlier when (1) its recent errors would happen by chance
 //! at most `ALPHA_OUTLIER` of the time at p₀ = max(the other endpoints' rate, the budget)
-//! (binomial), and (2) the endpoints that are not outliers, pooled, are not significantly over
+//! (binomial) and, since the others' rate is measured too, as rarely given each point's
+//! requests and errors in all, drawn by the endpoint's share of the requests (hypergeometric,
+//! `peers`), and (2) the endpoints that are not outliers, pooled, are not significantly over
 //! the budget (`concentrated`): ejecting the outliers would bring the service back within its
 //! objective. "The other endpoints" are those of its Envoy cluster — its subset
 //! (`clusters`): Envoy ejects a host within its cluster and sends the ejected host's traffic to
@@ -47,6 +49,8 @@ use crate::governor::callers;
 use crate::governor::capacity;
 use crate::governor::clusters;
 use crate::governor::window::{self, RECENT};
+
+use super::peers::compared;
 
 /// An endpoint is an outlier when its recent errors would happen by chance at most this often
 /// at p₀ = max(the other endpoints' rate, the error budget).
@@ -152,8 +156,10 @@ pub(super) fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
             continue;
         };
         let p0 = window::smoothed_rate(c.peer_rate, c.peer_requests).max(budget);
+        // The cheap test first: the conditional one convolves a hypergeometric per point.
         *is = c.errors > budget * c.requests
-            && window::binomial_tail(c.errors, c.requests, p0) <= ALPHA_OUTLIER;
+            && window::binomial_tail(c.errors, c.requests, p0) <= ALPHA_OUTLIER
+            && c.tail_given_totals() <= ALPHA_OUTLIER;
     }
     let names = |flags: &[bool], cluster: Option<Option<&str>>| -> Vec<String> {
         data.iter()
@@ -279,53 +285,6 @@ pub(super) fn survey(ctx: &Ctx<'_>) -> Option<Endpoints> {
     })
 }
 
-/// An endpoint's recent errors beside its peers' at the same moments.
-#[derive(Debug, PartialEq)]
-struct Compared {
-    errors: f64,
-    requests: f64,
-    /// The peers' error rate, each point weighted by the endpoint's own requests there: the
-    /// rate the endpoint would show had it failed as its peers did when it served.
-    peer_rate: f64,
-    /// The peers' requests over those points (how well their rate is known).
-    peer_requests: f64,
-}
-
-/// The endpoint's errors and requests (`own`, per point) over the points at which its peers
-/// (the cluster's `totals` per point, the endpoint's own included) served too, with the
-/// peers' rate at those points weighted by the endpoint's requests; `None` without such a
-/// point. Compared point by point because load, and with it errors, changes over the window
-/// and pods come and go: pooled over the window, two `v0` pods that had served through a
-/// surge's worst 30 s (42 req/s each, 10 % refused) were outliers at 4.4 % against two pods
-/// started after it, at 1.0 % and 0 %, and were ejected onto them
-/// (`h112-two-faults-ejected-in-a-surge`, `--seed 2`). Where the pods serve alike over the
-/// window the weighted rate is the pooled one: with the endpoint's requests `nₜ` a fixed share
-/// of the peers' `Nₜ`, Σ nₜ·(Eₜ/Nₜ) / Σ nₜ = Σ Eₜ / Σ Nₜ.
-fn compared(own: &[Option<(f64, f64)>], totals: &[(f64, f64)]) -> Option<Compared> {
-    let mut c = Compared {
-        errors: 0.0,
-        requests: 0.0,
-        peer_rate: 0.0,
-        peer_requests: 0.0,
-    };
-    let mut expected = 0.0;
-    for (point, (tot_e, tot_n)) in own.iter().zip(totals) {
-        let Some((e, n)) = *point else { continue };
-        let (peer_e, peer_n) = (tot_e - e, tot_n - n);
-        if peer_n <= 0.0 || n <= 0.0 {
-            continue;
-        }
-        c.errors += e;
-        c.requests += n;
-        c.peer_requests += peer_n;
-        expected += n * (peer_e / peer_n).clamp(0.0, 1.0);
-    }
-    (c.requests > 0.0).then(|| Compared {
-        peer_rate: expected / c.requests,
-        ..c
-    })
-}
-
 /// Whether errors are concentrated on the endpoints left out of `rest`: the remaining
 /// endpoints, pooled — `(recent error rate, requests)` each — are not significantly over the
 /// error budget (the same binomial test at `OVER_BUDGET_ALPHA` that judges the service), so
@@ -348,36 +307,6 @@ pub fn concentrated(rest: &[(f64, f64)], budget: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn peers_are_compared_at_the_same_moments() {
-        // Serving a fixed share of the cluster, the weighted rate is the pooled one: the
-        // endpoint serves 100 then 300 requests, its peers 300 (3 errors) then 900 (18):
-        // (100 · 1 % + 300 · 2 %) / 400 = 1.75 % = 21 / 1,200.
-        let own = [Some((1.0, 100.0)), Some((6.0, 300.0))];
-        let totals = [(4.0, 400.0), (24.0, 1200.0)];
-        let c = compared(&own, &totals).expect("compared");
-        assert_eq!(
-            (c.errors, c.requests, c.peer_requests),
-            (7.0, 400.0, 1200.0)
-        );
-        assert!((c.peer_rate - 21.0 / 1200.0).abs() < 1e-12);
-        // A point where the endpoint served alone (no peer yet) and one where it had no data
-        // compare nothing; the peers' 10 % at the first point is what it is judged by there.
-        let own = [Some((10.0, 100.0)), Some((50.0, 100.0)), None];
-        let totals = [(20.0, 200.0), (50.0, 100.0), (0.0, 500.0)];
-        let c = compared(&own, &totals).expect("compared");
-        assert_eq!(
-            (c.errors, c.requests, c.peer_requests),
-            (10.0, 100.0, 100.0)
-        );
-        assert!((c.peer_rate - 0.1).abs() < 1e-12);
-        // No point with both: nothing to compare.
-        assert_eq!(
-            compared(&[Some((5.0, 10.0)), None], &[(5.0, 10.0), (1.0, 9.0)]),
-            None
-        );
-    }
 
     #[test]
     fn errors_are_concentrated_only_when_the_rest_meet_the_objective() {

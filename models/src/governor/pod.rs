@@ -195,10 +195,7 @@ impl Latency {
         {
             return None;
         }
-        // Past the pods' capacity the wait now is infinite, the anchored level −∞: the model's holds.
-        let level = self
-            .base_p99
-            .max(p99_now - self.wait(c, lambda_now.min(full)));
+        let level = self.level(c, lambda_now, p99_now);
         let meets = |lambda: f64| level + self.wait(c, lambda) <= self.objective;
         if !meets(0.0) {
             return Some(0.0);
@@ -210,6 +207,47 @@ impl Latency {
             if meets(mid) { lo = mid } else { hi = mid }
         }
         Some(lo / full)
+    }
+
+    /// The level L of `max_utilization`: the low-load p99, or the p99 `c` pods show now at
+    /// `lambda_now` requests/s less the model's wait there, whichever is larger.
+    fn level(&self, c: u32, lambda_now: f64, p99_now: f64) -> f64 {
+        let full = f64::from(c) * self.pod.capacity;
+        // Past the pods' capacity the wait now is infinite, the anchored level −∞: the model's holds.
+        self.base_p99
+            .max(p99_now - self.wait(c, lambda_now.min(full)))
+    }
+
+    /// The share of tries that `c` pods, now serving `lambda_now` requests/s at a p99 of
+    /// `p99_now` seconds, would answer in more than `t` seconds at `lambda` requests/s: the
+    /// 1 % past the level L (L is a p99) plus the share that waits more than t − L (a union
+    /// bound, so at most what it says), capped at 1; all of them where t is not above L.
+    /// `None` where the numbers are not usable.
+    ///
+    /// Worked example: one pod of one slot serving 10 req/s at 50 % CPU (μ = 20 req/s), its
+    /// p99 100 ms at low load and now, t = 300 ms, after a move to 15 req/s: the wait now is
+    /// ln(50) / 10 = 391 ms, so L = max(100, 100 − 391) = 100 ms; at 15 req/s an arrival waits
+    /// with chance ρ = 0.75 and P(W > 200 ms) = 0.75·e^{−5 · 0.2} = 27.6 %: 28.6 % of tries past
+    /// 300 ms.
+    pub fn share_past(
+        &self,
+        c: u32,
+        lambda_now: f64,
+        p99_now: f64,
+        lambda: f64,
+        t: f64,
+    ) -> Option<f64> {
+        let usable = |v: f64| v.is_finite() && v >= 0.0;
+        if c == 0 || !usable(lambda_now) || !usable(p99_now) || !usable(lambda) || !usable(t) {
+            return None;
+        }
+        let level = self.level(c, lambda_now, p99_now);
+        if t <= level {
+            return Some(1.0);
+        }
+        let servers = u64::from(c).saturating_mul(self.pod.slots);
+        let waits = queueing::wait_tail(servers, lambda, self.pod.server_rate(), t - level);
+        Some((0.01 + waits).min(1.0))
     }
 }
 
@@ -242,6 +280,31 @@ mod tests {
         // 49.75 ms in (25, 50] against 34 ms: unresolved; under the objective: in reach.
         assert!(q(0.04975, 0.034).out_of_reach_unresolved());
         assert!(!q(0.2, 0.3).out_of_reach_unresolved());
+    }
+
+    #[test]
+    fn share_past_matches_its_worked_example() {
+        let pod = PodModel::measure(10.0, 1, 0.5, 0.05, 0).unwrap();
+        let q = Latency {
+            pod,
+            base_p99: 0.1,
+            objective: 0.3,
+        };
+        let share = q.share_past(1, 10.0, 0.1, 15.0, 0.3).unwrap();
+        assert!(
+            (share - (0.01 + 0.75 * (-1.0f64).exp())).abs() < 1e-12,
+            "{share}"
+        );
+        // At the load now the same pod spills 0.01 + 0.5·e^{−10 · 0.2} = 7.8 %.
+        let now = q.share_past(1, 10.0, 0.1, 10.0, 0.3).unwrap();
+        assert!(
+            (now - (0.01 + 0.5 * (-2.0f64).exp())).abs() < 1e-12,
+            "{now}"
+        );
+        // A timeout at or under the level: every try may pass it; past capacity: all wait.
+        assert_eq!(q.share_past(1, 10.0, 0.1, 10.0, 0.1), Some(1.0));
+        assert_eq!(q.share_past(1, 10.0, 0.1, 25.0, 0.3), Some(1.0));
+        assert_eq!(q.share_past(1, 10.0, f64::NAN, 10.0, 0.3), None);
     }
 
     #[test]

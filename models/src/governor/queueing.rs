@@ -53,6 +53,16 @@ pub fn wait_quantile(servers: u64, lambda: f64, mu: f64, q: f64) -> f64 {
     }
 }
 
+/// P(W > t) in an M/M/c queue: the share of arrivals that wait longer than `t` seconds, for
+/// arrival rate `lambda` and per-server rate `mu`. 1 when unstable.
+pub fn wait_tail(servers: u64, lambda: f64, mu: f64, t: f64) -> f64 {
+    let drain = servers as f64 * mu - lambda;
+    if mu <= 0.0 || servers == 0 || drain.is_nan() || drain <= 0.0 {
+        return 1.0;
+    }
+    (erlang_c(servers, lambda / mu) * (-drain * t.max(0.0)).exp()).clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +97,15 @@ mod tests {
         assert!(wait_quantile(1, 1.0, 1.0, 0.99).is_infinite());
         // Lightly loaded: 10 servers at a = 1 rarely wait (C ≈ 1e-7 < 0.01) ⇒ 0.
         assert_eq!(wait_quantile(10, 1.0, 1.0, 0.99), 0.0);
+    }
+
+    #[test]
+    fn wait_tail_of_mm1() {
+        // M/M/1, λ = 0.5, μ = 1: P(W > t) = 0.5·e^{−0.5 t}; at the p99 wait ln 50 / 0.5 it is
+        // 0.5 / 50 = 1 %, and at t = 0 the chance of waiting at all, 0.5.
+        assert!((wait_tail(1, 0.5, 1.0, 50f64.ln() / 0.5) - 0.01).abs() < 1e-12);
+        assert!((wait_tail(1, 0.5, 1.0, 0.0) - 0.5).abs() < 1e-12);
+        assert_eq!(wait_tail(1, 1.0, 1.0, 5.0), 1.0);
+        assert_eq!(wait_tail(0, 0.5, 1.0, 5.0), 1.0);
     }
 }

@@ -44,8 +44,9 @@
 //! queued past its 540 ms objective; the traffic then went back and forth between the subsets,
 //! 26 SLO minutes against Istio's defaults' 4. With the limit: 5.)
 //!
-//! The latency limit holds weights moves only. Ejecting outliers and timing out a slow pod
-//! are held to the CPU ceiling alone: an ejection is the data plane's, temporary (the host
+//! The latency limit at the objective holds weights moves only. Ejecting outliers and timing
+//! out a slow pod are held to the CPU ceiling (a slow pod's timeout besides to the retry budget, counting the peers' tries the
+//! timeout itself would cut at their load after the move, `latency::healthy_spill`): an ejection is the data plane's, temporary (the host
 //! returns after its ejection time) and bounded by `maxEjectionPercent` and the panic
 //! threshold, and it answers a pod failing now, whose errors are the larger harm than some
 //! queueing on its peers; a weights move stays until the Governor moves it back. (Tried on

@@ -40,7 +40,10 @@
 //! * a request whose first try hits the slow pod answers within `T + b + P` for 99% of healthy
 //!   retries, which meets the objective iff `T ≤ O − b − P`;
 //! * a healthy try exceeds `T` less than 1% of the time iff `T > P`, so spurious retries add
-//!   under 1% load — within any retry budget of at least 1%;
+//!   under 1% load — within any retry budget of at least 1%. But `P` is the healthy pods' p99
+//!   at their load now, and the timeout moves the slow pods' requests onto them: the share of
+//!   their tries past `T` at the load after the move, as the queueing model projects it
+//!   (`healthy_spill`), is what the retry budget must hold;
 //! * the slow pod's own tries are retried only until it is ejected (after `consecutive5xxErrors`
 //!   timeouts; the outlier planner counts a slow endpoint a timeout cuts short in its
 //!   incident, so it turns detection that is off on and raises `maxEjectionPercent` to cover it
@@ -74,12 +77,12 @@
 use homeostat_dataplane::config::{RetryCondition, RetryOn, RetryPolicy};
 
 use super::clusters;
-use super::observation::RetryConfig;
+use super::observation::{EndpointObservation, RetryConfig};
 use super::outlier::incident_memory_seconds;
 use super::plan::{Change, Evidence, Finding, FindingKind, Knob, KnobValue, Origin, Posture};
 use super::retries::{bounded_per_try, try_deadline};
 use super::window::{self, RECENT};
-use super::{Ctx, capacity};
+use super::{Ctx, capacity, pod};
 use crate::policy::Duration;
 
 /// The peer comparison's score threshold (`detect::peer`'s calibrated outlier probability).
@@ -216,22 +219,16 @@ fn survey(ctx: &Ctx<'_>, findings: &mut Vec<Finding>) -> (Vec<Slow>, Option<f64>
 /// unseen: no action on missing telemetry.
 fn room(ctx: &Ctx<'_>, slow: &[Slow], p99s: &[f64]) -> Result<(), String> {
     let obs = ctx.obs;
-    let mut keys: Vec<Option<&str>> = slow.iter().map(|s| s.subset.as_deref()).collect();
-    keys.sort();
-    keys.dedup();
-    // The CPU ceiling only, not the latency limit of weights moves (`capacity`).
+    // The CPU ceiling here; what the timeout retries of theirs is `healthy_spill`'s.
     let limit = capacity::cpu_limit(ctx);
-    for cluster in keys {
-        let others: Vec<_> = obs
-            .endpoints
-            .iter()
-            .filter(|e| clusters::key(e) == cluster && !slow.iter().any(|s| s.name == e.name))
-            .collect();
-        if others.is_empty() {
-            // No other pod in the subset: nothing would take the requests, and the same-subset
-            // rule of `propose` says why there is no timeout.
-            continue;
-        }
+    // A cluster whose every pod is slow has no takers: the same-subset rule of `propose` says
+    // why there is no timeout.
+    for Takers {
+        cluster,
+        others,
+        moved,
+    } in takers(ctx, slow)
+    {
         let rest: Vec<(f64, Option<f64>)> = others
             .iter()
             .filter_map(|e| {
@@ -241,12 +238,6 @@ fn room(ctx: &Ctx<'_>, slow: &[Slow], p99s: &[f64]) -> Result<(), String> {
             .collect();
         let utils: Vec<f64> = rest.iter().filter_map(|(_, u)| *u).collect();
         let rest_rps: f64 = rest.iter().map(|(r, _)| r).sum();
-        // A slow pod fails nothing: all it serves moves.
-        let moved: f64 = slow
-            .iter()
-            .filter(|s| s.subset.as_deref() == cluster)
-            .map(|s| s.rps)
-            .sum();
         let u_rest = (!utils.is_empty() && rest_rps > 0.0)
             .then(|| utils.iter().sum::<f64>() / utils.len() as f64);
         let Some(u) = u_rest else {
@@ -270,6 +261,96 @@ fn room(ctx: &Ctx<'_>, slow: &[Slow], p99s: &[f64]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The endpoints that take a cluster's slow pods' requests once a timeout retries them and
+/// outlier detection ejects them: the other endpoints of their own subset (`clusters`: a
+/// retry, like an ejected host's traffic, stays in the cluster), and the requests per second
+/// that move — all the slow pods serve, since a slow pod fails nothing. Clusters whose every
+/// pod is slow are left out.
+struct Takers<'a> {
+    cluster: Option<&'a str>,
+    others: Vec<&'a EndpointObservation>,
+    moved: f64,
+}
+
+fn takers<'a>(ctx: &Ctx<'a>, slow: &'a [Slow]) -> Vec<Takers<'a>> {
+    let mut keys: Vec<Option<&str>> = slow.iter().map(|s| s.subset.as_deref()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|cluster| {
+            let others: Vec<_> = ctx
+                .obs
+                .endpoints
+                .iter()
+                .filter(|e| clusters::key(e) == cluster && !slow.iter().any(|s| s.name == e.name))
+                .collect();
+            let moved = slow
+                .iter()
+                .filter(|s| s.subset.as_deref() == cluster)
+                .map(|s| s.rps)
+                .sum();
+            (!others.is_empty()).then_some(Takers {
+                cluster,
+                others,
+                moved,
+            })
+        })
+        .collect()
+}
+
+/// The share of the healthy pods' tries that would outlive the per-try timeout `t` (seconds)
+/// once they also serve the slow pods' requests: what the timeout retries besides the slow
+/// pods' own. The derivation of `t` (module docs) takes it as 1 % because their p99 is under
+/// `t` — their p99 *now*. But the timeout exists to move the slow pods' requests onto them, and
+/// pods near their objective queue far more at a third more load. So each healthy pod is
+/// projected to its load after the move (the balancer spreads the moved requests evenly) and
+/// the queueing model (`pod::Latency::share_past`, each pod its own queue, anchored on the p99
+/// it shows now as `capacity::limit` is for weights moves) says how many of its tries pass
+/// `t`; weighted by the requests each will serve. A pod whose model cannot be measured (too
+/// idle, no latency) counts at the 1 % of the derivation. Seen without it:
+/// `known-harm/h83-slowpod-150` at `--seed 5`, one-slot pods at a 244 ms p99 under a 257 ms
+/// timeout: their own tries timed out and were retried, the retries planner read a storm and
+/// cut the retries, 21 SLO minutes and 2,160 failed requests against Istio's defaults' 4 and
+/// 14. There, at 450 s, one healthy pod at 8.6 req/s and 48 % CPU (μ = 17.9 req/s, one slot,
+/// p99 245 ms, low-load p99 183 ms) would take 2.1 req/s more: L = max(183, 245 − 419) =
+/// 183 ms, and at ρ = 0.60 the model puts 0.01 + 0.60·e^{−7.2 · 0.074} = 36 % of its tries
+/// past 257 ms, over the 20 % retry budget.
+fn healthy_spill(ctx: &Ctx<'_>, slow: &[Slow], t: f64) -> f64 {
+    let obs = ctx.obs;
+    let step = obs.step_seconds;
+    let (mut past, mut all) = (0.0, 0.0);
+    for Takers { others, moved, .. } in takers(ctx, slow) {
+        let share = moved / others.len() as f64;
+        for e in others {
+            let s = &e.signals;
+            let Some(rps) = window::recent_mean(&s.request_rate, RECENT) else {
+                continue;
+            };
+            let spill = (|| {
+                let util = window::recent_mean(&s.utilization, RECENT)?;
+                let p99_now = window::comparable_p99(s, RECENT, step)?;
+                let err = window::error_rate(s, RECENT, step).map_or(0.0, |(e, _)| e);
+                let served = rps * (1.0 - err.clamp(0.0, 1.0));
+                let service_time = pod::service_time(s, ctx.spec.objectives.success_rate)?;
+                let queue = pod::Latency {
+                    pod: pod::PodModel::measure(served, 1, util, service_time, obs.end)?,
+                    base_p99: pod::low_load_p99(s)?,
+                    objective: t,
+                };
+                queue.share_past(1, served, p99_now, served + share, t)
+            })()
+            .unwrap_or(HEALTHY_SPILL);
+            past += (rps + share) * spill;
+            all += rps + share;
+        }
+    }
+    if all > 0.0 {
+        (past / all).max(HEALTHY_SPILL)
+    } else {
+        HEALTHY_SPILL
+    }
 }
 
 /// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds
@@ -495,7 +576,7 @@ fn propose(
         );
         return None;
     };
-    // Retry load: healthy tries spill over their p99 1% of the time; the slow pods' share is
+    // Retry load: healthy tries past the timeout (`healthy_spill`); the slow pods' share is
     // retried until outlier detection ejects them, for good if it cannot. The timeout cuts
     // their tries short, so the outlier planner counts them in its incident (`SlowPlan`): it
     // turns detection that is off on and raises `maxEjectionPercent` up to the policy's bound
@@ -525,14 +606,24 @@ fn propose(
     } else {
         0.0
     };
-    let retry_load = HEALTHY_SPILL + if ejectable { 0.0 } else { slow_share };
+    let spill = healthy_spill(ctx, slow, timeout.as_secs_f64());
+    let retry_load = spill + if ejectable { 0.0 } else { slow_share };
     if retry_load > r.budget_percent / 100.0 {
         note(
             findings,
             format!(
-                "{names}: slow; a per-try timeout would retry {:.1}% of requests, over the {:.0}% retry budget (outlier detection cannot eject it)",
+                "{names}: slow; a {timeout} per-try timeout would retry {:.1}% of requests, over the {:.0}% retry budget: {:.1}% of the healthy pods' tries once they take its requests{}",
                 retry_load * 100.0,
-                r.budget_percent
+                r.budget_percent,
+                spill * 100.0,
+                if ejectable {
+                    String::new()
+                } else {
+                    format!(
+                        ", and its {:.1}% for good (outlier detection cannot eject it)",
+                        slow_share * 100.0
+                    )
+                }
             ),
         );
         return None;

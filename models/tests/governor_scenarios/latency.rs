@@ -56,6 +56,21 @@ fn slow_policy() -> PolicySpec {
     spec
 }
 
+/// `Point::healthy` at 25 req/s but at 30 % CPU: peers with the room a slow pod's per-try
+/// timeout needs. The timeout moves the slow pod's 25 req/s onto three of them, 8.3 req/s
+/// each; the queueing model (`latency::healthy_spill`) reads each as 83.3 req/s of capacity in
+/// round(83.3 · 50 ms) = 4 slots, at ρ = 33.3 / 83.3 = 0.4 after the move: Erlang C 0.091,
+/// and 0.091 · e^{−(83.3 − 33.3) · (137 − 100) ms} = 1.4 % of their tries wait past the 37 ms
+/// between their 100 ms p99 and the 137 ms timeout — 2.4 % of their tries past it with the
+/// 1 % past their p99, within the 20 % retry budget. At `Point::healthy`'s 50 % CPU they are
+/// 2 slots at ρ = 0.67, 29.8 %: no timeout (`a_slow_pods_peers_must_have_room_for_its_requests`).
+fn roomy() -> Point {
+    Point {
+        util: 0.3,
+        ..Point::healthy(25.0)
+    }
+}
+
 /// Latency creep: one of four pods answers slowly (p99 450 ms against its peers' 100 ms and a
 /// 300 ms objective) and never errors. No knob of the policy can remove it (outlier detection
 /// ejects on 5xx only; there is one subset), so the Governor reports it with the numbers:
@@ -109,7 +124,7 @@ fn a_slow_pod_without_errors_is_reported_with_its_numbers() {
 #[test]
 fn a_slow_pod_gets_a_per_try_timeout_derived_from_its_peers() {
     let spec = slow_policy();
-    let healthy = vec![Point::healthy(25.0); LEN];
+    let healthy = vec![roomy(); LEN];
     let mut slow = healthy.clone();
     for p in slow.iter_mut() {
         p.p50 = 0.2;
@@ -247,7 +262,12 @@ fn a_slow_pod_no_timeout_cuts_short_does_not_tighten_outlier_detection() {
 /// * one peer at 50 %: 0.5 · 50 / 25 = 100 % after: no timeout, a note with the figure;
 /// * one peer reporting no CPU: the one pod left would take everything unseen: no timeout;
 /// * three peers at 80 %: 0.8 · 100 / 75 = 107 % after: no timeout (before: the timeout);
-///   at 60 %: 80 %, the timeout.
+///   at 50 %, 67 % after, under the CPU ceiling, but their own tries would outlive the
+///   137 ms timeout: each 25 · (1 − 0.0005) / 0.5 = 49.98 req/s of capacity in
+///   round(49.98 · 50 ms) = 2 slots, at 33.3 req/s after the move Erlang C 0.53, and
+///   0.53 · e^{−(49.98 − 33.3) · 37 ms} + 1 % = 29.8 % of their tries past 137 ms, over the
+///   20 % retry budget: no timeout (`latency::healthy_spill`; before: the timeout, at 60 %
+///   too); at 30 %, 2.4 % (`roomy`), the timeout.
 #[test]
 fn a_slow_pods_peers_must_have_room_for_its_requests() {
     let spec = slow_policy();
@@ -298,13 +318,19 @@ fn a_slow_pods_peers_must_have_room_for_its_requests() {
     assert_eq!(timeout(&d), None, "{:#?}", d.plan);
     assert_note(&d, "the other endpoint reports no utilisation");
 
-    for (util, want) in [(0.8, None), (0.6, Some(ms(137)))] {
+    for (util, want) in [(0.8, None), (0.5, None), (0.3, Some(ms(137)))] {
         let d = Governor::new().step(
             T0,
             &one_slow_pod(T0, &peers(util), &slow, config(weights(&[]))),
             &spec,
         );
         assert_eq!(timeout(&d), want, "peers at {util}: {:#?}", d.findings);
+        if util == 0.5 {
+            assert_note(
+                &d,
+                "29.8% of the healthy pods' tries once they take its requests",
+            );
+        }
     }
 }
 
@@ -317,7 +343,7 @@ fn a_slow_pods_peers_must_have_room_for_its_requests() {
 #[test]
 fn a_slow_pods_timeout_waits_for_the_ejection_it_needs() {
     let spec = slow_policy();
-    let healthy = vec![Point::healthy(25.0); LEN];
+    let healthy = vec![roomy(); LEN];
     let slow = slowed(&healthy);
     let decide = |max_ejection_percent: u32| {
         let mut obs = one_slow_pod(T0, &healthy, &slow, config(weights(&[])));
@@ -507,7 +533,7 @@ fn a_p99_needs_a_hundred_requests_before_a_pod_is_called_slow() {
 /// proposed (its p99 is that of the tries it did serve, and a timeout would cut those short).
 #[test]
 fn a_failing_pod_is_not_a_slow_one() {
-    let healthy = vec![Point::healthy(25.0); LEN];
+    let healthy = vec![roomy(); LEN];
     let per_try = |success: f64| {
         let slow: Vec<Point> = healthy
             .iter()
@@ -537,15 +563,7 @@ fn a_per_try_timeout_in_force_stays_while_it_still_fits() {
     use homeostat_models::governor::MeshConfig;
     use homeostat_models::policy::Duration;
     let spec = slow_policy();
-    let peers_at = |p99: f64| {
-        vec![
-            Point {
-                p99,
-                ..Point::healthy(25.0)
-            };
-            LEN
-        ]
-    };
+    let peers_at = |p99: f64| vec![Point { p99, ..roomy() }; LEN];
     let mut slow = vec![Point::healthy(25.0); LEN];
     for p in slow.iter_mut() {
         p.p50 = 0.2;

@@ -91,7 +91,7 @@ const PEER_SCORE: f64 = 0.99;
 /// serves — the smallest ratio at which it, not the spread, is the story.
 const RATIO: f64 = 2.0;
 /// The share of healthy tries that exceed their p99: by definition of the p99.
-const HEALTHY_SPILL: f64 = 0.01;
+const HEALTHY_SPILL: f64 = pod::P99_TAIL;
 
 /// What the planner remembers while a per-try timeout it set is in force.
 #[derive(Default)]
@@ -346,11 +346,8 @@ fn healthy_spill(ctx: &Ctx<'_>, slow: &[Slow], t: f64) -> f64 {
             all += rps + share;
         }
     }
-    if all > 0.0 {
-        (past / all).max(HEALTHY_SPILL)
-    } else {
-        HEALTHY_SPILL
-    }
+    // Every pod's share is at least the 1 % past its p99, so the mean is too.
+    if all > 0.0 { past / all } else { HEALTHY_SPILL }
 }
 
 /// The timeouts that work for peers at `peer_p99` seconds under objective `objective` seconds

@@ -35,6 +35,8 @@ pub const MIN_MEASURABLE_UTILIZATION: f64 = 0.05;
 /// Capped so that absurd telemetry (a median latency of hours) cannot make the Erlang
 /// recursion run for ever; 1,000 concurrent requests per pod is beyond any real one.
 const MAX_SLOTS: f64 = 1000.0;
+/// The share of requests slower than a p99: 1 %, by definition of the quantile.
+pub const P99_TAIL: f64 = 0.01;
 /// Bisection steps for the highest rate that keeps the objective: 2⁻⁴⁰ of the pods' capacity.
 const BISECTION_STEPS: u32 = 40;
 
@@ -164,7 +166,7 @@ impl Latency {
     /// The p99 wait of `c` pods at `lambda` requests/s (M/M/(c·slots)).
     fn wait(&self, c: u32, lambda: f64) -> f64 {
         let servers = u64::from(c).saturating_mul(self.pod.slots);
-        queueing::wait_quantile(servers, lambda, self.pod.server_rate(), 0.99)
+        queueing::wait_quantile(servers, lambda, self.pod.server_rate(), 1.0 - P99_TAIL)
     }
 
     /// The highest utilisation at which `c` pods, now serving `lambda_now` requests/s at a p99
@@ -247,7 +249,7 @@ impl Latency {
         }
         let servers = u64::from(c).saturating_mul(self.pod.slots);
         let waits = queueing::wait_tail(servers, lambda, self.pod.server_rate(), t - level);
-        Some((0.01 + waits).min(1.0))
+        Some((P99_TAIL + waits).min(1.0))
     }
 }
 

@@ -34,15 +34,9 @@ pub fn erlang_c(servers: u64, a: f64) -> f64 {
 /// The `q`-quantile of the waiting time in an M/M/c queue (seconds), for arrival rate `lambda`
 /// and per-server rate `mu` (both per second). Infinite when unstable.
 pub fn wait_quantile(servers: u64, lambda: f64, mu: f64, q: f64) -> f64 {
-    if mu <= 0.0 || servers == 0 {
+    let Some((p_wait, drain)) = waiting(servers, lambda, mu) else {
         return f64::INFINITY;
-    }
-    let a = lambda / mu;
-    let drain = servers as f64 * mu - lambda;
-    if drain <= 0.0 {
-        return f64::INFINITY;
-    }
-    let p_wait = erlang_c(servers, a);
+    };
     let tail = 1.0 - q;
     // P(W > t) = p_wait·e^{−drain·t} = tail  ⇒  t = ln(p_wait / tail) / drain, or 0 if even
     // the chance of waiting at all is below the tail.
@@ -56,11 +50,18 @@ pub fn wait_quantile(servers: u64, lambda: f64, mu: f64, q: f64) -> f64 {
 /// P(W > t) in an M/M/c queue: the share of arrivals that wait longer than `t` seconds, for
 /// arrival rate `lambda` and per-server rate `mu`. 1 when unstable.
 pub fn wait_tail(servers: u64, lambda: f64, mu: f64, t: f64) -> f64 {
-    let drain = servers as f64 * mu - lambda;
-    if mu <= 0.0 || servers == 0 || drain.is_nan() || drain <= 0.0 {
+    let Some((p_wait, drain)) = waiting(servers, lambda, mu) else {
         return 1.0;
-    }
-    (erlang_c(servers, lambda / mu) * (-drain * t.max(0.0)).exp()).clamp(0.0, 1.0)
+    };
+    (p_wait * (-drain * t.max(0.0)).exp()).clamp(0.0, 1.0)
+}
+
+/// The two factors of P(W > t) = C(c, a)·e^{−(cμ−λ)t}: the chance of waiting and the drain
+/// rate cμ − λ; `None` where the queue is unstable or has no server.
+fn waiting(servers: u64, lambda: f64, mu: f64) -> Option<(f64, f64)> {
+    let drain = servers as f64 * mu - lambda;
+    // Written positively so that a NaN rate is unstable too.
+    (mu > 0.0 && servers > 0 && drain > 0.0).then(|| (erlang_c(servers, lambda / mu), drain))
 }
 
 #[cfg(test)]
